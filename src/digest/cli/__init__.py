@@ -1,0 +1,14 @@
+"""click commands: read options, call one pipeline function, print a summary.
+
+Each command group lives in its own module; importing them registers the commands.
+"""
+
+from digest.cli import articles, editions, lists, subscribers, tools  # noqa: F401
+from digest.cli.base import cli
+
+
+def main() -> None:
+    cli(prog_name="digest")
+
+
+__all__ = ["cli", "main"]

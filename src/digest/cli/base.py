@@ -1,0 +1,124 @@
+"""Shared pieces of the command line: the root group, error handling, parsing helpers.
+
+The one place that turns a DigestError into a message, a hint and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+
+from digest import pipeline
+from digest.config import Settings, load_settings
+from digest.errors import DigestError, InputError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except DigestError as exc:
+            err.print(f"[bold red]Error:[/] {exc.message}", markup=True, soft_wrap=True)
+            if exc.hint:
+                err.print(f"[dim]Hint:[/] {exc.hint}", markup=True, soft_wrap=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.ensure_object(dict)["settings"]
+    return settings
+
+
+def parse_day(value: str | None, *, option: str = "--date") -> date:
+    if value is None:
+        return now_utc().date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option}: {value!r} is not a date", hint="use YYYY-MM-DD") from None
+
+
+def parse_send_at(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"--send-at: {value!r} is not a time", hint="use HH:MM, e.g. 07:00"
+        ) from None
+
+
+def read_input(path: str) -> tuple[str, str]:
+    if path == "-":
+        return sys.stdin.read(), "stdin"
+    try:
+        return Path(path).read_bytes().decode("utf-8"), path
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", hint="check the path") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 (byte {exc.start})", hint="save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="DIGEST_DB",
+    help="SQLite database file [default: subscribers.db; env DIGEST_DB].",
+)
+@click.option(
+    "--templates",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DIGEST_TEMPLATES",
+    help="Folder whose files override the default theme.",
+)
+@click.version_option(package_name="digest")
+@click.pass_context
+@handle_errors
+def cli(ctx: click.Context, db: Path | None, templates: Path | None) -> None:
+    """Build a news site's daily email digest and send it, once, to every subscriber.
+
+    \b
+    Try it:  digest demo
+    Then:    digest lists list ; digest preview --out preview ; digest send
+    """
+    ctx.ensure_object(dict)["settings"] = load_settings(
+        overrides={"db": db, "templates": templates}
+    )
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def init(ctx: click.Context) -> None:
+    """Create the database and the secret for unsubscribe links (safe to rerun).
+
+    \b
+    Example:
+      digest --db news.db init
+    """
+    db, secret = pipeline.init_project(settings_of(ctx))
+    out.print(f"database: {db}\nsecret:   {secret} (keep it private; mode 0600)")

@@ -1,0 +1,92 @@
+"""Settings, loaded once: defaults < TOML file < DIGEST_* environment < command-line options."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from digest.errors import ConfigError
+
+CONFIG_FILE = "digest.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting, its default and its meaning (the README's configuration table)."""
+
+    db: Path = Path("subscribers.db")  # DIGEST_DB: the SQLite file
+    smtp_url: str = "smtp://127.0.0.1:1025"  # DIGEST_SMTP_URL: where mail goes
+    smtp_password: str = ""  # DIGEST_SMTP_PASSWORD: overrides the URL's password
+    smtp_ca_file: str = ""  # DIGEST_SMTP_CA_FILE: extra CA/cert to trust for TLS
+    base_url: str = "http://127.0.0.1:8000"  # DIGEST_BASE_URL: public origin for links
+    templates: Path | None = None  # DIGEST_TEMPLATES: folder overriding theme files
+    outbox: Path = Path("outbox")  # DIGEST_OUTBOX: where dry runs and the sink write .eml
+
+    @property
+    def secret_file(self) -> Path:
+        return self.db.with_name(self.db.name + ".secret")
+
+
+_PATH_FIELDS = {"db", "templates", "outbox"}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build Settings from a TOML file, the environment and explicit overrides."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    values: dict[str, object] = {}
+    known = {f.name for f in fields(Settings)}
+
+    config_path = Path(env["DIGEST_CONFIG"]) if env.get("DIGEST_CONFIG") else cwd / CONFIG_FILE
+    if env.get("DIGEST_CONFIG") and not config_path.is_file():
+        raise ConfigError(f"config file {config_path} not found", hint="fix or unset DIGEST_CONFIG")
+    if config_path.is_file():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{config_path}: {exc}", hint="the file must be valid UTF-8 TOML"
+            ) from None
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{config_path}: unknown setting {key!r}",
+                    hint="known settings: " + ", ".join(sorted(known)),
+                )
+            values[key] = value
+    for name in known:
+        env_value = env.get("DIGEST_" + name.upper())
+        if env_value:
+            values[name] = env_value
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+
+    for key in _PATH_FIELDS & values.keys():
+        values[key] = Path(str(values[key])).expanduser()
+    settings = replace(Settings(), **values)  # type: ignore[arg-type]
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    scheme = urlsplit(settings.smtp_url).scheme
+    if scheme not in ("smtp", "smtps"):
+        raise ConfigError(
+            f"DIGEST_SMTP_URL must start with smtp:// or smtps://, got {settings.smtp_url!r}",
+            hint="for example smtp://user:pass@mail.example.com:587?starttls=true",
+        )
+    base = urlsplit(settings.base_url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ConfigError(
+            f"DIGEST_BASE_URL must be an http(s) origin, got {settings.base_url!r}",
+            hint="for example https://news.example.com",
+        )

@@ -1,0 +1,67 @@
+"""Pure: which articles make an edition, grouped into sections in the list's order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import InputError
+from digest.models import Article, Edition, NewsList, Section
+
+WINDOW = timedelta(hours=24)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"unknown time zone {name!r}", hint="use an IANA name such as Africa/Ndjamena or UTC"
+        ) from None
+
+
+def edition_due(news_list: NewsList, day: date) -> datetime:
+    """The moment (UTC) the list's edition for `day` is due: day + send_at in the list's zone."""
+    local = datetime.combine(day, news_list.send_at, tzinfo=zone(news_list.timezone))
+    return local.astimezone(UTC)
+
+
+def edition_window(news_list: NewsList, day: date) -> tuple[datetime, datetime]:
+    """[start, end): the 24 hours before the edition is due."""
+    due = edition_due(news_list, day)
+    return due - WINDOW, due
+
+
+def build_edition(articles: Iterable[Article], *, news_list: NewsList, day: date) -> Edition:
+    """Group the articles published in the edition's window into ordered sections.
+
+    Sections follow the list's configured order, then any others alphabetically;
+    within a section, newest first. Articles outside the window are ignored.
+    """
+    start, due = edition_window(news_list, day)
+    by_section: dict[str, list[Article]] = {}
+    for article in articles:
+        if start <= article.published_at < due:
+            by_section.setdefault(article.section or "News", []).append(article)
+    rank = {name: i for i, name in enumerate(news_list.sections)}
+    names = sorted(by_section, key=lambda n: (rank.get(n, len(rank)), n.casefold(), n))
+    sections = tuple(
+        Section(
+            name,
+            tuple(sorted(by_section[name], key=lambda a: (a.published_at, a.url), reverse=True)),
+        )
+        for name in names
+    )
+    return Edition(news_list=news_list, date=day, due_at=due, window_start=start, sections=sections)
+
+
+def select_sections(edition: Edition, wanted: Iterable[str]) -> Edition:
+    """The edition as a subscriber with section preferences sees it (all when none)."""
+    wanted_keys = {w.casefold() for w in wanted}
+    if not wanted_keys:
+        return edition
+    return replace(
+        edition, sections=tuple(s for s in edition.sections if s.name.casefold() in wanted_keys)
+    )

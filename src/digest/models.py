@@ -1,0 +1,104 @@
+"""Frozen dataclasses shared by every module. Datetimes are timezone-aware (UTC in storage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    url: str
+    title: str
+    published_at: datetime
+    section: str = ""
+    summary: str = ""
+    body_html: str = ""
+    author: str = ""
+    source: str = ""
+    image_url: str = ""
+    image_alt: str = ""
+    language: str = ""
+    guid: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewsList:
+    slug: str
+    name: str
+    from_addr: str = "digest@localhost"
+    send_at: time = time(7, 0)
+    timezone: str = "UTC"
+    locale: str = "en"
+    sections: tuple[str, ...] = ()
+    address: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    email: str
+    name: str = ""
+    locale: str = ""
+    timezone: str = ""
+    status: str = "active"
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """An active subscriber of one list, with that subscription's section preferences."""
+
+    subscriber: Subscriber
+    sections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    articles: tuple[Article, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    news_list: NewsList
+    date: date
+    due_at: datetime
+    window_start: datetime
+    sections: tuple[Section, ...]
+
+    @property
+    def article_count(self) -> int:
+        return sum(len(s.articles) for s in self.sections)
+
+    @property
+    def key(self) -> str:
+        return f"{self.news_list.slug}/{self.date.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEdition:
+    """Compiled once per edition and section set; `[[placeholders]]` filled per subscriber."""
+
+    subject: str
+    html: str
+    text: str
+    mjml: str
+    sections: tuple[str, ...]
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    edition: str
+    articles: int
+    recipients: int
+    sent: int = 0
+    already_sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    dry_run: bool = False
+    elapsed: float = 0.0
+    outbox: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,339 @@
+"""Orchestration shared by the CLI, the scheduler and the web app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from digest import ingest, issue, message
+from digest.config import Settings
+from digest.errors import DigestError, InputError, SmtpError
+from digest.models import Article, DeliveryReport, Edition, NewsList, RenderedEdition, Subscriber
+from digest.render import Renderer, Theme
+from digest.secret import load_secret, make_token
+from digest.sender import SmtpSender, SmtpSettings
+from digest.store import Store
+
+
+def open_store(settings: Settings) -> Store:
+    return Store.open(settings.db)
+
+
+def init_project(settings: Settings) -> tuple[Path, Path]:
+    """Create the database (migrated) and the secret file; safe to run again."""
+    Store.open(settings.db).close()
+    load_secret(settings.secret_file)
+    return settings.db, settings.secret_file
+
+
+# -- import -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+def import_articles(store: Store, data: str, *, name: str, now: datetime) -> ImportReport:
+    """Import a JSON array or JSON Lines file of articles: all records or none."""
+    articles = ingest.read_articles_json(data, name=name)
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    with store.transaction():
+        for article in articles:
+            counts[store.upsert_article(article, now=now)] += 1
+    return ImportReport(**counts)
+
+
+def import_subscribers(
+    store: Store, data: str, *, name: str, default_lists: Iterable[str] = (), now: datetime
+) -> ImportReport:
+    """Import a subscribers CSV in one transaction: every row or none."""
+    defaults = tuple(default_lists)
+    known = {lst.slug: lst for lst in store.lists()}
+    added = updated = 0
+    with store.transaction():
+        for row in ingest.read_subscribers_csv(data, name=name):
+            slugs = row.lists or defaults
+            missing = [s for s in slugs if s not in known]
+            if missing:
+                raise InputError(
+                    f"{name} row {row.row}: no list called {missing[0]!r}",
+                    hint="create it first with `digest lists add`",
+                )
+            _, new = store.upsert_subscriber(
+                row.subscriber, lists=[(known[s], row.sections) for s in slugs], now=now
+            )
+            added += new
+            updated += not new
+    return ImportReport(added=added, updated=updated)
+
+
+# -- editions -----------------------------------------------------------------------------
+
+
+def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
+    start, end = issue.edition_window(news_list, day)
+    return issue.build_edition(store.articles_between(start, end), news_list=news_list, day=day)
+
+
+def make_renderer(settings: Settings) -> Renderer:
+    return Renderer(settings.templates, Theme(base_url=settings.base_url))
+
+
+def preview_edition(
+    store: Store, settings: Settings, *, slug: str | None, day: date, out: Path
+) -> tuple[Edition, RenderedEdition, list[Path]]:
+    """Write issue.html, issue.txt and issue.mjml for the edition into `out`."""
+    news_list = store.pick_list(slug)
+    edition = load_edition(store, news_list, day)
+    rendered = make_renderer(settings).render(edition)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, body in (("html", rendered.html), ("txt", rendered.text), ("mjml", rendered.mjml)):
+        path = out / f"issue.{suffix}"
+        path.write_text(body, encoding="utf-8")
+        paths.append(path)
+    return edition, rendered, paths
+
+
+class _EditionCache:
+    """Render once per (section set, locale), never once per subscriber."""
+
+    def __init__(self, renderer: Renderer, edition: Edition) -> None:
+        self.renderer = renderer
+        self.edition = edition
+        self._compiled: dict[tuple[tuple[str, ...], str], message.CompiledEdition] = {}
+
+    def get(self, sections: tuple[str, ...], locale: str) -> message.CompiledEdition:
+        key = (tuple(sorted(s.casefold() for s in sections)), locale)
+        if key not in self._compiled:
+            view = issue.select_sections(self.edition, sections)
+            self._compiled[key] = message.compile_edition(self.renderer.render(view, locale=locale))
+        return self._compiled[key]
+
+
+def _envelope(
+    subscriber: Subscriber,
+    news_list: NewsList,
+    day: date,
+    *,
+    settings: Settings,
+    secret: bytes,
+    now: datetime,
+) -> message.Envelope:
+    assert subscriber.id is not None and news_list.id is not None
+    domain = news_list.from_addr.rpartition("@")[2]
+    base = settings.base_url.rstrip("/")
+    unsub = make_token(secret, "unsubscribe", subscriber.id, news_list.id)
+    prefs = make_token(secret, "preferences", subscriber.id, news_list.id)
+    return message.Envelope(
+        to_addr=subscriber.email,
+        to_name=subscriber.name,
+        from_addr=news_list.from_addr,
+        from_name=news_list.name,
+        message_id=message.message_id(news_list.slug, day.isoformat(), subscriber.id, domain),
+        date=now,
+        list_id=f"<{news_list.slug}.{message.ascii_address('x@' + domain).split('@')[1]}>",
+        unsubscribe_url=f"{base}/u/{unsub}",
+        preferences_url=f"{base}/p/{prefs}",
+    )
+
+
+def send_edition(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str | None,
+    day: date,
+    now: Callable[[], datetime],
+    dry_run: bool = False,
+    test_to: str | None = None,
+    force: bool = False,
+    smtp_url: str | None = None,
+) -> DeliveryReport:
+    """Send the list's edition for `day` to every subscriber who does not have it yet.
+
+    Each send is recorded in the ledger in the same step; running again sends nothing
+    new. `dry_run` writes .eml files to the outbox; `test_to` sends one copy. Neither
+    records anything.
+    """
+    started = time.monotonic()
+    news_list = store.pick_list(slug)
+    edition = load_edition(store, news_list, day)
+    report = DeliveryReport(edition=edition.key, articles=edition.article_count, recipients=0)
+    if edition.article_count == 0 and not force:
+        return replace(
+            report, notes=("no articles in this edition; nothing sent (--force sends it anyway)",)
+        )
+    secret = load_secret(settings.secret_file)
+    cache = _EditionCache(make_renderer(settings), edition)
+
+    if test_to is not None:
+        address = ingest.normalize_email(test_to, where="--to")
+        subscriber = Subscriber(email=address, name="", id=0)
+        env = _envelope(subscriber, news_list, day, settings=settings, secret=secret, now=now())
+        data = message.build_message(cache.get((), news_list.locale), env)
+        with SmtpSender(_smtp(settings, smtp_url)) as sender:
+            sender.send(news_list.from_addr, message.ascii_address(address), data)
+        return replace(
+            report,
+            recipients=1,
+            sent=1,
+            elapsed=time.monotonic() - started,
+            notes=(f"test copy sent to {address}; nothing recorded",),
+        )
+
+    if dry_run:
+        settings.outbox.mkdir(parents=True, exist_ok=True)
+        written = 0
+        for recipient in store.recipients(news_list):
+            sub = recipient.subscriber
+            env = _envelope(sub, news_list, day, settings=settings, secret=secret, now=now())
+            data = message.build_message(
+                cache.get(recipient.sections, sub.locale or news_list.locale), env
+            )
+            (settings.outbox / f"{news_list.slug}-{day}-{sub.id}.eml").write_bytes(data)
+            written += 1
+        return replace(
+            report,
+            recipients=written,
+            dry_run=True,
+            outbox=str(settings.outbox),
+            elapsed=time.monotonic() - started,
+        )
+
+    edition_id = store.ensure_edition(
+        news_list,
+        day,
+        due_at=edition.due_at,
+        subject=cache.get((), news_list.locale).subject,
+        article_count=edition.article_count,
+        now=now(),
+    )
+    done = store.delivered_subscriber_ids(edition_id)
+    sent = already = skipped = failed = recipients = 0
+    notes: list[str] = []
+    with SmtpSender(_smtp(settings, smtp_url)) as sender:
+        for recipient in store.recipients(news_list):
+            recipients += 1
+            sub = recipient.subscriber
+            assert sub.id is not None
+            if sub.id in done:
+                already += 1
+                continue
+            view = cache.get(recipient.sections, sub.locale or news_list.locale)
+            if (
+                recipient.sections
+                and not issue.select_sections(edition, recipient.sections).sections
+            ):
+                skipped += 1
+                continue
+            env = _envelope(sub, news_list, day, settings=settings, secret=secret, now=now())
+            data = message.build_message(view, env)
+            try:
+                reply = sender.send(news_list.from_addr, message.ascii_address(sub.email), data)
+            except SmtpError as exc:
+                store.record_delivery(
+                    edition_id,
+                    sub.id,
+                    status="failed",
+                    message_id=env.message_id,
+                    reply=str(exc),
+                    now=now(),
+                )
+                failed += 1
+                notes.append(str(exc))
+                continue
+            store.record_delivery(
+                edition_id, sub.id, status="sent", message_id=env.message_id, reply=reply, now=now()
+            )
+            sent += 1
+    if recipients and already == recipients:
+        notes.append("every subscriber already has this edition; nothing sent twice")
+    return DeliveryReport(
+        edition=edition.key,
+        articles=edition.article_count,
+        recipients=recipients,
+        sent=sent,
+        already_sent=already,
+        skipped=skipped,
+        failed=failed,
+        elapsed=time.monotonic() - started,
+        notes=tuple(notes),
+    )
+
+
+def _smtp(settings: Settings, smtp_url: str | None) -> SmtpSettings:
+    return SmtpSettings.from_url(
+        smtp_url or settings.smtp_url,
+        password=settings.smtp_password,
+        ca_file=settings.smtp_ca_file,
+    )
+
+
+# -- demo ---------------------------------------------------------------------------------
+
+SAMPLE_DAY = date(2020, 11, 14)  # the sample articles are from the 24 hours before this edition
+
+
+def sample_text(name: str) -> str:
+    return resources.files("digest").joinpath("sample", name).read_text(encoding="utf-8")
+
+
+def shift_articles(articles: list[Article], days: int) -> list[Article]:
+    return [replace(a, published_at=a.published_at + timedelta(days=days)) for a in articles]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    report: DeliveryReport
+    outbox: Path
+    preview: Path
+    smtp_url: str
+
+
+def run_demo(settings: Settings, *, day: date, now: Callable[[], datetime]) -> DemoResult:
+    """Sample list, subscribers and a day of articles; send the edition to a capture server."""
+    from digest.sink import CaptureServer
+
+    init_project(settings)
+    with open_store(settings) as store:
+        if not any(lst.slug == "daily" for lst in store.lists()):
+            store.add_list(
+                NewsList(
+                    slug="daily",
+                    name="Sahel Morning Digest",
+                    from_addr="digest@news.example.com",
+                    timezone="Africa/Ndjamena",
+                    locale="en",
+                    sections=("Tchad", "Afrique", "English News", "Économie", "Sport"),
+                    address="Sahel Morning Digest · Avenue Charles de Gaulle, N'Djamena, Tchad",
+                ),
+                now=now(),
+            )
+        articles = shift_articles(
+            ingest.read_articles_json(sample_text("articles.json"), name="sample articles"),
+            (day - SAMPLE_DAY).days,
+        )
+        with store.transaction():
+            for article in articles:
+                store.upsert_article(article, now=now())
+        import_subscribers(
+            store, sample_text("subscribers.csv"), name="sample subscribers", now=now()
+        )
+        preview_dir = settings.outbox.parent / "preview"
+        _, _, paths = preview_edition(store, settings, slug="daily", day=day, out=preview_dir)
+        with CaptureServer(settings.outbox) as server:
+            report = send_edition(
+                store, settings, slug="daily", day=day, now=now, smtp_url=server.url
+            )
+    if report.failed:
+        raise DigestError(f"demo: {report.failed} messages failed", hint="; ".join(report.notes))
+    return DemoResult(report=report, outbox=settings.outbox, preview=paths[0], smtp_url=server.url)

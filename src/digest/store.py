@@ -1,0 +1,495 @@
+"""All SQL. Numbered migrations, WAL, foreign keys on; returns models, never rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from digest.errors import NotFoundError, StoreError
+from digest.models import Article, NewsList, Recipient, Subscriber
+
+migrations = Migrations("digest")
+
+
+@migrations(name="0001_initial")
+def _initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE lists (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            from_addr TEXT NOT NULL,
+            send_at TEXT NOT NULL DEFAULT '07:00',
+            timezone TEXT NOT NULL DEFAULT 'UTC',
+            locale TEXT NOT NULL DEFAULT 'en',
+            sections TEXT NOT NULL DEFAULT '[]',
+            address TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL DEFAULT '',
+            locale TEXT NOT NULL DEFAULT '',
+            timezone TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE subscriptions (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            sections TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'unsubscribed')),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, list_id)
+        );
+        CREATE INDEX subscriptions_list ON subscriptions(list_id, status);
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            guid TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL,
+            section TEXT NOT NULL DEFAULT '',
+            published_at TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            body_html TEXT NOT NULL DEFAULT '',
+            author TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            image_url TEXT NOT NULL DEFAULT '',
+            image_alt TEXT NOT NULL DEFAULT '',
+            language TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))
+        );
+        CREATE INDEX articles_published ON articles(published_at);
+        CREATE TABLE editions (
+            id INTEGER PRIMARY KEY,
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            article_count INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (list_id, date)
+        );
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_reply TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (edition_id, subscriber_id)
+        );
+        """
+    )
+
+
+@migrations(name="0002_wal", transactional=False)
+def _wal(db: Database) -> None:
+    db.enable_wal()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_text(moment: datetime) -> str:
+    """The one storage format for datetimes: UTC ISO-8601 with an explicit offset."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_text(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Store(AbstractContextManager["Store"]):
+    """One open database. Create with `Store.open(path)`; close when done."""
+
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        if path.parent and not path.parent.exists():
+            raise StoreError(
+                f"cannot create {path}: folder {path.parent} does not exist",
+                hint="create the folder or point --db / DIGEST_DB elsewhere",
+            )
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            db = Database(conn, execute_plugins=False)
+            migrations.apply(db)
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot open database {path}: {exc}",
+                hint="is it a digest SQLite file? check --db / DIGEST_DB",
+            ) from None
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[Database]:
+        return self.db.atomic()
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+        cursor = self.db.conn.execute(sql, tuple(params))
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        return next(self._rows(sql, params), None)
+
+    # -- lists -------------------------------------------------------------------------
+
+    def add_list(self, news_list: NewsList, *, now: datetime) -> NewsList:
+        try:
+            self.db.execute(
+                "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
+                " address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    news_list.slug,
+                    news_list.name,
+                    news_list.from_addr,
+                    news_list.send_at.strftime("%H:%M"),
+                    news_list.timezone,
+                    news_list.locale,
+                    json.dumps(list(news_list.sections), ensure_ascii=False),
+                    news_list.address,
+                    to_text(now),
+                ],
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"list {news_list.slug!r} already exists",
+                hint="pick another slug, or see `digest lists list`",
+            ) from None
+        return self.get_list(news_list.slug)
+
+    def update_list(self, news_list: NewsList) -> NewsList:
+        self.db.execute(
+            "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
+            " address=? WHERE slug=?",
+            [
+                news_list.name,
+                news_list.from_addr,
+                news_list.send_at.strftime("%H:%M"),
+                news_list.timezone,
+                news_list.locale,
+                json.dumps(list(news_list.sections), ensure_ascii=False),
+                news_list.address,
+                news_list.slug,
+            ],
+        )
+        return self.get_list(news_list.slug)
+
+    def get_list(self, slug: str) -> NewsList:
+        row = self._one("SELECT * FROM lists WHERE slug = ?", [slug])
+        if row is None:
+            known = ", ".join(lst.slug for lst in self.lists()) or "none yet"
+            raise NotFoundError(
+                f"no list called {slug!r}", hint=f"known lists: {known} (`digest lists add`)"
+            )
+        return _list_from_row(row)
+
+    def lists(self) -> list[NewsList]:
+        return [_list_from_row(r) for r in self._rows("SELECT * FROM lists ORDER BY slug")]
+
+    def pick_list(self, slug: str | None) -> NewsList:
+        """The named list, or the only list when no name is given."""
+        if slug:
+            return self.get_list(slug)
+        all_lists = self.lists()
+        if len(all_lists) == 1:
+            return all_lists[0]
+        if not all_lists:
+            raise NotFoundError("there are no lists yet", hint="create one: digest lists add")
+        raise NotFoundError(
+            "several lists exist; say which one",
+            hint="add --list with one of: " + ", ".join(lst.slug for lst in all_lists),
+        )
+
+    # -- subscribers -------------------------------------------------------------------
+
+    def upsert_subscriber(
+        self,
+        subscriber: Subscriber,
+        *,
+        lists: Iterable[tuple[NewsList, tuple[str, ...]]] = (),
+        now: datetime,
+    ) -> tuple[Subscriber, bool]:
+        """Insert or update by address; add list memberships (never removes any).
+
+        Returns the stored subscriber and whether it was new.
+        """
+        stamp = to_text(now)
+        existing = self._one("SELECT id FROM subscribers WHERE email = ?", [subscriber.email])
+        if existing is None:
+            cursor = self.db.execute(
+                "INSERT INTO subscribers (email, name, locale, timezone, status, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    subscriber.email,
+                    subscriber.name,
+                    subscriber.locale,
+                    subscriber.timezone,
+                    subscriber.status,
+                    stamp,
+                    stamp,
+                ],
+            )
+            subscriber_id = cursor.lastrowid
+        else:
+            subscriber_id = existing["id"]
+            self.db.execute(
+                "UPDATE subscribers SET name = COALESCE(NULLIF(?, ''), name),"
+                " locale = COALESCE(NULLIF(?, ''), locale),"
+                " timezone = COALESCE(NULLIF(?, ''), timezone), updated_at = ? WHERE id = ?",
+                [subscriber.name, subscriber.locale, subscriber.timezone, stamp, subscriber_id],
+            )
+        for news_list, sections in lists:
+            self.db.execute(
+                "INSERT INTO subscriptions (subscriber_id, list_id, sections, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET"
+                " sections = CASE WHEN excluded.sections = '[]' THEN sections"
+                " ELSE excluded.sections END",
+                [
+                    subscriber_id,
+                    news_list.id,
+                    json.dumps(list(sections), ensure_ascii=False),
+                    stamp,
+                ],
+            )
+        return self.get_subscriber(subscriber.email), existing is None
+
+    def get_subscriber(self, email: str) -> Subscriber:
+        row = self._one("SELECT * FROM subscribers WHERE email = ?", [email])
+        if row is None:
+            raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
+        return _subscriber_from_row(row)
+
+    def remove_subscriber(self, email: str) -> None:
+        subscriber = self.get_subscriber(email)
+        self.db.execute("DELETE FROM subscribers WHERE id = ?", [subscriber.id])
+
+    def subscribers(self, list_slug: str | None = None) -> Iterator[tuple[Subscriber, list[str]]]:
+        """Every subscriber (of one list, if given) with the slugs of their lists."""
+        sql = (
+            "SELECT s.*, (SELECT group_concat(l.slug, ';') FROM subscriptions x"
+            " JOIN lists l ON l.id = x.list_id WHERE x.subscriber_id = s.id) AS slugs"
+            " FROM subscribers s"
+        )
+        params: list[Any] = []
+        if list_slug:
+            list_id = self.get_list(list_slug).id
+            sql += " WHERE s.id IN (SELECT subscriber_id FROM subscriptions WHERE list_id = ?)"
+            params.append(list_id)
+        for row in self._rows(sql + " ORDER BY s.email", params):
+            slugs = sorted(row.pop("slugs").split(";")) if row["slugs"] else []
+            yield _subscriber_from_row(row), slugs
+
+    def subscription_sections(self, subscriber_id: int) -> dict[str, list[str]]:
+        return {
+            row["slug"]: json.loads(row["sections"])
+            for row in self._rows(
+                "SELECT l.slug, x.sections FROM subscriptions x JOIN lists l ON l.id = x.list_id"
+                " WHERE x.subscriber_id = ?",
+                [subscriber_id],
+            )
+        }
+
+    def recipients(self, news_list: NewsList) -> Iterator[Recipient]:
+        """Active subscribers with an active subscription to the list, streamed by id."""
+        for row in self._rows(
+            "SELECT s.*, x.sections AS list_sections FROM subscriptions x"
+            " JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+            " ORDER BY s.id",
+            [news_list.id],
+        ):
+            sections = tuple(json.loads(row.pop("list_sections")))
+            yield Recipient(_subscriber_from_row(row), sections)
+
+    # -- articles ----------------------------------------------------------------------
+
+    def upsert_article(self, article: Article, *, now: datetime) -> str:
+        """Insert or update by URL; returns 'added', 'updated' or 'unchanged'."""
+        values = _article_values(article)
+        existing = self._one(
+            "SELECT " + ", ".join(values) + " FROM articles WHERE url = ?", [article.url]
+        )
+        if existing is None:
+            self.db.execute(
+                f"INSERT INTO articles ({', '.join(values)}, created_at, updated_at)"
+                f" VALUES ({', '.join('?' * len(values))}, ?, ?)",
+                [*values.values(), to_text(now), to_text(now)],
+            )
+            return "added"
+        if existing == values:
+            return "unchanged"
+        self.db.execute(
+            "UPDATE articles SET " + ", ".join(f"{k} = ?" for k in values) + ", updated_at = ?"
+            " WHERE url = ?",
+            [*values.values(), to_text(now), article.url],
+        )
+        return "updated"
+
+    def articles_between(self, start: datetime, end: datetime) -> list[Article]:
+        """Articles published in [start, end), newest first."""
+        rows = self._rows(
+            "SELECT * FROM articles WHERE julianday(published_at) >= julianday(?)"
+            " AND julianday(published_at) < julianday(?) ORDER BY julianday(published_at) DESC",
+            [to_text(start), to_text(end)],
+        )
+        return [_article_from_row(r) for r in rows]
+
+    # -- editions and deliveries -------------------------------------------------------
+
+    def ensure_edition(
+        self,
+        news_list: NewsList,
+        day: date,
+        *,
+        due_at: datetime,
+        subject: str,
+        article_count: int,
+        now: datetime,
+    ) -> int:
+        self.db.execute(
+            "INSERT INTO editions (list_id, date, due_at, subject, article_count, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (list_id, date) DO NOTHING",
+            [news_list.id, day.isoformat(), to_text(due_at), subject, article_count, to_text(now)],
+        )
+        row = self._one(
+            "SELECT id FROM editions WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        assert row is not None
+        return int(row["id"])
+
+    def delivered_subscriber_ids(self, edition_id: int) -> set[int]:
+        return {
+            r["subscriber_id"]
+            for r in self._rows(
+                "SELECT subscriber_id FROM deliveries WHERE edition_id = ? AND status = 'sent'",
+                [edition_id],
+            )
+        }
+
+    def record_delivery(
+        self,
+        edition_id: int,
+        subscriber_id: int,
+        *,
+        status: str,
+        message_id: str,
+        reply: str,
+        now: datetime,
+    ) -> None:
+        stamp = to_text(now)
+        self.db.execute(
+            "INSERT INTO deliveries (edition_id, subscriber_id, status, message_id, attempts,"
+            " last_reply, updated_at, sent_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)"
+            " ON CONFLICT (edition_id, subscriber_id) DO UPDATE SET status = excluded.status,"
+            " attempts = attempts + 1, last_reply = excluded.last_reply,"
+            " updated_at = excluded.updated_at, sent_at = excluded.sent_at",
+            [
+                edition_id,
+                subscriber_id,
+                status,
+                message_id,
+                reply,
+                stamp,
+                stamp if status == "sent" else None,
+            ],
+        )
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        return {
+            r["status"]: r["n"]
+            for r in self._rows(
+                "SELECT status, count(*) AS n FROM deliveries WHERE edition_id = ? GROUP BY status",
+                [edition_id],
+            )
+        }
+
+
+_ARTICLE_FIELDS = (
+    "url",
+    "guid",
+    "title",
+    "section",
+    "published_at",
+    "summary",
+    "body_html",
+    "author",
+    "source",
+    "image_url",
+    "image_alt",
+    "language",
+)
+
+
+def _article_values(article: Article) -> dict[str, Any]:
+    values = {name: getattr(article, name) for name in _ARTICLE_FIELDS}
+    values["published_at"] = to_text(article.published_at)
+    return values
+
+
+def _article_from_row(row: dict[str, Any]) -> Article:
+    return Article(
+        id=row["id"],
+        published_at=from_text(row["published_at"]),
+        **{k: row[k] or "" for k in _ARTICLE_FIELDS if k != "published_at"},
+    )
+
+
+def _list_from_row(row: dict[str, Any]) -> NewsList:
+    return NewsList(
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        from_addr=row["from_addr"],
+        send_at=time.fromisoformat(row["send_at"]),
+        timezone=row["timezone"],
+        locale=row["locale"],
+        sections=tuple(json.loads(row["sections"])),
+        address=row["address"],
+    )
+
+
+def _subscriber_from_row(row: dict[str, Any]) -> Subscriber:
+    return Subscriber(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        locale=row["locale"],
+        timezone=row["timezone"],
+        status=row["status"],
+    )
