@@ -1,0 +1,114 @@
+"""Shared fixtures: a real SQLite file, a real SMTP server on a free loopback port, the CLI."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from digest.cli import cli
+from digest.config import Settings, load_settings
+from digest.sink import CaptureServer
+from digest.store import Store
+
+DAY = date(2026, 11, 27)  # edition date used across tests; due 07:00 UTC by default
+NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "subscribers.db"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_path: Path) -> Settings:
+    return load_settings(
+        env={},
+        overrides={"db": db_path, "outbox": tmp_path / "outbox"},
+        cwd=tmp_path,
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store.open(settings.db) as opened:
+        yield opened
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[CaptureServer]:
+    """The real capture server (aiosmtpd) on a free loopback port."""
+    with CaptureServer(tmp_path / "received") as server:
+        yield server
+
+
+def received_messages(server: CaptureServer) -> list[EmailMessage]:
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        for _, _, path in server.handler.received
+    ]
+
+
+class Cli:
+    """Runs `digest` through CliRunner against one database, as a user would."""
+
+    def __init__(self, tmp_path: Path, db_path: Path, env: dict[str, str]) -> None:
+        self.tmp_path = tmp_path
+        self.db_path = db_path
+        self.env = env
+
+    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
+        result = CliRunner().invoke(
+            cli, ["--db", str(self.db_path), *args], input=input, env=self.env,
+            catch_exceptions=False,
+        )
+        if ok:
+            assert result.exit_code == 0, (result.output, result.stderr)
+        return result
+
+    def write(self, name: str, content: str | list[dict[str, object]]) -> Path:
+        path = self.tmp_path / name
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def run(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("DIGEST_"):
+            monkeypatch.delenv(key)
+    return Cli(tmp_path, db_path, {"DIGEST_OUTBOX": str(tmp_path / "outbox")})
+
+
+def article(**fields: object) -> dict[str, object]:
+    """An article record in the import format, with defaults for the required fields."""
+    record: dict[str, object] = {
+        "url": "https://news.example.com/a",
+        "title": "A title",
+        "section": "News",
+        "published_at": "2026-11-27T05:00:00+00:00",
+        "summary": "A summary.",
+    }
+    record.update(fields)
+    return record
+
+
+def require_tool(name: str) -> str:
+    """The path of a system tool; skip when absent unless DIGEST_REQUIRE_TOOLS=1 (CI)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("DIGEST_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{name} is required here (DIGEST_REQUIRE_TOOLS=1) but not installed")
+    pytest.skip(f"{name} not installed (.ci/run installs it)")
