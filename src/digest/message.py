@@ -1,7 +1,9 @@
 """Pure: personalise a compiled edition for one subscriber and assemble the message bytes.
 
-The edition's HTML and text are split once at their `[[placeholders]]`; per subscriber
-only a join, two quoted-printable encodings and a small header block are done.
+The edition's HTML and text are split once at their `[[placeholders]]` and each literal
+piece is quoted-printable encoded once, ending in a soft line break. Per subscriber only
+the few placeholder values are encoded, the pieces joined and a small header block
+written: the decoded body is exactly the joined text (a soft break decodes to nothing).
 """
 
 from __future__ import annotations
@@ -12,22 +14,46 @@ import html
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
+from urllib.parse import quote
 
-from digest.errors import TemplateError
+from digest.errors import ConfigError, TemplateError
 from digest.models import RenderedEdition
 from digest.render import PLACEHOLDER_RE, PLACEHOLDERS
 
 CRLF = "\r\n"
+MAX_LINE = 998  # RFC 5322: octets per line, CRLF excluded
+SOFT_BREAK = "=" + CRLF
+
+# Headers a DKIM signature covers (in this order), when present in the message.
+DKIM_HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Feedback-ID",
+    "MIME-Version",
+    "Content-Type",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledEdition:
-    """A rendered edition split at its placeholders: even items literal, odd items names."""
+    """A rendered edition split at its placeholders.
+
+    `html_parts`/`text_parts`: even items literal text, odd items placeholder names.
+    `html_qp`/`text_qp`: the same, literal items already quoted-printable encoded.
+    """
 
     subject: str
     html_parts: tuple[str, ...]
     text_parts: tuple[str, ...]
+    html_qp: tuple[str, ...] = ()
+    text_qp: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +69,28 @@ class Envelope:
     list_id: str
     unsubscribe_url: str
     preferences_url: str
+    unsubscribe_mailto: str = ""  # e.g. "unsubscribe@example.com?subject=unsubscribe%20T"
+    feedback_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """What DKIM signing needs: the private key (PEM), the selector and the signing domain."""
+
+    private_key: bytes
+    selector: str
+    domain: str
 
 
 def compile_edition(rendered: RenderedEdition) -> CompiledEdition:
+    html_parts = _split(rendered.html, "issue.html")
+    text_parts = _split(rendered.text, "issue.txt")
     return CompiledEdition(
         subject=rendered.subject,
-        html_parts=_split(rendered.html, "issue.html"),
-        text_parts=_split(rendered.text, "issue.txt"),
+        html_parts=html_parts,
+        text_parts=text_parts,
+        html_qp=_encode_literals(html_parts),
+        text_qp=_encode_literals(text_parts),
     )
 
 
@@ -70,35 +111,122 @@ def _join(parts: tuple[str, ...], values: dict[str, str]) -> str:
     return "".join(out)
 
 
+def _qp_piece(text: str) -> str:
+    """Quoted-printable for one piece of a body, starting at column 0.
+
+    The result ends at a line start: either the piece ended with a newline, or a soft
+    line break is added. So pieces encoded separately concatenate into a valid body that
+    decodes to the concatenated text.
+    """
+    if not text:
+        return ""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    encoded = binascii.b2a_qp(data, istext=True).decode("ascii").replace("\n", CRLF)
+    return encoded if encoded.endswith(CRLF) else encoded + SOFT_BREAK
+
+
+def _encode_literals(parts: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_qp_piece(p) if i % 2 == 0 else p for i, p in enumerate(parts))
+
+
+def _join_qp(encoded: tuple[str, ...], values: dict[str, str]) -> str:
+    out = list(encoded)
+    out[1::2] = [_qp_piece(values[name]) for name in encoded[1::2]]
+    return "".join(out)
+
+
 def message_id(list_slug: str, day: str, subscriber_id: int, domain: str) -> str:
-    """The same (edition, subscriber) always gets the same Message-ID."""
+    """The same (edition, subscriber) always gets the same Message-ID, on the From domain."""
     digest = hashlib.sha256(f"{list_slug}/{day}/{subscriber_id}".encode()).hexdigest()[:16]
-    return f"<{day}.{subscriber_id}.{digest}@{domain}>"
+    return f"<{day}.{subscriber_id}.{digest}@{ascii_domain(domain)}>"
+
+
+def ascii_domain(domain: str) -> str:
+    """An internationalised domain in punycode (IDNA 2008 with UTS #46 mapping)."""
+    if domain.isascii():
+        return domain
+    import idna  # a dependency of email-validator
+
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return domain.encode("idna").decode("ascii")
 
 
 def ascii_address(address: str) -> str:
-    """Punycode the domain so the address is pure ASCII on the wire."""
+    """Punycode the domain; the local part stays as it is (ASCII for nearly everyone)."""
     local, _, domain = address.rpartition("@")
-    try:
-        domain.encode("ascii")
-    except UnicodeEncodeError:
-        domain = domain.encode("idna").decode("ascii")
-    return f"{local}@{domain}"
+    return f"{local}@{ascii_domain(domain)}"
 
 
-def encode_header(value: str) -> str:
-    """RFC 2047 only when needed; folded with CRLF, never an encoded word for ASCII."""
-    if value.isascii():
-        return Header(value, "us-ascii", header_name="Subject").encode(linesep=CRLF)
-    return Header(value, "utf-8", header_name="Subject").encode(linesep=CRLF)
+def encode_header(value: str, name: str = "Subject") -> str:
+    """RFC 2047 only when needed; folded with CRLF; an ASCII value is never an encoded word.
+
+    A folded ASCII value that still has a line over 998 octets (one huge word) is
+    the only case where ASCII gets encoded, because nothing else keeps it legal.
+    """
+    value = " ".join(value.split())  # no raw CR/LF/tabs reach a header
+    if value.isascii() and not ("=?" in value and "?=" in value):
+        folded = Header(value, "us-ascii", header_name=name).encode(linesep=CRLF)
+        if all(len(line) + len(name) + 2 <= MAX_LINE for line in folded.split(CRLF)):
+            return folded
+    return Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
 
 
-def _qp(text: str) -> str:
-    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(body, istext=True).decode("ascii").replace("\n", CRLF)
+_SPECIALS = set('()<>[]:;@\\,."')
+MAX_NAME = 200  # display names are cut to this many characters
 
 
-def build_message(compiled: CompiledEdition, env: Envelope) -> bytes:
+def format_address(name: str, address: str, header: str = "To") -> str:
+    """`Name <addr>`: the name quoted if it has specials, RFC 2047-encoded if non-ASCII.
+
+    A non-ASCII name becomes one encoded word per word of the name, folded between
+    words: decoders join encoded words separated only by folding whitespace without a
+    space (RFC 2047 §6.2) where the stdlib would add one, so splitting at the name's own
+    spaces reads back the same everywhere.
+    """
+    addr = ascii_address(address)
+    name = " ".join(name.split())[:MAX_NAME].strip()
+    if not name:
+        return addr
+    if name.isascii() and "=?" not in name:
+        if _SPECIALS.intersection(name) or "'" in name:
+            name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"{name} <{addr}>"
+    lines = [header + ":"]
+    for word in name.split(" "):
+        for encoded in _encoded_words(word):
+            if len(lines[-1]) + 1 + len(encoded) > 76:
+                lines.append("")
+            lines[-1] += " " + encoded
+    lines[-1] += f" <{addr}>"
+    return CRLF.join(lines)[len(header) + 2 :]
+
+
+def _encoded_words(word: str) -> list[str]:
+    """`word` as base64 encoded words of at most 75 characters (45 bytes of UTF-8 each)."""
+    chunks: list[bytes] = [b""]
+    for char in word:
+        data = char.encode("utf-8")
+        if len(chunks[-1]) + len(data) > 45:
+            chunks.append(b"")
+        chunks[-1] += data
+    return ["=?utf-8?b?" + binascii.b2a_base64(c, newline=False).decode() + "?=" for c in chunks]
+
+
+def list_unsubscribe(url: str, mailto: str = "") -> str:
+    value = f"<{url}>"
+    if mailto:
+        value += f",{CRLF} <mailto:{mailto}>"
+    return value
+
+
+def unsubscribe_mailto(address: str, token: str) -> str:
+    """The mailto: target of List-Unsubscribe, carrying the token in its subject."""
+    return f"{ascii_address(address)}?subject={quote('unsubscribe ' + token)}"
+
+
+def build_message(compiled: CompiledEdition, env: Envelope, dkim: DkimKey | None = None) -> bytes:
     raw = {
         "name": env.to_name,
         "email": env.to_addr,
@@ -106,18 +234,24 @@ def build_message(compiled: CompiledEdition, env: Envelope) -> bytes:
         "preferences_url": env.preferences_url,
     }
     escaped = {k: html.escape(v) for k, v in raw.items()}
-    text_body = _qp(_join(compiled.text_parts, raw))
-    html_body = _qp(_join(compiled.html_parts, escaped))
+    text_qp = compiled.text_qp or _encode_literals(compiled.text_parts)
+    html_qp = compiled.html_qp or _encode_literals(compiled.html_parts)
+    text_body = _join_qp(text_qp, raw)
+    html_body = _join_qp(html_qp, escaped)
     boundary = "=_digest_" + env.message_id.strip("<>").split("@")[0].replace(".", "_")
     headers = [
         "Date: " + format_datetime(env.date),
-        "From: " + formataddr((env.from_name, ascii_address(env.from_addr)), charset="utf-8"),
-        "To: " + formataddr((env.to_name, ascii_address(env.to_addr)), charset="utf-8"),
+        "From: " + format_address(env.from_name, env.from_addr, "From"),
+        "To: " + format_address(env.to_name, env.to_addr, "To"),
         "Subject: " + encode_header(compiled.subject),
         "Message-ID: " + env.message_id,
         "List-Id: " + env.list_id,
-        "List-Unsubscribe: <" + env.unsubscribe_url + ">",
+        "List-Unsubscribe: " + list_unsubscribe(env.unsubscribe_url, env.unsubscribe_mailto),
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+    ]
+    if env.feedback_id:
+        headers.append("Feedback-ID: " + env.feedback_id)
+    headers += [
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
@@ -137,4 +271,35 @@ def build_message(compiled: CompiledEdition, env: Envelope) -> bytes:
         f"--{boundary}--",
         "",
     ]
-    return CRLF.join(parts).encode("ascii")
+    # Bodies are pure ASCII (quoted-printable); only an SMTPUTF8 local part is not.
+    data = CRLF.join(parts).encode("utf-8")
+    if dkim is not None:
+        data = sign_message(data, dkim)
+    return data
+
+
+def sign_message(data: bytes, key: DkimKey) -> bytes:
+    """Prepend a DKIM-Signature (relaxed/relaxed, rsa-sha256) covering DKIM_HEADERS."""
+    try:
+        import dkim as dkimpy
+    except ImportError:
+        raise ConfigError(
+            "DKIM signing is configured but dkimpy is not installed",
+            hint="pip install 'digest[dkim]', or unset DIGEST_DKIM_KEY_FILE",
+        ) from None
+    present = {
+        line.split(b":", 1)[0].strip().lower()
+        for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        if line[:1] not in (b" ", b"\t")
+    }
+    include = [h.encode() for h in DKIM_HEADERS if h.lower().encode() in present]
+    signature = dkimpy.sign(
+        data,
+        key.selector.encode("ascii"),
+        ascii_domain(key.domain).encode("ascii"),
+        key.private_key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=include,
+        linesep=b"\r\n",
+    )
+    return bytes(signature) + data
