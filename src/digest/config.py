@@ -25,13 +25,23 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"  # DIGEST_BASE_URL: public origin for links
     templates: Path | None = None  # DIGEST_TEMPLATES: folder overriding theme files
     outbox: Path = Path("outbox")  # DIGEST_OUTBOX: where dry runs and the sink write .eml
+    # Delivery (issue 5): retries, List-Unsubscribe mailto, Feedback-ID, DKIM.
+    retry_base: float = 30.0  # DIGEST_RETRY_BASE: seconds before the first retry (doubling)
+    retry_max: float = 3600.0  # DIGEST_RETRY_MAX: longest pause between two attempts
+    retry_window: float = 600.0  # DIGEST_RETRY_WINDOW: how long one run waits for retries
+    unsubscribe_mailto: str = ""  # DIGEST_UNSUBSCRIBE_MAILTO: address for mailto unsubscribe
+    feedback_id: str = ""  # DIGEST_FEEDBACK_ID: sender id for the Feedback-ID header
+    dkim_key_file: Path | None = None  # DIGEST_DKIM_KEY_FILE: PEM private key; signs mail
+    dkim_selector: str = ""  # DIGEST_DKIM_SELECTOR: the DNS selector of that key
+    dkim_domain: str = ""  # DIGEST_DKIM_DOMAIN: signing domain [default: the From domain]
 
     @property
     def secret_file(self) -> Path:
         return self.db.with_name(self.db.name + ".secret")
 
 
-_PATH_FIELDS = {"db", "templates", "outbox"}
+_PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
+_FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window"}
 
 
 def load_settings(
@@ -72,6 +82,16 @@ def load_settings(
 
     for key in _PATH_FIELDS & values.keys():
         values[key] = Path(str(values[key])).expanduser()
+    for key in _FLOAT_FIELDS & values.keys():
+        try:
+            values[key] = float(str(values[key]))
+        except ValueError:
+            raise ConfigError(
+                f"{key} must be a number of seconds, got {values[key]!r}",
+                hint=f"set DIGEST_{key.upper()} to e.g. 30",
+            ) from None
+        if values[key] < 0:  # type: ignore[operator]
+            raise ConfigError(f"{key} cannot be negative", hint=f"fix DIGEST_{key.upper()}")
     settings = replace(Settings(), **values)  # type: ignore[arg-type]
     _validate(settings)
     return settings

@@ -89,6 +89,24 @@ class RenderedEdition:
     locale: str
 
 
+DELIVERY_STATES = ("queued", "sending", "sent", "deferred", "bounced", "failed", "skipped")
+PENDING_STATES = ("queued", "sending", "deferred")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One ledger row: one edition for one subscriber, with who they are right now."""
+
+    id: int
+    edition_id: int
+    subscriber: Subscriber
+    status: str
+    message_id: str
+    attempts: int = 0
+    last_reply: str = ""
+    sections: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
     edition: str
@@ -102,3 +120,9 @@ class DeliveryReport:
     elapsed: float = 0.0
     outbox: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    deferred: int = 0  # rows left deferred at the end of the run
+    bounced: int = 0  # bounced in this run
+    remaining: int = 0  # queued, sending or deferred at the end: the next run sends them
+    stopped: str = ""  # why the run stopped early (a policy block, the server down)
+    complete: bool = False  # nothing left to send for this edition
+    rate: float = 0.0  # messages sent per second in this run

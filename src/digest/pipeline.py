@@ -11,8 +11,18 @@ from pathlib import Path
 
 from digest import ingest, issue, message
 from digest.config import Settings
-from digest.errors import DigestError, InputError, SmtpError
-from digest.models import Article, DeliveryReport, Edition, NewsList, RenderedEdition, Subscriber
+from digest.delivery import DeliveryRun, Progress, RetryPolicy, SendLock
+from digest.errors import ConfigError, DigestError, InputError
+from digest.models import (
+    PENDING_STATES,
+    Article,
+    Delivery,
+    DeliveryReport,
+    Edition,
+    NewsList,
+    RenderedEdition,
+    Subscriber,
+)
 from digest.render import Renderer, Theme
 from digest.secret import load_secret, make_token
 from digest.sender import SmtpSender, SmtpSettings
@@ -127,22 +137,57 @@ def _envelope(
     settings: Settings,
     secret: bytes,
     now: datetime,
+    message_id: str = "",
 ) -> message.Envelope:
     assert subscriber.id is not None and news_list.id is not None
     domain = news_list.from_addr.rpartition("@")[2]
     base = settings.base_url.rstrip("/")
     unsub = make_token(secret, "unsubscribe", subscriber.id, news_list.id)
     prefs = make_token(secret, "preferences", subscriber.id, news_list.id)
+    mailto = settings.unsubscribe_mailto
     return message.Envelope(
         to_addr=subscriber.email,
         to_name=subscriber.name,
         from_addr=news_list.from_addr,
         from_name=news_list.name,
-        message_id=message.message_id(news_list.slug, day.isoformat(), subscriber.id, domain),
+        message_id=message_id
+        or message.message_id(news_list.slug, day.isoformat(), subscriber.id, domain),
         date=now,
-        list_id=f"<{news_list.slug}.{message.ascii_address('x@' + domain).split('@')[1]}>",
+        list_id=f"<{news_list.slug}.{message.ascii_domain(domain)}>",
         unsubscribe_url=f"{base}/u/{unsub}",
         preferences_url=f"{base}/p/{prefs}",
+        unsubscribe_mailto=message.unsubscribe_mailto(mailto, unsub) if mailto else "",
+        feedback_id=(
+            f"{day.isoformat()}:{news_list.slug}:digest:{settings.feedback_id}"
+            if settings.feedback_id
+            else ""
+        ),
+    )
+
+
+def dkim_key(settings: Settings, news_list: NewsList) -> message.DkimKey | None:
+    """The DKIM key from settings, or None when signing is not configured."""
+    if settings.dkim_key_file is None:
+        return None
+    if not settings.dkim_selector:
+        raise ConfigError(
+            "DIGEST_DKIM_KEY_FILE is set but DIGEST_DKIM_SELECTOR is not",
+            hint="set the selector published in DNS as <selector>._domainkey.<domain>",
+        )
+    try:
+        pem = settings.dkim_key_file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read DKIM key {settings.dkim_key_file}: {exc.strerror}",
+            hint="check DIGEST_DKIM_KEY_FILE",
+        ) from None
+    domain = settings.dkim_domain or news_list.from_addr.rpartition("@")[2]
+    return message.DkimKey(private_key=pem, selector=settings.dkim_selector, domain=domain)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base=settings.retry_base, maximum=settings.retry_max, window=settings.retry_window
     )
 
 
@@ -157,12 +202,15 @@ def send_edition(
     test_to: str | None = None,
     force: bool = False,
     smtp_url: str | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryReport:
     """Send the list's edition for `day` to every subscriber who does not have it yet.
 
-    Each send is recorded in the ledger in the same step; running again sends nothing
-    new. `dry_run` writes .eml files to the outbox; `test_to` sends one copy. Neither
-    records anything.
+    The delivery ledger holds one row per subscriber (see `delivery`); running again
+    sends only what is left. `dry_run` writes .eml files to the outbox; `test_to` sends
+    one copy. Neither records anything. Raises BusyError when another sender runs.
     """
     started = time.monotonic()
     news_list = store.pick_list(slug)
@@ -174,18 +222,21 @@ def send_edition(
         )
     secret = load_secret(settings.secret_file)
     cache = _EditionCache(make_renderer(settings), edition)
+    dkim = dkim_key(settings, news_list)
+    smtp = _smtp(settings, smtp_url)
 
     if test_to is not None:
         address = ingest.normalize_email(test_to, where="--to")
         subscriber = Subscriber(email=address, name="", id=0)
         env = _envelope(subscriber, news_list, day, settings=settings, secret=secret, now=now())
-        data = message.build_message(cache.get((), news_list.locale), env)
-        with SmtpSender(_smtp(settings, smtp_url)) as sender:
+        data = message.build_message(cache.get((), news_list.locale), env, dkim)
+        with SmtpSender(smtp) as sender:
             sender.send(news_list.from_addr, message.ascii_address(address), data)
         return replace(
             report,
             recipients=1,
             sent=1,
+            complete=True,
             elapsed=time.monotonic() - started,
             notes=(f"test copy sent to {address}; nothing recorded",),
         )
@@ -197,7 +248,7 @@ def send_edition(
             sub = recipient.subscriber
             env = _envelope(sub, news_list, day, settings=settings, secret=secret, now=now())
             data = message.build_message(
-                cache.get(recipient.sections, sub.locale or news_list.locale), env
+                cache.get(recipient.sections, sub.locale or news_list.locale), env, dkim
             )
             (settings.outbox / f"{news_list.slug}-{day}-{sub.id}.eml").write_bytes(data)
             written += 1
@@ -209,6 +260,42 @@ def send_edition(
             elapsed=time.monotonic() - started,
         )
 
+    with SendLock(settings.db):
+        return _send_to_ledger(
+            store,
+            settings,
+            news_list=news_list,
+            edition=edition,
+            cache=cache,
+            secret=secret,
+            dkim=dkim,
+            smtp=smtp,
+            now=now,
+            clock=clock,
+            sleep=sleep,
+            progress=progress,
+            started=started,
+        )
+
+
+def _send_to_ledger(
+    store: Store,
+    settings: Settings,
+    *,
+    news_list: NewsList,
+    edition: Edition,
+    cache: _EditionCache,
+    secret: bytes,
+    dkim: message.DkimKey | None,
+    smtp: SmtpSettings,
+    now: Callable[[], datetime],
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    progress: Progress | None,
+    started: float,
+) -> DeliveryReport:
+    day = edition.date
+    assert news_list.id is not None
     edition_id = store.ensure_edition(
         news_list,
         day,
@@ -217,54 +304,72 @@ def send_edition(
         article_count=edition.article_count,
         now=now(),
     )
-    done = store.delivered_subscriber_ids(edition_id)
-    sent = already = skipped = failed = recipients = 0
-    notes: list[str] = []
-    with SmtpSender(_smtp(settings, smtp_url)) as sender:
-        for recipient in store.recipients(news_list):
-            recipients += 1
-            sub = recipient.subscriber
-            assert sub.id is not None
-            if sub.id in done:
-                already += 1
-                continue
-            view = cache.get(recipient.sections, sub.locale or news_list.locale)
-            if (
-                recipient.sections
-                and not issue.select_sections(edition, recipient.sections).sections
-            ):
-                skipped += 1
-                continue
-            env = _envelope(sub, news_list, day, settings=settings, secret=secret, now=now())
-            data = message.build_message(view, env)
-            try:
-                reply = sender.send(news_list.from_addr, message.ascii_address(sub.email), data)
-            except SmtpError as exc:
-                store.record_delivery(
-                    edition_id,
-                    sub.id,
-                    status="failed",
-                    message_id=env.message_id,
-                    reply=str(exc),
-                    now=now(),
-                )
-                failed += 1
-                notes.append(str(exc))
-                continue
-            store.record_delivery(
-                edition_id, sub.id, status="sent", message_id=env.message_id, reply=reply, now=now()
-            )
-            sent += 1
-    if recipients and already == recipients:
+    domain = news_list.from_addr.rpartition("@")[2]
+    store.queue_deliveries(
+        edition_id,
+        news_list,
+        message_id=lambda sid: message.message_id(news_list.slug, day.isoformat(), sid, domain),
+        now=now(),
+    )
+    already = store.delivery_counts(edition_id).get("sent", 0)
+
+    def build(delivery: Delivery) -> bytes | None:
+        sub = delivery.subscriber
+        if delivery.sections and not issue.select_sections(edition, delivery.sections).sections:
+            return None
+        compiled = cache.get(delivery.sections, sub.locale or news_list.locale)
+        env = _envelope(
+            sub,
+            news_list,
+            day,
+            settings=settings,
+            secret=secret,
+            now=now(),
+            message_id=delivery.message_id,
+        )
+        return message.build_message(compiled, env, dkim)
+
+    run_started = clock()
+    tally = DeliveryRun(
+        store,
+        edition_id=edition_id,
+        list_id=news_list.id,
+        from_addr=message.ascii_address(news_list.from_addr),
+        smtp=smtp,
+        build=build,
+        deadline=issue.edition_due(news_list, day + timedelta(days=1)),
+        policy=retry_policy(settings),
+        now=now,
+        clock=clock,
+        sleep=sleep,
+        progress=progress,
+    ).run()
+    sending_time = max(clock() - run_started, 1e-9)
+    counts = store.delivery_counts(edition_id)
+    remaining = sum(counts.get(s, 0) for s in PENDING_STATES)
+    notes = list(tally.notes)
+    if tally.expired:
+        notes.append(f"{tally.expired} deferred messages given up: the next edition is due")
+    if counts.get("deferred"):
+        notes.append(
+            f"{counts['deferred']} deferred by the server; `digest send` again retries them"
+        )
+    if already and already == sum(counts.values()) - counts.get("skipped", 0):
         notes.append("every subscriber already has this edition; nothing sent twice")
     return DeliveryReport(
         edition=edition.key,
         articles=edition.article_count,
-        recipients=recipients,
-        sent=sent,
+        recipients=sum(counts.values()),
+        sent=tally.sent,
         already_sent=already,
-        skipped=skipped,
-        failed=failed,
+        skipped=tally.skipped,
+        failed=tally.failed,
+        bounced=tally.bounced,
+        deferred=counts.get("deferred", 0),
+        remaining=remaining,
+        stopped=tally.stopped,
+        complete=remaining == 0 and not tally.stopped,
+        rate=tally.sent / sending_time,
         elapsed=time.monotonic() - started,
         notes=tuple(notes),
     )

@@ -1,11 +1,24 @@
-"""SMTP: connections, TLS, authentication and reply-code classification."""
+"""SMTP: connections, TLS, authentication, pace, and what each reply means for a message.
+
+`SmtpSender.deliver()` sends one message over a reused connection and never raises for
+a reply: it returns an `Outcome` (RFC 5321 reply codes, RFC 3463 enhanced codes).
+`SenderPool` runs `?connections=N` senders in threads; `RateLimiter` keeps `?rate=` and
+`?max_per_hour=`.
+"""
 
 from __future__ import annotations
 
+import enum
+import queue
 import smtplib
 import ssl
-from contextlib import AbstractContextManager
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.errors import (
@@ -19,6 +32,16 @@ from digest.errors import (
 )
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+URL_OPTIONS = (
+    "starttls",
+    "timeout",
+    "data_timeout",
+    "connections",
+    "rate",
+    "max_per_hour",
+    "ca_file",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +52,12 @@ class SmtpSettings:
     starttls: bool = False
     username: str = ""
     password: str = ""
-    timeout: float = 60.0
+    timeout: float = 60.0  # each command and reply
+    data_timeout: float = 600.0  # the wait after the final dot (RFC 5321 §4.5.3.2.6: 10 min)
     ca_file: str = ""
+    connections: int = 1
+    rate: float = 0.0  # messages per second over all connections; 0: no limit
+    max_per_hour: int = 0  # 0: no limit
 
     @property
     def label(self) -> str:
@@ -44,28 +71,71 @@ class SmtpSettings:
                 f"bad SMTP URL {url!r}",
                 hint="use smtp://host:587?starttls=true or smtps://host:465",
             )
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        unknown = sorted(set(query) - set(URL_OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown SMTP URL option {unknown[0]!r} in DIGEST_SMTP_URL",
+                hint="known options: " + ", ".join(URL_OPTIONS),
+            )
+        starttls = query.get("starttls", "").lower()
+        if starttls not in _TRUE | _FALSE:
+            raise ConfigError(f"?starttls={starttls!r} is not true or false", hint="?starttls=true")
         try:
             port = parts.port or (465 if parts.scheme == "smtps" else 25)
             timeout = float(query.get("timeout", 60))
+            data_timeout = float(query.get("data_timeout", 600))
+            connections = int(query.get("connections", 1))
+            rate = _parse_rate(query.get("rate", "0"))
+            max_per_hour = int(query.get("max_per_hour", 0))
         except ValueError:
             raise ConfigError(
-                f"bad port or timeout in SMTP URL {url!r}", hint="ports are numbers"
+                f"bad number in SMTP URL {_redact(url)!r}",
+                hint="e.g. ?connections=4&rate=50/s&max_per_hour=20000&timeout=60",
             ) from None
+        if not (1 <= connections <= 64) or timeout <= 0 or data_timeout <= 0:
+            raise ConfigError(
+                "SMTP URL: connections must be 1..64 and timeouts positive",
+                hint="e.g. ?connections=4&timeout=60&data_timeout=600",
+            )
+        if rate < 0 or max_per_hour < 0:
+            raise ConfigError(
+                "SMTP URL: rate and max_per_hour cannot be negative", hint="?rate=10/s"
+            )
         return cls(
             host=parts.hostname,
             port=port,
             implicit_tls=parts.scheme == "smtps",
-            starttls=query.get("starttls", "").lower() in _TRUE,
+            starttls=starttls in _TRUE,
             username=unquote(parts.username or ""),
             password=password or unquote(parts.password or ""),
             timeout=timeout,
+            data_timeout=data_timeout,
             ca_file=query.get("ca_file", ca_file),
+            connections=connections,
+            rate=rate,
+            max_per_hour=max_per_hour,
         )
 
 
+def _parse_rate(value: str) -> float:
+    """`10`, `10/s`, `600/min` or `36000/h`, as messages per second."""
+    number, _, unit = value.partition("/")
+    per = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}.get(unit.strip())
+    if per is None:
+        raise ValueError(value)
+    return float(number) / per
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(":" + parts.password + "@", ":***@", 1)
+    return url
+
+
 def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
-    """Certificates are verified; a site's own CA can be trusted with ca_file."""
+    """Certificates and host names are verified; a site's own CA can be trusted with ca_file."""
     context = ssl.create_default_context()
     if settings.ca_file:
         try:
@@ -77,20 +147,62 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     return context
 
 
-def classify(code: int, reply: str) -> type[SmtpError]:
-    """Map an SMTP reply to what we do about it (RFC 5321 codes, RFC 3463 enhanced codes)."""
-    enhanced = reply.split(" ", 1)[0] if reply[:1] in "245" and "." in reply[:7] else ""
+class Kind(enum.Enum):
+    """What one reply means for one message."""
+
+    SENT = "sent"
+    DEFERRED = "deferred"  # 4xx: try again later
+    RECONNECT = "reconnect"  # 421: the server closes; reconnect and try again
+    RETRY = "retry"  # connection lost before the message was complete: not delivered
+    MAYBE = "maybe"  # lost or timed out after the final dot: maybe delivered
+    BOUNCED = "bounced"  # 5.1.x, 5.2.1: the address is dead
+    POLICY = "policy"  # 5.7.x or a refused sender: stop the run
+    FAILED = "failed"  # any other permanent failure of this message
+    DOWN = "down"  # cannot connect, log in or start TLS
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: Kind
+    code: int
+    reply: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.code} {self.reply}".strip() if self.code else self.reply
+
+
+def enhanced_code(reply: str) -> str:
+    """The RFC 3463 code at the start of a reply text, e.g. '5.1.1', else ''."""
+    head = reply.split(None, 1)[0] if reply.split() else ""
+    pieces = head.split(".")
+    if len(pieces) == 3 and pieces[0] in ("2", "4", "5") and all(p.isdigit() for p in pieces):
+        return head
+    return ""
+
+
+def classify(code: int, reply: str, *, stage: str = "rcpt") -> Kind:
+    """Map a reply to a Kind. `stage` is mail, rcpt or data (data includes the final dot)."""
+    if 200 <= code < 400:
+        return Kind.SENT
+    if code == 421:
+        return Kind.RECONNECT
     if 400 <= code < 500:
-        return SmtpTemporaryError
-    if enhanced.startswith("5.7.") or code in (530, 535, 554) and not enhanced.startswith("5.1"):
-        return SmtpPolicyError
-    if enhanced.startswith("5.1.") or enhanced == "5.2.1" or code in (550, 551, 553):
-        return SmtpBounceError
-    return SmtpError
+        return Kind.DEFERRED
+    enhanced = enhanced_code(reply)
+    if enhanced.startswith("5.7.") or stage == "mail":
+        return Kind.POLICY
+    if enhanced.startswith("5.1.") or enhanced == "5.2.1":
+        return Kind.BOUNCED
+    if not enhanced and code in (550, 551, 553) and stage == "rcpt":
+        return Kind.BOUNCED
+    if not enhanced and code in (530, 535, 554):
+        return Kind.POLICY
+    return Kind.FAILED
 
 
 class SmtpSender(AbstractContextManager["SmtpSender"]):
-    """One SMTP connection, reused for many messages."""
+    """One SMTP connection, reused for many messages; reconnects when it has to."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
@@ -105,83 +217,284 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
 
     def connect(self) -> None:
         s = self.settings
+        smtp: smtplib.SMTP | None = None
         try:
             if s.implicit_tls:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=tls_context(s)
-                )
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=tls_context(s))
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-                if s.starttls:
-                    smtp.ehlo()
-                    if not smtp.has_extn("starttls"):
-                        smtp.close()
-                        raise SmtpConnectionError(
-                            f"{s.label} does not offer STARTTLS; refusing to send in clear",
-                            hint="use the server's TLS port or fix its TLS setup",
-                        )
-                    smtp.starttls(context=tls_context(s))
-                    smtp.ehlo()
+            smtp.ehlo_or_helo_if_needed()
+            if s.starttls and not s.implicit_tls:
+                if not smtp.has_extn("starttls"):
+                    raise SmtpConnectionError(
+                        f"{s.label} does not offer STARTTLS; refusing to send in clear",
+                        hint="use the server's TLS port or fix its TLS setup",
+                    )
+                smtp.starttls(context=tls_context(s))
+                smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password)
+        except SmtpError:
+            _close_quietly(smtp)
+            raise
         except smtplib.SMTPAuthenticationError:
+            _close_quietly(smtp)
             raise SmtpAuthError(
                 f"could not log in to {s.host} as {s.username}",
                 hint="check the user and password in DIGEST_SMTP_URL / DIGEST_SMTP_PASSWORD",
             ) from None
         except ssl.SSLError as exc:
+            _close_quietly(smtp)
             raise SmtpConnectionError(
-                f"TLS with {s.label} failed: {exc.reason or exc}",
+                f"TLS with {s.label} failed: {getattr(exc, 'verify_message', '') or exc.reason}",
                 hint="for a private CA set DIGEST_SMTP_CA_FILE (or ?ca_file=) to its certificate",
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
+            _close_quietly(smtp)
             raise SmtpConnectionError(
                 f"cannot connect to {s.label}: {exc}",
                 hint="is the SMTP server running? (try `digest smtp-sink` locally)",
             ) from None
         self._smtp = smtp
 
-    def send(self, from_addr: str, to_addr: str, data: bytes) -> str:
-        """Send one message; returns the server's reply or raises a classified SmtpError."""
+    def deliver(self, from_addr: str, to_addr: str, data: bytes) -> Outcome:
+        """Send one message; the Outcome says what happened. Never raises for a reply."""
         if self._smtp is None:
-            self.connect()
-        assert self._smtp is not None
-        try:
-            refused = self._smtp.sendmail(from_addr, [to_addr], data)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            raise self._error(code, reply, to_addr) from None
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421:
-                self.close()
-            raise self._error(exc.smtp_code, exc.smtp_error, to_addr) from None
-        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
-            self.close()
-            raise SmtpConnectionError(
-                f"connection to {self.settings.label} lost: {exc}",
-                hint="the run can be resumed with `digest send`",
-            ) from None
-        if refused:
-            code, reply = next(iter(refused.values()))
-            raise self._error(code, reply, to_addr)
-        return "250 OK"
-
-    def _error(self, code: int, reply: bytes | str, to_addr: str) -> SmtpError:
-        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-        cls = classify(code, text)
-        return cls(f"{to_addr}: {code} {text}", hint=_HINTS.get(cls, ""))
-
-    def close(self) -> None:
-        if self._smtp is not None:
             try:
-                self._smtp.quit()
+                self.connect()
+            except SmtpError as exc:
+                return Outcome(Kind.DOWN, 0, exc.message)
+        smtp = self._smtp
+        assert smtp is not None
+        stage = "mail"
+        try:
+            options = ["SMTPUTF8"] if not (to_addr.isascii() and from_addr.isascii()) else []
+            code, reply = smtp.mail(from_addr, options)
+            if code == 250:
+                stage = "rcpt"
+                code, reply = smtp.rcpt(to_addr)
+            if code in (250, 251):
+                stage = "data"
+                smtp.putcmd("data")
+                code, reply = smtp.getreply()
+            if code == 354:
+                payload = data.replace(b"\r\n.", b"\r\n..")
+                if payload.startswith(b"."):
+                    payload = b"." + payload
+                if not payload.endswith(b"\r\n"):
+                    payload += b"\r\n"
+                smtp.send(payload + b".\r\n")
+                stage = "dot"
+                assert smtp.sock is not None
+                smtp.sock.settimeout(self.settings.data_timeout)
+                try:
+                    code, reply = smtp.getreply()
+                finally:
+                    if smtp.sock is not None:
+                        smtp.sock.settimeout(self.settings.timeout)
+        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.close(polite=False)
+            timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
+            what = "timed out" if timed_out else "was lost"
+            if stage == "dot":
+                return Outcome(Kind.MAYBE, 0, f"connection {what} after the final dot: {exc}")
+            return Outcome(Kind.RETRY, 0, f"connection {what} during {stage.upper()}: {exc}")
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        text = " ".join(text.split())
+        kind = classify(code, text, stage="data" if stage == "dot" else stage)
+        if kind is Kind.RECONNECT:
+            self.close(polite=False)
+        elif kind is not Kind.SENT:
+            self._reset()
+        return Outcome(kind, code, text)
+
+    def send(self, from_addr: str, to_addr: str, data: bytes) -> str:
+        """Send one message; returns the reply or raises a classified SmtpError."""
+        outcome = self.deliver(from_addr, to_addr, data)
+        if outcome.kind is Kind.SENT:
+            return outcome.text
+        error = _ERRORS.get(outcome.kind, SmtpError)
+        raise error(f"{to_addr}: {outcome.text}", hint=_HINTS.get(error, ""))
+
+    def _reset(self) -> None:
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close(polite=False)
+
+    def close(self, *, polite: bool = True) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        if polite:
+            try:
+                smtp.quit()
+                return
             except (smtplib.SMTPException, OSError):
-                self._smtp.close()
-            self._smtp = None
+                pass
+        _close_quietly(smtp)
 
 
+def _close_quietly(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        with suppress(OSError):
+            smtp.close()
+
+
+_ERRORS: dict[Kind, type[SmtpError]] = {
+    Kind.DEFERRED: SmtpTemporaryError,
+    Kind.RECONNECT: SmtpTemporaryError,
+    Kind.RETRY: SmtpConnectionError,
+    Kind.MAYBE: SmtpConnectionError,
+    Kind.DOWN: SmtpConnectionError,
+    Kind.BOUNCED: SmtpBounceError,
+    Kind.POLICY: SmtpPolicyError,
+}
 _HINTS = {
     SmtpTemporaryError: "temporary: run `digest send` again later to retry",
-    SmtpBounceError: "the address is dead; the subscriber is marked bounced",
+    SmtpConnectionError: "check the SMTP server; the run can be resumed with `digest send`",
+    SmtpBounceError: "the address is dead",
     SmtpPolicyError: "the server refuses us (policy or reputation): check before sending more",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One message for the pool; `token` comes back with its Outcome."""
+
+    token: Any
+    from_addr: str
+    to_addr: str
+    data: bytes
+
+
+class SenderPool(AbstractContextManager["SenderPool"]):
+    """`connections` SmtpSenders, each in its own thread, fed from one bounded queue.
+
+    Entering connects every sender first, so a wrong URL or password fails at once.
+    """
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=2 * settings.connections)
+        self._results: queue.Queue[tuple[Job, Outcome]] = queue.Queue()
+        self._senders: list[SmtpSender] = []
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> SenderPool:
+        try:
+            for _ in range(self.settings.connections):
+                sender = SmtpSender(self.settings)
+                sender.connect()
+                self._senders.append(sender)
+        except SmtpError:
+            self._close_senders()
+            raise
+        for i, sender in enumerate(self._senders):
+            thread = threading.Thread(
+                target=self._work, args=(sender,), name=f"smtp-{i}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _work(self, sender: SmtpSender) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                outcome = sender.deliver(job.from_addr, job.to_addr, job.data)
+            except Exception as exc:  # a bug must not leave the job unanswered
+                sender.close(polite=False)
+                outcome = Outcome(Kind.RETRY, 0, f"internal error: {exc!r}")
+            self._results.put((job, outcome))
+
+    def submit(self, job: Job) -> None:
+        """Queue a message; blocks while every connection is busy and the queue is full."""
+        self._jobs.put(job)
+
+    def results(self, *, wait: float | None = None) -> list[tuple[Job, Outcome]]:
+        """Finished jobs; waits up to `wait` seconds for the first one (None: don't wait)."""
+        done: list[tuple[Job, Outcome]] = []
+        try:
+            if wait is not None:
+                done.append(self._results.get(timeout=wait))
+            while True:
+                done.append(self._results.get_nowait())
+        except queue.Empty:
+            pass
+        return done
+
+    def cancel_pending(self) -> list[Job]:
+        """Take back every job no sender has started."""
+        taken: list[Job] = []
+        try:
+            while True:
+                job = self._jobs.get_nowait()
+                if job is not None:
+                    taken.append(job)
+        except queue.Empty:
+            pass
+        return taken
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel_pending()
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._close_senders()
+
+    def _close_senders(self) -> None:
+        for sender in self._senders:
+            sender.close()
+        self._senders.clear()
+
+
+class RateLimiter:
+    """`rate` messages per second (evenly spaced) and at most `max_per_hour` in any hour.
+
+    `history` holds clock() times of messages already sent in the last hour (by earlier
+    runs), so a restart does not reset the hourly budget.
+    """
+
+    def __init__(
+        self,
+        rate: float = 0.0,
+        max_per_hour: int = 0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        history: Iterable[float] = (),
+    ) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.max_per_hour = max_per_hour
+        self.clock = clock
+        self.sleep = sleep
+        self._next = float("-inf")
+        self._hour: deque[float] = deque(sorted(history)[-max_per_hour:] if max_per_hour else ())
+
+    def delay(self) -> float:
+        """Seconds the next message has to wait."""
+        now = self.clock()
+        wait = self._next - now if self.interval else 0.0
+        if self.max_per_hour:
+            while self._hour and self._hour[0] <= now - 3600:
+                self._hour.popleft()
+            if len(self._hour) >= self.max_per_hour:
+                wait = max(wait, self._hour[0] + 3600 - now)
+        return max(0.0, wait)
+
+    def wait(self) -> None:
+        """Sleep as long as needed, then count one message."""
+        pause = self.delay()
+        if pause > 0:
+            self.sleep(pause)
+        now = self.clock()
+        if self.interval:
+            self._next = max(self._next, now) + self.interval
+        if self.max_per_hour:
+            self._hour.append(now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -14,7 +14,14 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from digest.errors import NotFoundError, StoreError
-from digest.models import Article, NewsList, Recipient, Subscriber
+from digest.models import (
+    PENDING_STATES,
+    Article,
+    Delivery,
+    NewsList,
+    Recipient,
+    Subscriber,
+)
 
 migrations = Migrations("digest")
 
@@ -104,6 +111,39 @@ def _wal(db: Database) -> None:
     db.enable_wal()
 
 
+@migrations(name="0003_delivery_ledger")
+def _delivery_ledger(db: Database) -> None:
+    """The delivery ledger's states, reply codes, retry times; rebuilt to add the CHECK."""
+    db.executescript(
+        """
+        CREATE TABLE deliveries_new (
+            id INTEGER PRIMARY KEY,
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN
+                ('queued', 'sending', 'sent', 'deferred', 'bounced', 'failed', 'skipped')),
+            message_id TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_code INTEGER,
+            last_reply TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            next_attempt_at TEXT,
+            sent_at TEXT,
+            UNIQUE (edition_id, subscriber_id)
+        );
+        INSERT INTO deliveries_new (id, edition_id, subscriber_id, status, message_id, attempts,
+            last_reply, created_at, updated_at, sent_at)
+        SELECT id, edition_id, subscriber_id, status, message_id, attempts, last_reply,
+            updated_at, updated_at, sent_at FROM deliveries;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_new RENAME TO deliveries;
+        CREATE INDEX deliveries_edition_status ON deliveries(edition_id, status, id);
+        CREATE INDEX deliveries_sent_at ON deliveries(sent_at) WHERE sent_at IS NOT NULL;
+        """
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -113,6 +153,13 @@ def to_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def to_precise_text(moment: datetime) -> str:
+    """Like to_text with microseconds: retry times compare as text in this one format."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def from_text(value: str) -> datetime:
@@ -415,7 +462,7 @@ class Store(AbstractContextManager["Store"]):
         stamp = to_text(now)
         self.db.execute(
             "INSERT INTO deliveries (edition_id, subscriber_id, status, message_id, attempts,"
-            " last_reply, updated_at, sent_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)"
+            " last_reply, updated_at, sent_at, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)"
             " ON CONFLICT (edition_id, subscriber_id) DO UPDATE SET status = excluded.status,"
             " attempts = attempts + 1, last_reply = excluded.last_reply,"
             " updated_at = excluded.updated_at, sent_at = excluded.sent_at",
@@ -427,8 +474,173 @@ class Store(AbstractContextManager["Store"]):
                 reply,
                 stamp,
                 stamp if status == "sent" else None,
+                stamp,
             ],
         )
+
+    # -- the delivery ledger (see delivery.py) ------------------------------------------
+
+    def queue_deliveries(
+        self,
+        edition_id: int,
+        news_list: NewsList,
+        *,
+        message_id: Callable[[int], str],
+        now: datetime,
+    ) -> int:
+        """A queued row for every active subscriber of the list who has none yet.
+
+        One statement: nothing is held in memory. `message_id(subscriber_id)` fixes each
+        row's Message-ID now, so every later attempt carries the same one.
+        """
+        self.db.conn.create_function("digest_message_id", 1, message_id, deterministic=True)
+        stamp = to_text(now)
+        cursor = self.db.conn.execute(
+            "INSERT OR IGNORE INTO deliveries (edition_id, subscriber_id, status, message_id,"
+            " created_at, updated_at) SELECT ?, s.id, 'queued', digest_message_id(s.id), ?, ?"
+            " FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+            " ORDER BY s.id",
+            [edition_id, stamp, stamp, news_list.id],
+        )
+        return max(cursor.rowcount, 0)
+
+    def pending_deliveries(
+        self,
+        edition_id: int,
+        list_id: int,
+        *,
+        after_id: int = 0,
+        due_at: datetime | None = None,
+        limit: int = 200,
+    ) -> list[Delivery]:
+        """The next `limit` rows (by id, after `after_id`) still to send.
+
+        With `due_at`, only rows whose retry time has come (queued rows always have).
+        """
+        sql = (
+            "SELECT d.*, s.email, s.name, s.locale, s.timezone, s.status AS subscriber_status,"
+            " x.sections AS list_sections FROM deliveries d"
+            " JOIN subscribers s ON s.id = d.subscriber_id"
+            " LEFT JOIN subscriptions x ON x.subscriber_id = d.subscriber_id AND x.list_id = ?"
+            f" WHERE d.edition_id = ? AND d.id > ? AND d.status IN {PENDING_STATES!r}"
+        )
+        params: list[Any] = [list_id, edition_id, after_id]
+        if due_at is not None:
+            sql += " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
+            params.append(to_precise_text(due_at))
+        rows = list(self._rows(sql + " ORDER BY d.id LIMIT ?", [*params, limit]))
+        return [_delivery_from_row(r) for r in rows]
+
+    def suppression(self, subscriber_id: int, list_id: int) -> str:
+        """Why this subscriber must not get this list's mail now ('' when they may)."""
+        row = self._one(
+            "SELECT s.status AS s_status, x.status AS x_status FROM subscribers s"
+            " LEFT JOIN subscriptions x ON x.subscriber_id = s.id AND x.list_id = ?"
+            " WHERE s.id = ?",
+            [list_id, subscriber_id],
+        )
+        if row is None:
+            return "subscriber deleted"
+        if row["s_status"] != "active":
+            return f"subscriber {row['s_status']}"
+        if row["x_status"] != "active":
+            return "unsubscribed from the list"
+        return ""
+
+    def mark_sending(self, delivery_id: int, *, now: datetime) -> None:
+        """Written before the message leaves: a crash after this resends the same message."""
+        self.db.conn.execute(
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ?",
+            [to_text(now), delivery_id],
+        )
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        status: str,
+        reply: str,
+        now: datetime,
+        code: int | None = None,
+        retry_at: datetime | None = None,
+        bounce_subscriber: int | None = None,
+    ) -> None:
+        """Record what became of one attempt (and mark a bounced subscriber) in one step."""
+        stamp = to_text(now)
+        with self.db.atomic():
+            self.db.conn.execute(
+                "UPDATE deliveries SET status = ?, last_code = ?, last_reply = ?, updated_at = ?,"
+                " next_attempt_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
+                " WHERE id = ?",
+                [
+                    status,
+                    code,
+                    reply[:1000],
+                    stamp,
+                    to_precise_text(retry_at) if retry_at else None,
+                    status,
+                    stamp,
+                    delivery_id,
+                ],
+            )
+            if bounce_subscriber is not None:
+                self.mark_subscriber_bounced(bounce_subscriber, now=now)
+
+    def release_delivery(self, delivery_id: int, *, reply: str, now: datetime) -> None:
+        """Back to queued, as if never tried in this run (a stopped run's unsent messages)."""
+        self.db.conn.execute(
+            "UPDATE deliveries SET status = 'queued', attempts = max(attempts - 1, 0),"
+            " last_reply = CASE WHEN ? = '' THEN last_reply ELSE ? END, updated_at = ?"
+            " WHERE id = ? AND status = 'sending'",
+            [reply, reply[:1000], to_text(now), delivery_id],
+        )
+
+    def expire_deliveries(self, edition_id: int, *, reason: str, now: datetime) -> int:
+        """Deferred rows become failed: retrying stops once the next edition is due."""
+        cursor = self.db.conn.execute(
+            "UPDATE deliveries SET status = 'failed', last_reply = ? || ': ' || last_reply,"
+            " updated_at = ? WHERE edition_id = ? AND status = 'deferred'",
+            [reason, to_text(now), edition_id],
+        )
+        return max(cursor.rowcount, 0)
+
+    def next_retry_at(self, edition_id: int) -> datetime | None:
+        row = self._one(
+            "SELECT min(next_attempt_at) AS t FROM deliveries"
+            " WHERE edition_id = ? AND status = 'deferred'",
+            [edition_id],
+        )
+        return from_text(row["t"]) if row and row["t"] else None
+
+    def sent_since(self, moment: datetime, *, limit: int) -> list[datetime]:
+        """When the latest `limit` messages sent after `moment` went out (any edition)."""
+        return [
+            from_text(r["sent_at"])
+            for r in self._rows(
+                "SELECT sent_at FROM deliveries WHERE sent_at IS NOT NULL AND sent_at > ?"
+                " ORDER BY sent_at DESC LIMIT ?",
+                [to_text(moment), limit],
+            )
+        ]
+
+    def mark_subscriber_bounced(self, subscriber_id: int, *, now: datetime) -> None:
+        """A hard bounce: this address is never mailed again (until someone fixes it)."""
+        self.db.conn.execute(
+            "UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ?",
+            [to_text(now), subscriber_id],
+        )
+
+    def deliveries(self, edition_id: int) -> Iterator[Delivery]:
+        """Every ledger row of the edition, by id."""
+        for row in self._rows(
+            "SELECT d.*, s.email, s.name, s.locale, s.timezone, s.status AS subscriber_status,"
+            " NULL AS list_sections FROM deliveries d"
+            " JOIN subscribers s ON s.id = d.subscriber_id WHERE d.edition_id = ? ORDER BY d.id",
+            [edition_id],
+        ):
+            yield _delivery_from_row(row)
 
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         return {
@@ -481,6 +693,27 @@ def _list_from_row(row: dict[str, Any]) -> NewsList:
         locale=row["locale"],
         sections=tuple(json.loads(row["sections"])),
         address=row["address"],
+    )
+
+
+def _delivery_from_row(row: dict[str, Any]) -> Delivery:
+    sections = row["list_sections"]
+    return Delivery(
+        id=row["id"],
+        edition_id=row["edition_id"],
+        subscriber=Subscriber(
+            id=row["subscriber_id"],
+            email=row["email"],
+            name=row["name"],
+            locale=row["locale"],
+            timezone=row["timezone"],
+            status=row["subscriber_status"],
+        ),
+        status=row["status"],
+        message_id=row["message_id"],
+        attempts=row["attempts"],
+        last_reply=row["last_reply"],
+        sections=tuple(json.loads(sections)) if sections else (),
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,9 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
         click.echo(path)
 
 
+EXIT_INCOMPLETE = 75  # EX_TEMPFAIL: messages remain queued or deferred; run again later
+
+
 @cli.command()
 @click.option("--list", "slug", help="The list (needed when there are several).")
 @click.option("--date", "day", help="Edition date, YYYY-MM-DD [default: today, UTC].")
@@ -64,7 +69,7 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
 )
 @click.option("--to", "test_to", help="Send one test copy to this address; record nothing.")
 @click.option("--force", is_flag=True, help="Send even when the edition has no articles.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_context
 @handle_errors
 def send(
@@ -78,15 +83,17 @@ def send(
 ) -> None:
     """Send an edition to every subscriber who does not have it yet.
 
-    Safe to run again: the delivery ledger makes sure nobody gets it twice.
+    Safe to run again, even after a crash: the delivery ledger sends only what is left.
+    Exits 0 when the edition is complete, 75 when messages remain deferred or queued
+    (run it again later), 1 when the run was stopped or a message failed for good.
 
     \b
     Example:
-      DIGEST_SMTP_URL='smtp://news:secret@mail.example.com:587?starttls=true' \\
+      DIGEST_SMTP_URL='smtp://news:secret@mail.example.com:587?starttls=true&rate=20/s' \\
         digest send --list daily --date 2026-11-27
     """
     settings = settings_of(ctx)
-    with pipeline.open_store(settings) as store:
+    with pipeline.open_store(settings) as store, _progress_bar(not as_json) as progress:
         report = pipeline.send_edition(
             store,
             settings,
@@ -96,10 +103,47 @@ def send(
             dry_run=dry_run,
             test_to=test_to,
             force=force,
+            progress=progress,
         )
     print_report(report, as_json)
-    if report.failed:
+    if report.stopped or report.failed:
         sys.exit(1)
+    if report.remaining:
+        sys.exit(EXIT_INCOMPLETE)
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A rich progress bar with rate and ETA on a terminal (stderr); nothing otherwise."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}", style="dim"),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("send", total=None, rate="", note="")
+
+        def update(done: int, total: int, note: str) -> None:
+            speed = bar.tasks[0].speed
+            rate = f"{speed:,.0f} msg/s" if speed else ""
+            bar.update(task, completed=done, total=total, rate=rate, note=note)
+
+        yield update
 
 
 def print_report(report: Any, as_json: bool) -> None:
@@ -113,10 +157,15 @@ def print_report(report: Any, as_json: bool) -> None:
             f"{report.edition}: dry run, {report.recipients} messages written to {report.outbox}"
         )
     else:
+        state = "complete" if report.complete else f"INCOMPLETE: {report.remaining} left"
         err.print(
-            f"{report.edition}: {report.articles} articles; sent {report.sent}, already sent "
-            f"{report.already_sent}, skipped {report.skipped}, failed {report.failed} "
-            f"({report.elapsed:.1f} s)"
+            f"{report.edition}: {report.articles} articles; sent {report.sent}, "
+            f"deferred {report.deferred}, bounced {report.bounced}, skipped {report.skipped}, "
+            f"failed {report.failed}, already sent {report.already_sent} "
+            f"({report.elapsed:.1f} s, {report.rate:,.0f} msg/s) — {state}",
+            markup=False,
         )
+        if report.stopped:
+            err.print(f"  stopped: {report.stopped}", markup=False)
     for note in report.notes:
-        err.print(f"  {note}")
+        err.print(f"  {note}", markup=False)

@@ -1,0 +1,282 @@
+"""The delivery loop: the ledger, the send lock, retries, suppression, crash safety.
+
+Every (edition, subscriber) has one ledger row: queued → sending → sent | deferred |
+bounced | failed (or skipped). A row is marked `sending` before its message leaves and
+gets its result right after the server's reply, so after a crash (even SIGKILL) the
+next run sends exactly the rows without a final state, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from digest.errors import BusyError
+from digest.models import Delivery
+from digest.sender import Job, Kind, Outcome, RateLimiter, SenderPool, SmtpSettings
+from digest.store import Store
+
+Progress = Callable[[int, int, str], None]  # (finished, total, note)
+FINAL = {Kind.SENT: "sent", Kind.BOUNCED: "bounced", Kind.FAILED: "failed"}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff for deferred messages, and how long one run waits for them."""
+
+    base: float = 30.0  # first retry after this many seconds, then doubling
+    maximum: float = 3600.0  # longest pause between two attempts
+    window: float = 600.0  # a run waits for due retries this long after it starts
+    immediate: int = 2  # 421 and lost connections: this many quick retries first
+
+    def delay(self, attempts: int) -> float:
+        return float(min(self.maximum, self.base * 2 ** max(0, attempts - 1)))
+
+
+class SendLock(AbstractContextManager["SendLock"]):
+    """One sender per database: an exclusive lock on `<db>.send-lock`.
+
+    The kernel drops the lock when the process ends, however it ends (SIGKILL too).
+    """
+
+    def __init__(self, db: Path) -> None:
+        self.path = db.with_name(db.name + ".send-lock")
+        self._fd: int | None = None
+
+    def __enter__(self) -> SendLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise BusyError(
+                f"another sender is already sending from this database (pid {holder})",
+                hint="wait for it to finish, then run `digest send` again; nothing was sent",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    deferred: int = 0  # deferral replies in this run (a row may be deferred, then sent)
+    bounced: int = 0
+    failed: int = 0
+    skipped: int = 0
+    expired: int = 0
+    stopped: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class DeliveryRun:
+    """Send every pending row of one edition; see `run()`.
+
+    `build(delivery)` returns the message bytes, or None when the subscriber's section
+    choice leaves nothing to send. Time comes in through `now`, `clock` and `sleep`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        edition_id: int,
+        list_id: int,
+        from_addr: str,
+        smtp: SmtpSettings,
+        build: Callable[[Delivery], bytes | None],
+        deadline: datetime,
+        policy: RetryPolicy,
+        now: Callable[[], datetime],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.edition_id = edition_id
+        self.list_id = list_id
+        self.from_addr = from_addr
+        self.smtp = smtp
+        self.build = build
+        self.deadline = deadline
+        self.policy = policy
+        self.now = now
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress or (lambda done, total, note: None)
+        self.tally = Tally()
+        self.inflight = 0
+        self.finished = 0
+        self.total = 0
+
+    def run(self) -> Tally:
+        started = self.now()
+        if started >= self.deadline:
+            self.tally.expired = self.store.expire_deliveries(
+                self.edition_id, reason="gave up: the next edition is due", now=started
+            )
+        horizon = min(self.deadline, started + timedelta(seconds=self.policy.window))
+        counts = self.store.delivery_counts(self.edition_id)
+        self.total = sum(counts.get(s, 0) for s in ("queued", "sending", "deferred"))
+        if not self.total:
+            return self.tally
+        self.progress(0, self.total, "")
+        limiter = self._limiter(started)
+        with SenderPool(self.smtp) as pool:
+            due: datetime | None = None  # the first pass takes every pending row
+            while True:
+                self._pass(pool, limiter, due)
+                self._drain(pool, until_empty=True)
+                if self.tally.stopped:
+                    break
+                retry_at = self.store.next_retry_at(self.edition_id)
+                if retry_at is None or retry_at > horizon:
+                    break
+                pause = (retry_at - self.now()).total_seconds()
+                if pause > 0:
+                    self.progress(self.finished, self.total, f"retrying in {pause:.0f} s")
+                    self.sleep(pause)
+                due = self.now()
+        return self.tally
+
+    def _limiter(self, started: datetime) -> RateLimiter:
+        history: list[float] = []
+        if self.smtp.max_per_hour:
+            base = self.clock()
+            history = [
+                base - (started - sent).total_seconds()
+                for sent in self.store.sent_since(
+                    started - timedelta(hours=1), limit=self.smtp.max_per_hour
+                )
+            ]
+        return RateLimiter(
+            self.smtp.rate,
+            self.smtp.max_per_hour,
+            clock=self.clock,
+            sleep=self.sleep,
+            history=history,
+        )
+
+    def _pass(self, pool: SenderPool, limiter: RateLimiter, due: datetime | None) -> None:
+        after = 0
+        while not self.tally.stopped:
+            batch = self.store.pending_deliveries(
+                self.edition_id, self.list_id, after_id=after, due_at=due
+            )
+            if not batch:
+                return
+            for delivery in batch:
+                after = delivery.id
+                self._drain(pool)
+                if self.tally.stopped:
+                    return
+                self._dispatch(pool, limiter, delivery)
+
+    def _dispatch(self, pool: SenderPool, limiter: RateLimiter, delivery: Delivery) -> None:
+        subscriber = delivery.subscriber
+        assert subscriber.id is not None
+        # Checked right before the message: an unsubscribe during a long send counts.
+        reason = self.store.suppression(subscriber.id, self.list_id)
+        data = None if reason else self.build(delivery)
+        if data is None:
+            self.store.finish_delivery(
+                delivery.id,
+                status="skipped",
+                reply=reason or "no articles in the subscriber's sections",
+                now=self.now(),
+            )
+            self.tally.skipped += 1
+            self._advance()
+            return
+        pause = limiter.delay()
+        if pause > self.policy.window:
+            until = self.now() + timedelta(seconds=pause)
+            self.tally.stopped = (
+                f"hourly limit of {self.smtp.max_per_hour} messages reached; the rest stays"
+                f" queued: run `digest send` again after {until:%H:%M} UTC"
+            )
+            return
+        if pause > 0:
+            self.progress(self.finished, self.total, f"pacing: waiting {pause:.1f} s")
+        limiter.wait()
+        self.store.mark_sending(delivery.id, now=self.now())
+        pool.submit(Job(delivery, self.from_addr, _envelope_to(subscriber.email), data))
+        self.inflight += 1
+
+    def _drain(self, pool: SenderPool, *, until_empty: bool = False) -> None:
+        while True:
+            wait = 0.5 if until_empty and self.inflight else None
+            results = pool.results(wait=wait)
+            for job, outcome in results:
+                self.inflight -= 1
+                self._record(job.token, outcome, pool)
+            if not until_empty or not self.inflight:
+                return
+
+    def _record(self, delivery: Delivery, outcome: Outcome, pool: SenderPool) -> None:
+        now = self.now()
+        attempts = delivery.attempts + 1
+        kind = outcome.kind
+        subscriber_id = delivery.subscriber.id
+        if kind in FINAL:
+            self.store.finish_delivery(
+                delivery.id,
+                status=FINAL[kind],
+                reply=outcome.text,
+                code=outcome.code or None,
+                now=now,
+                bounce_subscriber=subscriber_id if kind is Kind.BOUNCED else None,
+            )
+            setattr(self.tally, FINAL[kind], getattr(self.tally, FINAL[kind]) + 1)
+            self._advance()
+            return
+        if kind in (Kind.POLICY, Kind.DOWN):
+            self.store.release_delivery(delivery.id, reply=outcome.text, now=now)
+            if not self.tally.stopped:
+                self.tally.stopped = outcome.text
+                for job in pool.cancel_pending():
+                    self.inflight -= 1
+                    self.store.release_delivery(job.token.id, reply="", now=now)
+            return
+        if kind is Kind.MAYBE:
+            # The server may have it: not a reason to resend at once (same Message-ID later).
+            delay = self.policy.maximum
+            reply = "maybe delivered: " + outcome.text
+        elif kind in (Kind.RECONNECT, Kind.RETRY) and attempts <= self.policy.immediate:
+            delay, reply = 0.0, outcome.text
+        else:
+            delay, reply = self.policy.delay(attempts), outcome.text
+        self.store.finish_delivery(
+            delivery.id,
+            status="deferred",
+            reply=reply,
+            code=outcome.code or None,
+            now=now,
+            retry_at=now + timedelta(seconds=delay),
+        )
+        self.tally.deferred += 1
+
+    def _advance(self) -> None:
+        self.finished += 1
+        self.progress(self.finished, self.total, "")
+
+
+def _envelope_to(address: str) -> str:
+    from digest.message import ascii_address
+
+    return ascii_address(address)
