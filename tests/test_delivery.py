@@ -1,0 +1,415 @@
+"""delivery: the ledger against a real (scriptable) SMTP server, one test per fault."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import DAY, NOW, Cli
+from digest import pipeline
+from digest.config import Settings
+from digest.delivery import SendLock
+from digest.errors import BusyError, SmtpConnectionError
+from digest.models import Article, DeliveryReport, NewsList, Subscriber
+from digest.sender import RateLimiter
+from digest.sink import free_port
+from digest.store import Store
+from faultsmtp import FaultServer, always, at, fail_times
+
+
+def make_project(
+    store: Store, count: int, *, sections: dict[int, tuple[str, ...]] | None = None
+) -> None:
+    news_list = store.add_list(
+        NewsList(slug="daily", name="Morning Digest", from_addr="news@example.com"), now=NOW
+    )
+    for i, section in enumerate(("News", "Sport")):
+        store.upsert_article(
+            Article(
+                url=f"https://news.example.com/{i}",
+                title=f"Story {i}",
+                section=section,
+                published_at=NOW - timedelta(hours=2 + i),
+            ),
+            now=NOW,
+        )
+    for i in range(1, count + 1):
+        store.upsert_subscriber(
+            Subscriber(email=f"s{i}@example.org", name=f"Reader {i}"),
+            lists=[(news_list, (sections or {}).get(i, ()))],
+            now=NOW,
+        )
+
+
+def quick(settings: Settings, url: str, **extra: object) -> Settings:
+    """Tiny backoff values so retries happen within the test, without real waiting."""
+    values: dict[str, object] = {
+        "smtp_url": url,
+        "retry_base": 0.01,
+        "retry_max": 0.05,
+        "retry_window": 5.0,
+    }
+    values.update(extra)
+    return dataclasses.replace(settings, **values)  # type: ignore[arg-type]
+
+
+def send(store: Store, settings: Settings, **kw: object) -> DeliveryReport:
+    return pipeline.send_edition(
+        store,
+        settings,
+        slug="daily",
+        day=DAY,
+        now=lambda: datetime.now(UTC),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def ledger(store: Store) -> dict[str, tuple[str, int, str]]:
+    """email -> (status, attempts, message_id) for the edition."""
+    edition_id = store.ensure_edition(
+        store.get_list("daily"), DAY, due_at=NOW, subject="", article_count=0, now=NOW
+    )
+    return {
+        d.subscriber.email: (d.status, d.attempts, d.message_id)
+        for d in store.deliveries(edition_id)
+    }
+
+
+def statuses(store: Store) -> dict[str, str]:
+    return {s.email: s.status for s, _ in store.subscribers()}
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as running:
+        yield running
+
+
+def test_every_subscriber_gets_one_message_and_a_rerun_sends_nothing(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 6)
+    report = send(store, quick(settings, server.url + "?connections=2"))
+    assert (report.sent, report.remaining, report.complete) == (6, 0, True)
+    rows = ledger(store)
+    assert {status for status, _, _ in rows.values()} == {"sent"}
+    got = {r.rcpt: r for r in server.handler.accepted}
+    assert sorted(got) == sorted(rows)
+    for address, (_, attempts, message_id) in rows.items():
+        msg = email.message_from_bytes(got[address].data, policy=email.policy.default)
+        assert msg["Message-ID"] == message_id and attempts == 1
+        assert msg["To"].addresses[0].addr_spec == address
+    again = send(store, quick(settings, server.url))
+    assert (again.sent, again.already_sent, again.complete) == (0, 6, True)
+    assert len(server.handler.seen) == 6
+
+
+def test_421_mid_session_reconnects_and_carries_on(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 5)
+    server.handler.data = at({3: "421 4.3.2 Service shutting down"})
+    report = send(store, quick(settings, server.url))
+    assert (report.sent, report.complete) == (5, True)
+    assert server.handler.connections >= 2
+    rows = ledger(store)
+    assert sorted(a for _, a, _ in rows.values()) == [1, 1, 1, 1, 2]
+    assert len({r.rcpt for r in server.handler.accepted}) == 5
+
+
+def test_451_is_retried_with_backoff_in_the_same_run(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 3)
+    server.handler.rcpt["s2@example.org"] = fail_times(2, "451 4.7.1 Greylisted, try later")
+    report = send(store, quick(settings, server.url))
+    assert (report.sent, report.deferred, report.complete) == (3, 0, True)
+    assert ledger(store)["s2@example.org"][:2] == ("sent", 3)
+
+
+def test_452_past_the_retry_window_leaves_the_edition_incomplete_then_resumes(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 3)
+    server.handler.rcpt["s3@example.org"] = always("452 4.2.2 Mailbox full")
+    report = send(store, quick(settings, server.url, retry_window=0.0))
+    assert (report.sent, report.deferred, report.remaining) == (2, 1, 1)
+    assert not report.complete
+    status, attempts, _ = ledger(store)["s3@example.org"]
+    assert (status, attempts) == ("deferred", 1)
+    del server.handler.rcpt["s3@example.org"]
+    resumed = send(store, quick(settings, server.url))
+    assert (resumed.sent, resumed.already_sent, resumed.complete) == (1, 2, True)
+    assert [r.rcpt for r in server.handler.accepted].count("s3@example.org") == 1
+
+
+def test_550_5_1_1_bounces_and_the_subscriber_is_never_mailed_again(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 3)
+    server.handler.rcpt["s2@example.org"] = always("550 5.1.1 No such user")
+    report = send(store, quick(settings, server.url))
+    assert (report.sent, report.bounced, report.complete) == (2, 1, True)
+    assert ledger(store)["s2@example.org"][0] == "bounced"
+    assert statuses(store)["s2@example.org"] == "bounced"
+    # The next edition does not even queue the bounced address.
+    store.upsert_article(
+        Article(
+            url="https://news.example.com/next",
+            title="Next",
+            published_at=NOW + timedelta(hours=20),
+        ),
+        now=NOW,
+    )
+    pipeline.send_edition(
+        store,
+        quick(settings, server.url),
+        slug="daily",
+        day=DAY + timedelta(days=1),
+        now=lambda: datetime.now(UTC),
+    )
+    rcpts = [r.rcpt for r in server.handler.accepted]
+    assert rcpts.count("s2@example.org") == 0 and rcpts.count("s1@example.org") == 2
+
+
+def test_554_5_7_1_stops_the_run_and_keeps_the_rest_queued(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 6)
+    server.handler.data = lambda n: "554 5.7.1 Rejected for policy reasons" if n >= 3 else None
+    report = send(store, quick(settings, server.url))
+    assert report.stopped.startswith("554 5.7.1")
+    assert (report.sent, report.remaining, report.complete) == (2, 4, False)
+    rows = ledger(store)
+    assert sorted(s for s, _, _ in rows.values()) == ["queued"] * 4 + ["sent"] * 2
+    assert set(statuses(store).values()) == {"active"}
+    server.handler.data = lambda n: None
+    resumed = send(store, quick(settings, server.url))
+    assert (resumed.sent, resumed.complete) == (4, True)
+    assert sorted(r.rcpt for r in server.handler.accepted) == sorted(rows)
+
+
+def test_slow_reply_within_the_data_timeout_is_sent(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 2)
+    server.handler.data = at({1: "slow:0.3"})
+    report = send(store, quick(settings, server.url + "?timeout=0.1&data_timeout=5"))
+    assert (report.sent, report.complete) == (2, True)
+
+
+def test_timeout_after_the_final_dot_is_maybe_delivered_not_resent_at_once(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 3)
+    server.handler.data = at({2: "slow:1.0"})
+    url = server.url + "?data_timeout=0.2"
+    report = send(store, quick(settings, url, retry_max=3600))
+    assert (report.sent, report.deferred, report.complete) == (2, 1, False)
+    status, attempts, message_id = ledger(store)["s2@example.org"]
+    assert (status, attempts) == ("deferred", 1)
+    assert [r.rcpt for r in server.handler.seen].count("s2@example.org") == 1
+    resumed = send(store, quick(settings, url))
+    assert (resumed.sent, resumed.complete) == (1, True)
+    assert server.handler.accepted_ids()["s2@example.org"] == {message_id}
+
+
+def test_connection_dropped_after_data_resends_with_the_same_message_id(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 3)
+    server.handler.data = at({1: "drop"})
+    report = send(store, quick(settings, server.url, retry_max=3600))
+    assert (report.sent, report.deferred) == (2, 1)
+    assert "maybe delivered" in _last_reply(store, "s1@example.org")
+    resumed = send(store, quick(settings, server.url))
+    assert resumed.complete
+    ids = server.handler.accepted_ids()
+    assert all(len(v) == 1 for v in ids.values()) and len(ids) == 3
+    assert [r.rcpt for r in server.handler.seen].count("s1@example.org") == 2
+
+
+def _last_reply(store: Store, address: str) -> str:
+    row = store._one(
+        "SELECT last_reply FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
+        " WHERE s.email = ?",
+        [address],
+    )
+    assert row is not None
+    return str(row["last_reply"])
+
+
+def test_an_unsubscribe_during_the_send_takes_effect_for_that_send(
+    settings: Settings, server: FaultServer
+) -> None:
+    with Store.open(settings.db) as setup:
+        make_project(setup, 8)
+    server.handler.data = at({2: "hold"})
+    result: list[DeliveryReport] = []
+
+    def run() -> None:
+        with Store.open(settings.db) as own:
+            result.append(send(own, quick(settings, server.url)))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert server.handler.holding.wait(10)
+    with Store.open(settings.db) as other:
+        other.db.execute(
+            "UPDATE subscriptions SET status = 'unsubscribed' WHERE subscriber_id ="
+            " (SELECT id FROM subscribers WHERE email = 's7@example.org')"
+        )
+    server.handler.release()
+    thread.join(20)
+    report = result[0]
+    assert (report.sent, report.skipped, report.complete) == (7, 1, True)
+    assert "s7@example.org" not in {r.rcpt for r in server.handler.seen}
+    with Store.open(settings.db) as check:
+        assert ledger(check)["s7@example.org"][0] == "skipped"
+
+
+def test_a_second_sender_exits_with_a_clear_message_and_sends_nothing(
+    store: Store, settings: Settings, server: FaultServer, run: Cli
+) -> None:
+    make_project(store, 2)
+    with SendLock(settings.db):
+        with pytest.raises(BusyError, match="another sender"):
+            send(store, quick(settings, server.url))
+        result = run("send", "--list", "daily", "--date", DAY.isoformat(), ok=False)
+    assert result.exit_code == 1
+    assert "another sender is already sending" in result.stderr
+    assert server.handler.seen == []
+    assert send(store, quick(settings, server.url)).sent == 2
+
+
+class FakeTime:
+    """Injected clock: sleeping advances it, so pacing is checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_rate_limit_spaces_messages_evenly(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 5)
+    fake = FakeTime()
+    report = send(
+        store,
+        quick(settings, server.url + "?rate=4/s&connections=2"),
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
+    assert report.sent == 5
+    assert sum(fake.slept) == pytest.approx(4 * 0.25)
+
+
+def test_max_per_hour_counts_earlier_runs_and_stops_with_the_rest_queued(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 5)
+    url = server.url + "?max_per_hour=3"
+    fake = FakeTime()
+    first = send(store, quick(settings, url), clock=fake.clock, sleep=fake.sleep)
+    assert (first.sent, first.remaining, first.complete) == (3, 2, False)
+    assert "hourly limit of 3" in first.stopped
+    second = send(store, quick(settings, url), clock=fake.clock, sleep=fake.sleep)
+    assert second.sent == 0 and second.remaining == 2
+    # With a window longer than the wait, the run paces itself instead of stopping.
+    third = send(
+        store, quick(settings, url, retry_window=7200.0), clock=fake.clock, sleep=fake.sleep
+    )
+    assert (third.sent, third.complete) == (2, True)
+    assert max(fake.slept) > 3000
+
+
+def test_rate_limiter_alone() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(0, 2, clock=fake.clock, sleep=fake.sleep, history=[fake.now - 3599])
+    limiter.wait()
+    assert fake.slept == []
+    limiter.wait()
+    assert fake.slept == [pytest.approx(1.0)]
+
+
+def test_deferred_messages_expire_when_the_next_edition_is_due(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 2)
+    server.handler.rcpt["s1@example.org"] = always("451 4.3.0 later")
+    first = send(store, quick(settings, server.url, retry_window=0.0))
+    assert first.deferred == 1
+    del server.handler.rcpt["s1@example.org"]
+    late = pipeline.send_edition(
+        store,
+        quick(settings, server.url),
+        slug="daily",
+        day=DAY,
+        now=lambda: NOW + timedelta(days=1, minutes=1),
+    )
+    assert (late.sent, late.failed, late.remaining) == (0, 0, 0)
+    assert ledger(store)["s1@example.org"][0] == "failed"
+    assert any("next edition is due" in n for n in late.notes)
+
+
+def test_server_down_fails_with_a_hint_and_keeps_everything_queued(
+    store: Store, settings: Settings
+) -> None:
+    make_project(store, 2)
+    with pytest.raises(SmtpConnectionError) as caught:
+        send(store, quick(settings, f"smtp://127.0.0.1:{free_port()}"))
+    assert caught.value.hint
+    assert {s for s, _, _ in ledger(store).values()} == {"queued"}
+
+
+def test_section_choice_with_nothing_in_the_edition_is_skipped(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 3, sections={2: ("Weather",), 3: ("Sport",)})
+    report = send(store, quick(settings, server.url))
+    assert (report.sent, report.skipped, report.complete) == (2, 1, True)
+    assert ledger(store)["s2@example.org"][0] == "skipped"
+
+
+def test_cli_send_json_and_exit_codes(run: Cli, db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        make_project(store, 2)
+    with FaultServer() as server:
+        run.env.update(
+            DIGEST_SMTP_URL=server.url, DIGEST_RETRY_WINDOW="0", DIGEST_RETRY_BASE="0.01"
+        )
+        server.handler.rcpt["s2@example.org"] = always("451 4.3.0 later")
+        args = ("send", "--list", "daily", "--date", DAY.isoformat())
+        result = run(*args, "--json", ok=False)
+        assert result.exit_code == 75
+        data = json.loads(result.stdout)
+        assert (data["sent"], data["deferred"], data["complete"]) == (1, 1, False)
+        del server.handler.rcpt["s2@example.org"]
+        result = run(*args)
+        assert "sent 1," in result.stderr and "complete" in result.stderr
+        # A policy block stops the run: exit 1, the reason on stderr.
+        run.env["DIGEST_SMTP_URL"] = server.url
+        with Store.open(db_path) as store:
+            store.upsert_subscriber(
+                Subscriber(email="s3@example.org"), lists=[(store.get_list("daily"), ())], now=NOW
+            )
+        server.handler.data = always("554 5.7.1 blocked")
+        result = run(*args, ok=False)
+        assert result.exit_code == 1
+        assert "stopped: 554 5.7.1 blocked" in result.stderr
