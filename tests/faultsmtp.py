@@ -61,6 +61,11 @@ class FaultHandler:
     def release(self) -> None:
         self._released.set()
 
+    def hold_again(self) -> None:
+        """Make the next "hold" action wait again until release()."""
+        self.holding.clear()
+        self._released.clear()
+
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: Any
     ) -> Any:

@@ -1,0 +1,143 @@
+"""sender: URL options, reply classification, TLS against a real loopback server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from digest.errors import ConfigError, SmtpConnectionError
+from digest.sender import Kind, SmtpSender, SmtpSettings, classify
+from faultsmtp import FaultServer
+
+MESSAGE = (
+    b"From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\nMessage-ID: <1@x>\r\n\r\n.hi\r\n"
+)
+
+
+def test_url_options_are_parsed() -> None:
+    s = SmtpSettings.from_url(
+        "smtp://news:p%40ss@mail.example.com:587?starttls=true&connections=4&rate=600/min"
+        "&max_per_hour=20000&timeout=30&data_timeout=300"
+    )
+    assert (s.host, s.port, s.username, s.password) == ("mail.example.com", 587, "news", "p@ss")
+    assert s.starttls and not s.implicit_tls
+    assert (s.connections, s.rate, s.max_per_hour) == (4, 10.0, 20000)
+    assert (s.timeout, s.data_timeout) == (30.0, 300.0)
+    tls = SmtpSettings.from_url("smtps://mail.example.com", password="from-env")
+    assert (tls.port, tls.implicit_tls, tls.password) == (465, True, "from-env")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://h?conections=2",
+        "smtp://h?rate=fast",
+        "smtp://h?connections=0",
+        "smtp://h?starttls=maybe",
+        "http://h",
+    ],
+)
+def test_bad_url_options_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError):
+        SmtpSettings.from_url(url)
+
+
+@pytest.mark.parametrize(
+    ("code", "reply", "stage", "kind"),
+    [
+        (250, "2.0.0 OK", "data", Kind.SENT),
+        (421, "4.3.2 closing", "rcpt", Kind.RECONNECT),
+        (451, "4.7.1 greylisted", "rcpt", Kind.DEFERRED),
+        (452, "4.2.2 full", "rcpt", Kind.DEFERRED),
+        (550, "5.1.1 no such user", "rcpt", Kind.BOUNCED),
+        (550, "5.2.1 mailbox disabled", "rcpt", Kind.BOUNCED),
+        (550, "no such user", "rcpt", Kind.BOUNCED),
+        (554, "5.7.1 blocked", "data", Kind.POLICY),
+        (550, "5.7.1 spam", "rcpt", Kind.POLICY),
+        (553, "5.1.8 bad sender", "mail", Kind.POLICY),
+        (552, "5.3.4 too big", "data", Kind.FAILED),
+    ],
+)
+def test_reply_classification(code: int, reply: str, stage: str, kind: Kind) -> None:
+    assert classify(code, reply, stage=stage) is kind
+
+
+def self_signed(tmp_path: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 that no CA vouches for, made now."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "digest test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["smtps", "starttls"])
+def test_self_signed_certificate_is_refused_by_default_and_accepted_when_trusted(
+    tmp_path: Path, implicit: bool
+) -> None:
+    cert, key = self_signed(tmp_path)
+    with FaultServer(tls=(cert, key), implicit=implicit) as server:
+        url = server.url if implicit else server.url + "?starttls=true"
+        with (
+            pytest.raises(SmtpConnectionError, match="TLS with .* failed: self-signed certificate"),
+            SmtpSender(SmtpSettings.from_url(url)),
+        ):
+            pass
+        assert server.handler.seen == []
+        trusted = SmtpSettings.from_url(url, ca_file=cert)
+        with SmtpSender(trusted) as sender:
+            assert sender.send("a@example.com", "b@example.org", MESSAGE).startswith("250")
+    assert len(server.handler.accepted) == 1
+    assert server.handler.accepted[0].data.endswith(b"\r\n.hi\r\n")  # dot-stuffing undone
+
+
+def test_trust_through_the_setting_reaches_the_sender(tmp_path: Path) -> None:
+    from digest.config import load_settings
+    from digest.pipeline import _smtp
+
+    cert, key = self_signed(tmp_path)
+    with FaultServer(tls=(cert, key), implicit=True) as server:
+        settings = load_settings(
+            env={"DIGEST_SMTP_URL": server.url, "DIGEST_SMTP_CA_FILE": cert}, cwd=tmp_path
+        )
+        with SmtpSender(_smtp(settings, None)) as sender:
+            sender.send("a@example.com", "b@example.org", MESSAGE)
+    assert len(server.handler.accepted) == 1
+
+
+def test_starttls_requested_but_not_offered_refuses_to_continue_in_clear() -> None:
+    with FaultServer() as server:
+        settings = SmtpSettings.from_url(server.url + "?starttls=true")
+        with pytest.raises(SmtpConnectionError, match="refusing to send in clear"):
+            SmtpSender(settings).connect()
+        assert server.handler.seen == []
