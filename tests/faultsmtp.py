@@ -54,6 +54,7 @@ class FaultHandler:
         self.seen: list[Received] = []  # every message whose content arrived
         self.accepted: list[Received] = []  # those answered 250
         self.connections = 0
+        self.pipelining = True
         self._released = threading.Event()
         self.holding = threading.Event()
         self._lock = threading.Lock()
@@ -71,6 +72,8 @@ class FaultHandler:
     ) -> Any:
         self.connections += 1
         session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads one line at a time, so it copes
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(
@@ -132,10 +135,12 @@ class FaultServer:
         tls: tuple[str, str] | None = None,
         implicit: bool = False,
         host: str = "127.0.0.1",
+        pipelining: bool = True,
     ) -> None:
         self.host = host
         self.port = free_port(host)
         self.handler = FaultHandler()
+        self.handler.pipelining = pipelining
         self.implicit = implicit and tls is not None
         kwargs: dict[str, Any] = {}
         if tls is not None:

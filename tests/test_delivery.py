@@ -413,3 +413,23 @@ def test_cli_send_json_and_exit_codes(run: Cli, db_path: Path) -> None:
         result = run(*args, ok=False)
         assert result.exit_code == 1
         assert "stopped: 554 5.7.1 blocked" in result.stderr
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "lockstep"])
+def test_mixed_faults_with_and_without_pipelining(
+    store: Store, settings: Settings, pipelining: bool
+) -> None:
+    make_project(store, 6)
+    with FaultServer(pipelining=pipelining) as server:
+        server.handler.rcpt["s2@example.org"] = always("550 5.1.1 No such user")
+        server.handler.rcpt["s3@example.org"] = fail_times(1, "451 4.7.1 Greylisted")
+        server.handler.rcpt["s5@example.org"] = fail_times(1, "421 4.7.0 Too many errors")
+        server.handler.data = at({2: "421 4.3.2 Shutting down", 4: "drop"})
+        report = send(store, quick(settings, server.url, retry_max=0.05))
+        assert (report.sent, report.bounced, report.complete) == (5, 1, True)
+        rows = ledger(store)
+        assert rows["s2@example.org"][0] == "bounced"
+        assert statuses(store)["s2@example.org"] == "bounced"
+        ids = server.handler.accepted_ids()
+        assert sorted(ids) == [f"s{i}@example.org" for i in (1, 3, 4, 5, 6)]
+        assert all(ids[a] == {rows[a][2]} for a in ids)

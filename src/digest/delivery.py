@@ -182,7 +182,6 @@ class DeliveryRun:
                 return
             for delivery in batch:
                 after = delivery.id
-                self._drain(pool)
                 if self.tally.stopped:
                     return
                 self._dispatch(pool, limiter, delivery)
@@ -213,8 +212,15 @@ class DeliveryRun:
             return
         if pause > 0:
             self.progress(self.finished, self.total, f"pacing: waiting {pause:.1f} s")
+            self._drain(pool)  # record what is done before waiting
         limiter.wait()
-        self.store.mark_sending(delivery.id, now=self.now())
+        # One commit per message: the replies that came in since the last message, and
+        # this row marked 'sending' before it leaves.
+        with self.store.transaction():
+            self._record_all(pool, pool.results())
+            if self.tally.stopped:
+                return
+            self.store.mark_sending(delivery.id, now=self.now())
         pool.submit(Job(delivery, self.from_addr, _envelope_to(subscriber.email), data))
         self.inflight += 1
 
@@ -222,11 +228,16 @@ class DeliveryRun:
         while True:
             wait = 0.5 if until_empty and self.inflight else None
             results = pool.results(wait=wait)
-            for job, outcome in results:
-                self.inflight -= 1
-                self._record(job.token, outcome, pool)
+            if results:
+                with self.store.transaction():
+                    self._record_all(pool, results)
             if not until_empty or not self.inflight:
                 return
+
+    def _record_all(self, pool: SenderPool, results: list[tuple[Job, Outcome]]) -> None:
+        for job, outcome in results:
+            self.inflight -= 1
+            self._record(job.token, outcome, pool)
 
     def _record(self, delivery: Delivery, outcome: Outcome, pool: SenderPool) -> None:
         now = self.now()

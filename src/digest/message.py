@@ -54,6 +54,7 @@ class CompiledEdition:
     text_parts: tuple[str, ...]
     html_qp: tuple[str, ...] = ()
     text_qp: tuple[str, ...] = ()
+    subject_header: str = ""  # the encoded, folded Subject value (the same for everyone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ def compile_edition(rendered: RenderedEdition) -> CompiledEdition:
         text_parts=text_parts,
         html_qp=_encode_literals(html_parts),
         text_qp=_encode_literals(text_parts),
+        subject_header=encode_header(rendered.subject),
     )
 
 
@@ -243,7 +245,7 @@ def build_message(compiled: CompiledEdition, env: Envelope, dkim: DkimKey | None
         "Date: " + format_datetime(env.date),
         "From: " + format_address(env.from_name, env.from_addr, "From"),
         "To: " + format_address(env.to_name, env.to_addr, "To"),
-        "Subject: " + encode_header(compiled.subject),
+        "Subject: " + (compiled.subject_header or encode_header(compiled.subject)),
         "Message-ID: " + env.message_id,
         "List-Id: " + env.list_id,
         "List-Unsubscribe: " + list_unsubscribe(env.unsubscribe_url, env.unsubscribe_mailto),

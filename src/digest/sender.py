@@ -32,6 +32,7 @@ from digest.errors import (
 )
 
 _TRUE = {"1", "true", "yes", "on"}
+_UNSAFE = set("<>\r\n")
 _FALSE = {"0", "false", "no", "off", ""}
 URL_OPTIONS = (
     "starttls",
@@ -207,6 +208,7 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        self._pipelining = False
 
     def __enter__(self) -> SmtpSender:
         self.connect()
@@ -234,6 +236,7 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
                 smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password)
+            self._pipelining = smtp.has_extn("pipelining")
         except SmtpError:
             _close_quietly(smtp)
             raise
@@ -266,19 +269,18 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
                 return Outcome(Kind.DOWN, 0, exc.message)
         smtp = self._smtp
         assert smtp is not None
+        if _UNSAFE.intersection(from_addr + to_addr):
+            return Outcome(
+                Kind.FAILED, 0, f"refusing an address with <, > or a line break: {to_addr!r}"
+            )
         stage = "mail"
+        clean = True
         try:
-            options = ["SMTPUTF8"] if not (to_addr.isascii() and from_addr.isascii()) else []
-            code, reply = smtp.mail(from_addr, options)
-            if code == 250:
-                stage = "rcpt"
-                code, reply = smtp.rcpt(to_addr)
-            if code in (250, 251):
-                stage = "data"
-                smtp.putcmd("data")
-                code, reply = smtp.getreply()
+            stage, code, reply, clean = self._envelope(smtp, from_addr, to_addr)
             if code == 354:
-                payload = data.replace(b"\r\n.", b"\r\n..")
+                payload = data
+                if b"\r\n." in payload:
+                    payload = payload.replace(b"\r\n.", b"\r\n..")
                 if payload.startswith(b"."):
                     payload = b"." + payload
                 if not payload.endswith(b"\r\n"):
@@ -302,11 +304,54 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
         text = " ".join(text.split())
         kind = classify(code, text, stage="data" if stage == "dot" else stage)
-        if kind is Kind.RECONNECT:
+        if kind is Kind.RECONNECT or not clean:
             self.close(polite=False)
         elif kind is not Kind.SENT:
             self._reset()
         return Outcome(kind, code, text)
+
+    def _envelope(
+        self, smtp: smtplib.SMTP, from_addr: str, to_addr: str
+    ) -> tuple[str, int, bytes, bool]:
+        """MAIL, RCPT and DATA: (stage, code, reply, clean), code 354 meaning go ahead.
+
+        The commands are written by hand: smtplib's mail()/rcpt() re-parse each address
+        with email.utils (about 0.1 ms apiece); ours were validated on the way in. With
+        PIPELINING (RFC 2920) the three go out in one write and the replies are read in
+        order, saving two round trips per message. `clean` is False when the session is
+        in an unknown state after a failure and must be closed rather than RSET.
+        """
+        utf8 = " SMTPUTF8" if not (to_addr.isascii() and from_addr.isascii()) else ""
+        commands = (
+            ("mail", f"MAIL FROM:<{from_addr}>{utf8}\r\n".encode(), (250,)),
+            ("rcpt", f"RCPT TO:<{to_addr}>\r\n".encode(), (250, 251)),
+            ("data", b"DATA\r\n", (354,)),
+        )
+        if not self._pipelining:
+            code, reply = 0, b""
+            for stage, line, ok in commands:
+                smtp.send(line)
+                code, reply = smtp.getreply()
+                if code not in ok:
+                    return stage, code, reply, True
+            return "data", code, reply, True
+        smtp.send(b"".join(line for _, line, _ in commands))
+        replies: list[tuple[int, bytes]] = []
+        failed: tuple[str, int, bytes] | None = None
+        for stage, _, ok in commands:
+            try:
+                code, reply = smtp.getreply()
+            except smtplib.SMTPServerDisconnected:
+                if failed is None:
+                    raise
+                return (*failed, False)
+            replies.append((code, reply))
+            if failed is None and code not in ok:
+                failed = (stage, code, reply)
+        if failed is not None:
+            # A 354 after a failed RCPT would wait for a body we will not send.
+            return (*failed, replies[-1][0] != 354)
+        return "data", *replies[-1], True
 
     def send(self, from_addr: str, to_addr: str, data: bytes) -> str:
         """Send one message; returns the reply or raises a classified SmtpError."""
@@ -373,6 +418,9 @@ class Job:
 class SenderPool(AbstractContextManager["SenderPool"]):
     """`connections` SmtpSenders, each in its own thread, fed from one bounded queue.
 
+    With one connection there is no thread: `submit` sends at once. Two busy threads
+    would fight over the GIL (each blocking call hands it over and waits up to the
+    switch interval to get it back), which costs more than the overlap wins.
     Entering connects every sender first, so a wrong URL or password fails at once.
     """
 
@@ -392,6 +440,8 @@ class SenderPool(AbstractContextManager["SenderPool"]):
         except SmtpError:
             self._close_senders()
             raise
+        if len(self._senders) == 1:
+            return self
         for i, sender in enumerate(self._senders):
             thread = threading.Thread(
                 target=self._work, args=(sender,), name=f"smtp-{i}", daemon=True
@@ -405,22 +455,28 @@ class SenderPool(AbstractContextManager["SenderPool"]):
             job = self._jobs.get()
             if job is None:
                 return
-            try:
-                outcome = sender.deliver(job.from_addr, job.to_addr, job.data)
-            except Exception as exc:  # a bug must not leave the job unanswered
-                sender.close(polite=False)
-                outcome = Outcome(Kind.RETRY, 0, f"internal error: {exc!r}")
-            self._results.put((job, outcome))
+            self._results.put((job, self._deliver(sender, job)))
+
+    @staticmethod
+    def _deliver(sender: SmtpSender, job: Job) -> Outcome:
+        try:
+            return sender.deliver(job.from_addr, job.to_addr, job.data)
+        except Exception as exc:  # a bug must not leave the job unanswered
+            sender.close(polite=False)
+            return Outcome(Kind.RETRY, 0, f"internal error: {exc!r}")
 
     def submit(self, job: Job) -> None:
         """Queue a message; blocks while every connection is busy and the queue is full."""
+        if not self._threads:
+            self._results.put((job, self._deliver(self._senders[0], job)))
+            return
         self._jobs.put(job)
 
     def results(self, *, wait: float | None = None) -> list[tuple[Job, Outcome]]:
         """Finished jobs; waits up to `wait` seconds for the first one (None: don't wait)."""
         done: list[tuple[Job, Outcome]] = []
         try:
-            if wait is not None:
+            if wait is not None and self._threads:
                 done.append(self._results.get(timeout=wait))
             while True:
                 done.append(self._results.get_nowait())

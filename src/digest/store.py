@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -569,7 +569,7 @@ class Store(AbstractContextManager["Store"]):
     ) -> None:
         """Record what became of one attempt (and mark a bounced subscriber) in one step."""
         stamp = to_text(now)
-        with self.db.atomic():
+        with self.db.atomic() if bounce_subscriber is not None else nullcontext():
             self.db.conn.execute(
                 "UPDATE deliveries SET status = ?, last_code = ?, last_reply = ?, updated_at = ?,"
                 " next_attempt_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
