@@ -45,9 +45,7 @@ def main() -> None:
     def build_all() -> int:
         size = 0
         for sub in subscribers:
-            env = pipeline._envelope(
-                sub, news_list, DAY, settings=settings, secret=secret, now=NOW
-            )
+            env = pipeline._envelope(sub, news_list, DAY, settings=settings, secret=secret, now=NOW)
             size += len(message.build_message(compiled, env))
         return size
 
@@ -65,12 +63,18 @@ def main() -> None:
         message.build_message(fresh, env)
     naive = naive_n / (time.perf_counter() - start)
 
-    print(f"edition: {edition.article_count} articles, HTML {len(rendered.html) / 1024:.1f} KB,"
-          f" message {size / args.messages / 1024:.1f} KB")
-    print(f"build rate (median of {args.rounds} x {args.messages}): "
-          f"{statistics.median(rates):,.0f} msg/s  (min {min(rates):,.0f}, max {max(rates):,.0f})")
-    print(f"naive render per subscriber: {naive:,.1f} msg/s; "
-          f"ratio {statistics.median(rates) / naive:,.0f}x")
+    print(
+        f"edition: {edition.article_count} articles, HTML {len(rendered.html) / 1024:.1f} KB,"
+        f" message {size / args.messages / 1024:.1f} KB"
+    )
+    print(
+        f"build rate (median of {args.rounds} x {args.messages}): "
+        f"{statistics.median(rates):,.0f} msg/s  (min {min(rates):,.0f}, max {max(rates):,.0f})"
+    )
+    print(
+        f"naive render per subscriber: {naive:,.1f} msg/s; "
+        f"ratio {statistics.median(rates) / naive:,.0f}x"
+    )
     print("target: >= 1,000 msg/s:", "MET" if statistics.median(rates) >= 1000 else "NOT MET")
 
 

@@ -60,7 +60,11 @@ def prebuilt(count: int) -> list[bytes]:
             compiled,
             pipeline._envelope(
                 Subscriber(email=f"reader{i}@example.org", name=f"Lecteur {i}", id=i),
-                news_list, DAY, settings=settings, secret=b"k" * 32, now=NOW,
+                news_list,
+                DAY,
+                settings=settings,
+                secret=b"k" * 32,
+                now=NOW,
             ),
         )
         for i in range(1, count + 1)
@@ -103,18 +107,29 @@ def digest_send(db: Path, port: int, connections: int, cwd: Path) -> tuple[float
     env["DIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}?connections={connections}"
     env["DIGEST_BASE_URL"] = "https://news.example.com"
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "digest", "--db", str(db), "send", "--list", "daily",
-         "--date", DAY.isoformat(), "--json"],
-        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "peak.py"),
+            "--db",
+            str(db),
+            "send",
+            "--list",
+            "daily",
+            "--date",
+            DAY.isoformat(),
+            "--json",
+        ],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
     )
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"digest send failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return wall, json.loads(out), usage.ru_maxrss / 1024
+        raise SystemExit(f"digest send failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    peak_kb = int(proc.stderr.rsplit("PEAK_KB", 1)[1])
+    return wall, json.loads(proc.stdout), peak_kb / 1024
 
 
 def main() -> None:
@@ -147,20 +162,28 @@ def main() -> None:
             ours = n / statistics.median(digest_times)
             print(f"{n:,} messages, {args.connections} connection(s), {args.rounds} rounds")
             print(f"plain smtplib (pre-built):  {base:,.0f} msg/s (median)")
-            print(f"digest send (wall, CLI):    {ours:,.0f} msg/s (median); "
-                  f"send loop alone {statistics.median(rates):,.0f} msg/s")
-            print(f"ratio digest/smtplib: {ours / base:.2f}  (target >= 0.7: "
-                  f"{'MET' if ours / base >= 0.7 else 'NOT MET'})")
+            print(
+                f"digest send (wall, CLI):    {ours:,.0f} msg/s (median); "
+                f"send loop alone {statistics.median(rates):,.0f} msg/s"
+            )
+            print(
+                f"ratio digest/smtplib: {ours / base:.2f}  (target >= 0.7: "
+                f"{'MET' if ours / base >= 0.7 else 'NOT MET'})"
+            )
             print(f"peak RSS of digest send at {n:,}: {max(peaks):.0f} MB")
             if args.big:
                 big_db = tmp_path / "big.db"
                 make_database(big_db, args.big)
                 wall, report, peak = digest_send(big_db, port, args.connections, tmp_path)
                 assert report["sent"] == args.big and report["complete"], report
-                print(f"peak RSS of digest send at {args.big:,}: {peak:.0f} MB "
-                      f"({args.big / wall:,.0f} msg/s wall)")
-                print(f"growth {n:,} -> {args.big:,}: {peak - max(peaks):+.0f} MB "
-                      f"(target <= 150 MB and no growth)")
+                print(
+                    f"peak RSS of digest send at {args.big:,}: {peak:.0f} MB "
+                    f"({args.big / wall:,.0f} msg/s wall)"
+                )
+                print(
+                    f"growth {n:,} -> {args.big:,}: {peak - max(peaks):+.0f} MB "
+                    f"(target <= 150 MB and no growth)"
+                )
     finally:
         sink.terminate()
         out, _ = sink.communicate(timeout=10)

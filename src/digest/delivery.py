@@ -257,12 +257,14 @@ class DeliveryRun:
             self._advance()
             return
         if kind in (Kind.POLICY, Kind.DOWN):
-            self.store.release_delivery(delivery.id, reply=outcome.text, now=now)
+            self.store.release_delivery(
+                delivery.id, reply=outcome.text, now=now, attempted=kind is Kind.POLICY
+            )
             if not self.tally.stopped:
                 self.tally.stopped = outcome.text
                 for job in pool.cancel_pending():
                     self.inflight -= 1
-                    self.store.release_delivery(job.token.id, reply="", now=now)
+                    self.store.release_delivery(job.token.id, reply="", now=now, attempted=False)
             return
         if kind is Kind.MAYBE:
             # The server may have it: not a reason to resend at once (same Message-ID later).

@@ -588,13 +588,15 @@ class Store(AbstractContextManager["Store"]):
             if bounce_subscriber is not None:
                 self.mark_subscriber_bounced(bounce_subscriber, now=now)
 
-    def release_delivery(self, delivery_id: int, *, reply: str, now: datetime) -> None:
-        """Back to queued, as if never tried in this run (a stopped run's unsent messages)."""
+    def release_delivery(
+        self, delivery_id: int, *, reply: str, now: datetime, attempted: bool = True
+    ) -> None:
+        """Back to queued (a stopped run's messages); `attempted=False`: it never left."""
         self.db.conn.execute(
-            "UPDATE deliveries SET status = 'queued', attempts = max(attempts - 1, 0),"
+            "UPDATE deliveries SET status = 'queued', attempts = attempts - ?,"
             " last_reply = CASE WHEN ? = '' THEN last_reply ELSE ? END, updated_at = ?"
             " WHERE id = ? AND status = 'sending'",
-            [reply, reply[:1000], to_text(now), delivery_id],
+            [0 if attempted else 1, reply, reply[:1000], to_text(now), delivery_id],
         )
 
     def expire_deliveries(self, edition_id: int, *, reason: str, now: datetime) -> int:
