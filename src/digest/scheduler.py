@@ -1,0 +1,217 @@
+"""APScheduler wiring for `digest schedule`: one job per (list, zone in use).
+
+What is due and when lives in `timetable` (pure) and `dispatch` (runs a slot through
+the pipeline); this module only keeps APScheduler's jobs in line with the database and
+turns signals into a clean stop or a reload.
+
+Choices, each against a pitfall of APScheduler 3.11:
+
+* Jobs use `SlotTrigger`, which asks `timetable.next_slot`, instead of `CronTrigger`:
+  one tested place decides daylight-saving gaps and repeats.
+* `misfire_grace_time=None`: a job that starts late (the worker was busy with another
+  send) still runs; the default of 1 s would drop it silently.
+* Jobs are added once and rescheduled only when their list changed; re-adding with
+  `replace_existing=True` would drop a run that is due.
+* Missed runs after downtime are not APScheduler's business: on start, `dispatch.run_due`
+  sends what the ledger says is pending within the catch-up window.
+* One worker thread: sends run one after another, never two at once on one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from digest import dispatch, timetable
+from digest.config import Settings
+from digest.models import NewsList
+from digest.store import Store, utc_now
+
+log = logging.getLogger("digest.schedule")
+
+
+class SlotTrigger(BaseTrigger):
+    """Fires at each slot of one (list, zone), as `timetable` computes them."""
+
+    def __init__(self, news_list: NewsList, zone: str) -> None:
+        self.news_list = news_list
+        self.zone = zone
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        after = previous_fire_time or now
+        return timetable.next_slot(self.news_list, self.zone, after).due_at
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What the job depends on; a change means rescheduling."""
+        return (self.news_list.send_at.isoformat(), self.news_list.timezone, self.zone)
+
+    def __str__(self) -> str:
+        return f"slot[{self.news_list.slug} {self.news_list.send_at:%H:%M} {self.zone}]"
+
+
+def job_id(slug: str, zone: str) -> str:
+    return f"send:{slug}:{zone}"
+
+
+class Scheduler:
+    """`digest schedule` in the foreground. `run()` blocks until SIGTERM or SIGINT."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        catch_up: timedelta = timetable.DEFAULT_CATCH_UP,
+        reload_every: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.catch_up = catch_up
+        self.reload_every = reload_every
+        self.clock = clock
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self._lock = threading.Lock()
+        self.signal_name = ""
+        self.reload_requested = False
+        self.aps = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def sync(self) -> dict[str, list[str]]:
+        """Make the jobs match the database: add, reschedule and remove; never re-add."""
+        with Store.open(self.settings.db) as store:
+            pairs = dispatch.all_targets(store)
+        wanted = {job_id(lst.slug, zone): (lst, zone) for lst, zone in pairs}
+        changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
+        with self._lock:
+            current = {job.id: job for job in self.aps.get_jobs() if job.id.startswith("send:")}
+            for jid in current:
+                if jid not in wanted:
+                    self.aps.remove_job(jid)
+                    changes["removed"].append(jid)
+            for jid, (news_list, zone) in wanted.items():
+                trigger = SlotTrigger(news_list, zone)
+                job = current.get(jid)
+                if job is None:
+                    self.aps.add_job(
+                        self._fire, trigger, args=(news_list.slug, zone), id=jid, name=jid
+                    )
+                    changes["added"].append(jid)
+                elif job.trigger.key != trigger.key:
+                    self.aps.reschedule_job(jid, trigger=trigger)
+                    changes["changed"].append(jid)
+        if any(changes.values()):
+            log.info(
+                "jobs: %d (added %s; changed %s; removed %s)",
+                len(wanted),
+                ", ".join(changes["added"]) or "none",
+                ", ".join(changes["changed"]) or "none",
+                ", ".join(changes["removed"]) or "none",
+            )
+        return changes
+
+    def _fire(self, slug: str, zone: str) -> None:
+        """A job: run this (list, zone)'s due slot; the ledger makes a rerun harmless."""
+        if self.stopping.is_set():
+            return
+        with Store.open(self.settings.db) as store:
+            runs = dispatch.run_due(
+                store,
+                self.settings,
+                now=self.clock(),
+                catch_up=self.catch_up,
+                clock=self.clock,
+                stop=self.stopping.is_set,
+                only=(slug, zone),
+            )
+        if not runs:
+            log.info("%s [%s]: nothing pending at %s", slug, zone, f"{self.clock():%H:%M} UTC")
+
+    def next_runs(self) -> list[tuple[str, datetime | None]]:
+        return [(job.id, getattr(job, "next_run_time", None)) for job in self.aps.get_jobs()]
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def catch_up_now(self) -> list[dispatch.Run]:
+        """Send what was missed within the catch-up window (on start)."""
+        with Store.open(self.settings.db) as store:
+            return dispatch.run_due(
+                store,
+                self.settings,
+                now=self.clock(),
+                catch_up=self.catch_up,
+                clock=self.clock,
+                stop=self.stopping.is_set,
+            )
+
+    def request_stop(self, *_: Any) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def request_reload(self, *_: Any) -> None:
+        self.wake.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop after the message in flight; SIGHUP reloads the lists.
+
+        The handlers only set flags: logging from a signal handler can deadlock.
+        """
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self.signal_name = signal.Signals(signum).name
+            self.request_stop()
+
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            self.reload_requested = True
+            self.request_reload()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def run(self) -> None:
+        """Catch up, start the jobs, reload on SIGHUP and every `reload_every`; stop cleanly."""
+        log.info(
+            "scheduler starting: catch-up window %.1f h, reload every %d s",
+            self.catch_up / timedelta(hours=1),
+            self.reload_every.total_seconds(),
+        )
+        self.catch_up_now()
+        if self.stopping.is_set():
+            log.info("stopped")
+            return
+        self.aps.start()
+        try:
+            self.sync()
+            for jid, when in self.next_runs():
+                log.info("next %s at %s", jid, when.isoformat(timespec="minutes") if when else "-")
+            log.info("ready")
+            while not self.stopping.is_set():
+                self.wake.wait(self.reload_every.total_seconds())
+                self.wake.clear()
+                if self.stopping.is_set():
+                    break
+                if self.reload_requested:
+                    self.reload_requested = False
+                    log.info("SIGHUP: reloading lists")
+                self.sync()
+            log.info("%s: finishing the message in flight", self.signal_name or "stop")
+        finally:
+            self.aps.shutdown(wait=True)
+        log.info("stopped")
