@@ -197,8 +197,11 @@ def test_scheduler_jobs_follow_the_database_on_reload(store: Store, settings: Se
         make_list(store, slug="weekly", people={"w@example.com": ""})
         daily = store.get_list("daily")
         store.update_list(replace(daily, send_at=time(9, 15)))
-        changes = scheduler.sync()
+        changes = scheduler.sync(catch_up_changes=True)
         assert changes["added"] == [job_id("weekly", "UTC")]
+        # Each added or changed job is also run once now, for a catch-up within the window.
+        queued = {j.id for j in scheduler.aps.get_jobs() if j.id.startswith("catch-up:")}
+        assert queued == {"catch-up:" + jid for jid in changes["added"] + changes["changed"]}
         assert sorted(changes["changed"]) == [job_id("daily", "Asia/Tokyo"), job_id("daily", "UTC")]
         utc_job = scheduler.aps.get_job(job_id("daily", "UTC"))
         assert utc_job.trigger.get_next_fire_time(None, utc(2026, 11, 27, 8)) == utc(
@@ -310,3 +313,27 @@ def test_foreground_scheduler_reloads_on_sighup_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_run_catches_up_on_start_then_stops_cleanly(
+    store: Store, settings: Settings, smtp_server: CaptureServer
+) -> None:
+    make_list(store)
+    add_article(store, "https://news.example.com/1", utc(2026, 11, 27, 5))
+    scheduler = Scheduler(
+        smtp_settings(settings, smtp_server),
+        clock=lambda: utc(2026, 11, 27, 9),  # two hours after the 07:00 slot
+        reload_every=timedelta(hours=1),
+    )
+    thread = threading.Thread(target=scheduler.run)
+    thread.start()
+    try:
+        deadline = walltime.monotonic() + 10
+        while len(smtp_server.handler.received) < 2:
+            assert walltime.monotonic() < deadline, "no catch-up on start"
+            walltime.sleep(0.01)
+    finally:
+        scheduler.request_stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert sorted(recipients_of(smtp_server)) == ["a@example.com", "b@example.com"]

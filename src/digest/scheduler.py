@@ -93,8 +93,13 @@ class Scheduler:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def sync(self) -> dict[str, list[str]]:
-        """Make the jobs match the database: add, reschedule and remove; never re-add."""
+    def sync(self, *, catch_up_changes: bool = False) -> dict[str, list[str]]:
+        """Make the jobs match the database: add, reschedule and remove; never re-add.
+
+        With `catch_up_changes` (reloads while running), an added or changed job also
+        gets one immediate run, so a list created or moved to an earlier time today is
+        caught up within the window exactly as it would be after a restart.
+        """
         with Store.open(self.settings.db) as store:
             pairs = dispatch.all_targets(store)
         wanted = {job_id(lst.slug, zone): (lst, zone) for lst, zone in pairs}
@@ -116,6 +121,15 @@ class Scheduler:
                 elif job.trigger.key != trigger.key:
                     self.aps.reschedule_job(jid, trigger=trigger)
                     changes["changed"].append(jid)
+            if catch_up_changes:
+                for jid in changes["added"] + changes["changed"]:
+                    news_list, zone = wanted[jid]
+                    self.aps.add_job(
+                        self._fire,
+                        args=(news_list.slug, zone),
+                        id="catch-up:" + jid,
+                        replace_existing=True,
+                    )
         if any(changes.values()):
             log.info(
                 "jobs: %d (added %s; changed %s; removed %s)",
@@ -192,15 +206,14 @@ class Scheduler:
             self.catch_up / timedelta(hours=1),
             self.reload_every.total_seconds(),
         )
-        self.catch_up_now()
-        if self.stopping.is_set():
-            log.info("stopped")
-            return
         self.aps.start()
         try:
             self.sync()
             for jid, when in self.next_runs():
                 log.info("next %s at %s", jid, when.isoformat(timespec="minutes") if when else "-")
+            # The catch-up runs on the one worker thread like every job, so it never
+            # overlaps a job that comes due meanwhile (which waits, then runs).
+            self.aps.add_job(self.catch_up_now, id="catch-up")
             log.info("ready")
             while not self.stopping.is_set():
                 self.wake.wait(self.reload_every.total_seconds())
@@ -210,7 +223,7 @@ class Scheduler:
                 if self.reload_requested:
                     self.reload_requested = False
                     log.info("SIGHUP: reloading lists")
-                self.sync()
+                self.sync(catch_up_changes=True)
             log.info("%s: finishing the message in flight", self.signal_name or "stop")
         finally:
             self.aps.shutdown(wait=True)
