@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cli, received_messages
 from digest import dispatch
 from digest.config import Settings
 from digest.models import Article, NewsList, Subscriber
 from digest.scheduler import Scheduler, job_id
 from digest.sink import CaptureServer
 from digest.store import Store
+from tests.conftest import Cli, received_messages
 
 DAY = date(2026, 11, 27)
 SIX_HOURS = timedelta(hours=6)

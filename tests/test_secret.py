@@ -6,7 +6,6 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import Cli
 from digest.secret import (
     load_secret,
     load_secrets,
@@ -15,6 +14,7 @@ from digest.secret import (
     read_token,
     rotate_secret,
 )
+from tests.conftest import Cli
 
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 

@@ -17,7 +17,6 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
-from conftest import Cli, received_messages
 from digest import pipeline
 from digest.config import Settings
 from digest.models import Article, NewsList, Subscriber
@@ -25,6 +24,7 @@ from digest.secret import load_secret, make_token, rotate_secret
 from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
+from tests.conftest import Cli, received_messages
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ORIGIN = "http://testserver"

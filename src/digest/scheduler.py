@@ -19,7 +19,10 @@ Choices, each against a pitfall of APScheduler 3.11:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
 import signal
 import threading
 from collections.abc import Callable
@@ -80,8 +83,13 @@ class Scheduler:
         self.catch_up = catch_up
         self.reload_every = reload_every
         self.clock = clock
-        self.stopping = threading.Event()
-        self.wake = threading.Event()
+        self.stopping = threading.Event()  # asked by the send loop before each message
+        # Signal handlers may run while this very thread holds an Event's lock, so they
+        # never touch Events or logging: they set plain flags and write to this pipe.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+        self._stop_requested = False
         self._lock = threading.Lock()
         self.signal_name = ""
         self.reload_requested = False
@@ -142,7 +150,7 @@ class Scheduler:
 
     def _fire(self, slug: str, zone: str) -> None:
         """A job: run this (list, zone)'s due slot; the ledger makes a rerun harmless."""
-        if self.stopping.is_set():
+        if self.should_stop():
             return
         with Store.open(self.settings.db) as store:
             runs = dispatch.run_due(
@@ -151,7 +159,7 @@ class Scheduler:
                 now=self.clock(),
                 catch_up=self.catch_up,
                 clock=self.clock,
-                stop=self.stopping.is_set,
+                stop=self.should_stop,
                 only=(slug, zone),
             )
         if not runs:
@@ -171,28 +179,39 @@ class Scheduler:
                 now=self.clock(),
                 catch_up=self.catch_up,
                 clock=self.clock,
-                stop=self.stopping.is_set,
+                stop=self.should_stop,
             )
 
+    def should_stop(self) -> bool:
+        return self._stop_requested or self.stopping.is_set()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b".")
+
     def request_stop(self, *_: Any) -> None:
-        self.stopping.set()
-        self.wake.set()
+        """Stop after the message in flight (safe from a signal handler or another thread)."""
+        self._stop_requested = True
+        self._wake()
 
     def request_reload(self, *_: Any) -> None:
-        self.wake.set()
+        self.reload_requested = True
+        self._wake()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop after the message in flight; SIGHUP reloads the lists.
 
-        The handlers only set flags: logging from a signal handler can deadlock.
+        The handlers only set flags and write to a pipe: taking a lock (logging, an
+        Event) in a handler deadlocks when the interrupted code holds that lock. A second
+        SIGTERM or SIGINT ends the process at once.
         """
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             self.signal_name = signal.Signals(signum).name
             self.request_stop()
+            signal.signal(signum, signal.SIG_DFL)
 
         def reload(_signum: int, _frame: FrameType | None) -> None:
-            self.reload_requested = True
             self.request_reload()
 
         signal.signal(signal.SIGTERM, stop)
@@ -215,10 +234,12 @@ class Scheduler:
             # overlaps a job that comes due meanwhile (which waits, then runs).
             self.aps.add_job(self.catch_up_now, id="catch-up")
             log.info("ready")
-            while not self.stopping.is_set():
-                self.wake.wait(self.reload_every.total_seconds())
-                self.wake.clear()
-                if self.stopping.is_set():
+            while True:
+                select.select([self._wake_r], [], [], self.reload_every.total_seconds())
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_r, 512)
+                if self._stop_requested:
+                    self.stopping.set()
                     break
                 if self.reload_requested:
                     self.reload_requested = False
@@ -227,4 +248,6 @@ class Scheduler:
             log.info("%s: finishing the message in flight", self.signal_name or "stop")
         finally:
             self.aps.shutdown(wait=True)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         log.info("stopped")
