@@ -355,6 +355,19 @@ def test_public_mode_puts_everything_else_behind_the_editor_password(settings: S
         assert client.get("/u/1-1-x").status_code == 404
 
 
+def test_cross_site_posts_to_the_preview_are_refused(settings: Settings) -> None:
+    settings = replace(settings, editor_password="correct horse battery")
+    right = base64.b64encode(b"editor:correct horse battery").decode()
+    for public_mode in (False, True):
+        with TestClient(create_app(settings, public_mode=public_mode)) as client:
+            auth = {"authorization": f"Basic {right}"}
+            url = "/preview/daily/2026-11-27/send-test"
+            for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+                assert client.post(url, headers={**auth, **headers}).status_code == 403
+            same = client.post(url, headers={**auth, "origin": "http://testserver"})
+            assert same.status_code != 403
+
+
 def test_without_public_mode_proxied_preview_requests_are_refused(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         assert client.get("/", headers={"x-forwarded-for": "203.0.113.9"}).status_code == 403

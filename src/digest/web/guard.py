@@ -73,6 +73,17 @@ class RateLimiter:
         return 0
 
 
+def same_origin(headers: Headers) -> bool:
+    """False when the browser says the request comes from another site."""
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+
+
 def client_host(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -123,6 +134,9 @@ class Guard:
       later is covered without anyone remembering to.
     * Without `public_mode`, a request that came through a proxy may not reach the
       preview: serving previews to the internet needs --public and a password.
+    * A POST (or any unsafe method) to the preview must come from the preview's own
+      pages: browsers resend a cached Basic password, and a page on any site can post
+      to http://127.0.0.1:8000, so Origin and Sec-Fetch-Site are checked.
     """
 
     def __init__(
@@ -165,6 +179,8 @@ class Guard:
 
     def _refusal(self, scope: Scope) -> PlainTextResponse | None:
         headers = Headers(scope=scope)
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not same_origin(headers):
+            return PlainTextResponse("Cross-site request refused.\n", status_code=403)
         if not self.public_mode:
             if any(h in dict(scope["headers"]) for h in PROXY_HEADERS):
                 return PlainTextResponse(
