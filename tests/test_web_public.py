@@ -299,6 +299,30 @@ def test_token_routes_are_rate_limited_per_client(settings: Settings) -> None:
         assert client.get("/u/1-1-forged").status_code == 404
 
 
+def test_genuine_one_click_posts_from_one_provider_address_are_not_turned_away(
+    settings: Settings,
+) -> None:
+    settings = replace(settings, base_url=ORIGIN, rate_limit=2)
+    pipeline.init_project(settings)
+    key = load_secret(settings.secret_file)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(NewsList(slug="daily", name="Daily"), now=NOW)
+        for i in range(10):
+            store.upsert_subscriber(
+                Subscriber(email=f"p{i}@example.com"), lists=[(daily, ())], now=NOW
+            )
+        assert daily.id is not None
+        with TestClient(create_app(settings, clock=Clock())) as client:
+            # Ten users of one mailbox provider unsubscribe within a minute: all served.
+            for subscriber_id in range(1, 11):
+                token = make_token(key, "unsubscribe", subscriber_id, daily.id)
+                assert client.post(f"/u/{token}", data=ONE_CLICK).status_code == 200
+            assert list(store.recipients(daily)) == []
+            # Flooding with genuine tokens is capped too, twenty times higher.
+            codes = {client.get(f"/u/{token}").status_code for _ in range(40)}
+            assert codes == {200, 429}
+
+
 # -- archive ----------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ class Settings:
     templates: Path | None = None  # DIGEST_TEMPLATES: folder overriding theme files
     outbox: Path = Path("outbox")  # DIGEST_OUTBOX: where dry runs and the sink write .eml
     editor_password: str = ""  # DIGEST_EDITOR_PASSWORD: guards previews under `serve --public`
-    rate_limit: int = 30  # DIGEST_RATE_LIMIT: requests a minute per client on token pages
+    rate_limit: int = 30  # DIGEST_RATE_LIMIT: bad tokens a minute per client before 429
 
     @property
     def secret_file(self) -> Path:

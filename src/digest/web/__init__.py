@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from digest.config import Settings
 from digest.store import utc_now
 from digest.web import preview, public
-from digest.web.guard import Guard, RateLimiter
+from digest.web.guard import Guard, TokenLimits
 
 
 async def _health(_request: Request) -> PlainTextResponse:
@@ -39,15 +39,15 @@ def create_app(
     rate-limit windows, so tests can move time instead of waiting.
     """
     now = clock or utc_now
-    limiter = RateLimiter(settings.rate_limit, lambda: now().timestamp())
+    limits = TokenLimits(settings.rate_limit, lambda: now().timestamp())
     routes: list[BaseRoute] = [Route("/healthz", _health)]
-    routes += public.routes(settings, clock=now, limiter=limiter)
+    routes += public.routes(settings, clock=now, limits=limits)
     routes += preview.routes(settings, public_mode=public_mode)
     guard = Middleware(
         Guard,
         public_mode=public_mode,
         password=settings.editor_password,
-        limiter=limiter,
+        limiter=limits.failures,
         hsts=public_mode and settings.base_url.startswith("https://"),
     )
     app = Starlette(routes=routes, middleware=[guard])

@@ -56,19 +56,23 @@ class RateLimiter:
             return str(ipaddress.ip_network(f"{address}/64", strict=False))
         return str(address)
 
-    def hit(self, host: str) -> int:
-        """Count one request; 0 when allowed, else the seconds until the client may retry."""
+    def hit(self, host: str, *, count: bool = True) -> int:
+        """Count one request; 0 when allowed, else the seconds until the client may retry.
+
+        With `count=False` only says whether the client is over its limit already.
+        """
         now = self.clock()
         minute = int(now // 60)
         key = self.client_key(host)
         if len(self._windows) > self.MAX_CLIENTS:
             self._windows = {k: v for k, v in self._windows.items() if v[0] == minute}
-        start, count = self._windows.get(key, (minute, 0))
+        start, seen = self._windows.get(key, (minute, 0))
         if start != minute:
-            start, count = minute, 0
-        count += 1
-        self._windows[key] = (start, count)
-        if count > self.limit:
+            start, seen = minute, 0
+        if count:
+            seen += 1
+            self._windows[key] = (start, seen)
+        if seen > self.limit or (not count and seen >= self.limit):
             return max(1, int((minute + 1) * 60 - now))
         return 0
 
@@ -88,12 +92,33 @@ def client_host(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def check_rate(limiter: RateLimiter, request: Request) -> None:
-    wait = limiter.hit(client_host(request))
-    if wait:
-        raise HTTPException(
-            429, "Too many requests; try again in a minute.", headers={"Retry-After": str(wait)}
-        )
+class TokenLimits:
+    """Rate limits of the token routes, per client address.
+
+    Bad tokens (and refused forms) count against `limit` a minute: guessing is what
+    the limit stops. Good ones count only against a limit twenty times higher, because
+    a mailbox provider posts every one-click unsubscribe of its users from a few
+    addresses and must not be turned away for it.
+    """
+
+    def __init__(self, limit: int, clock: Callable[[], float]) -> None:
+        self.failures = RateLimiter(limit, clock)
+        self.requests = RateLimiter(limit * 20, clock)
+
+    def check(self, request: Request) -> None:
+        host = client_host(request)
+        wait = self.failures.hit(host, count=False) or self.requests.hit(host)
+        if wait:
+            raise _too_many(wait)
+
+    def failed(self, request: Request) -> None:
+        self.failures.hit(client_host(request))
+
+
+def _too_many(wait: int) -> HTTPException:
+    return HTTPException(
+        429, "Too many requests; try again in a minute.", headers={"Retry-After": str(wait)}
+    )
 
 
 async def read_form(request: Request, *, max_bytes: int, max_fields: int = 100) -> FormData:

@@ -34,7 +34,7 @@ from digest.models import NewsList, Subscriber
 from digest.render import PLACEHOLDER_RE
 from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token, sign, verify
 from digest.store import Store
-from digest.web.guard import RateLimiter, check_rate, origin_of, read_form
+from digest.web.guard import TokenLimits, origin_of, read_form
 from digest.web.pages import render_page, texts
 
 FORM_MAX_AGE = timedelta(hours=2)
@@ -62,11 +62,11 @@ class PublicPages:
     """The subscriber routes of one app; holds its clock, rate limiter and archive cache."""
 
     def __init__(
-        self, settings: Settings, *, clock: Callable[[], datetime], limiter: RateLimiter
+        self, settings: Settings, *, clock: Callable[[], datetime], limits: TokenLimits
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.limiter = limiter
+        self.limits = limits
         self.origin = origin_of(settings.base_url)
         self._archive: OrderedDict[tuple[str, date], str] = OrderedDict()
 
@@ -86,11 +86,15 @@ class PublicPages:
     def _keys(self) -> tuple[bytes, ...]:
         return load_secrets(self.settings.secret_file, now=self.clock())
 
-    def _verify(self, purpose: str, token: str) -> tuple[int, int]:
-        if len(token) > MAX_TOKEN_LENGTH:
-            raise HTTPException(404)
-        found = read_token(self._keys(), purpose, token)
+    def _verify(self, request: Request, purpose: str) -> tuple[int, int]:
+        """(subscriber_id, list_id) of a genuine token; 404 (counted as a failure) if not."""
+        self.limits.check(request)
+        token = request.path_params["token"]
+        found = None
+        if len(token) <= MAX_TOKEN_LENGTH:
+            found = read_token(self._keys(), purpose, token)
         if found is None:
+            self.limits.failed(request)
             raise HTTPException(404)
         return found
 
@@ -116,9 +120,7 @@ class PublicPages:
     # -- unsubscribe --------------------------------------------------------------------
 
     async def unsubscribe(self, request: Request) -> Response:
-        check_rate(self.limiter, request)
-        token = request.path_params["token"]
-        subscriber_id, list_id = self._verify("unsubscribe", token)
+        subscriber_id, list_id = self._verify(request, "unsubscribe")
         if request.method == "POST":
             form = await read_form(request, max_bytes=MAX_BODY, max_fields=20)
             if form.get("List-Unsubscribe") != "One-Click":
@@ -183,14 +185,14 @@ class PublicPages:
         return fetch_site is None or fetch_site in ("same-origin", "none")
 
     async def preferences(self, request: Request) -> Response:
-        check_rate(self.limiter, request)
-        subscriber_id, list_id = self._verify("preferences", request.path_params["token"])
+        subscriber_id, list_id = self._verify(request, "preferences")
         notice_key = ""
         if request.method == "POST":
             form = await read_form(request, max_bytes=MAX_BODY, max_fields=400)
             if not self._same_origin(request) or not self._form_token_ok(
                 str(form.get("form_token", "")), subscriber_id, list_id
             ):
+                self.limits.failed(request)
                 locale = await run_in_threadpool(self._locale_of, subscriber_id)
                 t = texts(locale)
                 return self._message(locale, "preferences_title", t["forbidden"], status=403)
@@ -323,10 +325,10 @@ def routes(
     settings: Settings,
     *,
     clock: Callable[[], datetime] | None = None,
-    limiter: RateLimiter | None = None,
+    limits: TokenLimits | None = None,
 ) -> list[BaseRoute]:
     from digest.store import utc_now
 
     clock = clock or utc_now
-    limiter = limiter or RateLimiter(settings.rate_limit, time.monotonic)
-    return PublicPages(settings, clock=clock, limiter=limiter).routes()
+    limits = limits or TokenLimits(settings.rate_limit, time.monotonic)
+    return PublicPages(settings, clock=clock, limits=limits).routes()
