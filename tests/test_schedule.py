@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time as walltime
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -315,7 +316,14 @@ def test_foreground_scheduler_reloads_on_sighup_and_stops_on_sigterm(
             proc.wait()
 
 
-def test_run_catches_up_on_start_then_stops_cleanly(
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = walltime.monotonic() + 10
+    while not condition():
+        assert walltime.monotonic() < deadline, what
+        walltime.sleep(0.01)
+
+
+def test_run_catches_up_on_start_reloads_periodically_then_stops_cleanly(
     store: Store, settings: Settings, smtp_server: CaptureServer
 ) -> None:
     make_list(store)
@@ -323,17 +331,21 @@ def test_run_catches_up_on_start_then_stops_cleanly(
     scheduler = Scheduler(
         smtp_settings(settings, smtp_server),
         clock=lambda: utc(2026, 11, 27, 9),  # two hours after the 07:00 slot
-        reload_every=timedelta(hours=1),
+        reload_every=timedelta(milliseconds=20),
     )
     thread = threading.Thread(target=scheduler.run)
     thread.start()
     try:
-        deadline = walltime.monotonic() + 10
-        while len(smtp_server.handler.received) < 2:
-            assert walltime.monotonic() < deadline, "no catch-up on start"
-            walltime.sleep(0.01)
+        wait_for(lambda: len(smtp_server.handler.received) == 2, "no catch-up on start")
+        make_list(store, slug="weekly", people={"w@example.com": "Europe/Paris"})
+        wait_for(
+            lambda: scheduler.aps.get_job(job_id("weekly", "Europe/Paris")) is not None,
+            "the periodic reload did not pick up the new list",
+        )
+        # Caught up at once too: 09:00 UTC is three hours after 07:00 in Paris.
+        wait_for(lambda: len(smtp_server.handler.received) == 3, "no catch-up on reload")
     finally:
         scheduler.request_stop()
         thread.join(timeout=10)
     assert not thread.is_alive()
-    assert sorted(recipients_of(smtp_server)) == ["a@example.com", "b@example.com"]
+    assert sorted(recipients_of(smtp_server)) == ["a@example.com", "b@example.com", "w@example.com"]

@@ -398,9 +398,12 @@ def test_without_public_mode_proxied_preview_requests_are_refused(settings: Sett
         assert client.get("/").status_code == 404  # on loopback: the preview (no routes yet)
 
 
-def test_serve_public_needs_a_password(run: Cli) -> None:
+def test_serve_public_needs_a_password_and_the_secret(run: Cli) -> None:
     result = run("serve", "--public", ok=False)
     assert result.exit_code == 1 and "DIGEST_EDITOR_PASSWORD" in result.stderr
+    run.env["DIGEST_EDITOR_PASSWORD"] = "correct horse battery"
+    result = run("serve", "--public", ok=False)
+    assert result.exit_code == 1 and "digest init" in result.stderr
 
 
 # -- the real thing ---------------------------------------------------------------------

@@ -163,7 +163,12 @@ class Scheduler:
                 only=(slug, zone),
             )
         if not runs:
-            log.info("%s [%s]: nothing pending at %s", slug, zone, f"{self.clock():%H:%M} UTC")
+            log.info(
+                "%s [%s]: nothing to send at %s (no articles, or everyone has it)",
+                slug,
+                zone,
+                f"{self.clock():%H:%M} UTC",
+            )
 
     def next_runs(self) -> list[tuple[str, datetime | None]]:
         return [(job.id, getattr(job, "next_run_time", None)) for job in self.aps.get_jobs()]

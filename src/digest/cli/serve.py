@@ -6,6 +6,7 @@ import click
 
 from digest.cli.base import cli, err, handle_errors, settings_of
 from digest.errors import DigestError
+from digest.secret import load_secret
 
 
 @cli.command()
@@ -44,6 +45,8 @@ def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
             "--public needs an editor password of at least 12 characters",
             hint="set DIGEST_EDITOR_PASSWORD (it guards the preview pages)",
         )
+    if public_mode:
+        load_secret(settings.secret_file, create=False)  # links cannot be checked without it
     app = create_app(settings, public_mode=public_mode)
     err.print(f"serving on http://{host}:{port}/ (Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
