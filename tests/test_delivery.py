@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DAY, NOW, Cli
 from digest import pipeline
 from digest.config import Settings
 from digest.delivery import SendLock
@@ -22,7 +21,8 @@ from digest.models import Article, DeliveryReport, NewsList, Subscriber
 from digest.sender import RateLimiter
 from digest.sink import free_port
 from digest.store import Store
-from faultsmtp import FaultServer, always, at, fail_times
+from tests.conftest import DAY, NOW, Cli
+from tests.faultsmtp import FaultServer, always, at, fail_times
 
 
 def make_project(
@@ -336,7 +336,7 @@ def test_max_per_hour_counts_earlier_runs_and_stops_with_the_rest_queued(
         store, quick(settings, url, retry_window=7200.0), clock=fake.clock, sleep=fake.sleep
     )
     assert (third.sent, third.complete) == (2, True)
-    assert max(fake.slept) > 3000
+    assert sum(fake.slept) > 3000
 
 
 def test_rate_limiter_alone() -> None:

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import DAY
 from digest.config import Settings
 from digest.store import Store
-from faultsmtp import FaultServer
-from test_delivery import make_project
+from tests.conftest import DAY
+from tests.faultsmtp import FaultServer
+from tests.test_delivery import make_project
 
 SUBSCRIBERS = 30
 

@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from digest.errors import ConfigError, SmtpConnectionError
 from digest.sender import Kind, SmtpSender, SmtpSettings, classify
-from faultsmtp import FaultServer
+from tests.faultsmtp import FaultServer
 
 MESSAGE = (
     b"From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\nMessage-ID: <1@x>\r\n\r\n.hi\r\n"

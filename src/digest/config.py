@@ -34,6 +34,8 @@ class Settings:
     dkim_key_file: Path | None = None  # DIGEST_DKIM_KEY_FILE: PEM private key; signs mail
     dkim_selector: str = ""  # DIGEST_DKIM_SELECTOR: the DNS selector of that key
     dkim_domain: str = ""  # DIGEST_DKIM_DOMAIN: signing domain [default: the From domain]
+    editor_password: str = ""  # DIGEST_EDITOR_PASSWORD: guards previews under `serve --public`
+    rate_limit: int = 30  # DIGEST_RATE_LIMIT: bad tokens a minute per client before 429
 
     @property
     def secret_file(self) -> Path:
@@ -42,6 +44,7 @@ class Settings:
 
 _PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
 _FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window"}
+_INT_FIELDS = {"rate_limit"}
 
 
 def load_settings(
@@ -92,6 +95,14 @@ def load_settings(
             ) from None
         if values[key] < 0:  # type: ignore[operator]
             raise ConfigError(f"{key} cannot be negative", hint=f"fix DIGEST_{key.upper()}")
+    for key in _INT_FIELDS & values.keys():
+        try:
+            values[key] = int(str(values[key]))
+        except ValueError:
+            raise ConfigError(
+                f"DIGEST_{key.upper()} must be a whole number, got {values[key]!r}",
+                hint="for example 30",
+            ) from None
     settings = replace(Settings(), **values)  # type: ignore[arg-type]
     _validate(settings)
     return settings
@@ -103,6 +114,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"DIGEST_SMTP_URL must start with smtp:// or smtps://, got {settings.smtp_url!r}",
             hint="for example smtp://user:pass@mail.example.com:587?starttls=true",
+        )
+    if settings.rate_limit < 1:
+        raise ConfigError(
+            f"DIGEST_RATE_LIMIT must be at least 1, got {settings.rate_limit}",
+            hint="requests a minute per client address; the default is 30",
         )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:

@@ -80,7 +80,8 @@ class Tally:
     failed: int = 0
     skipped: int = 0
     expired: int = 0
-    stopped: str = ""
+    stopped: str = ""  # the server or the hourly limit stopped the run
+    interrupted: bool = False  # the caller's `stop` said so
     notes: list[str] = field(default_factory=list)
 
 
@@ -106,8 +107,12 @@ class DeliveryRun:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         progress: Progress | None = None,
+        include: Callable[[Delivery], bool] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        self.include = include
+        self.stop = stop or (lambda: False)
         self.edition_id = edition_id
         self.list_id = list_id
         self.from_addr = from_addr
@@ -131,8 +136,7 @@ class DeliveryRun:
                 self.edition_id, reason="gave up: the next edition is due", now=started
             )
         horizon = min(self.deadline, started + timedelta(seconds=self.policy.window))
-        counts = self.store.delivery_counts(self.edition_id)
-        self.total = sum(counts.get(s, 0) for s in ("queued", "sending", "deferred"))
+        self.total = self.store.count_pending(self.edition_id, self.include)
         if not self.total:
             return self.tally
         self.progress(0, self.total, "")
@@ -150,9 +154,28 @@ class DeliveryRun:
                 pause = (retry_at - self.now()).total_seconds()
                 if pause > 0:
                     self.progress(self.finished, self.total, f"retrying in {pause:.0f} s")
-                    self.sleep(pause)
+                    self._nap(pause)
+                if self.halted:
+                    break
                 due = self.now()
         return self.tally
+
+    @property
+    def halted(self) -> bool:
+        return bool(self.tally.stopped or self.tally.interrupted)
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep, a second at a time, so that `stop` is heard during a long wait."""
+        while seconds > 0 and not self._stopping():
+            step = min(seconds, 1.0)
+            self.sleep(step)
+            seconds -= step
+
+    def _stopping(self) -> bool:
+        if not self.tally.interrupted and self.stop():
+            self.tally.interrupted = True
+            self.tally.notes.append("stopped before the end; run again to send the rest")
+        return self.tally.interrupted
 
     def _limiter(self, started: datetime) -> RateLimiter:
         history: list[float] = []
@@ -174,7 +197,7 @@ class DeliveryRun:
 
     def _pass(self, pool: SenderPool, limiter: RateLimiter, due: datetime | None) -> None:
         after = 0
-        while not self.tally.stopped:
+        while not self.halted:
             batch = self.store.pending_deliveries(
                 self.edition_id, self.list_id, after_id=after, due_at=due
             )
@@ -182,9 +205,10 @@ class DeliveryRun:
                 return
             for delivery in batch:
                 after = delivery.id
-                if self.tally.stopped:
+                if self.tally.stopped or self._stopping():
                     return
-                self._dispatch(pool, limiter, delivery)
+                if self.include is None or self.include(delivery):
+                    self._dispatch(pool, limiter, delivery)
 
     def _dispatch(self, pool: SenderPool, limiter: RateLimiter, delivery: Delivery) -> None:
         subscriber = delivery.subscriber
@@ -213,6 +237,10 @@ class DeliveryRun:
         if pause > 0:
             self.progress(self.finished, self.total, f"pacing: waiting {pause:.1f} s")
             self._drain(pool)  # record what is done before waiting
+            if pause > 1.0:
+                self._nap(pause)
+                if self.tally.interrupted:
+                    return
         limiter.wait()
         # One commit per message: the replies that came in since the last message, and
         # this row marked 'sending' before it leaves.

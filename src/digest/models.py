@@ -126,3 +126,13 @@ class DeliveryReport:
     stopped: str = ""  # why the run stopped early (a policy block, the server down)
     complete: bool = False  # nothing left to send for this edition
     rate: float = 0.0  # messages sent per second in this run
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One subscriber's membership of one list: its status and section preferences."""
+
+    subscriber: Subscriber
+    news_list: NewsList
+    status: str = "active"  # 'active' | 'unsubscribed'
+    sections: tuple[str, ...] = ()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from digest import ingest, issue, message
+from digest import ingest, issue, message, timetable
 from digest.config import Settings
 from digest.delivery import DeliveryRun, Progress, RetryPolicy, SendLock
 from digest.errors import ConfigError, DigestError, InputError
@@ -20,6 +20,7 @@ from digest.models import (
     DeliveryReport,
     Edition,
     NewsList,
+    Recipient,
     RenderedEdition,
     Subscriber,
 )
@@ -202,6 +203,8 @@ def send_edition(
     test_to: str | None = None,
     force: bool = False,
     smtp_url: str | None = None,
+    zone: str | None = None,
+    stop: Callable[[], bool] | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -211,9 +214,18 @@ def send_edition(
     The delivery ledger holds one row per subscriber (see `delivery`); running again
     sends only what is left. `dry_run` writes .eml files to the outbox; `test_to` sends
     one copy. Neither records anything. Raises BusyError when another sender runs.
+
+    `zone` (the scheduler's per-zone batches) sends only to the recipients whose time
+    zone (theirs, else the list's) is `zone`, with the edition's window ending at the
+    send time in that zone. `stop` is asked before each message; when it says so, the
+    run ends there (what was sent is recorded) and a later run resumes it. `progress`
+    is called with (finished, total, note); `clock` and `sleep` pace the run.
     """
     started = time.monotonic()
     news_list = store.pick_list(slug)
+    list_zone = news_list.timezone
+    if zone is not None:
+        news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)
     report = DeliveryReport(edition=edition.key, articles=edition.article_count, recipients=0)
     if edition.article_count == 0 and not force:
@@ -244,7 +256,7 @@ def send_edition(
     if dry_run:
         settings.outbox.mkdir(parents=True, exist_ok=True)
         written = 0
-        for recipient in store.recipients(news_list):
+        for recipient in _recipients(store, news_list, list_zone, zone):
             sub = recipient.subscriber
             env = _envelope(sub, news_list, day, settings=settings, secret=secret, now=now())
             data = message.build_message(
@@ -275,7 +287,16 @@ def send_edition(
             sleep=sleep,
             progress=progress,
             started=started,
+            zone_filter=_zone_filter(list_zone, zone),
+            stop=stop,
         )
+
+
+def _zone_filter(list_zone: str, zone: str | None) -> Callable[[str], bool] | None:
+    """Whether a subscriber's time zone belongs to this batch (None: every zone does)."""
+    if zone is None:
+        return None
+    return lambda own: timetable.effective_zone(own, list_zone) == zone
 
 
 def _send_to_ledger(
@@ -293,6 +314,8 @@ def _send_to_ledger(
     sleep: Callable[[float], None],
     progress: Progress | None,
     started: float,
+    zone_filter: Callable[[str], bool] | None,
+    stop: Callable[[], bool] | None,
 ) -> DeliveryReport:
     day = edition.date
     assert news_list.id is not None
@@ -309,9 +332,11 @@ def _send_to_ledger(
         edition_id,
         news_list,
         message_id=lambda sid: message.message_id(news_list.slug, day.isoformat(), sid, domain),
+        zone_filter=zone_filter,
         now=now(),
     )
-    already = store.delivery_counts(edition_id).get("sent", 0)
+    include = None if zone_filter is None else lambda d: zone_filter(d.subscriber.timezone)
+    already = store.delivery_counts(edition_id, include).get("sent", 0)
 
     def build(delivery: Delivery) -> bytes | None:
         sub = delivery.subscriber
@@ -343,9 +368,11 @@ def _send_to_ledger(
         clock=clock,
         sleep=sleep,
         progress=progress,
+        include=include,
+        stop=stop,
     ).run()
     sending_time = max(clock() - run_started, 1e-9)
-    counts = store.delivery_counts(edition_id)
+    counts = store.delivery_counts(edition_id, include)
     remaining = sum(counts.get(s, 0) for s in PENDING_STATES)
     notes = list(tally.notes)
     if tally.expired:
@@ -373,6 +400,16 @@ def _send_to_ledger(
         elapsed=time.monotonic() - started,
         notes=tuple(notes),
     )
+
+
+def _recipients(
+    store: Store, news_list: NewsList, list_zone: str, zone: str | None
+) -> Iterator[Recipient]:
+    """The list's recipients, or only those whose effective time zone is `zone`."""
+    for recipient in store.recipients(news_list):
+        own = recipient.subscriber.timezone
+        if zone is None or timetable.effective_zone(own, list_zone) == zone:
+            yield recipient
 
 
 def _smtp(settings: Settings, smtp_url: str | None) -> SmtpSettings:
