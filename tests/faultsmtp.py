@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from digest.sink import free_port
 
@@ -136,6 +136,7 @@ class FaultServer:
         implicit: bool = False,
         host: str = "127.0.0.1",
         pipelining: bool = True,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.host = host
         self.port = free_port(host)
@@ -150,6 +151,17 @@ class FaultServer:
                 kwargs["ssl_context"] = context
             else:
                 kwargs["tls_context"] = context
+        if credentials is not None:
+
+            def authenticate(
+                server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+            ) -> AuthResult:
+                given = tuple(v.decode() if isinstance(v, bytes) else v for v in data)
+                ok = given == credentials
+                return AuthResult(success=ok, handled=False)
+
+            kwargs["authenticator"] = authenticate
+            kwargs["auth_require_tls"] = True
         self.controller = Controller(
             self.handler,
             hostname=host,

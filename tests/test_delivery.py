@@ -18,7 +18,7 @@ from digest.config import Settings
 from digest.delivery import SendLock
 from digest.errors import BusyError, SmtpConnectionError
 from digest.models import Article, DeliveryReport, NewsList, Subscriber
-from digest.sender import RateLimiter
+from digest.pool import RateLimiter
 from digest.sink import free_port
 from digest.store import Store
 from tests.conftest import DAY, NOW, Cli
@@ -107,6 +107,7 @@ def test_every_subscriber_gets_one_message_and_a_rerun_sends_nothing(
         msg = email.message_from_bytes(got[address].data, policy=email.policy.default)
         assert msg["Message-ID"] == message_id and attempts == 1
         assert msg["To"].addresses[0].addr_spec == address
+    assert server.handler.connections == 2  # each connection reused for many messages
     again = send(store, quick(settings, server.url))
     assert (again.sent, again.already_sent, again.complete) == (0, 6, True)
     assert len(server.handler.seen) == 6
@@ -433,3 +434,62 @@ def test_mixed_faults_with_and_without_pipelining(
         ids = server.handler.accepted_ids()
         assert sorted(ids) == [f"s{i}@example.org" for i in (1, 3, 4, 5, 6)]
         assert all(ids[a] == {rows[a][2]} for a in ids)
+
+
+def test_settings_bring_dkim_mailto_and_feedback_id_into_every_message(
+    store: Store, settings: Settings, server: FaultServer, tmp_path: Path
+) -> None:
+    import base64
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    make_project(store, 2)
+    progress: list[tuple[int, int]] = []
+    report = send(
+        store,
+        quick(
+            settings,
+            server.url,
+            dkim_key_file=key_file,
+            dkim_selector="mail2026",
+            unsubscribe_mailto="leave@example.com",
+            feedback_id="example",
+        ),
+        progress=lambda done, total, note: progress.append((done, total)),
+    )
+    assert report.sent == 2 and progress[-1] == (2, 2)
+    for item in server.handler.accepted:
+        assert dkim.verify(item.data, dnsfunc=lambda name, timeout=5: record)
+        msg = email.message_from_bytes(item.data, policy=email.policy.default)
+        assert "<mailto:leave@example.com?subject=unsubscribe%20" in msg["List-Unsubscribe"]
+        assert msg["Feedback-ID"] == "2026-11-27:daily:digest:example"
+
+
+def test_a_paused_subscriber_is_not_sent_the_rest_of_an_edition(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 2)
+    server.handler.rcpt["s2@example.org"] = always("451 4.3.0 later")
+    assert send(store, quick(settings, server.url, retry_window=0.0)).deferred == 1
+    subscriber = store.get_subscriber("s2@example.org")
+    assert subscriber.id is not None
+    store.set_paused(subscriber.id, True, now=NOW)
+    del server.handler.rcpt["s2@example.org"]
+    report = send(store, quick(settings, server.url))
+    assert (report.sent, report.skipped, report.complete) == (0, 1, True)
+    assert ledger(store)["s2@example.org"][0] == "skipped"

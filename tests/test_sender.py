@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from digest.errors import ConfigError, SmtpConnectionError
+from digest.errors import ConfigError, SmtpAuthError, SmtpConnectionError
 from digest.sender import Kind, SmtpSender, SmtpSettings, classify
 from tests.faultsmtp import FaultServer
 
@@ -141,3 +141,17 @@ def test_starttls_requested_but_not_offered_refuses_to_continue_in_clear() -> No
         with pytest.raises(SmtpConnectionError, match="refusing to send in clear"):
             SmtpSender(settings).connect()
         assert server.handler.seen == []
+
+
+def test_auth_from_the_url_or_the_password_setting(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    with FaultServer(tls=(cert, key), credentials=("news", "s3cret")) as server:
+        base = server.url.replace("smtp://", "smtp://news:{}@") + "?starttls=true"
+        with SmtpSender(SmtpSettings.from_url(base.format("s3cret"), ca_file=cert)) as sender:
+            sender.send("a@example.com", "b@example.org", MESSAGE)
+        from_env = SmtpSettings.from_url(base.format("wrong"), password="s3cret", ca_file=cert)
+        with SmtpSender(from_env) as sender:
+            sender.send("a@example.com", "b@example.org", MESSAGE)
+        with pytest.raises(SmtpAuthError, match="could not log in .* as news"):
+            SmtpSender(SmtpSettings.from_url(base.format("wrong"), ca_file=cert)).connect()
+    assert len(server.handler.accepted) == 2

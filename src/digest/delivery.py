@@ -19,7 +19,8 @@ from pathlib import Path
 
 from digest.errors import BusyError
 from digest.models import Delivery
-from digest.sender import Job, Kind, Outcome, RateLimiter, SenderPool, SmtpSettings
+from digest.pool import Job, RateLimiter, SenderPool
+from digest.sender import Kind, Outcome, SmtpSettings
 from digest.store import Store
 
 Progress = Callable[[int, int, str], None]  # (finished, total, note)
