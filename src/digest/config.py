@@ -25,6 +25,13 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"  # DIGEST_BASE_URL: public origin for links
     templates: Path | None = None  # DIGEST_TEMPLATES: folder overriding theme files
     outbox: Path = Path("outbox")  # DIGEST_OUTBOX: where dry runs and the sink write .eml
+    # The theme (render.Theme): what a site changes without touching templates.
+    theme_name: str = ""  # DIGEST_THEME_NAME: name in the header/subject (default: the list's)
+    theme_logo_url: str = ""  # DIGEST_THEME_LOGO_URL: https URL of a logo shown in the header
+    theme_logo_size: str = "160x40"  # DIGEST_THEME_LOGO_SIZE: the logo's WIDTHxHEIGHT in px
+    theme_accent: str = "#b3261e"  # DIGEST_THEME_ACCENT: links and rules, #rrggbb
+    theme_footer: str = ""  # DIGEST_THEME_FOOTER: a line of text above the postal address
+    html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
 
     @property
     def secret_file(self) -> Path:
@@ -32,6 +39,7 @@ class Settings:
 
 
 _PATH_FIELDS = {"db", "templates", "outbox"}
+_INT_FIELDS = {"html_budget_kb"}
 
 
 def load_settings(
@@ -72,6 +80,14 @@ def load_settings(
 
     for key in _PATH_FIELDS & values.keys():
         values[key] = Path(str(values[key])).expanduser()
+    for key in _INT_FIELDS & values.keys():
+        try:
+            values[key] = int(str(values[key]))
+        except ValueError:
+            raise ConfigError(
+                f"DIGEST_{key.upper()} must be a whole number, got {values[key]!r}",
+                hint="for example 96",
+            ) from None
     settings = replace(Settings(), **values)  # type: ignore[arg-type]
     _validate(settings)
     return settings
@@ -84,9 +100,23 @@ def _validate(settings: Settings) -> None:
             f"DIGEST_SMTP_URL must start with smtp:// or smtps://, got {settings.smtp_url!r}",
             hint="for example smtp://user:pass@mail.example.com:587?starttls=true",
         )
+    if settings.html_budget_kb < 10:
+        raise ConfigError(
+            f"DIGEST_HTML_BUDGET_KB must be at least 10, got {settings.html_budget_kb}",
+            hint="Gmail clips at about 102 KB; the default 96 leaves room for personalisation",
+        )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError(
             f"DIGEST_BASE_URL must be an http(s) origin, got {settings.base_url!r}",
             hint="for example https://news.example.com",
         )
+    from digest.render.theme import Theme  # validates colour, logo URL and size
+
+    Theme(
+        name=settings.theme_name,
+        logo_url=settings.theme_logo_url,
+        logo_size=settings.theme_logo_size,
+        accent=settings.theme_accent,
+        footer=settings.theme_footer,
+    )

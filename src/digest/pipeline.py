@@ -84,7 +84,18 @@ def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
 
 
 def make_renderer(settings: Settings) -> Renderer:
-    return Renderer(settings.templates, Theme(base_url=settings.base_url))
+    return Renderer(settings.templates, make_theme(settings), budget=settings.html_budget_kb * 1024)
+
+
+def make_theme(settings: Settings) -> Theme:
+    return Theme(
+        base_url=settings.base_url,
+        name=settings.theme_name,
+        logo_url=settings.theme_logo_url,
+        logo_size=settings.theme_logo_size,
+        accent=settings.theme_accent,
+        footer=settings.theme_footer,
+    )
 
 
 def preview_edition(
