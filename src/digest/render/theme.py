@@ -11,7 +11,7 @@ HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 LOGO_SIZE = re.compile(r"^([1-9][0-9]{0,3})x([1-9][0-9]{0,3})$")
 MIN_CONTRAST = 4.5  # WCAG AA for body-size text
 LIGHT_BACKGROUND = "#ffffff"
-DARK_BACKGROUND = "#121212"
+DARK_BACKGROUND = "#1e1e1e"  # the cards in dark mode (style.css)
 
 
 @dataclass(frozen=True, slots=True)
