@@ -439,6 +439,15 @@ class Store(AbstractContextManager["Store"]):
             )
         }
 
+    def edition_dates(self, news_list: NewsList) -> list[date]:
+        """Dates of the list's recorded (sent or being sent) editions, newest first."""
+        return [
+            date.fromisoformat(r["date"])
+            for r in self._rows(
+                "SELECT date FROM editions WHERE list_id = ? ORDER BY date DESC", [news_list.id]
+            )
+        ]
+
 
 _ARTICLE_FIELDS = (
     "url",
