@@ -296,3 +296,22 @@ def test_render_stays_pure() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_preview_command_says_when_the_budget_cut_articles(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    run("lists", "add", "daily", "--name", "Daily")
+    records = [
+        {
+            "url": f"https://news.example.com/{i}",
+            "title": f"Story {i}",
+            "section": "News",
+            "published_at": "2026-11-27T05:00:00+00:00",
+            "summary": SUMMARY * 3,
+        }
+        for i in range(30)
+    ]
+    run("articles", "import", str(run.write("a.json", records)))
+    run.env["DIGEST_HTML_BUDGET_KB"] = "20"
+    result = run("preview", "--date", "2026-11-27", "--out", str(tmp_path / "p"))
+    assert "size budget:" in result.stderr and "more stories" in result.stderr
+    assert len((tmp_path / "p" / "issue.html").read_bytes()) <= 20 * 1024
