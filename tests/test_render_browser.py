@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from conftest import offline_page
-from digest.render import Renderer
+from digest.render import Renderer, Theme
 from editions import big_edition, sample_edition
 
 LAYOUT = """() => {
@@ -96,3 +96,21 @@ def test_text_is_readable_in_light_and_dark_mode(
     worst = page.evaluate(CONTRAST)
     page.close()
     assert worst and worst[0]["ratio"] >= 4.5, worst
+
+
+def test_logo_keeps_a_light_backing_in_dark_mode(browser: Any) -> None:
+    theme = Theme(logo_url="https://news.example.com/logo.png", logo_size="200x48")
+    html = Renderer(theme=theme).render(sample_edition()).html
+    found = {}
+    for dark in (False, True):
+        page: Any = offline_page(browser, 600, dark=dark)
+        page.set_content(html)
+        found[dark] = page.evaluate(
+            "() => { const logo = document.querySelector('img.logo'); const r ="
+            " logo.getBoundingClientRect(); return [getComputedStyle(logo).backgroundColor,"
+            " r.width, r.height]; }"
+        )
+        page.close()
+    assert found[True][0] == "rgb(255, 255, 255)"  # a dark logo stays readable
+    assert found[False][0] == "rgba(0, 0, 0, 0)"
+    assert found[False][1:] == [200, 48]  # explicit size holds even when the image is blocked

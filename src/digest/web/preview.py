@@ -14,6 +14,7 @@ import html
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -93,10 +94,10 @@ class _Preview:
         )
 
     def index(self, request: Request) -> HTMLResponse:
-        today = _now().date()
         rows = []
         with pipeline.open_store(self.settings) as store:
             for news_list in store.lists():
+                today = _now().astimezone(ZoneInfo(news_list.timezone)).date()
                 days = pipeline.edition_days(store, news_list, today)
                 links = " ".join(
                     f'<a href="/preview/{_q(news_list.slug)}/{d.isoformat()}">{d.isoformat()}'
