@@ -6,9 +6,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import NOW, require_tool
 from digest.config import Settings
 from digest.pipeline import run_demo
+from tests.conftest import NOW, require_tool
 
 WELL_UNDER = 2.0  # SpamAssassin's threshold is 5.0
 

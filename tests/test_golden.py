@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from digest.render import Renderer
-from editions import sample_edition
+from tests.editions import sample_edition
 
 GOLDEN = Path(__file__).with_name("golden")
 

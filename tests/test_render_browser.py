@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from conftest import offline_page
 from digest.render import Renderer, Theme
-from editions import big_edition, sample_edition
+from tests.conftest import offline_page
+from tests.editions import big_edition, sample_edition
 
 LAYOUT = """() => {
   const rect = (el) => el.getBoundingClientRect();

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import uvicorn
 
-from conftest import offline_page
 from digest.config import Settings, load_settings
 from digest.models import Article
 from digest.pipeline import open_store, run_demo
 from digest.render import default_templates_dir
 from digest.web import create_app
+from tests.conftest import offline_page
 
 DAY = date(2026, 11, 20)
 PAGE = f"/preview/daily/{DAY.isoformat()}"

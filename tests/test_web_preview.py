@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import received_messages
 from digest.config import Settings, load_settings
 from digest.pipeline import run_demo
 from digest.render import default_templates_dir
 from digest.sink import CaptureServer
 from digest.web import create_app
 from digest.web.preview import content_version
+from tests.conftest import received_messages
 
 PAST = date(2026, 11, 20)
 PAGE = f"/preview/daily/{PAST.isoformat()}"

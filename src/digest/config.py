@@ -25,6 +25,8 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"  # DIGEST_BASE_URL: public origin for links
     templates: Path | None = None  # DIGEST_TEMPLATES: folder overriding theme files
     outbox: Path = Path("outbox")  # DIGEST_OUTBOX: where dry runs and the sink write .eml
+    editor_password: str = ""  # DIGEST_EDITOR_PASSWORD: guards previews under `serve --public`
+    rate_limit: int = 30  # DIGEST_RATE_LIMIT: bad tokens a minute per client before 429
     # The theme (render.Theme): what a site changes without touching templates.
     theme_name: str = ""  # DIGEST_THEME_NAME: name in the header/subject (default: the list's)
     theme_logo_url: str = ""  # DIGEST_THEME_LOGO_URL: https URL of a logo shown in the header
@@ -39,7 +41,7 @@ class Settings:
 
 
 _PATH_FIELDS = {"db", "templates", "outbox"}
-_INT_FIELDS = {"html_budget_kb"}
+_INT_FIELDS = {"rate_limit", "html_budget_kb"}
 
 
 def load_settings(
@@ -86,7 +88,7 @@ def load_settings(
         except ValueError:
             raise ConfigError(
                 f"DIGEST_{key.upper()} must be a whole number, got {values[key]!r}",
-                hint="for example 96",
+                hint="for example 30",
             ) from None
     settings = replace(Settings(), **values)  # type: ignore[arg-type]
     _validate(settings)
@@ -99,6 +101,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"DIGEST_SMTP_URL must start with smtp:// or smtps://, got {settings.smtp_url!r}",
             hint="for example smtp://user:pass@mail.example.com:587?starttls=true",
+        )
+    if settings.rate_limit < 1:
+        raise ConfigError(
+            f"DIGEST_RATE_LIMIT must be at least 1, got {settings.rate_limit}",
+            hint="requests a minute per client address; the default is 30",
         )
     if settings.html_budget_kb < 10:
         raise ConfigError(

@@ -103,3 +103,13 @@ class DeliveryReport:
     elapsed: float = 0.0
     outbox: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One subscriber's membership of one list: its status and section preferences."""
+
+    subscriber: Subscriber
+    news_list: NewsList
+    status: str = "active"  # 'active' | 'unsubscribed'
+    sections: tuple[str, ...] = ()
