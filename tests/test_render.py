@@ -43,6 +43,9 @@ def test_html_declares_language_direction_and_title(renderer: Renderer) -> None:
     ltr = [t for t in Elements(ar.html).all("div") if t.get("dir") == "ltr"]
     assert {t["lang"] for t in ltr} == {"fr", "en"}
     assert not any(t.get("lang") == "ar" for t in Elements(ar.html).all("div")[1:])
+    # Their "Read more" is in the edition's language, and says so.
+    more = [t for t in Elements(ar.html).all("p") if t.get("lang") == "ar"]
+    assert len(more) == len(ltr) and all(t["dir"] == "rtl" for t in more)
 
 
 def test_every_image_has_alt_and_size(renderer: Renderer) -> None:
