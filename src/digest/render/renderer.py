@@ -106,11 +106,12 @@ class Renderer:
         env = self.environment(loc)
         base = self._base_context(edition, loc)
         layout = full_layout(edition)
-        source, compiled = self._compile(env, self._context(edition, loc, base, layout))
+        context = self._context(edition, loc, base, layout)
+        source, compiled = self._compile(env, context)
         html = inline_css(compiled)
         if _size(html) > self.budget:
             layout, source, html = self._fit(edition, loc, env, base, layout, compiled, html)
-        context = self._context(edition, loc, base, layout)
+            context = self._context(edition, loc, base, layout)
         text = self._render_template(env, TEXT_TEMPLATE, context)
         dropped = tuple(
             a.url
