@@ -20,6 +20,7 @@ from digest.models import Article
 from digest.pipeline import open_store, run_demo
 from digest.render import default_templates_dir
 from digest.web import create_app
+from digest.web.preview import POLL_MS
 from tests.conftest import offline_page
 
 DAY = date(2026, 11, 20)
@@ -87,6 +88,14 @@ def test_frames_show_the_email_at_desktop_and_mobile_width(
         page.close()
 
 
+def settle(page: Any, condition: str) -> None:
+    """Wait for `condition` after a reload, then once more after two more polls: one
+    database write can be seen twice (WAL, then checkpoint) and reload the page twice."""
+    page.wait_for_function(condition, timeout=15_000)
+    page.wait_for_timeout(2 * POLL_MS + 200)
+    page.wait_for_function(condition, timeout=15_000)
+
+
 def test_live_reload_on_template_and_database_changes_keeps_scroll(
     browser: Any, server: tuple[str, Settings]
 ) -> None:
@@ -105,11 +114,11 @@ def test_live_reload_on_template_and_database_changes_keeps_scroll(
                 "{% if theme.footer %}", "<p>Edited footer line</p>{% if theme.footer %}"
             )
         )
-        page.wait_for_function(
+        settle(
+            page,
             "() => document.body.dataset.ready === '1' && "
             "document.querySelector('iframe.email').contentDocument.body.innerText"
             ".includes('Edited footer line')",
-            timeout=15_000,
         )
         assert abs(page.evaluate("window.scrollY") - 700) < 2
         # A database change: a new article in the edition's window.
@@ -123,10 +132,10 @@ def test_live_reload_on_template_and_database_changes_keeps_scroll(
                 ),
                 now=datetime(2026, 11, 20, 5, 0, tzinfo=UTC),
             )
-        page.wait_for_function(
+        settle(
+            page,
             f"() => document.body.dataset.ready === '1' && ({frame_text})()"
             '.includes("Late news from N\'Djamena")',
-            timeout=15_000,
         )
         assert abs(page.evaluate("window.scrollY") - 700) < 2
         # A template error shows in the page; fixing it brings the preview back.
