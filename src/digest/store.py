@@ -13,10 +13,12 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from digest.errors import NotFoundError, StoreError
+from digest.errors import InputError, NotFoundError, StoreError
 from digest.models import Article, NewsList, Recipient, Subscriber
 
 migrations = Migrations("digest")
+
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
 
 
 @migrations(name="0001_initial")
@@ -102,6 +104,37 @@ def _initial(db: Database) -> None:
 @migrations(name="0002_wal", transactional=False)
 def _wal(db: Database) -> None:
     db.enable_wal()
+
+
+@migrations(name="0003_data_in_feeds_suppressions")
+def _data_in_feeds_suppressions(db: Database) -> None:
+    """Feeds by subscription, suppression of removed addresses, article identity by guid."""
+    db.executescript(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL DEFAULT '',
+            section TEXT NOT NULL DEFAULT '',
+            list_id INTEGER REFERENCES lists(id) ON DELETE SET NULL,
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            last_fetched_at TEXT,
+            last_ok_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE suppressions (
+            address_hash TEXT PRIMARY KEY,
+            reason TEXT NOT NULL DEFAULT 'removed',
+            created_at TEXT NOT NULL
+        );
+        ALTER TABLE articles ADD COLUMN feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL;
+        CREATE INDEX articles_guid ON articles(guid) WHERE guid != '';
+        CREATE INDEX articles_section ON articles(section, published_at);
+        """
+    )
 
 
 def utc_now() -> datetime:
@@ -293,6 +326,37 @@ class Store(AbstractContextManager["Store"]):
         if row is None:
             raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
         return _subscriber_from_row(row)
+
+    def find_subscriber(self, email_or_id: str | int) -> Subscriber:
+        """By id (an int, or digits) or by normalised address."""
+        if isinstance(email_or_id, int) or email_or_id.isdigit():
+            row = self._one("SELECT * FROM subscribers WHERE id = ?", [int(email_or_id)])
+            if row is None:
+                raise NotFoundError(
+                    f"no subscriber with id {email_or_id}", hint="see `digest subscribers list`"
+                )
+            return _subscriber_from_row(row)
+        return self.get_subscriber(email_or_id)
+
+    def set_subscriber_status(
+        self, email_or_id: str | int, status: str, *, now: datetime | None = None
+    ) -> Subscriber:
+        """Set active / unsubscribed / bounced / complained. Sending skips all but active.
+
+        The delivery side calls this with "bounced" or "complained"; it touches nothing
+        else (list subscriptions keep their own status).
+        """
+        if status not in SUBSCRIBER_STATUSES:
+            raise InputError(
+                f"unknown subscriber status {status!r}",
+                hint="one of: " + ", ".join(SUBSCRIBER_STATUSES),
+            )
+        subscriber = self.find_subscriber(email_or_id)
+        self.db.execute(
+            "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+            [status, to_text(now or utc_now()), subscriber.id],
+        )
+        return self.find_subscriber(int(subscriber.id or 0))
 
     def remove_subscriber(self, email: str) -> None:
         subscriber = self.get_subscriber(email)
