@@ -3,7 +3,7 @@
 Each command group lives in its own module; importing them registers the commands.
 """
 
-from digest.cli import articles, editions, lists, serve, subscribers, tools  # noqa: F401
+from digest.cli import articles, editions, feeds, lists, serve, subscribers, tools  # noqa: F401
 from digest.cli.base import cli
 
 
