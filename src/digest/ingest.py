@@ -348,6 +348,12 @@ def csv_rows(
         raise InputError(f"{name} row 1: {exc}", hint="check the header line") from None
     if not header or header == [""]:
         raise InputError(f"{name}: the file is empty", hint="the first line names the columns")
+    for column in required:
+        if column not in header:
+            raise InputError(
+                f"{name}: no {column!r} column in the header",
+                hint="the first line names the columns: " + ",".join(columns),
+            )
     for column in header:
         if column not in columns:
             raise InputError(
@@ -356,12 +362,6 @@ def csv_rows(
             )
         if header.count(column) > 1:
             raise InputError(f"{name}: column {column!r} appears twice", hint="keep one")
-    for column in required:
-        if column not in header:
-            raise InputError(
-                f"{name}: no {column!r} column in the header",
-                hint="the first line names the columns: " + ",".join(columns),
-            )
     row = 1
     while True:
         try:
@@ -378,7 +378,7 @@ def csv_rows(
         if len(values) > len(header):
             yield row, {"#error": f"{len(values)} fields but the header has {len(header)}"}
             continue
-        yield row, dict(zip(header, values, strict=False))
+        yield row, {column: values[i] if i < len(values) else "" for i, column in enumerate(header)}
 
 
 def _csv_records(text: str, *, name: str) -> list[tuple[str, Any]]:

@@ -229,9 +229,14 @@ class CleanBody:
     text: str  # the visible text, blocks separated by a space
 
 
-def clean_html(fragment: str, *, base_url: str = "", title: str = "") -> CleanBody:
-    """Sanitise an article body and tidy it (see the module docstring)."""
-    if fragment and not _TAG_LIKE.search(fragment):
+def clean_html(
+    fragment: str, *, base_url: str = "", title: str = "", plain_text: bool = True
+) -> CleanBody:
+    """Sanitise an article body and tidy it (see the module docstring).
+
+    With `plain_text`, a body without any tag is taken as text: paragraphs at blank lines.
+    """
+    if plain_text and fragment and not _TAG_LIKE.search(fragment):
         fragment = plain_text_to_html(fragment)
 
     def keep_url(element: str, attribute: str, value: str) -> str | None:
@@ -270,7 +275,7 @@ def _collect_text(node: _Element, out: list[str]) -> None:
 
 def html_to_text(fragment: str) -> str:
     """The visible text of an HTML fragment, whitespace normalised."""
-    return clean_html(fragment).text
+    return clean_html(fragment, plain_text=False).text
 
 
 def excerpt(text: str, *, words: int = 40, max_chars: int = 320) -> str:
