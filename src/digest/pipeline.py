@@ -267,7 +267,8 @@ def fetch_feeds(
 
 def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
     start, end = issue.edition_window(news_list, day)
-    return issue.build_edition(store.articles_between(start, end), news_list=news_list, day=day)
+    articles = store.articles_between(start, end, news_list=news_list)
+    return issue.build_edition(articles, news_list=news_list, day=day)
 
 
 def make_renderer(settings: Settings) -> Renderer:

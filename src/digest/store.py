@@ -707,12 +707,27 @@ class Store(AbstractContextManager["Store"]):
         rows = self._rows(sql + " ORDER BY julianday(published_at) DESC, id DESC", params)
         return [_article_from_row(r) for r in rows]
 
-    def articles_between(self, start: datetime, end: datetime) -> list[Article]:
-        """Articles published in [start, end), newest first."""
+    def articles_between(
+        self, start: datetime, end: datetime, *, news_list: NewsList | None = None
+    ) -> list[Article]:
+        """Articles published in [start, end), newest first.
+
+        With `news_list`, articles from a feed tied to another list are left out.
+        """
+        only = ""
+        params: list[Any] = [to_text(start), to_text(end)]
+        if news_list is not None:
+            only = (
+                " AND (feed_id IS NULL OR feed_id IN"
+                " (SELECT id FROM feeds WHERE list_id IS NULL OR list_id = ?))"
+            )
+            params.append(news_list.id)
         rows = self._rows(
             "SELECT * FROM articles WHERE julianday(published_at) >= julianday(?)"
-            " AND julianday(published_at) < julianday(?) ORDER BY julianday(published_at) DESC",
-            [to_text(start), to_text(end)],
+            " AND julianday(published_at) < julianday(?)"
+            + only
+            + " ORDER BY julianday(published_at) DESC",
+            params,
         )
         return [_article_from_row(r) for r in rows]
 
