@@ -169,3 +169,29 @@ def test_random_csv_imports_or_rejects_and_the_database_stays_consistent(
         assert all("\n" not in e and "\r" not in e for e in emails)
     finally:
         conn.close()
+
+
+_local = st.text(alphabet="aZ09.+-_!'~\"@ ()é", min_size=0, max_size=12)
+_domain = st.sampled_from(
+    ["example.com", "EXAMPLE.com", "bücher.example", "xn--bcher-kva.example", "localhost",
+     "a..b.com", "-x.com", "x.c", "[127.0.0.1]", "example.com.", "ex_ample.com", "x" * 70 + ".com"]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(local=_local, domain=_domain)
+def test_the_cached_address_check_agrees_with_email_validator(local: str, domain: str) -> None:
+    from digest.ingest import normalize_email
+
+    address = f"{local}@{domain}"
+    try:
+        expected: str | None = normalize_email(address, where="e")
+    except InputError:
+        expected = None
+    cache: dict[str, tuple[str, str] | None] = {}
+    for _ in range(2):  # cold and warm cache
+        try:
+            got: str | None = normalize_email(address, where="e", domains=cache)
+        except InputError:
+            got = None
+        assert got == expected

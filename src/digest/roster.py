@@ -40,13 +40,15 @@ def check_locale(value: str, *, where: str) -> str:
     return value.replace("_", "-")
 
 
-def check_timezone(value: str, *, where: str) -> str:
+def check_timezone(value: str, *, where: str, known: set[str] | None = None) -> str:
     value = check_text(value, where=where, limit=64)
-    if value:
+    if value and (known is None or value not in known):
         try:
             issue.zone(value)
         except InputError as exc:
             raise InputError(f"{where}: {exc.message}", hint=exc.hint) from None
+        if known is not None:
+            known.add(value)
     return value
 
 
@@ -58,15 +60,31 @@ def make_subscriber(
     timezone: str = "",
     where: str,
     check_dns: bool = False,
+    cache: _Cache | None = None,
 ) -> Subscriber:
     """A validated subscriber; `where` prefixes each message ("people.csv row 3")."""
     sep = " " if where else ""
     return Subscriber(
-        email=normalize_email(email, where=f"{where}{sep}field 'email'", check_dns=check_dns),
+        email=normalize_email(
+            email,
+            where=f"{where}{sep}field 'email'",
+            check_dns=check_dns,
+            domains=cache.domains if cache else None,
+        ),
         name=check_text(name, where=f"{where}{sep}field 'name'", limit=200),
         locale=check_locale(locale, where=f"{where}{sep}field 'locale'"),
-        timezone=check_timezone(timezone, where=f"{where}{sep}field 'timezone'"),
+        timezone=check_timezone(
+            timezone, where=f"{where}{sep}field 'timezone'", known=cache.zones if cache else None
+        ),
     )
+
+
+@dataclass
+class _Cache:
+    """Per-import memo of validated domains and zones (a 100,000-row file repeats them)."""
+
+    domains: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    zones: set[str] = field(default_factory=set)
 
 
 def read_subscribers_csv(
@@ -82,6 +100,7 @@ def read_subscribers_csv(
     `rejected`, naming the row number and the field.
     """
     batch = SubscriberBatch()
+    cache = _Cache()
     rows = csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",))
     for count, (row, values) in enumerate(rows, 1):
         where = f"{name} row {row}"
@@ -102,6 +121,7 @@ def read_subscribers_csv(
                         timezone=values.get("timezone", ""),
                         where=where,
                         check_dns=check_dns,
+                        cache=cache,
                     ),
                     lists=split_list(values.get("lists", "")),
                     sections=split_list(values.get("sections", "")),

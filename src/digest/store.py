@@ -510,39 +510,57 @@ class Store(AbstractContextManager["Store"]):
         known = {r["email"] for r in self._rows("SELECT email FROM subscribers")}
         added = updated = 0
         conn = self.db.conn
-        for count, (subscriber, memberships) in enumerate(rows, 1):
-            row = conn.execute(
+        chunk: list[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]] = []
+
+        def flush() -> None:
+            # executemany in chunks: the per-statement round trip is most of the cost
+            conn.executemany(
                 "INSERT INTO subscribers (email, name, locale, timezone, status, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
                 " name = COALESCE(NULLIF(excluded.name, ''), name),"
                 " locale = COALESCE(NULLIF(excluded.locale, ''), locale),"
                 " timezone = COALESCE(NULLIF(excluded.timezone, ''), timezone),"
-                " updated_at = excluded.updated_at RETURNING id",
-                (
-                    subscriber.email,
-                    subscriber.name,
-                    subscriber.locale,
-                    subscriber.timezone,
-                    subscriber.status,
-                    stamp,
-                    stamp,
-                ),
-            ).fetchone()
+                " updated_at = excluded.updated_at",
+                [(s.email, s.name, s.locale, s.timezone, s.status, stamp, stamp) for s, _ in chunk],
+            )
+            ids = dict(
+                conn.execute(
+                    "SELECT email, id FROM subscribers WHERE email IN (SELECT value FROM"
+                    " json_each(?))",
+                    [json.dumps([s.email for s, _ in chunk])],
+                ).fetchall()
+            )
+            conn.executemany(
+                "INSERT INTO subscriptions (subscriber_id, list_id, sections, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET"
+                " sections = CASE WHEN excluded.sections = '[]' THEN sections"
+                " ELSE excluded.sections END",
+                [
+                    (
+                        ids[s.email],
+                        list_id,
+                        json.dumps(list(sections), ensure_ascii=False) if sections else "[]",
+                        stamp,
+                    )
+                    for s, memberships in chunk
+                    for list_id, sections in memberships
+                ],
+            )
+            if progress is not None:
+                progress(len(chunk))
+            chunk.clear()
+
+        for subscriber, memberships in rows:
             if subscriber.email in known:
                 updated += 1
             else:
                 added += 1
                 known.add(subscriber.email)
-            for list_id, sections in memberships:
-                conn.execute(
-                    "INSERT INTO subscriptions (subscriber_id, list_id, sections, created_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET"
-                    " sections = CASE WHEN excluded.sections = '[]' THEN sections"
-                    " ELSE excluded.sections END",
-                    (row[0], list_id, json.dumps(list(sections), ensure_ascii=False), stamp),
-                )
-            if progress is not None and count % 1000 == 0:
-                progress(1000)
+            chunk.append((subscriber, memberships))
+            if len(chunk) >= 5000:
+                flush()
+        if chunk:
+            flush()
         return added, updated
 
     def subscribers(
