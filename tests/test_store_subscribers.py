@@ -38,3 +38,31 @@ def test_set_subscriber_status_rejects_unknown_status_and_address(store: Store) 
         store.set_subscriber_status("nobody@example.com", "bounced")
     with pytest.raises(NotFoundError):
         store.set_subscriber_status(999, "bounced")
+
+
+def test_unsubscribing_from_one_list_stops_only_that_list(store: Store) -> None:
+    daily, weekly = _list(store, "daily"), _list(store, "weekly")
+    store.upsert_subscriber(
+        Subscriber(email="amina@example.com"), lists=[(daily, ()), (weekly, ())], now=NOW
+    )
+    store.unsubscribe("amina@example.com", "daily", now=NOW)
+    assert list(store.recipients(daily)) == []
+    assert [r.subscriber.email for r in store.recipients(weekly)] == ["amina@example.com"]
+    store.unsubscribe("amina@example.com", now=NOW)
+    assert list(store.recipients(weekly)) == []
+    assert store.get_subscriber("amina@example.com").status == "unsubscribed"
+    store.resubscribe("amina@example.com", "weekly", now=NOW)
+    assert len(list(store.recipients(weekly))) == 1 and list(store.recipients(daily)) == []
+
+
+def test_import_reports_progress_for_big_files(store: Store) -> None:
+    from digest import pipeline
+
+    _list(store)
+    rows = "".join(f"r{i}@example.com,daily\n" for i in range(2500))
+    seen: list[int] = []
+    report = pipeline.import_subscribers(
+        store, "email,lists\n" + rows, name="big.csv", now=NOW, progress=seen.append
+    )
+    assert report.added == 2500
+    assert sum(seen) == 2 * 2500  # each row counted when checked and when written

@@ -151,7 +151,7 @@ def import_subscribers(
     if strict and problems:
         return ImportReport(rejected=len(problems), problems=tuple(problems), aborted=True)
     with store.transaction():
-        added, updated = store.add_subscribers(good, now=now)
+        added, updated = store.add_subscribers(good, now=now, progress=progress)
     return ImportReport(
         added=added, updated=updated, rejected=len(problems), problems=tuple(problems)
     )

@@ -102,7 +102,8 @@ def read_subscribers_csv(
     batch = SubscriberBatch()
     cache = _Cache()
     rows = csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",))
-    for count, (row, values) in enumerate(rows, 1):
+    count = 0
+    for count, (row, values) in enumerate(rows, 1):  # noqa: B007 (count is used after)
         where = f"{name} row {row}"
         if progress is not None and count % 1000 == 0:
             progress(1000)
@@ -129,4 +130,6 @@ def read_subscribers_csv(
             )
         except InputError as exc:
             batch.rejected.append(exc)
+    if progress is not None and count % 1000:
+        progress(count % 1000)
     return batch

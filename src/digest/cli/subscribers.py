@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from digest import ingest, pipeline, roster
@@ -46,12 +46,15 @@ def subscriber_json(s: Subscriber, lists: list[str], store: Store) -> dict[str, 
 
 @contextmanager
 def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not err.is_terminal or total < 5000:
+    """A progress bar on stderr when it is a terminal; nothing otherwise.
+
+    `total` counts rows twice: once checked, once written.
+    """
+    if not err.is_terminal or total < 10_000:
         yield None
         return
     with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+        TextColumn(label), BarColumn(), TaskProgressColumn(), console=err, transient=True
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
@@ -289,7 +292,7 @@ def subscribers_import(
     data, name = read_input(file)
     with (
         pipeline.open_store(settings_of(ctx)) as store,
-        progress_bar(data.count("\n"), "importing") as progress,
+        progress_bar(2 * data.count("\n"), "importing") as progress,
     ):
         report = pipeline.import_subscribers(
             store,
