@@ -68,7 +68,10 @@ class Cli:
 
     def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
         result = CliRunner().invoke(
-            cli, ["--db", str(self.db_path), *args], input=input, env=self.env,
+            cli,
+            ["--db", str(self.db_path), *args],
+            input=input,
+            env=self.env,
             catch_exceptions=False,
         )
         if ok:

@@ -1,0 +1,43 @@
+"""Settings: defaults < digest.toml < DIGEST_* environment < options; bad values explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import Settings, load_settings
+from digest.errors import ConfigError
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load_settings(env={}, cwd=tmp_path)
+    assert settings == Settings()
+    assert settings.db == Path("subscribers.db")
+    assert settings.smtp_url == "smtp://127.0.0.1:1025"
+
+
+def test_precedence_file_env_option(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text('db = "file.db"\nbase_url = "https://news.example.com"\n')
+    settings = load_settings(env={"DIGEST_DB": "env.db"}, cwd=tmp_path)
+    assert settings.db == Path("env.db") and settings.base_url == "https://news.example.com"
+    settings = load_settings(env={"DIGEST_DB": "env.db"}, overrides={"db": "opt.db"}, cwd=tmp_path)
+    assert settings.db == Path("opt.db")
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        ("db = [", {}, "digest.toml"),
+        ("colour = 'red'", {}, "unknown setting 'colour'"),
+        ("", {"DIGEST_SMTP_URL": "mail.example.com:25"}, "must start with smtp://"),
+        ("", {"DIGEST_BASE_URL": "news.example.com"}, "must be an http(s) origin"),
+    ],
+)
+def test_bad_settings_are_explained(
+    tmp_path: Path, toml: str, env: dict[str, str], message: str
+) -> None:
+    (tmp_path / "digest.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        load_settings(env=env, cwd=tmp_path)
+    assert info.value.hint

@@ -1,0 +1,173 @@
+"""`digest send` end to end: real SQLite file, real SMTP server on loopback, the CLI."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from pathlib import Path
+
+import pytest
+
+from digest.sink import CaptureServer
+from tests.conftest import Cli, article, received_messages
+
+SECTIONS = ["Tchad", "Sport", "Afrique"]
+
+
+@pytest.fixture
+def newsroom(run: Cli, smtp_server: CaptureServer) -> Cli:
+    """A list with three subscribers (one with section preferences) and five articles."""
+    run.env["DIGEST_SMTP_URL"] = smtp_server.url
+    run(
+        "lists",
+        "add",
+        "daily",
+        "--name",
+        "Le Quotidien",
+        "--from-addr",
+        "news@example.com",
+        *[x for s in SECTIONS for x in ("--section", s)],
+    )
+    run.write(
+        "people.csv",
+        "email,name,lists,locale,timezone,sections\n"
+        "amina@example.com,Amina,daily,fr,,\n"
+        "john@Example.ORG,John Smith,daily,en,,Sport\n"
+        "zoe@example.net,Zoé,daily,,,\n",
+    )
+    run("subscribers", "import", "people.csv")
+    run.write(
+        "articles.json",
+        [
+            article(
+                url="https://news.example.com/1",
+                title="Eco",
+                section="Économie",
+                published_at="2026-11-27T06:00:00+00:00",
+            ),
+            article(
+                url="https://news.example.com/2",
+                title="Tchad un",
+                section="Tchad",
+                published_at="2026-11-26T10:00:00+00:00",
+            ),
+            article(
+                url="https://news.example.com/3",
+                title="Tchad deux",
+                section="Tchad",
+                published_at="2026-11-27T01:00:00+01:00",
+            ),
+            article(
+                url="https://news.example.com/4",
+                title="Sport",
+                section="Sport",
+                published_at="2026-11-26T20:00:00Z",
+            ),
+            article(
+                url="https://news.example.com/old",
+                title="Old",
+                section="Sport",
+                published_at="2026-11-25T20:00:00Z",
+            ),
+        ],
+    )
+    run("articles", "import", "articles.json")
+    return run
+
+
+def headings(message: email.message.EmailMessage) -> list[str]:
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    return [line.strip("= ") for line in text.splitlines() if line.startswith("== ")]
+
+
+def test_send_delivers_one_multipart_message_per_subscriber(
+    newsroom: Cli, smtp_server: CaptureServer
+) -> None:
+    result = newsroom("send", "--date", "2026-11-27", "--json")
+    report = json.loads(result.stdout)
+    assert report["sent"] == 3 and report["articles"] == 4 and report["failed"] == 0
+
+    messages = {str(m["To"]): m for m in received_messages(smtp_server)}
+    assert set(messages) == {
+        "Amina <amina@example.com>",
+        "John Smith <john@example.org>",
+        "Zoé <zoe@example.net>",
+    }
+    for m in messages.values():
+        assert m.get_content_type() == "multipart/alternative"
+        parts = [p.get_content_type() for p in m.iter_parts()]
+        assert parts == ["text/plain", "text/html"]
+        assert m["From"] == "Le Quotidien <news@example.com>"
+        assert m["Message-ID"].endswith("@example.com>")
+        assert m["List-Unsubscribe"].startswith("<http") and m["List-Unsubscribe"].endswith(">")
+        assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert m["Date"] and m["Subject"].startswith("Le Quotidien")
+    # list order, then the rest alphabetically; the old article is outside the window
+    assert headings(messages["Amina <amina@example.com>"]) == ["Tchad", "Sport", "Économie"]
+    assert headings(messages["John Smith <john@example.org>"]) == ["Sport"]
+    html = messages["Zoé <zoe@example.net>"].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert html.index("Tchad deux") < html.index("Tchad un") < html.index("Économie")
+    assert "Old" not in html and "<mj-" not in html
+    assert len({m["Message-ID"] for m in messages.values()}) == 3
+
+
+def test_second_send_sends_nothing(newsroom: Cli, smtp_server: CaptureServer) -> None:
+    newsroom("send", "--date", "2026-11-27")
+    again = newsroom("send", "--date", "2026-11-27", "--json")
+    report = json.loads(again.stdout)
+    assert report["sent"] == 0 and report["already_sent"] == 3
+    assert len(smtp_server.handler.received) == 3
+    assert any("nothing sent twice" in note for note in report["notes"])
+
+
+def test_new_subscriber_gets_only_their_copy_on_rerun(
+    newsroom: Cli, smtp_server: CaptureServer
+) -> None:
+    newsroom("send", "--date", "2026-11-27")
+    newsroom("subscribers", "add", "late@example.com", "--list", "daily")
+    report = json.loads(newsroom("send", "--date", "2026-11-27", "--json").stdout)
+    assert (report["sent"], report["already_sent"]) == (1, 3)
+    assert [r for _, r, _ in smtp_server.handler.received][-1] == ["late@example.com"]
+
+
+def test_dry_run_writes_eml_and_records_nothing(
+    newsroom: Cli, smtp_server: CaptureServer, tmp_path: Path
+) -> None:
+    newsroom("send", "--date", "2026-11-27", "--dry-run")
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 3 and not smtp_server.handler.received
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    report = json.loads(newsroom("send", "--date", "2026-11-27", "--json").stdout)
+    assert report["sent"] == 3  # the dry run recorded nothing
+
+
+def test_test_copy_goes_to_one_address_and_records_nothing(
+    newsroom: Cli, smtp_server: CaptureServer
+) -> None:
+    newsroom("send", "--date", "2026-11-27", "--to", "editor@example.com")
+    assert [r for _, r, _ in smtp_server.handler.received] == [["editor@example.com"]]
+    report = json.loads(newsroom("send", "--date", "2026-11-27", "--json").stdout)
+    assert report["sent"] == 3
+
+
+def test_empty_edition_sends_nothing_unless_forced(
+    newsroom: Cli, smtp_server: CaptureServer
+) -> None:
+    result = newsroom("send", "--date", "2026-12-25")
+    assert "no articles" in result.stderr and not smtp_server.handler.received
+    newsroom("send", "--date", "2026-12-25", "--force")
+    # John only wants Sport, which is empty: he is skipped even when forced
+    assert len(smtp_server.handler.received) == 2
+
+
+def test_smtp_server_down_is_one_line_error(newsroom: Cli) -> None:
+    from digest.sink import free_port
+
+    newsroom.env["DIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"
+    result = newsroom("send", "--date", "2026-11-27", ok=False)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith("Error: cannot connect to smtp://127.0.0.1")
+    assert "Hint:" in result.stderr

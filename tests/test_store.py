@@ -1,0 +1,81 @@
+"""The SQLite store: migrations, WAL, foreign keys, the ledger's uniqueness."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from digest.errors import StoreError
+from digest.models import NewsList, Subscriber
+from digest.store import Store, migrations
+from tests.conftest import DAY, NOW
+
+
+def test_migrations_wal_and_foreign_keys(db_path: Path) -> None:
+    with Store.open(db_path):
+        pass
+    with Store.open(db_path) as store:  # reopening applies nothing twice
+        applied = [m.name for m in migrations.applied(store.db)]
+        assert applied == [m.name for m in migrations._migrations]
+        assert store.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    tables = {
+        r[0]
+        for r in sqlite3.connect(db_path).execute(
+            "SELECT name FROM sqlite_master WHERE type='table'"
+        )
+    }
+    assert {"lists", "subscribers", "subscriptions", "articles", "editions", "deliveries"} <= tables
+
+
+def test_one_delivery_row_per_edition_and_subscriber(store: Store) -> None:
+    news_list = store.add_list(NewsList(slug="daily", name="Daily"), now=NOW)
+    sub, _ = store.upsert_subscriber(
+        Subscriber(email="a@example.com"), lists=[(news_list, ())], now=NOW
+    )
+    assert sub.id is not None
+    edition_id = store.ensure_edition(
+        news_list, DAY, due_at=NOW, subject="s", article_count=1, now=NOW
+    )
+    assert (
+        store.ensure_edition(news_list, DAY, due_at=NOW, subject="s", article_count=1, now=NOW)
+        == edition_id
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.execute(
+            "INSERT INTO deliveries (edition_id, subscriber_id, status, message_id, updated_at)"
+            " VALUES (?, ?, 'sent', 'x', 'now'), (?, ?, 'sent', 'y', 'now')",
+            [edition_id, sub.id, edition_id, sub.id],
+        )
+    store.record_delivery(edition_id, sub.id, status="sent", message_id="<m>", reply="250", now=NOW)
+    store.record_delivery(edition_id, sub.id, status="sent", message_id="<m>", reply="250", now=NOW)
+    assert store.delivery_counts(edition_id) == {"sent": 1}
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.execute(
+            "INSERT INTO subscriptions (subscriber_id, list_id, created_at) VALUES (99, 99, 'x')"
+        )
+
+
+def test_subscriber_upsert_merges_lists(store: Store) -> None:
+    a = store.add_list(NewsList(slug="a", name="A"), now=NOW)
+    b = store.add_list(NewsList(slug="b", name="B"), now=NOW)
+    _, new = store.upsert_subscriber(Subscriber(email="x@example.com"), lists=[(a, ())], now=NOW)
+    _, again = store.upsert_subscriber(
+        Subscriber(email="x@example.com", name="X"), lists=[(b, ())], now=NOW
+    )
+    assert new and not again
+    [(sub, slugs)] = list(store.subscribers())
+    assert sub.name == "X" and slugs == ["a", "b"]
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "junk.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError) as info:
+        Store.open(bad)
+    assert info.value.hint
