@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import Cli, article
+from tests.conftest import Cli, article
 
 
 def _setup(run: Cli) -> None:

@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import NOW, Cli
 from digest import pipeline
 from digest.models import NewsList
 from digest.store import Store
+from tests.conftest import NOW, Cli
 
 
 def rss(*items: tuple[str, str], title: str = "Alwihda Info") -> bytes:

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import NOW
 from digest import pipeline, roster
 from digest.errors import DigestError, InputError
 from digest.models import NewsList
 from digest.store import Store
+from tests.conftest import NOW
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import NOW
 from digest.errors import InputError, NotFoundError
 from digest.models import NewsList, Subscriber
 from digest.store import Store
+from tests.conftest import NOW
 
 
 def _list(store: Store, slug: str = "daily") -> NewsList:
