@@ -315,3 +315,52 @@ def test_random_bytes_import_or_reject_and_the_database_stays_consistent(
         return
     assert len(store.articles()) == before + report.added
     _consistent(store.path)
+
+
+def test_feed_in_a_legacy_encoding_and_every_script_round_trip_through_the_store(
+    store: Store,
+) -> None:
+    latin1 = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>Tchad'
+        "</title><item><title>Économie : les prix reculent à Abéché</title>"
+        "<link>https://news.example.com/eco</link>"
+        "<pubDate>Fri, 13 Nov 2020 08:15:00 +0100</pubDate></item></channel></rss>"
+    ).encode("latin-1")
+    assert pipeline.import_articles(store, latin1, name="f", now=NOW).added == 1
+    assert store.get_article("https://news.example.com/eco").title == (
+        "Économie : les prix reculent à Abéché"
+    )
+    records = [
+        article(url="https://news.example.com/ar", title="قمة اقتصادية 🚆", language="ar"),
+        article(url="https://news.example.com/fr", title="« Déjà » ⚽", language="fr-TD"),
+    ]
+    pipeline.import_articles(store, json.dumps(records, ensure_ascii=False), name="f", now=NOW)
+    ar = store.get_article("https://news.example.com/ar")
+    assert (ar.title, ar.language) == ("قمة اقتصادية 🚆", "ar")
+    fr = store.get_article("https://news.example.com/fr")
+    assert (fr.title, fr.language) == ("« Déjà » ⚽", "fr-TD")
+
+
+def test_absurd_lengths_are_refused() -> None:
+    records = [
+        article(url="https://news.example.com/" + "a" * 5000),
+        article(body_html="<p>" + "x" * 1_000_001 + "</p>"),
+    ]
+    batch = _one(json.dumps(records))
+    assert [str(e).split(":")[0] for e in batch.rejected] == [
+        "f record 1 field 'url'",
+        "f record 2 field 'body_html'",
+    ]
+
+
+def test_importers_stay_free_of_database_network_and_cli() -> None:
+    import subprocess
+    import sys
+
+    forbidden = ("sqlite3", "smtplib", "click", "starlette", "digest.store")
+    code = (
+        "import sys, digest.ingest, digest.sanitizer, digest.roster;"
+        f"print(','.join(m for m in {forbidden!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
