@@ -70,7 +70,6 @@ def import_articles(
     fmt: str | None = None,
     section: str | None = None,
     strict: bool = False,
-    feed_id: int | None = None,
     adjust: Callable[[Article], Article] | None = None,
 ) -> ImportReport:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom (detected, or `fmt`).
@@ -80,17 +79,28 @@ def import_articles(
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
     batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section)
+    return write_articles(store, batch, now=now, strict=strict, adjust=adjust)
+
+
+def write_articles(
+    store: Store,
+    batch: ingest.ArticleBatch,
+    *,
+    now: datetime,
+    strict: bool = False,
+    feed_id: int | None = None,
+    adjust: Callable[[Article], Article] | None = None,
+) -> ImportReport:
+    """Write a batch read by `ingest`: the good records in one transaction (none when
+    `strict` and anything was rejected)."""
     problems = tuple(batch.rejected)
     if strict and problems:
         return ImportReport(rejected=len(problems), problems=problems, aborted=True)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     with store.transaction():
         for _, article in batch.articles:
-            counts[
-                store.upsert_article(
-                    adjust(article) if adjust else article, now=now, feed_id=feed_id
-                )
-            ] += 1
+            final = adjust(article) if adjust else article
+            counts[store.upsert_article(final, now=now, feed_id=feed_id)] += 1
     return ImportReport(
         added=counts["added"],
         updated=counts["updated"],
@@ -234,17 +244,12 @@ def fetch_feeds(
                 store.record_feed_fetch(subscription.id, now=now())
                 reports.append(FeedReport(store.get_feed(subscription.id), "not modified"))
                 continue
-            batch_name = subscription.title or subscription.url
-            report = import_articles(
-                store,
+            batch = ingest.read_feed(
                 result.body,
-                name=batch_name,
-                now=now(),
-                fmt="feed",
+                name=subscription.title or subscription.url,
                 section=subscription.section or None,
-                feed_id=subscription.id,
             )
-            title = ingest.read_feed(result.body, name=batch_name).title
+            report = write_articles(store, batch, now=now(), feed_id=subscription.id)
         except DigestError as exc:
             store.record_feed_fetch(subscription.id, now=now(), error=exc.message)
             reports.append(
@@ -256,7 +261,7 @@ def fetch_feeds(
             now=now(),
             etag=result.etag,
             last_modified=result.last_modified,
-            title=title,
+            title=batch.title,
         )
         reports.append(FeedReport(store.get_feed(subscription.id), "ok", report=report))
     return reports
