@@ -2,12 +2,11 @@
 
 Every reader returns the good records and, separately, one InputError per bad record
 naming the record and the field; a file that cannot be read at all raises InputError.
-Subscriber CSV files are read by `roster`.
+RSS and Atom are mapped by `feed`, subscriber CSV files are read by `roster`.
 """
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import json
@@ -16,9 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax import SAXException
 
-import feedparser
 from email_validator import EmailNotValidError, validate_email
 
 from digest import sanitizer
@@ -303,6 +300,8 @@ def read_articles(
     """Read JSON, JSON Lines, CSV or an RSS/Atom feed (detected from the content)."""
     fmt = fmt or detect_format(data)
     if fmt == "feed":
+        from digest.feed import read_feed  # feed builds on this module's record checks
+
         return read_feed(data, name=name, section=section)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
@@ -437,81 +436,3 @@ def _csv_records(text: str, *, name: str) -> list[tuple[str, Any]]:
         else:
             records.append((where, {k: v for k, v in values.items() if v != ""}))
     return records
-
-
-# -- feeds --------------------------------------------------------------------------------
-
-
-def read_feed(data: bytes, *, name: str, section: str | None = None) -> ArticleBatch:
-    """RSS 0.9x/1.0/2.0 or Atom, mapped to the article contract."""
-    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False)
-    problem = parsed.get("bozo_exception")
-    if isinstance(problem, SAXException) or (parsed.get("bozo") and not parsed.get("version")):
-        detail = str(problem).splitlines()[0] if problem else "unreadable"
-        raise InputError(f"{name}: malformed XML: {detail}", hint="is it a valid RSS/Atom file?")
-    if not parsed.get("version"):
-        raise InputError(f"{name}: not an RSS or Atom feed", hint="check the file or URL")
-    channel = parsed.get("feed", {})
-    title = sanitizer.normalize_space(str(channel.get("title", "")))
-    batch = ArticleBatch(title=title)
-    for index, entry in enumerate(parsed.get("entries", []), 1):
-        where = f"{name} item {index}"
-        try:
-            record = _feed_record(entry, channel, where=where)
-            batch.articles.append(
-                (where, article_from_dict(record, where=where, section=section, lenient=True))
-            )
-        except InputError as exc:
-            batch.rejected.append(exc)
-    return batch
-
-
-def _feed_record(entry: Any, channel: Any, *, where: str) -> dict[str, Any]:
-    guid = str(entry.get("id", "") or "")
-    link = str(entry.get("link", "") or "")
-    if not link and sanitizer.http_url(guid):
-        link = guid
-    moment = entry.get("published_parsed") or entry.get("updated_parsed")
-    if moment is None:
-        raw = entry.get("published") or entry.get("updated")
-        raise InputError(
-            f"{where}: " + (f"unreadable date {raw!r}" if raw else "no published or updated date"),
-            hint="each item needs a pubDate (RSS) or published/updated (Atom)",
-        )
-    published = datetime.fromtimestamp(calendar.timegm(moment), UTC).isoformat()
-    content = entry.get("content") or []
-    summary_html = str(entry.get("summary", "") or "")
-    body = str(content[0].get("value", "")) if content else summary_html
-    tags = entry.get("tags") or []
-    language = ""
-    for detail in (content[0] if content else None, entry.get("summary_detail")):
-        if detail and detail.get("language"):
-            language = str(detail["language"])
-            break
-    return {
-        "url": link,
-        "guid": guid,
-        "title": str(entry.get("title", "") or ""),
-        "section": str(tags[0].get("term", "") or "") if tags else "",
-        "published_at": published,
-        "author": str(entry.get("author", "") or ""),
-        "summary": summary_html if content else "",
-        "body_html": body,
-        "image_url": _feed_image(entry),
-        "source": str(channel.get("title", "") or ""),
-        "language": language or str(channel.get("language", "") or ""),
-    }
-
-
-def _feed_image(entry: Any) -> str:
-    for enclosure in entry.get("enclosures") or []:
-        if str(enclosure.get("type", "")).startswith("image/") and enclosure.get("href"):
-            return str(enclosure["href"])
-    for media in entry.get("media_content") or []:
-        kind = str(media.get("medium", "") or media.get("type", ""))
-        if kind.startswith("image") and media.get("url"):
-            return str(media["url"])
-    for thumb in entry.get("media_thumbnail") or []:
-        if thumb.get("url"):
-            return str(thumb["url"])
-    return ""
