@@ -25,6 +25,8 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"  # DIGEST_BASE_URL: public origin for links
     templates: Path | None = None  # DIGEST_TEMPLATES: folder overriding theme files
     outbox: Path = Path("outbox")  # DIGEST_OUTBOX: where dry runs and the sink write .eml
+    editor_password: str = ""  # DIGEST_EDITOR_PASSWORD: guards previews under `serve --public`
+    rate_limit: int = 30  # DIGEST_RATE_LIMIT: bad tokens a minute per client before 429
 
     @property
     def secret_file(self) -> Path:
@@ -32,6 +34,7 @@ class Settings:
 
 
 _PATH_FIELDS = {"db", "templates", "outbox"}
+_INT_FIELDS = {"rate_limit"}
 
 
 def load_settings(
@@ -72,6 +75,14 @@ def load_settings(
 
     for key in _PATH_FIELDS & values.keys():
         values[key] = Path(str(values[key])).expanduser()
+    for key in _INT_FIELDS & values.keys():
+        try:
+            values[key] = int(str(values[key]))
+        except ValueError:
+            raise ConfigError(
+                f"DIGEST_{key.upper()} must be a whole number, got {values[key]!r}",
+                hint="for example 30",
+            ) from None
     settings = replace(Settings(), **values)  # type: ignore[arg-type]
     _validate(settings)
     return settings
@@ -83,6 +94,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"DIGEST_SMTP_URL must start with smtp:// or smtps://, got {settings.smtp_url!r}",
             hint="for example smtp://user:pass@mail.example.com:587?starttls=true",
+        )
+    if settings.rate_limit < 1:
+        raise ConfigError(
+            f"DIGEST_RATE_LIMIT must be at least 1, got {settings.rate_limit}",
+            hint="requests a minute per client address; the default is 30",
         )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:

@@ -23,15 +23,25 @@ def zone(name: str) -> ZoneInfo:
 
 
 def edition_due(news_list: NewsList, day: date) -> datetime:
-    """The moment (UTC) the list's edition for `day` is due: day + send_at in the list's zone."""
+    """The moment (UTC) the list's edition for `day` is due: day + send_at in the list's zone.
+
+    Daylight-saving days: a send time that does not exist (02:30 when clocks jump from
+    02:00 to 03:00) is read with the offset before the jump, so it falls as far after
+    the jump as it was after 02:00 (03:30); a send time that exists twice (clocks go
+    back from 03:00 to 02:00) means its first occurrence. Either way there is exactly
+    one due moment per day (`fold=0`, as `datetime` does by default).
+    """
     local = datetime.combine(day, news_list.send_at, tzinfo=zone(news_list.timezone))
     return local.astimezone(UTC)
 
 
 def edition_window(news_list: NewsList, day: date) -> tuple[datetime, datetime]:
-    """[start, end): the 24 hours before the edition is due."""
-    due = edition_due(news_list, day)
-    return due - WINDOW, due
+    """[start, end): from the previous day's due moment to this one.
+
+    Usually 24 hours; 23 or 25 on daylight-saving days, so consecutive editions never
+    overlap and never leave a gap.
+    """
+    return edition_due(news_list, day - timedelta(days=1)), edition_due(news_list, day)
 
 
 def build_edition(articles: Iterable[Article], *, news_list: NewsList, day: date) -> Edition:

@@ -105,6 +105,16 @@ class DeliveryReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscription:
+    """One subscriber's membership of one list: its status and section preferences."""
+
+    subscriber: Subscriber
+    news_list: NewsList
+    status: str = "active"  # 'active' | 'unsubscribed'
+    sections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     """A feed subscription: fetched by `digest feeds fetch`, its items become articles."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from digest import ingest, issue, message
+from digest import ingest, issue, message, timetable
 from digest.config import Settings
 from digest.errors import DigestError, SmtpError
 
@@ -28,6 +28,7 @@ from digest.models import (
     DeliveryReport,
     Edition,
     NewsList,
+    Recipient,
     RenderedEdition,
     Subscriber,
 )
@@ -131,15 +132,25 @@ def send_edition(
     test_to: str | None = None,
     force: bool = False,
     smtp_url: str | None = None,
+    zone: str | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Send the list's edition for `day` to every subscriber who does not have it yet.
 
     Each send is recorded in the ledger in the same step; running again sends nothing
     new. `dry_run` writes .eml files to the outbox; `test_to` sends one copy. Neither
     records anything.
+
+    `zone` (the scheduler's per-zone batches) sends only to the recipients whose time
+    zone (theirs, else the list's) is `zone`, with the edition's window ending at the
+    send time in that zone. `stop` is asked before each message; when it says so, the
+    run ends there (what was sent is recorded) and a later run resumes it.
     """
     started = time.monotonic()
     news_list = store.pick_list(slug)
+    list_zone = news_list.timezone
+    if zone is not None:
+        news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)
     report = DeliveryReport(edition=edition.key, articles=edition.article_count, recipients=0)
     if edition.article_count == 0 and not force:
@@ -167,7 +178,7 @@ def send_edition(
     if dry_run:
         settings.outbox.mkdir(parents=True, exist_ok=True)
         written = 0
-        for recipient in store.recipients(news_list):
+        for recipient in _recipients(store, news_list, list_zone, zone):
             sub = recipient.subscriber
             env = _envelope(sub, news_list, day, settings=settings, secret=secret, now=now())
             data = message.build_message(
@@ -195,7 +206,10 @@ def send_edition(
     sent = already = skipped = failed = recipients = 0
     notes: list[str] = []
     with SmtpSender(_smtp(settings, smtp_url)) as sender:
-        for recipient in store.recipients(news_list):
+        for recipient in _recipients(store, news_list, list_zone, zone):
+            if stop is not None and stop():
+                notes.append("stopped before the end; run again to send the rest")
+                break
             recipients += 1
             sub = recipient.subscriber
             assert sub.id is not None
@@ -242,6 +256,16 @@ def send_edition(
         elapsed=time.monotonic() - started,
         notes=tuple(notes),
     )
+
+
+def _recipients(
+    store: Store, news_list: NewsList, list_zone: str, zone: str | None
+) -> Iterator[Recipient]:
+    """The list's recipients, or only those whose effective time zone is `zone`."""
+    for recipient in store.recipients(news_list):
+        own = recipient.subscriber.timezone
+        if zone is None or timetable.effective_zone(own, list_zone) == zone:
+            yield recipient
 
 
 def _smtp(settings: Settings, smtp_url: str | None) -> SmtpSettings:

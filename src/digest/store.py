@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from digest.errors import InputError, NotFoundError, StoreError
-from digest.models import Article, Feed, NewsList, Recipient, Subscriber
+from digest.models import Article, Feed, NewsList, Recipient, Subscriber, Subscription
 
 migrations = Migrations("digest")
 
@@ -105,6 +105,12 @@ def _initial(db: Database) -> None:
 @migrations(name="0002_wal", transactional=False)
 def _wal(db: Database) -> None:
     db.enable_wal()
+
+
+@migrations(name="0003_subscriber_pause")
+def _subscriber_pause(db: Database) -> None:
+    # Set by "pause all emails" on the preferences page; NULL means not paused.
+    db.execute("ALTER TABLE subscribers ADD COLUMN paused_at TEXT")
 
 
 @migrations(name="0003_data_in_feeds_suppressions")
@@ -644,11 +650,79 @@ class Store(AbstractContextManager["Store"]):
             "SELECT s.*, x.sections AS list_sections FROM subscriptions x"
             " JOIN subscribers s ON s.id = x.subscriber_id"
             " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
-            " ORDER BY s.id",
+            " AND s.paused_at IS NULL ORDER BY s.id",
             [news_list.id],
         ):
             sections = tuple(json.loads(row.pop("list_sections")))
             yield Recipient(_subscriber_from_row(row), sections)
+
+    # -- subscriptions (the subscriber-facing pages) ------------------------------------
+
+    def get_list_by_id(self, list_id: int) -> NewsList | None:
+        row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])
+        return None if row is None else _list_from_row(row)
+
+    def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        row = self._one("SELECT * FROM subscribers WHERE id = ?", [subscriber_id])
+        return None if row is None else _subscriber_from_row(row)
+
+    def subscriptions(self, subscriber_id: int) -> list[Subscription]:
+        """Every list the subscriber belongs to (active or not), by list slug."""
+        subscriber = self.get_subscriber_by_id(subscriber_id)
+        if subscriber is None:
+            return []
+        rows = self._rows(
+            "SELECT l.*, x.status AS sub_status, x.sections AS sub_sections FROM subscriptions x"
+            " JOIN lists l ON l.id = x.list_id WHERE x.subscriber_id = ? ORDER BY l.slug",
+            [subscriber_id],
+        )
+        result = []
+        for row in rows:
+            status, sections = row.pop("sub_status"), tuple(json.loads(row.pop("sub_sections")))
+            result.append(Subscription(subscriber, _list_from_row(row), status, sections))
+        return result
+
+    def set_subscription_status(self, subscriber_id: int, list_id: int, status: str) -> bool:
+        """'active' or 'unsubscribed'; False when there is no such subscription."""
+        cursor = self.db.execute(
+            "UPDATE subscriptions SET status = ? WHERE subscriber_id = ? AND list_id = ?",
+            [status, subscriber_id, list_id],
+        )
+        return cursor.rowcount > 0
+
+    def set_subscription_sections(
+        self, subscriber_id: int, list_id: int, sections: Iterable[str]
+    ) -> None:
+        """The sections the subscriber wants from the list; none means all of them."""
+        self.db.execute(
+            "UPDATE subscriptions SET sections = ? WHERE subscriber_id = ? AND list_id = ?",
+            [json.dumps(list(sections), ensure_ascii=False), subscriber_id, list_id],
+        )
+
+    def set_paused(self, subscriber_id: int, paused: bool, *, now: datetime) -> None:
+        """Pause (or resume) every list's mail for the subscriber; recipients() skips them."""
+        self.db.execute(
+            "UPDATE subscribers SET paused_at = CASE WHEN ? THEN COALESCE(paused_at, ?)"
+            " ELSE NULL END, updated_at = ? WHERE id = ?",
+            [paused, to_text(now), to_text(now), subscriber_id],
+        )
+
+    def is_paused(self, subscriber_id: int) -> bool:
+        row = self._one("SELECT paused_at FROM subscribers WHERE id = ?", [subscriber_id])
+        return bool(row and row["paused_at"])
+
+    def recipient_zones(self, news_list: NewsList) -> set[str]:
+        """The distinct time zones (as stored; '' for none) of the list's recipients."""
+        return {
+            row["timezone"]
+            for row in self._rows(
+                "SELECT DISTINCT s.timezone FROM subscriptions x"
+                " JOIN subscribers s ON s.id = x.subscriber_id"
+                " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+                " AND s.paused_at IS NULL",
+                [news_list.id],
+            )
+        }
 
     # -- articles ----------------------------------------------------------------------
 
@@ -832,6 +906,25 @@ class Store(AbstractContextManager["Store"]):
         )
         assert row is not None
         return int(row["id"])
+
+    def find_edition(self, news_list: NewsList, day: date) -> int | None:
+        row = self._one(
+            "SELECT id FROM editions WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        return None if row is None else int(row["id"])
+
+    def edition_dates(self, news_list: NewsList, *, limit: int = 400) -> list[date]:
+        """Dates of the list's editions that went out to at least one subscriber, newest first."""
+        return [
+            date.fromisoformat(row["date"])
+            for row in self._rows(
+                "SELECT e.date FROM editions e WHERE e.list_id = ? AND EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
+                " ORDER BY e.date DESC LIMIT ?",
+                [news_list.id, limit],
+            )
+        ]
 
     def delivered_subscriber_ids(self, edition_id: int) -> set[int]:
         return {

@@ -3,7 +3,17 @@
 Each command group lives in its own module; importing them registers the commands.
 """
 
-from digest.cli import articles, editions, feeds, lists, serve, subscribers, tools  # noqa: F401
+from digest.cli import (  # noqa: F401
+    articles,
+    editions,
+    feeds,
+    lists,
+    schedule,
+    secret,
+    serve,
+    subscribers,
+    tools,
+)
 from digest.cli.base import cli
 
 

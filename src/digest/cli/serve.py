@@ -6,6 +6,7 @@ import click
 
 from digest.cli.base import cli, err, handle_errors, settings_of
 from digest.errors import DigestError
+from digest.secret import load_secret
 
 
 @cli.command()
@@ -17,19 +18,35 @@ from digest.errors import DigestError
 def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
     """Run the web server: edition previews for editors, and subscriber pages.
 
+    Without --public the server is for this machine: previews, and the subscriber pages
+    for trying them. With --public the subscriber pages (/u/, /p/, /archive/) are open
+    and every preview page asks for DIGEST_EDITOR_PASSWORD. Behind a reverse proxy, keep
+    --host 127.0.0.1 and let the proxy pass X-Forwarded-For (trusted from 127.0.0.1;
+    uvicorn's FORWARDED_ALLOW_IPS changes that), so rate limits see real clients.
+
     \b
-    Example:
+    Examples:
       digest serve --port 8000   # then open http://127.0.0.1:8000/
+      DIGEST_EDITOR_PASSWORD=... DIGEST_BASE_URL=https://news.example.com \\
+        digest serve --public --port 8000
     """
     import uvicorn
 
     from digest.web import create_app
 
+    settings = settings_of(ctx)
     if not public_mode and host not in ("127.0.0.1", "localhost", "::1"):
         raise DigestError(
             f"refusing to serve the preview on {host} without --public",
             hint="previews stay on loopback; add --public (and set an editor password)",
         )
-    app = create_app(settings_of(ctx), public_mode=public_mode)
+    if public_mode and len(settings.editor_password) < 12:
+        raise DigestError(
+            "--public needs an editor password of at least 12 characters",
+            hint="set DIGEST_EDITOR_PASSWORD (it guards the preview pages)",
+        )
+    if public_mode:
+        load_secret(settings.secret_file, create=False)  # links cannot be checked without it
+    app = create_app(settings, public_mode=public_mode)
     err.print(f"serving on http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)

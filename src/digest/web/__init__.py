@@ -1,30 +1,56 @@
 """The Starlette app behind `digest serve`: the editor's preview and the subscriber routes.
 
 Each part contributes its routes from its own module (`preview`, `public`);
-`create_app` assembles them.
+`create_app` assembles them and puts `guard.Guard` in front: security headers on
+everything and, with `public_mode`, the editor password on everything that is not a
+subscriber route.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Route
 
 from digest.config import Settings
+from digest.store import utc_now
 from digest.web import preview, public
+from digest.web.guard import Guard, TokenLimits
 
 
 async def _health(_request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-def create_app(settings: Settings, *, public_mode: bool = False) -> Starlette:
-    """Build the app. With `public_mode` the preview routes need the editor password."""
+def create_app(
+    settings: Settings,
+    *,
+    public_mode: bool = False,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """Build the app. With `public_mode` the preview routes need the editor password.
+
+    `clock` (default: the real UTC time) drives token grace periods, form expiry and
+    rate-limit windows, so tests can move time instead of waiting.
+    """
+    now = clock or utc_now
+    limits = TokenLimits(settings.rate_limit, lambda: now().timestamp())
     routes: list[BaseRoute] = [Route("/healthz", _health)]
-    routes += public.routes(settings)
+    routes += public.routes(settings, clock=now, limits=limits)
     routes += preview.routes(settings, public_mode=public_mode)
-    app = Starlette(routes=routes)
+    guard = Middleware(
+        Guard,
+        public_mode=public_mode,
+        password=settings.editor_password,
+        limiter=limits.failures,
+        hsts=public_mode and settings.base_url.startswith("https://"),
+    )
+    app = Starlette(routes=routes, middleware=[guard])
     app.state.settings = settings
     app.state.public_mode = public_mode
     return app

@@ -1,11 +1,334 @@
-"""Subscriber-facing routes: one-click unsubscribe, preferences, archive."""
+"""Subscriber-facing routes: one-click unsubscribe, preferences, archive.
+
+* `POST /u/<token>`: RFC 8058 one-click unsubscribe. No cookie, no login, 200 (never a
+  redirect), idempotent. `GET /u/<token>` only shows a button: mail scanners follow links.
+* `GET|POST /p/<token>`: sections per list, pause, leave all lists. The POST must come
+  from our own pages: Origin / Sec-Fetch-Site are checked, and the form carries a signed
+  token that expires.
+* `GET /archive/<list>/` and `/archive/<list>/<date>`: editions that went out, with no
+  personal data.
+
+A forged, truncated or tampered token gets the same 404 as an unknown one and changes
+nothing; no answer says whether an address is subscribed.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from digest import pipeline
 from digest.config import Settings
+from digest.errors import NotFoundError
+from digest.models import NewsList, Subscriber
+from digest.render import PLACEHOLDER_RE
+from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token, sign, verify
+from digest.store import Store
+from digest.web.guard import TokenLimits, origin_of, read_form
+from digest.web.pages import render_page, texts
+
+FORM_MAX_AGE = timedelta(hours=2)
+MAX_BODY = 16 * 1024
+SLUG_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+TOKEN_PAGE_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+    "x-robots-tag": "noindex",
+}
+ARCHIVE_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src https: data:; font-src https: data:; form-action 'none'; "
+    "frame-ancestors 'self'; base-uri 'none'",
+    "referrer-policy": "strict-origin-when-cross-origin",
+    "cache-control": "public, max-age=300",
+}
 
 
-def routes(settings: Settings) -> list[BaseRoute]:
-    return []
+class PublicPages:
+    """The subscriber routes of one app; holds its clock, rate limiter and archive cache."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], datetime], limits: TokenLimits
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.limits = limits
+        self.origin = origin_of(settings.base_url)
+        self._archive: OrderedDict[tuple[str, date], str] = OrderedDict()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/u/{token}", self.unsubscribe, methods=["GET", "POST"]),
+            Route("/p/{token}", self.preferences, methods=["GET", "POST"]),
+            Route("/archive/{slug}/", self.archive_index, methods=["GET"]),
+            Route("/archive/{slug}/{day}", self.archive_edition, methods=["GET"]),
+        ]
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _store(self) -> Store:
+        return Store.open(self.settings.db)
+
+    def _keys(self) -> tuple[bytes, ...]:
+        return load_secrets(self.settings.secret_file, now=self.clock())
+
+    def _verify(self, request: Request, purpose: str) -> tuple[int, int]:
+        """(subscriber_id, list_id) of a genuine token; 404 (counted as a failure) if not."""
+        self.limits.check(request)
+        token = request.path_params["token"]
+        found = None
+        if len(token) <= MAX_TOKEN_LENGTH:
+            found = read_token(self._keys(), purpose, token)
+        if found is None:
+            self.limits.failed(request)
+            raise HTTPException(404)
+        return found
+
+    def _page(
+        self, name: str, *, locale: str, title: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        html = render_page(name, locale=locale, title=title, **context)
+        return HTMLResponse(html, status_code=status, headers=TOKEN_PAGE_HEADERS)
+
+    def _message(
+        self, locale: str, title_key: str, message: str, *, status: int = 200, **extra: Any
+    ) -> HTMLResponse:
+        t = texts(locale)
+        return self._page(
+            "message.html",
+            locale=locale,
+            title=t[title_key],
+            message=message,
+            status=status,
+            **extra,
+        )
+
+    # -- unsubscribe --------------------------------------------------------------------
+
+    async def unsubscribe(self, request: Request) -> Response:
+        subscriber_id, list_id = self._verify(request, "unsubscribe")
+        if request.method == "POST":
+            form = await read_form(request, max_bytes=MAX_BODY, max_fields=20)
+            if form.get("List-Unsubscribe") != "One-Click":
+                raise HTTPException(400, texts("en")["missing_one_click"])
+            found = await run_in_threadpool(self._unsubscribe, subscriber_id, list_id)
+            news_list, locale = found
+            t = texts(locale)
+            prefs = make_token(self._keys()[0], "preferences", subscriber_id, list_id)
+            return self._message(
+                locale,
+                "unsubscribed_title",
+                t["unsubscribed_body"].format(list=news_list.name),
+                link=f"{self.settings.base_url.rstrip('/')}/p/{prefs}",
+                link_text=t["change_mind"],
+            )
+        news_list, locale = await run_in_threadpool(self._who, subscriber_id, list_id)
+        t = texts(locale)
+        return self._page(
+            "unsubscribe.html",
+            locale=locale,
+            title=t["unsubscribe_title"],
+            list_name=news_list.name,
+        )
+
+    def _who(self, subscriber_id: int, list_id: int) -> tuple[NewsList, str]:
+        with self._store() as store:
+            news_list = store.get_list_by_id(list_id)
+            if news_list is None:
+                raise HTTPException(404)
+            subscriber = store.get_subscriber_by_id(subscriber_id)
+        return news_list, (subscriber.locale if subscriber else "") or news_list.locale
+
+    def _unsubscribe(self, subscriber_id: int, list_id: int) -> tuple[NewsList, str]:
+        news_list, locale = self._who(subscriber_id, list_id)
+        with self._store() as store:
+            # The same answer whether or not a subscription existed: nothing to learn here.
+            store.set_subscription_status(subscriber_id, list_id, "unsubscribed")
+        return news_list, locale
+
+    # -- preferences --------------------------------------------------------------------
+
+    def _form_token(self, subscriber_id: int, list_id: int) -> str:
+        stamp = int(self.clock().timestamp())
+        return f"{stamp}.{sign(self._keys()[0], 'preferences-form', subscriber_id, list_id, stamp)}"
+
+    def _form_token_ok(self, value: str, subscriber_id: int, list_id: int) -> bool:
+        stamp_text, _, signature = value.partition(".")
+        if not stamp_text.isascii() or not stamp_text.isdigit() or len(value) > 100:
+            return False
+        age = self.clock().timestamp() - int(stamp_text)
+        if not -60 <= age <= FORM_MAX_AGE.total_seconds():
+            return False
+        return verify(
+            self._keys(), signature, "preferences-form", subscriber_id, list_id, int(stamp_text)
+        )
+
+    def _same_origin(self, request: Request) -> bool:
+        origin = request.headers.get("origin")
+        if origin and origin != "null" and origin.lower() != self.origin:
+            return False
+        fetch_site = request.headers.get("sec-fetch-site")
+        return fetch_site is None or fetch_site in ("same-origin", "none")
+
+    async def preferences(self, request: Request) -> Response:
+        subscriber_id, list_id = self._verify(request, "preferences")
+        notice_key = ""
+        if request.method == "POST":
+            form = await read_form(request, max_bytes=MAX_BODY, max_fields=400)
+            if not self._same_origin(request) or not self._form_token_ok(
+                str(form.get("form_token", "")), subscriber_id, list_id
+            ):
+                self.limits.failed(request)
+                locale = await run_in_threadpool(self._locale_of, subscriber_id)
+                t = texts(locale)
+                return self._message(locale, "preferences_title", t["forbidden"], status=403)
+            action = form.get("action", "save")
+            lists = {
+                key.split(":", 1)[1]
+                for key in form
+                if key.startswith("list:") and form.get(key) == "on"
+            }
+            sections = {
+                key.split(":", 1)[1]: [str(v)[:200] for v in form.getlist(key)]
+                for key in form
+                if key.startswith("sections:")
+            }
+            notice_key = await run_in_threadpool(
+                self._save, subscriber_id, action, lists, sections, form.get("pause") == "on"
+            )
+        return await run_in_threadpool(self._preferences_page, subscriber_id, list_id, notice_key)
+
+    def _locale_of(self, subscriber_id: int) -> str:
+        with self._store() as store:
+            subscriber = store.get_subscriber_by_id(subscriber_id)
+        return subscriber.locale if subscriber else ""
+
+    def _save(
+        self,
+        subscriber_id: int,
+        action: object,
+        active: set[str],
+        sections: dict[str, list[str]],
+        pause: bool,
+    ) -> str:
+        with self._store() as store, store.transaction():
+            subscriptions = store.subscriptions(subscriber_id)
+            if action == "leave":
+                for sub in subscriptions:
+                    assert sub.news_list.id is not None
+                    store.set_subscription_status(subscriber_id, sub.news_list.id, "unsubscribed")
+                return "left_all"
+            for sub in subscriptions:
+                lst = sub.news_list
+                assert lst.id is not None
+                status = "active" if lst.slug in active else "unsubscribed"
+                store.set_subscription_status(subscriber_id, lst.id, status)
+                if lst.sections:
+                    wanted = [s for s in lst.sections if s in sections.get(lst.slug, [])]
+                    store.set_subscription_sections(
+                        subscriber_id, lst.id, () if len(wanted) == len(lst.sections) else wanted
+                    )
+            store.set_paused(subscriber_id, pause, now=self.clock())
+        return "saved"
+
+    def _preferences_page(self, subscriber_id: int, list_id: int, notice_key: str) -> Response:
+        with self._store() as store:
+            subscriber: Subscriber | None = store.get_subscriber_by_id(subscriber_id)
+            news_list = store.get_list_by_id(list_id)
+            if subscriber is None or news_list is None:
+                raise HTTPException(404)
+            subscriptions = store.subscriptions(subscriber_id)
+            paused = store.is_paused(subscriber_id)
+        locale = subscriber.locale or news_list.locale
+        t = texts(locale)
+        return self._page(
+            "preferences.html",
+            locale=locale,
+            title=t["preferences_title"],
+            email=subscriber.email,
+            subscriptions=subscriptions,
+            paused=paused,
+            notice=t[notice_key] if notice_key else "",
+            form_token=self._form_token(subscriber_id, list_id),
+        )
+
+    # -- archive ------------------------------------------------------------------------
+
+    async def archive_index(self, request: Request) -> Response:
+        slug = request.path_params["slug"]
+        if not SLUG_RE.fullmatch(slug):
+            raise HTTPException(404)
+        news_list, dates = await run_in_threadpool(self._archive_dates, slug)
+        t = texts(news_list.locale)
+        html = render_page(
+            "archive.html",
+            locale=news_list.locale,
+            title=t["archive_title"].format(list=news_list.name),
+            dates=dates,
+        )
+        return HTMLResponse(html, headers=ARCHIVE_HEADERS)
+
+    def _archive_dates(self, slug: str) -> tuple[NewsList, list[date]]:
+        with self._store() as store:
+            try:
+                news_list = store.get_list(slug)
+            except NotFoundError:
+                raise HTTPException(404) from None
+            return news_list, store.edition_dates(news_list)
+
+    async def archive_edition(self, request: Request) -> Response:
+        slug, day_text = request.path_params["slug"], request.path_params["day"]
+        if not SLUG_RE.fullmatch(slug) or not DATE_RE.fullmatch(day_text):
+            raise HTTPException(404)
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            raise HTTPException(404) from None
+        html = await run_in_threadpool(self._archive_html, slug, day)
+        return HTMLResponse(html, headers=ARCHIVE_HEADERS)
+
+    def _archive_html(self, slug: str, day: date) -> str:
+        key = (slug, day)
+        if key in self._archive:
+            self._archive.move_to_end(key)
+            return self._archive[key]
+        news_list, dates = self._archive_dates(slug)
+        if day not in dates:
+            raise HTTPException(404)
+        with self._store() as store:
+            edition = pipeline.load_edition(store, news_list, day)
+        rendered = pipeline.make_renderer(self.settings).render(edition)
+        index = f"{self.settings.base_url.rstrip('/')}/archive/{slug}/"
+        neutral = {"name": "", "email": "", "unsubscribe_url": index, "preferences_url": index}
+        html = PLACEHOLDER_RE.sub(lambda m: neutral.get(m.group(1), ""), rendered.html)
+        self._archive[key] = html
+        while len(self._archive) > 64:
+            self._archive.popitem(last=False)
+        return html
+
+
+def routes(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    limits: TokenLimits | None = None,
+) -> list[BaseRoute]:
+    from digest.store import utc_now
+
+    clock = clock or utc_now
+    limits = limits or TokenLimits(settings.rate_limit, time.monotonic)
+    return PublicPages(settings, clock=clock, limits=limits).routes()

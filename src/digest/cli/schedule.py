@@ -1,0 +1,114 @@
+"""`digest schedule`: send each list's edition at its time, in the foreground or from cron."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from digest.cli.base import cli, handle_errors, now_utc, settings_of
+from digest.errors import InputError
+from digest.timetable import DEFAULT_CATCH_UP
+from digest.timetable import parse_duration as _parse
+
+
+def parse_duration(value: str, option: str) -> timedelta:
+    try:
+        return _parse(value)
+    except ValueError:
+        raise InputError(
+            f"{option}: {value!r} is not a duration", hint="use e.g. 6h, 90m, 2d or 1h30m"
+        ) from None
+
+
+def parse_moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"--now: {value!r} is not an ISO-8601 moment", hint="e.g. 2026-11-27T07:05:00+01:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        force=True,
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@cli.command()
+@click.option(
+    "--catch-up",
+    "catch_up",
+    default=f"{DEFAULT_CATCH_UP // timedelta(hours=1)}h",
+    show_default=True,
+    help="Send an edition missed by less than this (after downtime); skip older ones.",
+)
+@click.option("--run-due", is_flag=True, help="Run whatever is due now, once, and exit (cron).")
+@click.option("--now", "now_text", help="With --run-due: the moment to act as (ISO-8601).")
+@click.option(
+    "--reload-every",
+    default="5m",
+    show_default=True,
+    help="Re-read lists and subscribers' zones this often (SIGHUP reloads at once).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also log slots with nothing to send.")
+@click.pass_context
+@handle_errors
+def schedule(
+    ctx: click.Context,
+    catch_up: str,
+    run_due: bool,
+    now_text: str | None,
+    reload_every: str,
+    verbose: bool,
+) -> None:
+    """Send each list's edition at its send time, in each subscriber's time zone.
+
+    Runs in the foreground until SIGTERM or Ctrl-C, which finish the message in flight
+    and exit. On start it sends what was missed within --catch-up. One log line per
+    run goes to stderr. With --run-due it does one round and exits: run it from cron
+    every few minutes instead of keeping a process.
+
+    \b
+    Examples:
+      digest schedule --catch-up 6h
+      */5 * * * *  digest --db /srv/digest/news.db schedule --run-due
+      digest schedule --run-due --now 2026-11-27T07:00:00+01:00
+    """
+    from digest import dispatch, pipeline
+
+    settings = settings_of(ctx)
+    window = parse_duration(catch_up, "--catch-up")
+    _setup_logging(verbose)
+    if now_text and not run_due:
+        raise click.UsageError("--now needs --run-due")
+    if run_due:
+        now = parse_moment(now_text) if now_text else now_utc()
+        with pipeline.open_store(settings) as store:
+            runs = dispatch.run_due(
+                store,
+                settings,
+                now=now,
+                catch_up=window,
+                clock=(lambda: now) if now_text else now_utc,
+            )
+        if any(r.error or (r.report and r.report.failed) for r in runs):
+            sys.exit(1)
+        return
+
+    from digest.scheduler import Scheduler
+
+    scheduler = Scheduler(
+        settings, catch_up=window, reload_every=parse_duration(reload_every, "--reload-every")
+    )
+    scheduler.install_signal_handlers()
+    scheduler.run()
