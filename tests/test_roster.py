@@ -90,6 +90,13 @@ def test_reimport_merges_list_memberships_and_keeps_one_subscriber_per_address(
     assert slugs == ["daily", "weekly"]
     assert lists.subscription_sections(int(amina.id or 0)) == {"daily": [], "weekly": ["Sport"]}
 
+    same = "email,name,lists\namina@example.com,,daily\namina@example.com,Amina,weekly\n"
+    report = _import(lists, same)
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 2)
+    report = _import(lists, "email,name\namina@example.com,Amina M.\nnew@example.com,\n")
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 0)
+    assert lists.get_subscriber("amina@example.com").name == "Amina M."
+
 
 def test_internationalised_domains_are_stored_once_in_unicode(lists: Store) -> None:
     _import(lists, "email,lists\nx@BÜCHER.example,daily\nx@xn--bcher-kva.example,daily\n")

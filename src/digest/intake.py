@@ -134,9 +134,13 @@ def import_subscribers(
     if strict and problems:
         return ImportReport(rejected=len(problems), problems=tuple(problems), aborted=True)
     with store.transaction():
-        added, updated = store.add_subscribers(good, now=now, progress=progress)
+        added, updated, unchanged = store.add_subscribers(good, now=now, progress=progress)
     return ImportReport(
-        added=added, updated=updated, rejected=len(problems), problems=tuple(problems)
+        added=added,
+        updated=updated,
+        unchanged=unchanged,
+        rejected=len(problems),
+        problems=tuple(problems),
     )
 
 

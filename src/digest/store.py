@@ -506,16 +506,29 @@ class Store(AbstractContextManager["Store"]):
         *,
         now: datetime,
         progress: Callable[[int], None] | None = None,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         """Bulk upsert (the CSV import): (subscriber, [(list id, sections)]) per row.
 
         Same merge rules as `upsert_subscriber`; runs in the caller's transaction.
-        Returns (added, updated).
+        A row that would change nothing is not written. Returns (added, updated,
+        unchanged).
         """
         stamp = to_text(now)
-        known = {r["email"] for r in self._rows("SELECT email FROM subscribers")}
-        added = updated = 0
         conn = self.db.conn
+        # What is stored now, to tell updated from unchanged: email -> [name, locale,
+        # timezone, {list id: sections JSON}]
+        known: dict[str, tuple[list[str], dict[int, str]]] = {
+            email: ([name, locale, timezone], {})
+            for email, name, locale, timezone in conn.execute(
+                "SELECT email, name, locale, timezone FROM subscribers"
+            )
+        }
+        for email, list_id, sections_json in conn.execute(
+            "SELECT s.email, x.list_id, x.sections FROM subscriptions x"
+            " JOIN subscribers s ON s.id = x.subscriber_id"
+        ):
+            known[email][1][list_id] = sections_json
+        added = updated = unchanged = 0
         chunk: list[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]] = []
 
         def flush() -> None:
@@ -557,17 +570,45 @@ class Store(AbstractContextManager["Store"]):
             chunk.clear()
 
         for subscriber, memberships in rows:
-            if subscriber.email in known:
-                updated += 1
-            else:
+            wanted = [
+                (list_id, json.dumps(list(sections), ensure_ascii=False) if sections else "[]")
+                for list_id, sections in memberships
+            ]
+            stored = known.get(subscriber.email)
+            if stored is None:
                 added += 1
-                known.add(subscriber.email)
+                stored = known[subscriber.email] = (["", "", ""], {})
+            else:
+                fields, lists = stored
+                same = all(
+                    not new or new == old
+                    for new, old in zip(
+                        (subscriber.name, subscriber.locale, subscriber.timezone),
+                        fields,
+                        strict=True,
+                    )
+                ) and all(
+                    list_id in lists and (sections == "[]" or lists[list_id] == sections)
+                    for list_id, sections in wanted
+                )
+                if same:
+                    unchanged += 1
+                    continue
+                updated += 1
+            fields, lists = stored
+            for i, new in enumerate((subscriber.name, subscriber.locale, subscriber.timezone)):
+                fields[i] = new or fields[i]
+            for list_id, sections in wanted:
+                if sections != "[]" or list_id not in lists:
+                    lists[list_id] = sections
             chunk.append((subscriber, memberships))
             if len(chunk) >= 5000:
                 flush()
         if chunk:
             flush()
-        return added, updated
+        if progress is not None and unchanged:
+            progress(unchanged)
+        return added, updated, unchanged
 
     def subscribers(
         self, list_slug: str | None = None, *, status: str | None = None
