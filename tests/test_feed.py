@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -168,12 +169,14 @@ def test_feed_commands(run: Cli, site: Site) -> None:
     result = run("feeds", "fetch", ok=False)
     assert result.exit_code == 1
     assert "Alwihda Info: added 1" in result.stderr
-    assert f"{site.url}/missing.xml: failed: {site.url}/missing.xml: HTTP 404" in result.stderr
+    assert f"{site.url}/missing.xml: failed: HTTP 404 Not Found (the feed moved" in result.stderr
     assert "FAILING" not in run("feeds", "list").stdout
     run("feeds", "fetch", "2", ok=False)
     run("feeds", "fetch", "2", ok=False)
-    listing = run("feeds", "list").stdout
-    assert "FAILING" in listing and "HTTP 404" in listing
+    assert "FAILING" in run("feeds", "list").stdout
+    [_, missing] = json.loads(run("feeds", "list", "--json").stdout)
+    assert missing["failing"] and missing["failures"] == 3
+    assert missing["last_error"] == "HTTP 404 Not Found"
     run("feeds", "remove", site.url + "/missing.xml")
     assert "missing" not in run("feeds", "list", "--json").stdout
     shown = run("articles", "show", "https://news.example.com/crue?utm_source=x").stdout

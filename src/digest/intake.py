@@ -228,10 +228,12 @@ def fetch_feeds(
             )
             report = write_articles(store, batch, now=now(), feed_id=subscription.id)
         except DigestError as exc:
-            store.record_feed_fetch(subscription.id, now=now(), error=exc.message)
-            reports.append(
-                FeedReport(store.get_feed(subscription.id), "failed", exc.message, exc.hint)
-            )
+            reason = exc.message  # without the feed's name: the report names the feed
+            for prefix in (subscription.url, subscription.title):
+                if prefix and reason.startswith(prefix + ": "):
+                    reason = reason[len(prefix) + 2 :]
+            store.record_feed_fetch(subscription.id, now=now(), error=reason)
+            reports.append(FeedReport(store.get_feed(subscription.id), "failed", reason, exc.hint))
             continue
         store.record_feed_fetch(
             subscription.id,
