@@ -130,3 +130,12 @@ def test_excerpt_never_cuts_inside_a_word_entity_or_tag() -> None:
 )
 def test_canonical_url(url: str, canonical: str | None) -> None:
     assert canonical_url(url) == canonical
+
+
+def test_spaces_between_inline_elements_survive_and_layout_whitespace_goes() -> None:
+    cleaned = clean_html(
+        '<div>\n  <a href="https://x.example/1">one</a> <b>two</b>\n  <p>para</p>\n</div>'
+    ).html
+    assert cleaned == (
+        '<div><a href="https://x.example/1" rel="noopener">one</a> <b>two</b><p>para</p></div>'
+    )

@@ -173,9 +173,7 @@ def _tidy(node: _Element, *, seen: set[str], title: str, in_block: bool) -> None
     kept: list[_Element | str] = []
     for child in node.children:
         if isinstance(child, str):
-            text = _SPACE.sub(" ", child)
-            if text.strip() or in_block:
-                kept.append(text)
+            kept.append(_SPACE.sub(" ", child))
             continue
         if child.tag == "img":
             if not child.attr("src"):
@@ -204,6 +202,13 @@ def _tidy(node: _Element, *, seen: set[str], title: str, in_block: bool) -> None
             kept.extend(child.children)  # a link whose URL was refused: keep its text
             continue
         kept.append(child)
+    if not in_block:  # between blocks, a space is only layout: drop it
+        kept = [
+            k
+            for i, k in enumerate(kept)
+            if not (isinstance(k, str) and not k.strip())
+            or (0 < i < len(kept) - 1 and _inline(kept[i - 1]) and _inline(kept[i + 1]))
+        ]
     if node.tag in _LEAF_BLOCKS | {"td", "th", "#root"} and kept:
         if isinstance(kept[0], str):
             kept[0] = kept[0].lstrip()
@@ -211,6 +216,10 @@ def _tidy(node: _Element, *, seen: set[str], title: str, in_block: bool) -> None
             kept[-1] = kept[-1].rstrip()
         kept = [k for k in kept if k != ""]
     node.children = kept
+
+
+def _inline(node: _Element | str) -> bool:
+    return isinstance(node, str) or node.tag in _INLINE | {"img", "br"}
 
 
 def _serialize(node: _Element | str) -> str:
