@@ -364,3 +364,13 @@ def test_importers_stay_free_of_database_network_and_cli() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_absurdly_deep_markup_is_refused_quickly() -> None:
+    deep = "<div>" * 5000 + "x" + "</div>" * 5000
+    batch = _one(json.dumps([article(body_html=deep), article(url="https://n.example/ok")]))
+    assert [str(e) for e in batch.rejected] == [
+        "f record 1 field 'body_html': markup nested more than 1000 elements deep"
+    ]
+    many_paragraphs = "<p>para" * 5000  # unclosed <p> elements do not nest
+    assert not _one(json.dumps([article(body_html=many_paragraphs)])).rejected

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.sanitizer import canonical_url, clean_html, excerpt
 
@@ -139,3 +142,25 @@ def test_spaces_between_inline_elements_survive_and_layout_whitespace_goes() -> 
     assert cleaned == (
         '<div><a href="https://x.example/1" rel="noopener">one</a> <b>two</b><p>para</p></div>'
     )
+
+
+_pieces = st.sampled_from(
+    [
+        "<p>", "</p>", "<script>", "</script>", "<a href='javascript:x()'>", "<a href='/r'>",
+        "</a>", "<img src=x onerror=alert(1)>", "<img src='data:x'>", "<figcaption>",
+        "</figcaption>", "<style>", "<iframe>", "<b>", "</b>", "&amp;", "&lt;", "&#x27;",
+        "<!--", "-->", " ", "\n", "text", "Économie", "قمة", "🚆", "<", ">", "\"", "'", "=",
+        "<svg onload=x>", "<form>", "<math>", "<![CDATA[", "]]>", "<p onclick='x'>",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_pieces, max_size=25).map("".join))
+def test_sanitised_output_is_safe_and_stable(dirty: str) -> None:
+    cleaned = clean_html(dirty, base_url="https://news.example.com/a", title="T").html
+    lowered = cleaned.lower()
+    for bad in ("<script", "<style", "<iframe", "<svg", "<form", "<math", "javascript:", "data:"):
+        assert bad not in lowered
+    assert not re.search(r"<[^>]*\son\w+\s*=", lowered)
+    assert clean_html(cleaned, base_url="https://news.example.com/a", title="T").html == cleaned

@@ -241,7 +241,10 @@ def article_from_dict(
         if not lenient:
             raise
         language = ""
-    body = sanitizer.clean_html(text["body_html"], base_url=url, title=title)
+    try:
+        body = sanitizer.clean_html(text["body_html"], base_url=url, title=title)
+    except sanitizer.MarkupError as exc:
+        raise InputError(f"{where} field 'body_html': {exc}", hint="simplify the HTML") from None
     summary = text["summary"]
     if summary and sanitizer.looks_like_html(summary):
         summary = sanitizer.html_to_text(summary)

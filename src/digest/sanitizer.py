@@ -44,6 +44,7 @@ _DROP_WHEN_EMPTY = _LEAF_BLOCKS | _INLINE | {"div", "blockquote", "figure"}
 _VOID = {"br", "hr", "img"}
 _SPACE = re.compile(r"[ \t\n\r\f\v]+")  # not U+00A0: French typography needs it
 _TAG_LIKE = re.compile(r"<[A-Za-z!/?]")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 _SENTENCE_END = re.compile(r"[.!?…؟。！？][\"'»”’)\]]*$")
 _TRACKING = re.compile(
     r"^(utm_[a-z0-9_]*|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|igshid"
@@ -95,7 +96,8 @@ def normalize_space(text: str) -> str:
 
 
 def looks_like_html(text: str) -> bool:
-    return bool(_TAG_LIKE.search(text)) or "&" in text and ";" in text
+    """Has a tag or a character reference (plain text has neither)."""
+    return bool(_TAG_LIKE.search(text) or _ENTITY.search(text))
 
 
 def plain_text_to_html(text: str) -> str:
@@ -120,13 +122,42 @@ class _Element:
         self.attrs = [(k, v) for k, v in self.attrs if k != name] + [(name, value)]
 
 
+MAX_DEPTH = 64  # deeper elements are flattened into their ancestor (text kept)
+MAX_NESTING = 1000  # refused before parsing: html5ever slows down quadratically with depth
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+# Elements whose end tag may be left out (the parser closes them): they do not nest.
+_OPTIONAL_END = {"p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "colgroup",
+                 "caption", "thead", "tbody", "tfoot", "rb", "rt", "rp", "body", "html",
+                 "head"}  # fmt: skip
+
+
+class MarkupError(ValueError):
+    """HTML that cannot be cleaned safely (too deeply nested)."""
+
+
+def _nesting(fragment: str) -> int:
+    """How deep elements nest, roughly (a linear scan, before the real parser)."""
+    depth = deepest = 0
+    for match in _TAG.finditer(fragment):
+        tag = match.group(2).lower()
+        if tag in _VOID or tag in _OPTIONAL_END:
+            continue
+        depth = max(0, depth - 1) if match.group(1) else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 class _TreeBuilder(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.root = _Element("#root")
         self.stack = [self.root]
+        self.flattened: dict[str, int] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if len(self.stack) > MAX_DEPTH and tag not in _VOID:
+            self.flattened[tag] = self.flattened.get(tag, 0) + 1
+            return
         element = _Element(tag, [(k, v or "") for k, v in attrs])
         self.stack[-1].children.append(element)
         if tag not in _VOID:
@@ -136,6 +167,9 @@ class _TreeBuilder(HTMLParser):
         self.stack[-1].children.append(_Element(tag, [(k, v or "") for k, v in attrs]))
 
     def handle_endtag(self, tag: str) -> None:
+        if self.flattened.get(tag):
+            self.flattened[tag] -= 1
+            return
         for depth in range(len(self.stack) - 1, 0, -1):
             if self.stack[depth].tag == tag:
                 del self.stack[depth:]
@@ -157,7 +191,8 @@ def _text(node: _Element | str) -> str:
         return node
     if node.tag in ("br", "hr"):
         return " "
-    return "".join(_text(c) for c in node.children)
+    text = "".join(_text(c) for c in node.children)
+    return text if _inline(node) else f" {text} "
 
 
 def _images(node: _Element | str) -> list[str]:
@@ -198,10 +233,14 @@ def _tidy(node: _Element, *, seen: set[str], title: str, in_block: bool) -> None
         empty = not normalize_space(_text(child)) and not _images(child)
         if child.tag in _DROP_WHEN_EMPTY and empty:
             continue
-        if child.tag == "a" and child.attr("href") is None:
-            kept.extend(child.children)  # a link whose URL was refused: keep its text
-            continue
         kept.append(child)
+    merged: list[_Element | str] = []
+    for k in kept:  # adjacent text (after unwrapping or dropping elements) is one text
+        if isinstance(k, str) and merged and isinstance(merged[-1], str):
+            merged[-1] = _SPACE.sub(" ", merged[-1] + k)
+        else:
+            merged.append(k)
+    kept = merged
     if not in_block:  # between blocks, a space is only layout: drop it
         kept = [
             k
@@ -218,8 +257,46 @@ def _tidy(node: _Element, *, seen: set[str], title: str, in_block: bool) -> None
     node.children = kept
 
 
+def _wrap_loose_text(root: _Element) -> bool:
+    """Top-level text and inline elements become paragraphs (so they can repeat, too).
+
+    Returns whether anything was wrapped.
+    """
+    children: list[_Element | str] = []
+    run: list[_Element | str] = []
+    wrapped = False
+    for child in [*root.children, _Element("#end")]:
+        if _inline(child):
+            run.append(child)
+            continue
+        if any(not isinstance(k, str) or k.strip() for k in run):
+            children.append(_Element("p", children=run))
+            wrapped = True
+        run = []
+        if isinstance(child, _Element) and child.tag != "#end":
+            children.append(child)
+    root.children = children
+    return wrapped
+
+
 def _inline(node: _Element | str) -> bool:
-    return isinstance(node, str) or node.tag in _INLINE | {"img", "br"}
+    """Text, or an inline element with nothing but inline content."""
+    if isinstance(node, str):
+        return True
+    return node.tag in _INLINE | {"img", "br"} and all(_inline(c) for c in node.children)
+
+
+def _unwrap_dead_links(node: _Element) -> None:
+    """A link whose URL was refused keeps its content, without the <a>."""
+    children: list[_Element | str] = []
+    for child in node.children:
+        if isinstance(child, _Element):
+            _unwrap_dead_links(child)
+            if child.tag == "a" and child.attr("href") is None:
+                children.extend(child.children)
+                continue
+        children.append(child)
+    node.children = children
 
 
 def _serialize(node: _Element | str) -> str:
@@ -245,8 +322,10 @@ def clean_html(
 
     With `plain_text`, a body without any tag is taken as text: paragraphs at blank lines.
     """
-    if plain_text and fragment and not _TAG_LIKE.search(fragment):
+    if plain_text and fragment and not looks_like_html(fragment):
         fragment = plain_text_to_html(fragment)
+    if _nesting(fragment) > MAX_NESTING:
+        raise MarkupError(f"markup nested more than {MAX_NESTING} elements deep")
 
     def keep_url(element: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src"):
@@ -266,10 +345,20 @@ def clean_html(
         strip_comments=True,
     )
     root = _parse(safe)
-    _tidy(root, seen=set(), title=title, in_block=False)
+    _unwrap_dead_links(root)
+    # Until nothing changes: dropping a block can make its parent a repeat or leave
+    # loose text to wrap (usually one round; the cap only guards against surprises).
+    before = ""
+    for _ in range(6):
+        _tidy(root, seen=set(), title=title, in_block=False)
+        _wrap_loose_text(root)
+        after = _serialize(root)
+        if after == before:
+            break
+        before = after
     blocks: list[str] = []
     _collect_text(root, blocks)
-    return CleanBody(html=_serialize(root), text=normalize_space(" ".join(blocks)))
+    return CleanBody(html=before, text=normalize_space(" ".join(blocks)))
 
 
 def _collect_text(node: _Element, out: list[str]) -> None:
