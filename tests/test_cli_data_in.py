@@ -33,6 +33,7 @@ def test_subscriber_lifecycle(run: Cli) -> None:
     shown = json.loads(run("subscribers", "show", "john@example.org", "--json").stdout)
     assert shown["sections"] == {"daily": ["Tchad"], "weekly": []}
     assert shown["list_status"] == {"daily": "active", "weekly": "active"}
+    assert shown["paused"] is False
 
     run("subscribers", "unsubscribe", "john@example.org")
     listed = json.loads(run("subscribers", "list", "--status", "unsubscribed", "--json").stdout)

@@ -235,6 +235,7 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
         lists = sorted(store.subscription_sections(found.id))
         data = subscriber_json(found, lists, store)
         data["list_status"] = store.subscription_statuses(found.id)
+        data["paused"] = store.is_paused(found.id)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
