@@ -115,3 +115,58 @@ def require_tool(name: str) -> str:
     if os.environ.get("DIGEST_REQUIRE_TOOLS") == "1":
         pytest.fail(f"{name} is required here (DIGEST_REQUIRE_TOOLS=1) but not installed")
     pytest.skip(f"{name} not installed (.ci/run installs it)")
+
+
+# -- golden files and the headless browser (render and preview tests) ---------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from the current output; review the diff before committing",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Belt and braces: no name resolves except loopback, so nothing leaves the machine.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Debian chromium for the whole session, driven by Playwright."""
+    executable = require_tool("chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def offline_page(browser: object, width: int, *, dark: bool = False) -> object:
+    """A page `width` px wide whose requests to anything but loopback are refused."""
+    page = browser.new_page(  # type: ignore[attr-defined]
+        viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light"
+    )
+
+    def route(route: object) -> None:
+        url = route.request.url  # type: ignore[attr-defined]
+        local = url.startswith(("http://127.0.0.1", "about:", "data:"))
+        route.continue_() if local else route.abort()  # type: ignore[attr-defined]
+
+    page.route("**/*", route)
+    return page

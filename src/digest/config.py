@@ -27,6 +27,13 @@ class Settings:
     outbox: Path = Path("outbox")  # DIGEST_OUTBOX: where dry runs and the sink write .eml
     editor_password: str = ""  # DIGEST_EDITOR_PASSWORD: guards previews under `serve --public`
     rate_limit: int = 30  # DIGEST_RATE_LIMIT: bad tokens a minute per client before 429
+    # The theme (render.Theme): what a site changes without touching templates.
+    theme_name: str = ""  # DIGEST_THEME_NAME: name in the header/subject (default: the list's)
+    theme_logo_url: str = ""  # DIGEST_THEME_LOGO_URL: https URL of a logo shown in the header
+    theme_logo_size: str = "160x40"  # DIGEST_THEME_LOGO_SIZE: the logo's WIDTHxHEIGHT in px
+    theme_accent: str = "#b3261e"  # DIGEST_THEME_ACCENT: links and rules, #rrggbb
+    theme_footer: str = ""  # DIGEST_THEME_FOOTER: a line of text above the postal address
+    html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
 
     @property
     def secret_file(self) -> Path:
@@ -34,7 +41,7 @@ class Settings:
 
 
 _PATH_FIELDS = {"db", "templates", "outbox"}
-_INT_FIELDS = {"rate_limit"}
+_INT_FIELDS = {"rate_limit", "html_budget_kb"}
 
 
 def load_settings(
@@ -100,9 +107,23 @@ def _validate(settings: Settings) -> None:
             f"DIGEST_RATE_LIMIT must be at least 1, got {settings.rate_limit}",
             hint="requests a minute per client address; the default is 30",
         )
+    if settings.html_budget_kb < 10:
+        raise ConfigError(
+            f"DIGEST_HTML_BUDGET_KB must be at least 10, got {settings.html_budget_kb}",
+            hint="Gmail clips at about 102 KB; the default 96 leaves room for personalisation",
+        )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError(
             f"DIGEST_BASE_URL must be an http(s) origin, got {settings.base_url!r}",
             hint="for example https://news.example.com",
         )
+    from digest.render.theme import Theme  # validates colour, logo URL and size
+
+    Theme(
+        name=settings.theme_name,
+        logo_url=settings.theme_logo_url,
+        logo_size=settings.theme_logo_size,
+        accent=settings.theme_accent,
+        footer=settings.theme_footer,
+    )

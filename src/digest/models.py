@@ -87,6 +87,7 @@ class RenderedEdition:
     mjml: str
     sections: tuple[str, ...]
     locale: str
+    dropped: tuple[str, ...] = ()  # URLs of articles the size budget cut to "N more" links
 
 
 @dataclass(frozen=True, slots=True)

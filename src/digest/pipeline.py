@@ -33,6 +33,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.render import Renderer, Theme
+from digest.render.checks import Check, check_edition
 from digest.secret import load_secret, make_token
 from digest.sender import SmtpSender, SmtpSettings
 from digest.store import Store
@@ -59,7 +60,18 @@ def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
 
 
 def make_renderer(settings: Settings) -> Renderer:
-    return Renderer(settings.templates, Theme(base_url=settings.base_url))
+    return Renderer(settings.templates, make_theme(settings), budget=settings.html_budget_kb * 1024)
+
+
+def make_theme(settings: Settings) -> Theme:
+    return Theme(
+        base_url=settings.base_url,
+        name=settings.theme_name,
+        logo_url=settings.theme_logo_url,
+        logo_size=settings.theme_logo_size,
+        accent=settings.theme_accent,
+        footer=settings.theme_footer,
+    )
 
 
 def preview_edition(
@@ -337,3 +349,82 @@ def run_demo(settings: Settings, *, day: date, now: Callable[[], datetime]) -> D
     if report.failed:
         raise DigestError(f"demo: {report.failed} messages failed", hint="; ".join(report.notes))
     return DemoResult(report=report, outbox=settings.outbox, preview=paths[0], smtp_url=server.url)
+
+
+# -- the editor's preview (digest serve) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EditionPreview:
+    """One edition as one subscriber (or, without one, the whole list) would get it."""
+
+    edition: Edition
+    rendered: RenderedEdition
+    raw: bytes  # the full message, as message.build_message assembles it
+    html: str  # the personalised parts, read back from `raw`
+    text: str
+    checks: list[Check]
+    subscriber: Subscriber | None
+
+
+def edition_days(store: Store, news_list: NewsList, today: date) -> list[date]:
+    """Recorded editions, newest first, with today's and tomorrow's (upcoming) on top."""
+    days = {today, today + timedelta(days=1), *store.edition_dates(news_list)}
+    return sorted(days, reverse=True)
+
+
+def preview_as(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date,
+    subscriber_id: int | None = None,
+    locale: str | None = None,
+    now: datetime,
+) -> EditionPreview:
+    """Render the edition for a subscriber (their sections, name and language) or for all.
+
+    Renders exactly as a send would and builds the real message, so the preview shows
+    what lands in an inbox; `locale` overrides the subscriber's and the list's.
+    """
+    import email
+    import email.policy
+
+    news_list = store.get_list(slug)
+    edition = load_edition(store, news_list, day)
+    recipient = None
+    if subscriber_id is not None:
+        recipient = next(
+            (r for r in store.recipients(news_list) if r.subscriber.id == subscriber_id), None
+        )
+        if recipient is None:
+            raise InputError(
+                f"subscriber {subscriber_id} does not get {news_list.slug}",
+                hint="pick a subscriber of this list",
+            )
+    view = issue.select_sections(edition, recipient.sections) if recipient else edition
+    subscriber = recipient.subscriber if recipient else None
+    chosen = locale or (subscriber.locale if subscriber else "") or news_list.locale
+    rendered = make_renderer(settings).render(view, locale=chosen)
+    target = subscriber or Subscriber(email="editor@preview.invalid", name="", id=0)
+    env = _envelope(
+        target, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
+    )
+    raw = message.build_message(message.compile_edition(rendered), env)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = {
+        part.get_content_type(): part.get_content()
+        for part in parsed.walk()
+        if not part.is_multipart()
+    }
+    html, text = parts.get("text/html", ""), parts.get("text/plain", "")
+    return EditionPreview(
+        edition=view,
+        rendered=rendered,
+        raw=raw,
+        html=html,
+        text=text,
+        checks=check_edition(view, rendered, html),
+        subscriber=subscriber,
+    )

@@ -52,6 +52,11 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
         f"{edition.key}: {edition.article_count} articles in {len(edition.sections)} "
         f"sections, HTML {len(rendered.html.encode()) / 1024:.1f} KB"
     )
+    if rendered.dropped:
+        err.print(
+            f"  size budget: {len(rendered.dropped)} articles became 'more stories' links "
+            "(DIGEST_HTML_BUDGET_KB)"
+        )
     for path in paths:
         click.echo(path)
 

@@ -1,11 +1,398 @@
-"""The editor's preview: lists, editions, views, checks, live reload, send test."""
+"""The editor's preview: lists, editions, views, checks, live reload, send test.
+
+Every page renders the edition the way a send would (pipeline.preview_as), so what the
+editor sees is what lands in an inbox. Pages poll `/preview/_version`, a fingerprint of
+the template folders and the database files, and reload themselves (keeping the scroll
+position) when it changes. A template error is shown in the page, which keeps polling,
+so fixing the file brings the preview back.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import hashlib
+import html
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from digest import pipeline
 from digest.config import Settings
+from digest.errors import DigestError, InputError, NotFoundError, TemplateError
+from digest.models import Subscriber
+from digest.render import default_templates_dir
+from digest.render.checks import Check
+from digest.render.language import parse_locale
+
+VIEWS = {
+    "desktop": "Desktop (600 px)",
+    "mobile": "Mobile (375 px)",
+    "dark": "Dark mode",
+    "html": "HTML",
+    "text": "Text part",
+    "mjml": "MJML",
+    "raw": "Raw message",
+}
+FRAME_WIDTHS = {"desktop": 600, "mobile": 375, "dark": 600}
+LANGUAGES = ("en", "fr", "ar")
+POLL_MS = 600
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def routes(settings: Settings, *, public_mode: bool) -> list[BaseRoute]:
-    return []
+    """The preview routes. `public_mode` is for the editor password (not handled here yet)."""
+    preview = _Preview(settings)
+    return [
+        Route("/", preview.index),
+        Route("/preview/", preview.index),
+        Route("/preview/_version", preview.version),
+        Route("/preview/{slug}/{day}", preview.edition),
+        Route("/preview/{slug}/{day}/email.html", preview.email_html),
+        Route("/preview/{slug}/{day}/send-test", preview.send_test, methods=["POST"]),
+    ]
+
+
+def content_version(settings: Settings) -> str:
+    """Changes whenever a template, a catalogue or the database (or its WAL) changes."""
+    stamp = hashlib.sha256()
+    folders = [default_templates_dir(), *([settings.templates] if settings.templates else [])]
+    files: list[Path] = []
+    for folder in folders:
+        if folder.is_dir():
+            files += sorted(p for p in folder.rglob("*") if p.is_file())
+    files += [settings.db, settings.db.with_name(settings.db.name + "-wal")]
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if info.st_size == 0 and path.name.endswith("-wal"):
+            continue  # every reader creates an empty WAL, and the last one out deletes it
+        stamp.update(f"{path}\0{info.st_mtime_ns}\0{info.st_size}\n".encode())
+    return stamp.hexdigest()[:16]
+
+
+class _Preview:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- routes --------------------------------------------------------------------------
+
+    def version(self, request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"version": content_version(self.settings)}, headers={"Cache-Control": "no-store"}
+        )
+
+    def index(self, request: Request) -> HTMLResponse:
+        rows = []
+        with pipeline.open_store(self.settings) as store:
+            for news_list in store.lists():
+                today = _now().astimezone(ZoneInfo(news_list.timezone)).date()
+                days = pipeline.edition_days(store, news_list, today)
+                links = " ".join(
+                    f'<a href="/preview/{_q(news_list.slug)}/{d.isoformat()}">{d.isoformat()}'
+                    f"{_day_label(d, today)}</a>"
+                    for d in days
+                )
+                rows.append(
+                    f"<tr><th scope=row>{_e(news_list.name)}<br><small>{_e(news_list.slug)} · "
+                    f"{_e(news_list.locale)} · {_e(news_list.timezone)}</small></th>"
+                    f"<td class=days>{links}</td></tr>"
+                )
+        body = "<h1>Lists and editions</h1>" + (
+            "<table><tr><th>List</th><th>Editions (upcoming first)</th></tr>"
+            + "".join(rows)
+            + "</table>"
+            if rows
+            else "<p>No lists yet: create one with <code>digest lists add</code>.</p>"
+        )
+        return self._page("digest preview", body)
+
+    def edition(self, request: Request) -> HTMLResponse:
+        slug, day = request.path_params["slug"], request.path_params["day"]
+        params = request.query_params
+        view = params.get("view", "desktop")
+        if view not in VIEWS:
+            view = "desktop"
+        try:
+            parsed_day = _parse_day(day)
+            with pipeline.open_store(self.settings) as store:
+                news_list = store.get_list(slug)
+                people = [r.subscriber for r in store.recipients(news_list)]
+                preview = pipeline.preview_as(
+                    store,
+                    self.settings,
+                    slug=slug,
+                    day=parsed_day,
+                    subscriber_id=_int(params.get("as")),
+                    locale=_locale(params.get("lang")),
+                    now=_now(),
+                )
+        except DigestError as exc:
+            return self._error(exc, title=f"{slug} {day}")
+        state = {k: v for k, v in (("as", params.get("as")), ("lang", params.get("lang"))) if v}
+        tabs = "".join(
+            f'<a role="tab" href="?{urlencode({**state, "view": key})}"'
+            f"{' aria-selected=true class=on' if key == view else ''}>{label}</a>"
+            for key, label in VIEWS.items()
+        )
+        if view in FRAME_WIDTHS:
+            query = urlencode({**state, **({"dark": "1"} if view == "dark" else {})})
+            src = f"/preview/{_q(slug)}/{parsed_day.isoformat()}/email.html?{query}"
+            shown = (
+                f'<iframe class="email" title="{_e(VIEWS[view])}" src="{_e(src)}" '
+                f'width="{FRAME_WIDTHS[view]}" style="width:{FRAME_WIDTHS[view]}px" '
+                f'data-view="{view}"></iframe>'
+            )
+        else:
+            source = {
+                "html": preview.html,
+                "text": preview.text,
+                "mjml": preview.rendered.mjml,
+                "raw": preview.raw.decode("ascii", "replace"),
+            }[view]
+            shown = f'<pre class="source" data-view="{view}">{_e(source)}</pre>'
+        notice = params.get("notice")
+        body = (
+            f"<h1>{_e(news_list.name)} · {parsed_day.isoformat()}</h1>"
+            f'<p class="sub">{_e(preview.rendered.subject)} · {preview.edition.article_count} '
+            f"articles in {len(preview.edition.sections)} sections · "
+            f"{_e(preview.rendered.locale)}</p>"
+            + (f'<p class="notice" role="status">{_e(notice)}</p>' if notice else "")
+            + self._as_form(people, params, view)
+            + f'<nav class="tabs" role="tablist">{tabs}</nav>'
+            + f'<div class="main"><div class="view">{shown}</div><aside>'
+            + _checks_panel(preview.checks)
+            + _send_form(slug, parsed_day)
+            + "</aside></div>"
+        )
+        return self._page(f"{news_list.name} {parsed_day} – preview", body)
+
+    def email_html(self, request: Request) -> HTMLResponse:
+        slug, day = request.path_params["slug"], request.path_params["day"]
+        params = request.query_params
+        try:
+            with pipeline.open_store(self.settings) as store:
+                preview = pipeline.preview_as(
+                    store,
+                    self.settings,
+                    slug=slug,
+                    day=_parse_day(day),
+                    subscriber_id=_int(params.get("as")),
+                    locale=_locale(params.get("lang")),
+                    now=_now(),
+                )
+        except DigestError as exc:
+            return self._error(exc, title=f"{slug} {day}")
+        body = preview.html
+        if params.get("dark") == "1":
+            # Apply the theme's dark-mode rules whatever the editor's own system uses.
+            body = body.replace("@media (prefers-color-scheme: dark)", "@media all")
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def send_test(self, request: Request) -> Response:
+        slug, day = request.path_params["slug"], request.path_params["day"]
+        if not _same_origin(request):
+            return HTMLResponse("cross-site request refused", status_code=403)
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        to = (form.get("to") or [""])[0].strip()
+
+        def send() -> str:
+            with pipeline.open_store(self.settings) as store:
+                report = pipeline.send_edition(
+                    store, self.settings, slug=slug, day=_parse_day(day), now=_now, test_to=to
+                )
+            return "; ".join(report.notes) or f"test copy sent to {to}"
+
+        try:
+            notice = await run_in_threadpool(send)
+        except DigestError as exc:
+            notice = f"not sent: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        query = urlencode({"notice": notice})
+        return RedirectResponse(f"/preview/{_q(slug)}/{day}?{query}", status_code=303)
+
+    # -- page pieces ---------------------------------------------------------------------
+
+    def _as_form(self, people: Iterable[Subscriber], params: QueryParams, view: str) -> str:
+        chosen_as = params.get("as") or ""
+        chosen_lang = params.get("lang") or ""
+        options = ['<option value="">everyone (all sections, the list\'s language)</option>']
+        for person in people:
+            sid = str(person.id)
+            label = f"{person.name or person.email} <{person.email}> {person.locale}"
+            selected = " selected" if sid == chosen_as else ""
+            options.append(f'<option value="{_e(sid)}"{selected}>{_e(label)}</option>')
+        langs = ['<option value="">their language</option>'] + [
+            f'<option value="{code}"{" selected" if code == chosen_lang else ""}>{code}</option>'
+            for code in LANGUAGES
+        ]
+        return (
+            '<form class="as" method="get"><label>Preview as <select name="as">'
+            + "".join(options)
+            + '</select></label> <label>in <select name="lang">'
+            + "".join(langs)
+            + f'</select></label><input type="hidden" name="view" value="{_e(view)}">'
+            + ' <button type="submit">Show</button></form>'
+        )
+
+    def _error(self, exc: DigestError, *, title: str) -> HTMLResponse:
+        status = 404 if isinstance(exc, NotFoundError) else 400
+        if isinstance(exc, TemplateError):
+            status = 500
+        body = (
+            f'<div class="error" role="alert"><h1>{_e(type(exc).__name__)}</h1>'
+            f"<p><code>{_e(exc.message)}</code></p>"
+            + (f"<p>Hint: {_e(exc.hint)}</p>" if exc.hint else "")
+            + "<p>This page reloads by itself when the templates or the database change.</p>"
+            "</div>"
+        )
+        return self._page(title, body, status=status)
+
+    def _page(self, title: str, body: str, *, status: int = 200) -> HTMLResponse:
+        version = content_version(self.settings)
+        page = (
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
+            f'<body data-version="{version}"><header><a href="/preview/">digest preview</a>'
+            f"</header><main>{body}</main><script>{SCRIPT}</script></body></html>"
+        )
+        return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _checks_panel(checks: Iterable[Check]) -> str:
+    items = []
+    for check in checks:
+        details = "".join(f"<li>{_e(item)}</li>" for item in check.items)
+        items.append(
+            f'<li class="{"ok" if check.ok else "bad"}" data-check="{_e(check.name)}">'
+            f'<span aria-hidden="true">{"✓" if check.ok else "✗"}</span> '
+            f"<strong>{_e(check.name)}</strong>: {_e(check.summary)}"
+            + (f"<ul>{details}</ul>" if details else "")
+            + "</li>"
+        )
+    return '<section class="checks"><h2>Checks</h2><ul>' + "".join(items) + "</ul></section>"
+
+
+def _send_form(slug: str, day: date) -> str:
+    return (
+        f'<section class="send"><h2>Send a test</h2><form method="post" '
+        f'action="/preview/{_q(slug)}/{day.isoformat()}/send-test">'
+        '<label>To <input type="email" name="to" required placeholder="editor@example.com">'
+        "</label> <button type=submit>Send test</button></form><p><small>One copy of the "
+        "list's edition through the configured SMTP server; nothing is recorded.</small>"
+        "</p></section>"
+    )
+
+
+def _same_origin(request: Request) -> bool:
+    """Refuse form posts from other sites (the preview has no login on loopback)."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not a date", hint="use YYYY-MM-DD") from None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _locale(value: str | None) -> str | None:
+    return value if value and parse_locale(value) is not None else None
+
+
+def _day_label(day: date, today: date) -> str:
+    if day == today:
+        return " (today)"
+    if (day - today).days == 1:
+        return " (tomorrow)"
+    return ""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1f1f1f; background: #fafafa; }
+header { padding: 8px 16px; background: #1f1f1f; } header a { color: #fff; font-weight: bold; }
+main { padding: 12px 16px; } h1 { font-size: 20px; margin: 4px 0; }
+.sub { color: #555; margin: 0 0 8px; } .notice { background: #e6f4ea; padding: 6px 10px; }
+.tabs { display: flex; flex-wrap: wrap; gap: 4px; margin: 8px 0; border-bottom: 1px solid #ccc; }
+.tabs a { padding: 6px 10px; text-decoration: none; color: #1f1f1f; border-radius: 4px 4px 0 0; }
+.tabs a.on { background: #1f1f1f; color: #fff; }
+.main { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.view { flex: 0 0 auto; max-width: 100%; }
+iframe.email { border: 1px solid #ccc; display: block; min-height: 400px; background: #fff; }
+pre.source { white-space: pre-wrap; word-break: break-all; max-width: 900px; background: #fff;
+  border: 1px solid #ccc; padding: 8px; font-size: 12px; }
+aside { flex: 1 1 280px; max-width: 420px; }
+.checks ul { list-style: none; padding: 0; } .checks li { margin: 6px 0; }
+.checks li ul { list-style: disc; padding-left: 20px; font-size: 13px; word-break: break-all; }
+.ok span { color: #137333; } .bad span { color: #b3261e; }
+.error { border: 2px solid #b3261e; background: #fce8e6; padding: 8px 16px; }
+table { border-collapse: collapse; } th, td { text-align: left; padding: 6px 10px;
+  border-bottom: 1px solid #ddd; vertical-align: top; } .days a { margin-right: 10px; }
+"""
+
+# Live reload: poll the content version; on change remember the scroll position, reload,
+# and restore it once the email frames have loaded and been sized to their content.
+SCRIPT = (
+    """
+(() => {
+  const key = 'digest-scroll:' + location.pathname + location.search;
+  let version = document.body.dataset.version;
+  const frames = [...document.querySelectorAll('iframe.email')];
+  const fit = (f) => { try {
+    f.style.height = f.contentDocument.documentElement.scrollHeight + 'px'; } catch (e) {} };
+  const restore = () => {
+    const saved = JSON.parse(sessionStorage.getItem(key) || 'null');
+    if (saved) { window.scrollTo(saved.x, saved.y); sessionStorage.removeItem(key); }
+    document.body.dataset.ready = '1';
+  };
+  let pending = frames.length;
+  const loaded = (f) => { fit(f); if (--pending === 0) restore(); };
+  frames.forEach((f) => {
+    const doc = f.contentDocument;
+    if (doc && doc.readyState === 'complete' && doc.URL !== 'about:blank') loaded(f);
+    else f.addEventListener('load', () => loaded(f), {once: true});
+  });
+  if (!frames.length) restore();
+  const poll = async () => {
+    try {
+      const r = await fetch('/preview/_version', {cache: 'no-store'});
+      const v = (await r.json()).version;
+      if (v !== version) {
+        sessionStorage.setItem(key, JSON.stringify({x: window.scrollX, y: window.scrollY}));
+        version = v;
+        location.reload();
+        return;
+      }
+    } catch (e) {}
+    setTimeout(poll, POLL_MS);
+  };
+  setTimeout(poll, POLL_MS);
+})();
+"""
+).replace("POLL_MS", str(POLL_MS))

@@ -1,0 +1,90 @@
+"""Languages: locale names, message catalogues (.po, read with Babel), text direction.
+
+Catalogues live beside the templates, in `locale/<lang>/LC_MESSAGES/messages.po`; a
+site's templates folder may ship its own, whose entries win over the default theme's.
+They are compiled in memory on first use, so there is no .mo build step.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+from digest.errors import TemplateError
+
+DOMAIN = "messages"
+FALLBACK = "en"
+
+
+@lru_cache(maxsize=256)
+def parse_locale(name: str) -> Locale | None:
+    """`fr`, `fr_FR`, `fr-FR`, `AR` → a Babel Locale; None when unknown or empty."""
+    cleaned = name.strip().replace("-", "_")
+    if not cleaned:
+        return None
+    parts = cleaned.split("_")
+    cleaned = "_".join([parts[0].lower(), *parts[1:]])
+    try:
+        return Locale.parse(cleaned)
+    except (UnknownLocaleError, ValueError):
+        return None
+
+
+def resolve_locale(*candidates: str) -> Locale:
+    """The first candidate Babel knows (subscriber's, then list's), else English."""
+    for name in candidates:
+        found = parse_locale(name or "")
+        if found is not None:
+            return found
+    return Locale.parse(FALLBACK)
+
+
+@lru_cache(maxsize=256)
+def direction(language: str) -> str:
+    """'rtl' or 'ltr' for a BCP 47 language tag; '' when unknown."""
+    found = parse_locale(language)
+    if found is None:
+        return ""
+    return "rtl" if found.character_order == "right-to-left" else "ltr"
+
+
+def load_translations(folders: list[Path], locale: Locale) -> NullTranslations:
+    """The catalogue for `locale` (then its bare language) from the folders, merged.
+
+    `folders` are in priority order (a site's own first); English needs no catalogue.
+    """
+    names = [str(locale)] + ([locale.language] if str(locale) != locale.language else [])
+    result: NullTranslations | None = None
+    for folder in reversed(folders):
+        for name in names:
+            path = folder / "locale" / name / "LC_MESSAGES" / f"{DOMAIN}.po"
+            if path.is_file():
+                translations = Translations(io.BytesIO(_compile(path, path.stat().st_mtime_ns)))
+                if isinstance(result, Translations):
+                    result.merge(translations)  # the higher folder's entries win
+                else:
+                    result = translations
+                break
+    return result if result is not None else NullTranslations()
+
+
+@lru_cache(maxsize=64)
+def _compile(path: Path, _mtime_ns: int) -> bytes:
+    """The .po file compiled to .mo bytes (cached until the file changes)."""
+    try:
+        with path.open("rb") as handle:
+            catalog = read_po(handle, abort_invalid=True)
+    except Exception as exc:  # Babel raises several types for a broken .po file
+        raise TemplateError(
+            f"{path}: cannot read message catalogue: {exc}",
+            hint="check the .po syntax (msgfmt --check-format FILE)",
+        ) from None
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    return buffer.getvalue()

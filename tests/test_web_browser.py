@@ -1,0 +1,148 @@
+"""The preview server in headless chromium over a real uvicorn on a loopback port:
+the email frames' layout, and live reload keeping the scroll position."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from digest.config import Settings, load_settings
+from digest.models import Article
+from digest.pipeline import open_store, run_demo
+from digest.render import default_templates_dir
+from digest.web import create_app
+from digest.web.preview import POLL_MS
+from tests.conftest import offline_page
+
+DAY = date(2026, 11, 20)
+PAGE = f"/preview/daily/{DAY.isoformat()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+    """`digest serve`'s app on uvicorn, with an (initially empty) site templates folder."""
+    site = tmp_path / "site"
+    site.mkdir()
+    settings = load_settings(
+        env={},
+        overrides={"db": tmp_path / "news.db", "outbox": tmp_path / "outbox"},
+        cwd=tmp_path,
+    )
+    run_demo(settings, day=DAY, now=lambda: datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
+    settings = replace(settings, templates=site)
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not running.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", settings
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+FRAME = """(view) => {
+  const frame = document.querySelector('iframe.email');
+  const doc = frame.contentDocument;
+  const titles = [...doc.querySelectorAll('h3 a')].map((a) => a.getBoundingClientRect());
+  return {frameWidth: frame.clientWidth, scrollWidth: doc.documentElement.scrollWidth,
+          titles: titles.map((r) => [r.left, r.right, r.width]),
+          height: frame.getBoundingClientRect().height};
+}"""
+
+
+def test_frames_show_the_email_at_desktop_and_mobile_width(
+    browser: Any, server: tuple[str, Settings]
+) -> None:
+    base, _ = server
+    page: Any = offline_page(browser, 1200)
+    try:
+        for view, width in (("desktop", 600), ("mobile", 375)):
+            page.goto(f"{base}{PAGE}?view={view}")
+            page.wait_for_selector("body[data-ready='1']")
+            found = page.evaluate(FRAME)
+            assert found["frameWidth"] == width
+            assert found["scrollWidth"] <= width  # no horizontal overflow inside the email
+            assert len(found["titles"]) >= 5
+            assert all(r[0] >= 0 and r[1] <= width and r[2] > 0 for r in found["titles"])
+            assert found["height"] > 1000  # sized to its content, so the page scrolls
+    finally:
+        page.close()
+
+
+def settle(page: Any, condition: str) -> None:
+    """Wait for `condition` after a reload, then once more after two more polls: one
+    database write can be seen twice (WAL, then checkpoint) and reload the page twice."""
+    page.wait_for_function(condition, timeout=15_000)
+    page.wait_for_timeout(2 * POLL_MS + 200)
+    page.wait_for_function(condition, timeout=15_000)
+
+
+def test_live_reload_on_template_and_database_changes_keeps_scroll(
+    browser: Any, server: tuple[str, Settings]
+) -> None:
+    base, settings = server
+    assert settings.templates is not None
+    page: Any = offline_page(browser, 1200)
+    frame_text = "() => document.querySelector('iframe.email').contentDocument.body.innerText"
+    try:
+        page.goto(f"{base}{PAGE}")
+        page.wait_for_selector("body[data-ready='1']")
+        page.evaluate("window.scrollTo(0, 700)")
+        # A template change: the editor's own footer.
+        footer = (default_templates_dir() / "footer.mjml").read_text(encoding="utf-8")
+        (settings.templates / "footer.mjml").write_text(
+            footer.replace(
+                "{% if theme.footer %}", "<p>Edited footer line</p>{% if theme.footer %}"
+            )
+        )
+        settle(
+            page,
+            "() => document.body.dataset.ready === '1' && "
+            "document.querySelector('iframe.email').contentDocument.body.innerText"
+            ".includes('Edited footer line')",
+        )
+        assert abs(page.evaluate("window.scrollY") - 700) < 2
+        # A database change: a new article in the edition's window.
+        with open_store(settings) as store:
+            store.upsert_article(
+                Article(
+                    url="https://news.example.com/tchad/late-news",
+                    title="Late news from N'Djamena",
+                    section="Tchad",
+                    published_at=datetime(2026, 11, 20, 5, 0, tzinfo=UTC),
+                ),
+                now=datetime(2026, 11, 20, 5, 0, tzinfo=UTC),
+            )
+        settle(
+            page,
+            f"() => document.body.dataset.ready === '1' && ({frame_text})()"
+            '.includes("Late news from N\'Djamena")',
+        )
+        assert abs(page.evaluate("window.scrollY") - 700) < 2
+        # A template error shows in the page; fixing it brings the preview back.
+        (settings.templates / "footer.mjml").write_text("<mj-section>\n<mj-column>\n")
+        page.wait_for_selector("[role=alert]", timeout=15_000)
+        assert "footer.mjml:" in page.inner_text("[role=alert]")
+        (settings.templates / "footer.mjml").unlink()
+        page.wait_for_selector("iframe.email", timeout=15_000)
+    finally:
+        page.close()

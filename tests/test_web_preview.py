@@ -1,0 +1,180 @@
+"""The editor's preview over real HTTP (Starlette's TestClient) on a real SQLite file."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from digest.config import Settings, load_settings
+from digest.pipeline import run_demo
+from digest.render import default_templates_dir
+from digest.sink import CaptureServer
+from digest.web import create_app
+from digest.web.preview import content_version
+from tests.conftest import received_messages
+
+PAST = date(2026, 11, 20)
+PAGE = f"/preview/daily/{PAST.isoformat()}"
+
+
+def checks_of(page: str) -> dict[str, str]:
+    return {
+        name: state
+        for state, name in re.findall(r'<li class="(ok|bad)" data-check="([^"]+)"', page)
+    }
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The demo's list, subscribers and articles, its edition for PAST recorded as sent."""
+    folder = tmp_path_factory.mktemp("preview")
+    settings = load_settings(
+        env={}, overrides={"db": folder / "news.db", "outbox": folder / "outbox"}, cwd=folder
+    )
+    moment = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+    run_demo(settings, day=PAST, now=lambda: moment)
+    return settings
+
+
+@pytest.fixture
+def client(demo: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(demo)) as opened:
+        yield opened
+
+
+def test_index_lists_lists_with_past_and_upcoming_editions(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Sahel Morning Digest" in page.text
+    today = datetime.now(UTC).date()
+    for day, label in [(today, "(today)"), (today + timedelta(days=1), "(tomorrow)")]:
+        assert f'href="/preview/daily/{day}">{day} {label}</a>' in page.text
+    assert f'href="{PAGE}">{PAST}</a>' in page.text  # the recorded, sent edition
+
+
+def test_edition_page_has_views_tabs_and_checks(client: TestClient) -> None:
+    page = client.get(PAGE)
+    assert page.status_code == 200
+    frame = re.search(r'<iframe class="email"[^>]* src="([^"]+)" width="600"', page.text)
+    assert frame
+    for label in ("Desktop (600 px)", "Mobile (375 px)", "Dark mode", "HTML", "Text part",
+                  "MJML", "Raw message"):  # fmt: skip
+        assert f">{label}</a>" in page.text
+    email = client.get(frame.group(1).replace("&amp;", "&"))
+    assert email.status_code == 200 and email.text.startswith("<!doctype html>")
+    assert "[[" not in email.text  # personalised like a real message
+    assert 'width="375"' in client.get(PAGE, params={"view": "mobile"}).text
+    dark = client.get(f"{PAGE}/email.html", params={"dark": "1"}).text
+    assert "@media all" in dark and "prefers-color-scheme: dark" not in dark
+
+    assert checks_of(page.text) == {
+        "size": "ok",
+        "images without alt": "bad",  # the sample's images have no alt text of their own
+        "non-https links": "bad",  # DIGEST_BASE_URL is http://127.0.0.1:8000 here
+        "unsubscribe link": "ok",
+        "size budget": "ok",
+    }
+    assert "http://127.0.0.1:8000/u/" in page.text
+
+
+def test_source_tabs_show_html_text_mjml_and_the_raw_message(client: TestClient) -> None:
+    html = client.get(PAGE, params={"view": "html"}).text
+    assert "&lt;!doctype html&gt;" in html
+    text = client.get(PAGE, params={"view": "text"}).text
+    assert "== Tchad ==" in text
+    mjml = client.get(PAGE, params={"view": "mjml"}).text
+    assert "&lt;mjml lang=&#x27;en&#x27;" in mjml or "&lt;mjml lang=&quot;en&quot;" in mjml
+    raw = client.get(PAGE, params={"view": "raw"}).text
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
+    assert "Content-Type: multipart/alternative" in raw
+
+
+def test_preview_as_a_subscriber_uses_their_sections_name_and_language(
+    client: TestClient,
+) -> None:
+    page = client.get(PAGE)
+    people = dict(
+        (label.split(" &lt;")[0], sid)
+        for sid, label in re.findall(r'<option value="(\d+)">([^<]+)</option>', page.text)
+    )
+    john, amina = people["John Smith"], people["Amina Mahamat"]
+    as_john = client.get(PAGE, params={"as": john, "view": "text"}).text
+    assert "== English News ==" in as_john and "== Sport ==" in as_john
+    assert "== Tchad ==" not in as_john  # John chose two sections
+    raw = client.get(PAGE, params={"as": john, "view": "raw"}).text
+    assert "To: John Smith &lt;john.smith@example.org&gt;" in raw
+    as_amina = client.get(PAGE, params={"as": amina, "view": "text"}).text
+    assert "Se désabonner" in as_amina and "== Tchad ==" in as_amina
+    in_arabic = client.get(PAGE, params={"as": amina, "lang": "ar", "view": "text"}).text
+    assert "إلغاء الاشتراك" in in_arabic
+
+
+def test_checks_report_budget_cuts_and_a_missing_unsubscribe_link(
+    demo: Settings, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    footer = (default_templates_dir() / "footer.mjml").read_text(encoding="utf-8")
+    (site / "footer.mjml").write_text(
+        footer.replace('<a href="{{ unsubscribe_url }}">', '<a href="{{ archive_url }}">')
+    )
+    tight = replace(demo, templates=site, html_budget_kb=20)
+    with TestClient(create_app(tight)) as client:
+        page = client.get(PAGE).text
+    found = checks_of(page)
+    assert found["unsubscribe link"] == "bad" and found["size budget"] == "bad"
+    assert "article(s) cut to" in page
+
+
+def test_template_error_is_shown_in_the_page(demo: Settings, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "header.mjml").write_text("<mj-section>\n<mj-column>\n<mj-text>x\n</mj-section>\n")
+    with TestClient(create_app(replace(demo, templates=site))) as client:
+        page = client.get(PAGE)
+    assert page.status_code == 500
+    assert 'role="alert"' in page.text and "header.mjml:3" in page.text
+    assert "Traceback" not in page.text and "/preview/_version" in page.text
+
+
+def test_send_test_goes_through_the_configured_smtp_server(
+    demo: Settings, smtp_server: CaptureServer
+) -> None:
+    with TestClient(create_app(replace(demo, smtp_url=smtp_server.url))) as client:
+        refused = client.post(
+            f"{PAGE}/send-test",
+            data={"to": "editor@example.com"},
+            headers={"origin": "http://evil.example"},
+        )
+        assert refused.status_code == 403
+        sent = client.post(
+            f"{PAGE}/send-test", data={"to": "editor@example.com"}, follow_redirects=False
+        )
+        assert sent.status_code == 303 and "test+copy+sent" in sent.headers["location"]
+        assert "test copy sent to editor@example.com" in client.get(sent.headers["location"]).text
+    [message] = received_messages(smtp_server)
+    assert message["To"] == "editor@example.com"
+    assert message["Subject"].startswith("Sahel Morning Digest")
+
+
+def test_version_changes_with_templates_and_database(demo: Settings, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    settings = replace(demo, templates=site, db=tmp_path / "copy.db")
+    shutil.copy(demo.db, settings.db)
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/preview/_version").json()["version"]
+        assert client.get("/preview/_version").json()["version"] == first
+        (site / "footer.mjml").write_text("changed")
+        second = client.get("/preview/_version").json()["version"]
+        assert second != first
+    with settings.db.open("ab") as handle:
+        handle.write(b"\0")
+    assert content_version(settings) != second
