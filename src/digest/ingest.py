@@ -325,6 +325,18 @@ def read_articles(
     return batch
 
 
+def read_articles_json(data: str, *, name: str) -> list[Article]:
+    """All the (cleaned) articles of a JSON or JSON Lines text, or the first error.
+
+    The all-or-nothing reader the render tests and fixtures use; imports go through
+    `read_articles`, which reports every bad record.
+    """
+    batch = read_articles(data.encode("utf-8"), name=name)
+    if batch.rejected:
+        raise batch.rejected[0]
+    return [article for _, article in batch.articles]
+
+
 class _Record(dict[str, Any]):
     duplicate: str | None = None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from digest import ingest, issue, message, timetable
 from digest.config import Settings
-from digest.errors import DigestError, SmtpError
+from digest.errors import DigestError, InputError, SmtpError
 
 # Data in (imports, feeds) lives in `intake`; callers use it as pipeline.*, like the rest.
 from digest.intake import FLAG_AFTER_FAILURES as FLAG_AFTER_FAILURES
