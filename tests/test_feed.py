@@ -135,6 +135,17 @@ def test_failures_are_named_and_only_repeated_failures_are_flagged(
     assert store.get_feed(site.url + "/gone.xml").failures == 0
 
 
+def test_relative_item_links_resolve_against_the_feed_url(store: Store, site: Site) -> None:
+    site.pages["/news/feed.xml"] = (
+        200,
+        rss(("x", "X")).replace(b"https://news.example.com/x", b"/news/story-1"),
+    )
+    pipeline.add_feed(store, site.url + "/news/feed.xml", now=NOW)
+    [report] = pipeline.fetch_feeds(store, now=clock)
+    assert report.status == "ok" and report.report.added == 1, report
+    assert [a.url for a in store.articles()] == [site.url + "/news/story-1"]
+
+
 def test_timeout_and_size_cap(store: Store, site: Site) -> None:
     site.pages["/slow.xml"] = (200, rss(("s", "S")))
     site.slow.add("/slow.xml")

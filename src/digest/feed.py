@@ -24,9 +24,15 @@ from digest.sanitizer import http_url
 # -- reading --------------------------------------------------------------------------------
 
 
-def read_feed(data: bytes, *, name: str, section: str | None = None) -> ArticleBatch:
-    """RSS 0.9x/1.0/2.0 or Atom, mapped to the article contract."""
-    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False)
+def read_feed(
+    data: bytes, *, name: str, section: str | None = None, base_url: str = ""
+) -> ArticleBatch:
+    """RSS 0.9x/1.0/2.0 or Atom, mapped to the article contract.
+
+    `base_url` (where the feed was fetched from) resolves relative item links.
+    """
+    headers = {"content-location": base_url} if base_url else {}
+    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, response_headers=headers)
     problem = parsed.get("bozo_exception")
     if isinstance(problem, SAXException) or (parsed.get("bozo") and not parsed.get("version")):
         detail = str(problem).splitlines()[0] if problem else "unreadable"

@@ -225,6 +225,7 @@ def fetch_feeds(
                 result.body,
                 name=subscription.title or subscription.url,
                 section=subscription.section or None,
+                base_url=result.url or subscription.url,
             )
             report = write_articles(store, batch, now=now(), feed_id=subscription.id)
         except DigestError as exc:
