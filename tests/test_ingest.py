@@ -41,6 +41,12 @@ RSS2 = """<?xml version="1.0" encoding="UTF-8"?>
   <description>يجتمع وزراء الاقتصاد</description>
   <media:thumbnail url="https://news.example.com/i/qimma.jpg"/>
 </item>
+<item>
+  <title>Le match</title>
+  <link>https://news.example.com/sport/match</link>
+  <pubDate>Fri, 13 Nov 2020 21:45:00 +0100</pubDate>
+  <media:content url="https://news.example.com/i/match.jpg" medium="image"/>
+</item>
 </channel></rss>
 """
 
@@ -104,6 +110,9 @@ def test_rss2_items_map_to_the_contract() -> None:
     assert qimma.title == "قمة اقتصادية 🚆"
     assert qimma.image_url == "https://news.example.com/i/qimma.jpg"
     assert qimma.summary == "يجتمع وزراء الاقتصاد"
+    match = batch.articles[2][1]
+    assert match.image_url == "https://news.example.com/i/match.jpg"
+    assert match.section == "" and match.summary == "" and match.body_html == ""
 
 
 def test_atom_rss1_and_rss091_are_read() -> None:
