@@ -109,10 +109,11 @@ def test_lists_and_subscribers_round_trip(run: Cli) -> None:
     assert len(json.loads(run("subscribers", "list", "--json").stdout)) == 1
 
 
-def test_bad_csv_row_imports_nothing(run: Cli) -> None:
+def test_bad_csv_row_imports_nothing_with_strict(run: Cli) -> None:
+    # issue 3: by default the valid rows are imported (exit 1); --strict imports none
     run("lists", "add", "daily", "--name", "D")
     run.write("bad.csv", "email,name\nok@example.com,Ok\nbroken,Bad\n")
-    result = run("subscribers", "import", "bad.csv", "--list", "daily", ok=False)
+    result = run("subscribers", "import", "bad.csv", "--list", "daily", "--strict", ok=False)
     assert result.exit_code == 1 and "row 3" in result.stderr
     assert json.loads(run("subscribers", "list", "--json").stdout) == []
 

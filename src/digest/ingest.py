@@ -1,20 +1,26 @@
-"""Turn files into clean Article and Subscriber records, or say exactly what is wrong."""
+"""Turn files and feeds into clean Article records, or say exactly what is wrong.
+
+Every reader returns the good records and, separately, one InputError per bad record
+naming the record and the field; a file that cannot be read at all raises InputError.
+RSS and Atom are mapped by `feed`, subscriber CSV files are read by `roster`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest import sanitizer
 from digest.errors import InputError
-from digest.models import Article, Subscriber
+from digest.models import Article
 
 ARTICLE_FIELDS = (
     "url",
@@ -30,8 +36,54 @@ ARTICLE_FIELDS = (
     "language",
     "guid",
 )
-SUBSCRIBER_COLUMNS = ("email", "name", "lists", "locale", "timezone", "sections")
-_CONTROL = {chr(c) for c in range(32) if chr(c) not in "\t"} | {"\x7f"}
+REQUIRED_ARTICLE_FIELDS = ("url", "title", "published_at")
+FORMATS = ("json", "jsonl", "csv", "feed")
+_LIMITS = {"body_html": 1_000_000, "summary": 20_000, "url": 2048, "image_url": 2048}
+_LINE_BREAKS = {"\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"}
+_CONTROL = (
+    {chr(c) for c in range(32) if chr(c) != "\t"} | {chr(c) for c in range(0x7F, 0xA0)}
+) | _LINE_BREAKS
+_CONTROL_RE = re.compile("[" + re.escape("".join(sorted(_CONTROL))) + "]")
+_CONTROL_MULTILINE = re.compile("[" + re.escape("".join(sorted(_CONTROL - {"\n"}))) + "]")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+# -- fields -------------------------------------------------------------------------------
+
+
+def check_text(
+    value: Any,
+    *,
+    where: str,
+    multiline: bool = False,
+    fold_breaks: bool = False,
+    limit: int = 10_000,
+) -> str:
+    """A stripped text field. Control characters are refused: line breaks too, unless
+    `multiline` (kept) or `fold_breaks` (turned into spaces, for titles from feeds)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{where}: expected text, got {type(value).__name__}", hint="quote it")
+    if len(value) > limit:
+        raise InputError(f"{where}: longer than {limit} characters", hint="shorten it")
+    if multiline or fold_breaks:
+        value = value.replace("\r\n", "\n")
+        for ch in _LINE_BREAKS & set(value):
+            value = value.replace(ch, "\n" if multiline else " ")
+    if (_CONTROL_MULTILINE if multiline else _CONTROL_RE).search(value):
+        raise InputError(
+            f"{where}: contains a control character (line break or similar)",
+            hint="remove line breaks and control characters from this field",
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            f"{where}: contains an invalid character (a lone surrogate)",
+            hint="the text must be valid Unicode",
+        ) from None
+    return value.strip()
 
 
 def parse_datetime(value: str, *, where: str) -> datetime:
@@ -47,42 +99,110 @@ def parse_datetime(value: str, *, where: str) -> datetime:
             f"{where}: {value!r} has no UTC offset",
             hint="add one, e.g. 2026-11-27T06:30:00+01:00 or ...Z",
         )
-    return moment
-
-
-def check_text(value: Any, *, where: str, multiline: bool = False, limit: int = 10_000) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{where}: expected text, got {type(value).__name__}", hint="quote it")
-    bad = _CONTROL - ({"\n", "\r"} if multiline else set())
-    if any(ch in bad for ch in value):
-        raise InputError(
-            f"{where}: contains a control character (line break or similar)",
-            hint="remove line breaks and control characters from this field",
-        )
-    if len(value) > limit:
-        raise InputError(f"{where}: longer than {limit} characters", hint="shorten it")
-    return value.strip()
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InputError(f"{where}: {value!r} is out of range", hint="check the year") from None
 
 
 def check_url(value: str, *, where: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    url = sanitizer.canonical_url(value)
+    if url is None:
         raise InputError(f"{where}: {value!r} is not an http(s) URL", hint="use an absolute URL")
-    return value
+    return url
 
 
-def article_from_dict(record: Any, *, where: str) -> Article:
+def check_language(value: str, *, where: str) -> str:
+    if value and not _LANGUAGE.match(value):
+        raise InputError(
+            f"{where}: {value!r} is not a language code", hint="use a BCP 47 code: en, fr, ar"
+        )
+    return value.replace("_", "-")
+
+
+def normalize_email(
+    value: str,
+    *,
+    where: str,
+    check_dns: bool = False,
+    domains: dict[str, tuple[str, str] | None] | None = None,
+) -> str:
+    """One spelling per address: domain lower-cased and in Unicode (punycode on the wire).
+
+    `domains` is a cache for big imports: each domain is validated once, and plain ASCII
+    local parts go through email-validator's local-part check only (~30x faster; the
+    full check runs whenever the shortcut is not sure, so results are the same).
+    """
+    value = check_text(value, where=where, limit=320)
+    if not value:
+        raise InputError(f"{where}: the address is empty", hint="every row needs an email")
+    if domains is not None and not check_dns:
+        fast = _fast_email(value, domains)
+        if fast is not None:
+            return fast
+    try:
+        result = validate_email(value, check_deliverability=check_dns, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InputError(
+            f"{where}: {value!r} is not a valid address: {exc}", hint="fix the address"
+        ) from None
+    return str(result.normalized)
+
+
+_SIMPLE_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+
+
+def _fast_email(value: str, domains: dict[str, tuple[str, str] | None]) -> str | None:
+    """The normalised address, or None to let the full validation decide."""
+    local, at, domain = value.rpartition("@")
+    if not at or not _SIMPLE_LOCAL.match(local) or _validate_local is None:
+        return None
+    if domain not in domains:
+        try:
+            checked = validate_email("a@" + domain, check_deliverability=False)
+            domains[domain] = (str(checked.domain), str(checked.ascii_domain))
+        except EmailNotValidError:
+            domains[domain] = None
+    known = domains[domain]
+    if known is None or len(local) + 1 + len(known[1]) > 254:
+        return None
+    try:
+        _validate_local(local, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return f"{local}@{known[0]}"
+
+
+try:  # a stable helper of email-validator 2.x; without it every address takes the full path
+    from email_validator.syntax import validate_email_local_part as _validate_local
+except ImportError:  # pragma: no cover
+    _validate_local = None  # type: ignore[assignment]
+
+
+# -- articles -----------------------------------------------------------------------------
+
+
+def article_from_dict(
+    record: Any, *, where: str, section: str | None = None, lenient: bool = False
+) -> Article:
+    """Validate one record (contract field names) and clean it.
+
+    `lenient` (feeds): an unknown language code is dropped instead of refused.
+    """
     if not isinstance(record, dict):
         raise InputError(f"{where}: expected an object", hint="each record is a JSON object")
+    duplicate = getattr(record, "duplicate", None)
+    if duplicate:
+        raise InputError(
+            f"{where}: field {duplicate!r} appears twice", hint="keep one value per field"
+        )
     unknown = set(record) - set(ARTICLE_FIELDS) - {"id"}
     if unknown:
         raise InputError(
             f"{where}: unknown field {sorted(unknown)[0]!r}",
             hint="fields are " + ", ".join(ARTICLE_FIELDS),
         )
-    for required in ("url", "title", "published_at"):
+    for required in REQUIRED_ARTICLE_FIELDS:
         if not record.get(required):
             raise InputError(
                 f"{where}: missing {required!r}", hint="url, title and published_at are required"
@@ -92,101 +212,242 @@ def article_from_dict(record: Any, *, where: str) -> Article:
             record.get(name),
             where=f"{where} field {name!r}",
             multiline=name in ("body_html", "summary"),
-            limit=1_000_000 if name == "body_html" else 10_000,
+            fold_breaks=True,
+            limit=_LIMITS.get(name, 10_000),
         )
         for name in ARTICLE_FIELDS
         if name != "published_at"
     }
-    text["url"] = check_url(text["url"], where=f"{where} field 'url'")
-    if text["image_url"]:
-        text["image_url"] = check_url(text["image_url"], where=f"{where} field 'image_url'")
-    published = parse_datetime(str(record["published_at"]), where=f"{where} field 'published_at'")
-    return Article(published_at=published, **text)  # type: ignore[arg-type]
+    if not isinstance(record["published_at"], str):
+        raise InputError(
+            f"{where} field 'published_at': expected text, got "
+            f"{type(record['published_at']).__name__}",
+            hint="write it like 2026-11-27T06:30:00+01:00",
+        )
+    published = parse_datetime(record["published_at"], where=f"{where} field 'published_at'")
+    url = check_url(text["url"], where=f"{where} field 'url'")
+    title = sanitizer.normalize_space(
+        sanitizer.html_to_text(text["title"])
+        if sanitizer.looks_like_html(text["title"])
+        else text["title"]
+    )
+    if not title:
+        raise InputError(
+            f"{where}: missing 'title'", hint="url, title and published_at are required"
+        )
+    try:
+        language = check_language(text["language"], where=f"{where} field 'language'")
+    except InputError:
+        if not lenient:
+            raise
+        language = ""
+    try:
+        body = sanitizer.clean_html(text["body_html"], base_url=url, title=title)
+    except sanitizer.MarkupError as exc:
+        raise InputError(f"{where} field 'body_html': {exc}", hint="simplify the HTML") from None
+    summary = text["summary"]
+    if summary and sanitizer.looks_like_html(summary):
+        summary = sanitizer.html_to_text(summary)
+    summary = sanitizer.normalize_space(summary) or sanitizer.excerpt(body.text)
+    image_url = sanitizer.http_url(text["image_url"], base=url) or ""
+    image_alt = sanitizer.normalize_space(text["image_alt"]) or (title if image_url else "")
+    return Article(
+        url=url,
+        title=title,
+        published_at=published,
+        section=sanitizer.normalize_space(section if section is not None else text["section"]),
+        summary=summary,
+        body_html=body.html,
+        author=sanitizer.normalize_space(text["author"]),
+        source=sanitizer.normalize_space(text["source"]),
+        image_url=image_url,
+        image_alt=image_alt if image_url else "",
+        language=language,
+        guid=text["guid"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleBatch:
+    """The readable records of one file or feed, and one error per unreadable record."""
+
+    articles: list[tuple[str, Article]] = field(default_factory=list)  # (where, article)
+    rejected: list[InputError] = field(default_factory=list)
+    title: str = ""  # a feed's own title
+
+
+def decode_text(data: bytes, *, name: str) -> str:
+    """UTF-8 (with or without a BOM), or a one-line error."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: not UTF-8 (byte {exc.start})", hint="save the file as UTF-8"
+        ) from None
+
+
+def detect_format(data: bytes) -> str:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        return "json"
+    if head.startswith(b"{"):
+        return "jsonl"
+    if head.startswith(b"<"):
+        return "feed"
+    return "csv"
+
+
+def read_articles(
+    data: bytes, *, name: str, fmt: str | None = None, section: str | None = None
+) -> ArticleBatch:
+    """Read JSON, JSON Lines, CSV or an RSS/Atom feed (detected from the content)."""
+    fmt = fmt or detect_format(data)
+    if fmt == "feed":
+        from digest.feed import read_feed  # feed builds on this module's record checks
+
+        return read_feed(data, name=name, section=section)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
+    text = decode_text(data, name=name)
+    if not text.strip():
+        raise InputError(f"{name}: the file is empty", hint="expected articles")
+    records = _json_records(text, name=name, lines=fmt == "jsonl") if fmt != "csv" else None
+    if records is None:
+        records = _csv_records(text, name=name)
+    batch = ArticleBatch()
+    for where, record in records:
+        try:
+            if isinstance(record, InputError):
+                raise record
+            batch.articles.append((where, article_from_dict(record, where=where, section=section)))
+        except InputError as exc:
+            batch.rejected.append(exc)
+    return batch
 
 
 def read_articles_json(data: str, *, name: str) -> list[Article]:
-    """A JSON array of objects, or JSON Lines (one object per line)."""
-    stripped = data.lstrip("\ufeff").strip()
-    if not stripped:
-        raise InputError(f"{name}: the file is empty", hint="expected a JSON array or JSON Lines")
-    if stripped.startswith("["):
-        try:
-            records = json.loads(stripped)
-        except json.JSONDecodeError as exc:
+    """All the (cleaned) articles of a JSON or JSON Lines text, or the first error.
+
+    The all-or-nothing reader the render tests and fixtures use; imports go through
+    `read_articles`, which reports every bad record.
+    """
+    batch = read_articles(data.encode("utf-8"), name=name)
+    if batch.rejected:
+        raise batch.rejected[0]
+    return [article for _, article in batch.articles]
+
+
+class _Record(dict[str, Any]):
+    duplicate: str | None = None
+
+
+def _record_hook(pairs: list[tuple[str, Any]]) -> _Record:
+    record = _Record()
+    for key, value in pairs:
+        if key in record and record.duplicate is None:
+            record.duplicate = key
+        record[key] = value
+    return record
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_record_hook)
+
+
+def _json_records(text: str, *, name: str, lines: bool) -> list[tuple[str, Any]]:
+    stripped = text.strip()
+    try:
+        value = _loads(stripped)
+    except json.JSONDecodeError as exc:
+        if not lines:
             raise InputError(
                 f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                 hint="check the file with a JSON validator",
             ) from None
-        return [article_from_dict(r, where=f"{name} record {i}") for i, r in enumerate(records, 1)]
-    articles = []
+        value = None  # JSON Lines: read line by line below, with per-line messages
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{name}: invalid JSON: {exc}", hint="check the file") from None
+    if isinstance(value, list):
+        return [(f"{name} record {i}", r) for i, r in enumerate(value, 1)]
+    if isinstance(value, dict):
+        return [(f"{name} record 1", value)]
+    if value is not None:
+        raise InputError(f"{name}: expected a JSON array of objects", hint="wrap them in [ ]")
+    records: list[tuple[str, Any]] = []
     for lineno, line in enumerate(stripped.splitlines(), 1):
         if not line.strip():
             continue
+        where = f"{name} line {lineno}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
+            records.append((where, _loads(line)))
+        except (ValueError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            problem = InputError(
+                f"{where}: invalid JSON: {msg}", hint="JSON Lines needs one object per line"
+            )
+            records.append((where, problem))
+    return records
+
+
+def csv_rows(
+    text: str, *, name: str, columns: tuple[str, ...], required: tuple[str, ...] = ()
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number, {column: value}) for a CSV with a header; ',' or ';', quoted fields.
+
+    Row numbers count the header as row 1, like a spreadsheet. A row with more fields
+    than the header yields an InputError in place of its values.
+    """
+    csv.field_size_limit(2_000_000)
+    text = text.lstrip("\ufeff")
+    header_line = text.split("\n", 1)[0]
+    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = [c.strip().lower() for c in next(reader, [])]
+    except csv.Error as exc:
+        raise InputError(f"{name} row 1: {exc}", hint="check the header line") from None
+    if not header or header == [""]:
+        raise InputError(f"{name}: the file is empty", hint="the first line names the columns")
+    for column in required:
+        if column not in header:
             raise InputError(
-                f"{name} line {lineno}: invalid JSON: {exc.msg}",
-                hint="JSON Lines needs one complete object per line",
+                f"{name}: no {column!r} column in the header",
+                hint="the first line names the columns: " + ",".join(columns),
+            )
+    for column in header:
+        if column not in columns:
+            raise InputError(
+                f"{name}: unknown column {column!r} in the header",
+                hint="columns are: " + ",".join(columns),
+            )
+        if header.count(column) > 1:
+            raise InputError(f"{name}: column {column!r} appears twice", hint="keep one")
+    row = 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(
+                f"{name} row {row + 1}: {exc}", hint="check the quotes on that row"
             ) from None
-        articles.append(article_from_dict(record, where=f"{name} line {lineno}"))
-    return articles
+        row += 1
+        if not values or values == [""]:
+            continue
+        if len(values) > len(header):
+            yield row, {"#error": f"{len(values)} fields but the header has {len(header)}"}
+            continue
+        yield row, {column: values[i] if i < len(values) else "" for i, column in enumerate(header)}
 
 
-def normalize_email(value: str, *, where: str) -> str:
-    value = check_text(value, where=where)
-    try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise InputError(
-            f"{where}: {value!r} is not a valid address: {exc}", hint="fix the address"
-        ) from None
-    return str(result.normalized)
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberRow:
-    row: int
-    subscriber: Subscriber
-    lists: tuple[str, ...]
-    sections: tuple[str, ...]
-
-
-def _split_list(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(";") if v.strip())
-
-
-def read_subscribers_csv(data: str, *, name: str) -> Iterator[SubscriberRow]:
-    """Rows of a subscribers CSV; raises InputError naming the row and field."""
-    text = data.lstrip("\ufeff")
-    try:
-        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    columns = [c.strip().lower() for c in reader.fieldnames or []]
-    if "email" not in columns:
-        raise InputError(
-            f"{name}: no 'email' column in the header",
-            hint="the first line must name the columns: " + ",".join(SUBSCRIBER_COLUMNS),
-        )
-    reader.fieldnames = columns
-    for raw in reader:
-        row = reader.line_num
+def _csv_records(text: str, *, name: str) -> list[tuple[str, Any]]:
+    records: list[tuple[str, Any]] = []
+    rows = csv_rows(text, name=name, columns=ARTICLE_FIELDS, required=REQUIRED_ARTICLE_FIELDS)
+    for row, values in rows:
         where = f"{name} row {row}"
-        fields = {k: (v or "") for k, v in raw.items() if k is not None}
-        email = normalize_email(fields.get("email", ""), where=f"{where} field 'email'")
-        yield SubscriberRow(
-            row=row,
-            subscriber=Subscriber(
-                email=email,
-                name=check_text(fields.get("name"), where=f"{where} field 'name'", limit=200),
-                locale=check_text(fields.get("locale"), where=f"{where} field 'locale'", limit=20),
-                timezone=check_text(
-                    fields.get("timezone"), where=f"{where} field 'timezone'", limit=64
-                ),
-            ),
-            lists=_split_list(fields.get("lists", "")),
-            sections=_split_list(fields.get("sections", "")),
-        )
+        if "#error" in values:
+            records.append((where, InputError(f"{where}: {values['#error']}", hint="quote fields")))
+        else:
+            records.append((where, {k: v for k, v in values.items() if v != ""}))
+    return records

@@ -137,3 +137,24 @@ class Subscription:
     news_list: NewsList
     status: str = "active"  # 'active' | 'unsubscribed'
     sections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A feed subscription: fetched by `digest feeds fetch`, its items become articles."""
+
+    url: str
+    section: str = ""
+    list_slug: str = ""
+    title: str = ""
+    etag: str = ""
+    last_modified: str = ""
+    failures: int = 0  # consecutive failed fetches; a single blip is not a problem
+    last_error: str = ""
+    last_fetched_at: datetime | None = None
+    last_ok_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.title or self.url

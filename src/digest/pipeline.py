@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from importlib import resources
@@ -13,6 +13,17 @@ from digest import ingest, issue, message, timetable
 from digest.config import Settings
 from digest.delivery import DeliveryRun, Progress, RetryPolicy, SendLock
 from digest.errors import ConfigError, DigestError, InputError
+
+# Data in (imports, feeds) lives in `intake`; callers use it as pipeline.*, like the rest.
+from digest.intake import FLAG_AFTER_FAILURES as FLAG_AFTER_FAILURES
+from digest.intake import FeedReport as FeedReport
+from digest.intake import ImportReport as ImportReport
+from digest.intake import add_feed as add_feed
+from digest.intake import add_subscriber as add_subscriber
+from digest.intake import fetch_feeds as fetch_feeds
+from digest.intake import import_articles as import_articles
+from digest.intake import import_subscribers as import_subscribers
+from digest.intake import write_articles as write_articles
 from digest.models import (
     PENDING_STATES,
     Article,
@@ -42,57 +53,13 @@ def init_project(settings: Settings) -> tuple[Path, Path]:
     return settings.db, settings.secret_file
 
 
-# -- import -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-
-
-def import_articles(store: Store, data: str, *, name: str, now: datetime) -> ImportReport:
-    """Import a JSON array or JSON Lines file of articles: all records or none."""
-    articles = ingest.read_articles_json(data, name=name)
-    counts = {"added": 0, "updated": 0, "unchanged": 0}
-    with store.transaction():
-        for article in articles:
-            counts[store.upsert_article(article, now=now)] += 1
-    return ImportReport(**counts)
-
-
-def import_subscribers(
-    store: Store, data: str, *, name: str, default_lists: Iterable[str] = (), now: datetime
-) -> ImportReport:
-    """Import a subscribers CSV in one transaction: every row or none."""
-    defaults = tuple(default_lists)
-    known = {lst.slug: lst for lst in store.lists()}
-    added = updated = 0
-    with store.transaction():
-        for row in ingest.read_subscribers_csv(data, name=name):
-            slugs = row.lists or defaults
-            missing = [s for s in slugs if s not in known]
-            if missing:
-                raise InputError(
-                    f"{name} row {row.row}: no list called {missing[0]!r}",
-                    hint="create it first with `digest lists add`",
-                )
-            _, new = store.upsert_subscriber(
-                row.subscriber, lists=[(known[s], row.sections) for s in slugs], now=now
-            )
-            added += new
-            updated += not new
-    return ImportReport(added=added, updated=updated)
-
-
 # -- editions -----------------------------------------------------------------------------
 
 
 def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
     start, end = issue.edition_window(news_list, day)
-    return issue.build_edition(store.articles_between(start, end), news_list=news_list, day=day)
+    articles = store.articles_between(start, end, news_list=news_list)
+    return issue.build_edition(articles, news_list=news_list, day=day)
 
 
 def make_renderer(settings: Settings) -> Renderer:
@@ -472,13 +439,15 @@ def run_demo(settings: Settings, *, day: date, now: Callable[[], datetime]) -> D
                 ),
                 now=now(),
             )
-        articles = shift_articles(
-            ingest.read_articles_json(sample_text("articles.json"), name="sample articles"),
-            (day - SAMPLE_DAY).days,
+        shift = timedelta(days=(day - SAMPLE_DAY).days)
+        import_articles(
+            store,
+            sample_text("articles.json"),
+            name="sample articles",
+            now=now(),
+            strict=True,
+            adjust=lambda a: replace(a, published_at=a.published_at + shift),
         )
-        with store.transaction():
-            for article in articles:
-                store.upsert_article(article, now=now())
         import_subscribers(
             store, sample_text("subscribers.csv"), name="sample subscribers", now=now()
         )

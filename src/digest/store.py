@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,12 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from digest.errors import NotFoundError, StoreError
+from digest.errors import InputError, NotFoundError, StoreError
 from digest.models import (
     PENDING_STATES,
     Article,
     Delivery,
+    Feed,
     NewsList,
     Recipient,
     Subscriber,
@@ -25,6 +27,8 @@ from digest.models import (
 )
 
 migrations = Migrations("digest")
+
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
 
 
 @migrations(name="0001_initial")
@@ -116,6 +120,37 @@ def _wal(db: Database) -> None:
 def _subscriber_pause(db: Database) -> None:
     # Set by "pause all emails" on the preferences page; NULL means not paused.
     db.execute("ALTER TABLE subscribers ADD COLUMN paused_at TEXT")
+
+
+@migrations(name="0003_data_in_feeds_suppressions")
+def _data_in_feeds_suppressions(db: Database) -> None:
+    """Feeds by subscription, suppression of removed addresses, article identity by guid."""
+    db.executescript(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL DEFAULT '',
+            section TEXT NOT NULL DEFAULT '',
+            list_id INTEGER REFERENCES lists(id) ON DELETE SET NULL,
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            last_fetched_at TEXT,
+            last_ok_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE suppressions (
+            address_hash TEXT PRIMARY KEY,
+            reason TEXT NOT NULL DEFAULT 'removed',
+            created_at TEXT NOT NULL
+        );
+        ALTER TABLE articles ADD COLUMN feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL;
+        CREATE INDEX articles_guid ON articles(guid) WHERE guid != '';
+        CREATE INDEX articles_section ON articles(section, published_at);
+        """
+    )
 
 
 @migrations(name="0003_delivery_ledger")
@@ -275,6 +310,20 @@ class Store(AbstractContextManager["Store"]):
     def lists(self) -> list[NewsList]:
         return [_list_from_row(r) for r in self._rows("SELECT * FROM lists ORDER BY slug")]
 
+    def remove_list(self, slug: str, *, force: bool = False) -> int:
+        """Delete a list; refused while it has subscribers unless `force`. Returns how many
+        subscriptions went with it."""
+        news_list = self.get_list(slug)
+        count = self.count_subscribers(slug)
+        if count and not force:
+            raise StoreError(
+                f"list {slug!r} still has {count} subscribers",
+                hint="unsubscribe or move them first, or add --force to delete them from it",
+            )
+        with self.transaction():
+            self.db.execute("DELETE FROM lists WHERE id = ?", [news_list.id])
+        return count
+
     def pick_list(self, slug: str | None) -> NewsList:
         """The named list, or the only list when no name is given."""
         if slug:
@@ -348,25 +397,321 @@ class Store(AbstractContextManager["Store"]):
             raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
         return _subscriber_from_row(row)
 
-    def remove_subscriber(self, email: str) -> None:
-        subscriber = self.get_subscriber(email)
-        self.db.execute("DELETE FROM subscribers WHERE id = ?", [subscriber.id])
+    def find_subscriber(self, email_or_id: str | int) -> Subscriber:
+        """By id (an int, or digits) or by normalised address."""
+        if isinstance(email_or_id, int) or email_or_id.isdigit():
+            row = self._one("SELECT * FROM subscribers WHERE id = ?", [int(email_or_id)])
+            if row is None:
+                raise NotFoundError(
+                    f"no subscriber with id {email_or_id}", hint="see `digest subscribers list`"
+                )
+            return _subscriber_from_row(row)
+        return self.get_subscriber(email_or_id)
 
-    def subscribers(self, list_slug: str | None = None) -> Iterator[tuple[Subscriber, list[str]]]:
-        """Every subscriber (of one list, if given) with the slugs of their lists."""
+    def set_subscriber_status(
+        self, email_or_id: str | int, status: str, *, now: datetime | None = None
+    ) -> Subscriber:
+        """Set active / unsubscribed / bounced / complained. Sending skips all but active.
+
+        The delivery side calls this with "bounced" or "complained"; it touches nothing
+        else (list subscriptions keep their own status).
+        """
+        if status not in SUBSCRIBER_STATUSES:
+            raise InputError(
+                f"unknown subscriber status {status!r}",
+                hint="one of: " + ", ".join(SUBSCRIBER_STATUSES),
+            )
+        subscriber = self.find_subscriber(email_or_id)
+        self.db.execute(
+            "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+            [status, to_text(now or utc_now()), subscriber.id],
+        )
+        return self.find_subscriber(int(subscriber.id or 0))
+
+    def remove_subscriber(
+        self, email: str, *, forget: bool = False, now: datetime | None = None
+    ) -> bool:
+        """Erase the person's data but keep a suppression entry (a hash of the address),
+        so a later import does not re-subscribe them; `forget` removes that entry too.
+
+        Returns whether a subscriber row was deleted (with `forget`, an address that is
+        only suppressed is not an error).
+        """
+        row = self._one("SELECT id FROM subscribers WHERE email = ?", [email])
+        digest_of = address_hash(email)
+        if row is None and not (forget and self.is_suppressed(email)):
+            raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
+        with self.transaction():
+            if row is not None:
+                self.db.execute("DELETE FROM subscribers WHERE id = ?", [row["id"]])
+            if forget:
+                self.db.execute("DELETE FROM suppressions WHERE address_hash = ?", [digest_of])
+            else:
+                self.db.execute(
+                    "INSERT INTO suppressions (address_hash, reason, created_at)"
+                    " VALUES (?, 'removed', ?) ON CONFLICT (address_hash) DO NOTHING",
+                    [digest_of, to_text(now or utc_now())],
+                )
+        return row is not None
+
+    def is_suppressed(self, email: str) -> bool:
+        row = self._one(
+            "SELECT 1 AS x FROM suppressions WHERE address_hash = ?", [address_hash(email)]
+        )
+        return row is not None
+
+    def suppressed_hashes(self) -> set[str]:
+        return {r["address_hash"] for r in self._rows("SELECT address_hash FROM suppressions")}
+
+    def unsuppress(self, email: str) -> None:
+        self.db.execute("DELETE FROM suppressions WHERE address_hash = ?", [address_hash(email)])
+
+    def unsubscribe(
+        self, email_or_id: str | int, list_slug: str | None = None, *, now: datetime
+    ) -> Subscriber:
+        """From one list (its subscription only), or from everything (the subscriber)."""
+        subscriber = self.find_subscriber(email_or_id)
+        with self.transaction():
+            if list_slug:
+                news_list = self.get_list(list_slug)
+                cursor = self.db.execute(
+                    "UPDATE subscriptions SET status = 'unsubscribed'"
+                    " WHERE subscriber_id = ? AND list_id = ?",
+                    [subscriber.id, news_list.id],
+                )
+                if cursor.rowcount == 0:
+                    raise NotFoundError(
+                        f"{subscriber.email} is not subscribed to {list_slug!r}",
+                        hint="see `digest subscribers show " + subscriber.email + "`",
+                    )
+            else:
+                self.db.execute(
+                    "UPDATE subscriptions SET status = 'unsubscribed' WHERE subscriber_id = ?",
+                    [subscriber.id],
+                )
+                if subscriber.status == "active":
+                    self.set_subscriber_status(int(subscriber.id or 0), "unsubscribed", now=now)
+            self.db.execute(
+                "UPDATE subscribers SET updated_at = ? WHERE id = ?", [to_text(now), subscriber.id]
+            )
+        return self.find_subscriber(int(subscriber.id or 0))
+
+    def resubscribe(
+        self,
+        email_or_id: str | int,
+        list_slug: str | None = None,
+        *,
+        force: bool = False,
+        now: datetime,
+    ) -> Subscriber:
+        """Back to active (and the subscription, or all of them, active again).
+
+        Refused for a bounced or complained address unless `force`.
+        """
+        subscriber = self.find_subscriber(email_or_id)
+        if subscriber.status in ("bounced", "complained") and not force:
+            raise StoreError(
+                f"{subscriber.email} is {subscriber.status}; not resubscribed",
+                hint="mail to it bounced or was reported as spam; add --force if you are sure",
+            )
+        with self.transaction():
+            if list_slug:
+                news_list = self.get_list(list_slug)
+                self.db.execute(
+                    "INSERT INTO subscriptions (subscriber_id, list_id, created_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT (subscriber_id, list_id)"
+                    " DO UPDATE SET status = 'active'",
+                    [subscriber.id, news_list.id, to_text(now)],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE subscriptions SET status = 'active' WHERE subscriber_id = ?",
+                    [subscriber.id],
+                )
+            self.set_subscriber_status(int(subscriber.id or 0), "active", now=now)
+        return self.find_subscriber(int(subscriber.id or 0))
+
+    def set_sections(
+        self, email_or_id: str | int, list_slug: str, sections: Iterable[str]
+    ) -> tuple[str, ...]:
+        """The sections this subscriber wants from one list (none: the whole edition)."""
+        subscriber = self.find_subscriber(email_or_id)
+        news_list = self.get_list(list_slug)
+        wanted = tuple(dict.fromkeys(sections))
+        cursor = self.db.execute(
+            "UPDATE subscriptions SET sections = ? WHERE subscriber_id = ? AND list_id = ?",
+            [json.dumps(list(wanted), ensure_ascii=False), subscriber.id, news_list.id],
+        )
+        if cursor.rowcount == 0:
+            raise NotFoundError(
+                f"{subscriber.email} is not subscribed to {list_slug!r}",
+                hint=f"first: digest subscribers add {subscriber.email} --list {list_slug}",
+            )
+        return wanted
+
+    def add_subscribers(
+        self,
+        rows: Iterable[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]],
+        *,
+        now: datetime,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[int, int, int]:
+        """Bulk upsert (the CSV import): (subscriber, [(list id, sections)]) per row.
+
+        Same merge rules as `upsert_subscriber`; runs in the caller's transaction.
+        A row that would change nothing is not written. Returns (added, updated,
+        unchanged).
+        """
+        stamp = to_text(now)
+        conn = self.db.conn
+        # What is stored now, to tell updated from unchanged: email -> [name, locale,
+        # timezone, {list id: sections JSON}]
+        known: dict[str, tuple[list[str], dict[int, str]]] = {
+            email: ([name, locale, timezone], {})
+            for email, name, locale, timezone in conn.execute(
+                "SELECT email, name, locale, timezone FROM subscribers"
+            )
+        }
+        for email, list_id, sections_json in conn.execute(
+            "SELECT s.email, x.list_id, x.sections FROM subscriptions x"
+            " JOIN subscribers s ON s.id = x.subscriber_id"
+        ):
+            known[email][1][list_id] = sections_json
+        added = updated = unchanged = 0
+        chunk: list[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]] = []
+
+        def flush() -> None:
+            # executemany in chunks: the per-statement round trip is most of the cost
+            conn.executemany(
+                "INSERT INTO subscribers (email, name, locale, timezone, status, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
+                " name = COALESCE(NULLIF(excluded.name, ''), name),"
+                " locale = COALESCE(NULLIF(excluded.locale, ''), locale),"
+                " timezone = COALESCE(NULLIF(excluded.timezone, ''), timezone),"
+                " updated_at = excluded.updated_at",
+                [(s.email, s.name, s.locale, s.timezone, s.status, stamp, stamp) for s, _ in chunk],
+            )
+            ids = dict(
+                conn.execute(
+                    "SELECT email, id FROM subscribers WHERE email IN (SELECT value FROM"
+                    " json_each(?))",
+                    [json.dumps([s.email for s, _ in chunk])],
+                ).fetchall()
+            )
+            conn.executemany(
+                "INSERT INTO subscriptions (subscriber_id, list_id, sections, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET"
+                " sections = CASE WHEN excluded.sections = '[]' THEN sections"
+                " ELSE excluded.sections END",
+                [
+                    (
+                        ids[s.email],
+                        list_id,
+                        json.dumps(list(sections), ensure_ascii=False) if sections else "[]",
+                        stamp,
+                    )
+                    for s, memberships in chunk
+                    for list_id, sections in memberships
+                ],
+            )
+            if progress is not None:
+                progress(len(chunk))
+            chunk.clear()
+
+        for subscriber, memberships in rows:
+            wanted = [
+                (list_id, json.dumps(list(sections), ensure_ascii=False) if sections else "[]")
+                for list_id, sections in memberships
+            ]
+            stored = known.get(subscriber.email)
+            if stored is None:
+                added += 1
+                stored = known[subscriber.email] = (["", "", ""], {})
+            else:
+                fields, lists = stored
+                same = all(
+                    not new or new == old
+                    for new, old in zip(
+                        (subscriber.name, subscriber.locale, subscriber.timezone),
+                        fields,
+                        strict=True,
+                    )
+                ) and all(
+                    list_id in lists and (sections == "[]" or lists[list_id] == sections)
+                    for list_id, sections in wanted
+                )
+                if same:
+                    unchanged += 1
+                    continue
+                updated += 1
+            fields, lists = stored
+            for i, new in enumerate((subscriber.name, subscriber.locale, subscriber.timezone)):
+                fields[i] = new or fields[i]
+            for list_id, sections in wanted:
+                if sections != "[]" or list_id not in lists:
+                    lists[list_id] = sections
+            chunk.append((subscriber, memberships))
+            if len(chunk) >= 5000:
+                flush()
+        if chunk:
+            flush()
+        if progress is not None and unchanged:
+            progress(unchanged)
+        return added, updated, unchanged
+
+    def subscribers(
+        self, list_slug: str | None = None, *, status: str | None = None
+    ) -> Iterator[tuple[Subscriber, list[str]]]:
+        """Every subscriber (of one list, with one status, if given) with their lists' slugs.
+
+        With a list, `status` is the status for that list: a subscriber who left only
+        that list counts as unsubscribed there.
+        """
+        sql, params = self._subscriber_query(list_slug, status)
         sql = (
             "SELECT s.*, (SELECT group_concat(l.slug, ';') FROM subscriptions x"
             " JOIN lists l ON l.id = x.list_id WHERE x.subscriber_id = s.id) AS slugs"
-            " FROM subscribers s"
+            " FROM subscribers s" + sql
         )
-        params: list[Any] = []
-        if list_slug:
-            list_id = self.get_list(list_slug).id
-            sql += " WHERE s.id IN (SELECT subscriber_id FROM subscriptions WHERE list_id = ?)"
-            params.append(list_id)
         for row in self._rows(sql + " ORDER BY s.email", params):
             slugs = sorted(row.pop("slugs").split(";")) if row["slugs"] else []
             yield _subscriber_from_row(row), slugs
+
+    def count_subscribers(self, list_slug: str | None = None, *, status: str | None = None) -> int:
+        sql, params = self._subscriber_query(list_slug, status)
+        row = self._one("SELECT count(*) AS n FROM subscribers s" + sql, params)
+        return int(row["n"]) if row else 0
+
+    def _subscriber_query(self, list_slug: str | None, status: str | None) -> tuple[str, list[Any]]:
+        if status is not None and status not in SUBSCRIBER_STATUSES:
+            raise InputError(
+                f"unknown status {status!r}", hint="one of: " + ", ".join(SUBSCRIBER_STATUSES)
+            )
+        where: list[str] = []
+        params: list[Any] = []
+        if list_slug:
+            list_id = self.get_list(list_slug).id
+            if status == "unsubscribed":
+                where.append(
+                    "s.id IN (SELECT subscriber_id FROM subscriptions WHERE list_id = ?)"
+                    " AND (s.status = 'unsubscribed' OR s.id IN (SELECT subscriber_id FROM"
+                    " subscriptions WHERE list_id = ? AND status = 'unsubscribed'))"
+                )
+                params += [list_id, list_id]
+                status = None
+            elif status == "active":
+                where.append(
+                    "s.id IN (SELECT subscriber_id FROM subscriptions WHERE list_id = ?"
+                    " AND status = 'active')"
+                )
+                params.append(list_id)
+            else:
+                where.append("s.id IN (SELECT subscriber_id FROM subscriptions WHERE list_id = ?)")
+                params.append(list_id)
+        if status:
+            where.append("s.status = ?")
+            params.append(status)
+        return (" WHERE " + " AND ".join(where) if where else ""), params
 
     def subscription_sections(self, subscriber_id: int) -> dict[str, list[str]]:
         return {
@@ -374,6 +719,17 @@ class Store(AbstractContextManager["Store"]):
             for row in self._rows(
                 "SELECT l.slug, x.sections FROM subscriptions x JOIN lists l ON l.id = x.list_id"
                 " WHERE x.subscriber_id = ?",
+                [subscriber_id],
+            )
+        }
+
+    def subscription_statuses(self, subscriber_id: int) -> dict[str, str]:
+        """{list slug: 'active' | 'unsubscribed'} for one subscriber."""
+        return {
+            row["slug"]: row["status"]
+            for row in self._rows(
+                "SELECT l.slug, x.status FROM subscriptions x JOIN lists l ON l.id = x.list_id"
+                " WHERE x.subscriber_id = ? ORDER BY l.slug",
                 [subscriber_id],
             )
         }
@@ -460,36 +816,162 @@ class Store(AbstractContextManager["Store"]):
 
     # -- articles ----------------------------------------------------------------------
 
-    def upsert_article(self, article: Article, *, now: datetime) -> str:
-        """Insert or update by URL; returns 'added', 'updated' or 'unchanged'."""
+    def upsert_article(self, article: Article, *, now: datetime, feed_id: int | None = None) -> str:
+        """Insert or update; returns 'added', 'updated' or 'unchanged'.
+
+        The same article is the one with the same (canonical) URL or, failing that, the
+        same non-empty feed guid: importing again updates in place, never duplicates.
+        """
         values = _article_values(article)
-        existing = self._one(
-            "SELECT " + ", ".join(values) + " FROM articles WHERE url = ?", [article.url]
-        )
+        columns = "id, " + ", ".join(values)
+        existing = self._one(f"SELECT {columns} FROM articles WHERE url = ?", [article.url])
+        if existing is None and article.guid:
+            existing = self._one(
+                f"SELECT {columns} FROM articles WHERE guid = ? ORDER BY id LIMIT 1",
+                [article.guid],
+            )
         if existing is None:
             self.db.execute(
-                f"INSERT INTO articles ({', '.join(values)}, created_at, updated_at)"
-                f" VALUES ({', '.join('?' * len(values))}, ?, ?)",
-                [*values.values(), to_text(now), to_text(now)],
+                f"INSERT INTO articles ({', '.join(values)}, feed_id, created_at, updated_at)"
+                f" VALUES ({', '.join('?' * len(values))}, ?, ?, ?)",
+                [*values.values(), feed_id, to_text(now), to_text(now)],
             )
             return "added"
+        article_id = existing.pop("id")
         if existing == values:
             return "unchanged"
         self.db.execute(
-            "UPDATE articles SET " + ", ".join(f"{k} = ?" for k in values) + ", updated_at = ?"
-            " WHERE url = ?",
-            [*values.values(), to_text(now), article.url],
+            "UPDATE articles SET " + ", ".join(f"{k} = ?" for k in values) + ", updated_at = ?,"
+            " feed_id = COALESCE(?, feed_id) WHERE id = ?",
+            [*values.values(), to_text(now), feed_id, article_id],
         )
         return "updated"
 
-    def articles_between(self, start: datetime, end: datetime) -> list[Article]:
-        """Articles published in [start, end), newest first."""
+    def get_article(self, id_or_url: str | int) -> Article:
+        """By id, or by URL (canonical form; tracking parameters ignored)."""
+        from digest.sanitizer import canonical_url
+
+        if isinstance(id_or_url, int) or id_or_url.isdigit():
+            row = self._one("SELECT * FROM articles WHERE id = ?", [int(id_or_url)])
+        else:
+            url = canonical_url(id_or_url) or id_or_url
+            row = self._one("SELECT * FROM articles WHERE url = ? OR url = ?", [url, id_or_url])
+        if row is None:
+            raise NotFoundError(f"no article {id_or_url}", hint="see `digest articles list`")
+        return _article_from_row(row)
+
+    def remove_article(self, id_or_url: str | int) -> Article:
+        found = self.get_article(id_or_url)
+        self.db.execute("DELETE FROM articles WHERE id = ?", [found.id])
+        return found
+
+    def articles(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        section: str | None = None,
+    ) -> list[Article]:
+        """Articles, newest first, optionally published in [start, end) and of one section
+        (compared without regard to case)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if start is not None:
+            where.append("julianday(published_at) >= julianday(?)")
+            params.append(to_text(start))
+        if end is not None:
+            where.append("julianday(published_at) < julianday(?)")
+            params.append(to_text(end))
+        if section is not None:
+            where.append("lower(section) = lower(?)")
+            params.append(section)
+        sql = "SELECT * FROM articles" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._rows(sql + " ORDER BY julianday(published_at) DESC, id DESC", params)
+        return [_article_from_row(r) for r in rows]
+
+    def articles_between(
+        self, start: datetime, end: datetime, *, news_list: NewsList | None = None
+    ) -> list[Article]:
+        """Articles published in [start, end), newest first.
+
+        With `news_list`, articles from a feed tied to another list are left out.
+        """
+        only = ""
+        params: list[Any] = [to_text(start), to_text(end)]
+        if news_list is not None:
+            only = (
+                " AND (feed_id IS NULL OR feed_id IN"
+                " (SELECT id FROM feeds WHERE list_id IS NULL OR list_id = ?))"
+            )
+            params.append(news_list.id)
         rows = self._rows(
             "SELECT * FROM articles WHERE julianday(published_at) >= julianday(?)"
-            " AND julianday(published_at) < julianday(?) ORDER BY julianday(published_at) DESC",
-            [to_text(start), to_text(end)],
+            " AND julianday(published_at) < julianday(?)"
+            + only
+            + " ORDER BY julianday(published_at) DESC",
+            params,
         )
         return [_article_from_row(r) for r in rows]
+
+    # -- feeds -------------------------------------------------------------------------
+
+    def add_feed(self, feed: Feed, *, now: datetime) -> Feed:
+        list_id = self.get_list(feed.list_slug).id if feed.list_slug else None
+        try:
+            self.db.execute(
+                "INSERT INTO feeds (url, title, section, list_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [feed.url, feed.title, feed.section, list_id, to_text(now)],
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"feed {feed.url} is already subscribed", hint="see `digest feeds list`"
+            ) from None
+        return self.get_feed(feed.url)
+
+    def feeds(self) -> list[Feed]:
+        return [_feed_from_row(r) for r in self._rows(_FEED_SELECT + " ORDER BY f.id")]
+
+    def get_feed(self, id_or_url: str | int) -> Feed:
+        if isinstance(id_or_url, int) or id_or_url.isdigit():
+            row = self._one(_FEED_SELECT + " WHERE f.id = ?", [int(id_or_url)])
+        else:
+            row = self._one(_FEED_SELECT + " WHERE f.url = ?", [id_or_url])
+        if row is None:
+            raise NotFoundError(f"no feed {id_or_url}", hint="see `digest feeds list`")
+        return _feed_from_row(row)
+
+    def remove_feed(self, id_or_url: str | int) -> Feed:
+        """Unsubscribe from a feed; the articles it brought stay."""
+        feed = self.get_feed(id_or_url)
+        self.db.execute("DELETE FROM feeds WHERE id = ?", [feed.id])
+        return feed
+
+    def record_feed_fetch(
+        self,
+        feed_id: int,
+        *,
+        now: datetime,
+        error: str = "",
+        etag: str | None = None,
+        last_modified: str | None = None,
+        title: str | None = None,
+    ) -> None:
+        """After each fetch: a failure counts up, a success resets the count."""
+        stamp = to_text(now)
+        if error:
+            self.db.execute(
+                "UPDATE feeds SET failures = failures + 1, last_error = ?, last_fetched_at = ?"
+                " WHERE id = ?",
+                [error, stamp, feed_id],
+            )
+            return
+        self.db.execute(
+            "UPDATE feeds SET failures = 0, last_error = '', last_fetched_at = ?, last_ok_at = ?,"
+            " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified),"
+            " title = COALESCE(NULLIF(?, ''), title) WHERE id = ?",
+            [stamp, stamp, etag, last_modified, title, feed_id],
+        )
 
     # -- editions and deliveries -------------------------------------------------------
 
@@ -737,10 +1219,8 @@ class Store(AbstractContextManager["Store"]):
 
     def mark_subscriber_bounced(self, subscriber_id: int, *, now: datetime) -> None:
         """A hard bounce: this address is never mailed again (until someone fixes it)."""
-        self.db.conn.execute(
-            "UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ?",
-            [to_text(now), subscriber_id],
-        )
+        with suppress(NotFoundError):  # removed while its message was out
+            self.set_subscriber_status(subscriber_id, "bounced", now=now)
 
     def deliveries(self, edition_id: int) -> Iterator[Delivery]:
         """Every ledger row of the edition, by id."""
@@ -769,6 +1249,30 @@ class Store(AbstractContextManager["Store"]):
                 [edition_id],
             )
         }
+
+
+def address_hash(email: str) -> str:
+    """What a suppression entry keeps of an address: its SHA-256, case-folded."""
+    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()
+
+
+_FEED_SELECT = "SELECT f.*, l.slug AS list_slug FROM feeds f LEFT JOIN lists l ON l.id = f.list_id"
+
+
+def _feed_from_row(row: dict[str, Any]) -> Feed:
+    return Feed(
+        id=row["id"],
+        url=row["url"],
+        title=row["title"],
+        section=row["section"],
+        list_slug=row["list_slug"] or "",
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        failures=row["failures"],
+        last_error=row["last_error"],
+        last_fetched_at=from_text(row["last_fetched_at"]) if row["last_fetched_at"] else None,
+        last_ok_at=from_text(row["last_ok_at"]) if row["last_ok_at"] else None,
+    )
 
 
 _ARTICLE_FIELDS = (

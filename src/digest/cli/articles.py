@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time
+import sys
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
-from digest import pipeline
+from digest import ingest, pipeline
 from digest.cli.base import (
     cli,
     err,
@@ -16,78 +20,118 @@ from digest.cli.base import (
     now_utc,
     out,
     parse_day,
-    read_input,
     settings_of,
 )
+from digest.errors import InputError
+from digest.models import Article
+
+
+def read_bytes(path: str) -> tuple[bytes, str]:
+    """The file's bytes ('-' is stdin) and the name to use in messages."""
+    if path == "-":
+        return sys.stdin.buffer.read(), "stdin"
+    try:
+        return Path(path).read_bytes(), path
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", hint="check the path") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
+
+
+def print_import(report: pipeline.ImportReport, *, limit: int = 50, prefix: str = "") -> None:
+    """Each rejected record on its own line (first `limit`), then the counts."""
+    for problem in report.problems[:limit]:
+        err.print(f"rejected: {problem.message}" + (f" ({problem.hint})" if problem.hint else ""))
+    if len(report.problems) > limit:
+        err.print(f"... and {len(report.problems) - limit} more rejected")
+    err.print(prefix + report.summary())
+
+
+def article_json(a: Article, *, full: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": a.id,
+        "url": a.url,
+        "title": a.title,
+        "section": a.section,
+        "published_at": a.published_at.isoformat(),
+        "author": a.author,
+        "language": a.language,
+    }
+    if full:
+        data.update(
+            summary=a.summary,
+            body_html=a.body_html,
+            source=a.source,
+            image_url=a.image_url,
+            image_alt=a.image_alt,
+            guid=a.guid,
+        )
+    return data
+
 
 # -- articles -----------------------------------------------------------------------------
 
 
 @cli.group("articles")
 def articles_group() -> None:
-    """Import and list articles (the site's CMS may also write the articles table)."""
+    """Import, list, show and remove articles (the site's CMS may also write the table)."""
 
 
 @articles_group.command("import")
 @click.argument("file")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(ingest.FORMATS),
+    help="Force the format [default: detected from the content].",
+)
+@click.option("--section", help="Put every article in this section (overrides the file's).")
+@click.option("--strict", is_flag=True, help="Import nothing unless every record is valid.")
 @click.pass_context
 @handle_errors
-def articles_import(ctx: click.Context, file: str) -> None:
-    """Import articles from a JSON array or JSON Lines file ('-' for stdin).
+def articles_import(
+    ctx: click.Context, file: str, fmt: str | None, section: str | None, strict: bool
+) -> None:
+    """Import articles from JSON, JSON Lines, CSV, RSS or Atom ('-' for stdin).
 
-    Same URL means same article: importing again updates in place.
+    The same URL (tracking parameters and fragment ignored) or the same feed guid means
+    the same article: importing again updates in place. HTML is sanitised and repeated
+    paragraphs are dropped. Bad records are reported and skipped (exit 1).
 
     \b
     Example:
       digest articles import today.jsonl
+      curl -s https://example.com/feed.xml | digest articles import - --section Sport
     """
-    data, name = read_input(file)
+    data, name = read_bytes(file)
     with pipeline.open_store(settings_of(ctx)) as store:
-        report = pipeline.import_articles(store, data, name=name, now=now_utc())
-    err.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}")
+        report = pipeline.import_articles(
+            store, data, name=name, now=now_utc(), fmt=fmt, section=section, strict=strict
+        )
+    print_import(report)
+    if report.rejected:
+        sys.exit(1)
 
 
 @articles_group.command("list")
 @click.option("--date", "day", help="Articles published on this UTC day (YYYY-MM-DD).")
+@click.option("--section", help="Only this section.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @handle_errors
-def articles_list(ctx: click.Context, day: str | None, as_json: bool) -> None:
+def articles_list(ctx: click.Context, day: str | None, section: str | None, as_json: bool) -> None:
     """Show articles, newest first.
 
     \b
     Example:
-      digest articles list --date 2026-11-27
+      digest articles list --date 2026-11-27 --section Sport
     """
-    from datetime import timedelta
-
-    start = (
-        datetime.combine(parse_day(day), time(0), tzinfo=UTC)
-        if day
-        else datetime(1970, 1, 1, tzinfo=UTC)
-    )
-    end = start + timedelta(days=1) if day else datetime(9999, 1, 1, tzinfo=UTC)
+    start = datetime.combine(parse_day(day), time(0), tzinfo=UTC) if day else None
+    end = start + timedelta(days=1) if start else None
     with pipeline.open_store(settings_of(ctx)) as store:
-        rows = store.articles_between(start, end)
+        rows = store.articles(start=start, end=end, section=section)
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": a.id,
-                        "url": a.url,
-                        "title": a.title,
-                        "section": a.section,
-                        "published_at": a.published_at.isoformat(),
-                        "author": a.author,
-                        "language": a.language,
-                    }
-                    for a in rows
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        click.echo(json.dumps([article_json(a) for a in rows], ensure_ascii=False, indent=2))
         return
     table = Table("id", "published (UTC)", "section", "title")
     for a in rows:
@@ -95,3 +139,42 @@ def articles_list(ctx: click.Context, day: str | None, as_json: bool) -> None:
             str(a.id), a.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), a.section, a.title
         )
     out.print(table)
+    err.print(f"{len(rows)} articles")
+
+
+@articles_group.command("show")
+@click.argument("article")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@handle_errors
+def articles_show(ctx: click.Context, article: str, as_json: bool) -> None:
+    """Show one article, by id or URL.
+
+    \b
+    Example:
+      digest articles show https://news.example.com/sport/sao-victoire
+    """
+    with pipeline.open_store(settings_of(ctx)) as store:
+        found = store.get_article(article)
+    data = article_json(found, full=True)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for key, value in data.items():
+        out.print(f"[bold]{key}:[/] {escape(str(value))}", markup=True)
+
+
+@articles_group.command("remove")
+@click.argument("article")
+@click.pass_context
+@handle_errors
+def articles_remove(ctx: click.Context, article: str) -> None:
+    """Delete one article, by id or URL.
+
+    \b
+    Example:
+      digest articles remove 42
+    """
+    with pipeline.open_store(settings_of(ctx)) as store:
+        removed = store.remove_article(article)
+    err.print(f"removed article {removed.id}: {removed.title}")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from digest import ingest, issue, pipeline
@@ -128,3 +130,109 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
             ", ".join(r.sections),
         )
     out.print(table)
+
+
+@lists_group.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@handle_errors
+def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
+    """Show one newsletter and how many subscribers it has.
+
+    \b
+    Example:
+      digest lists show daily
+    """
+    with pipeline.open_store(settings_of(ctx)) as store:
+        r = store.get_list(slug)
+        counts = {s: store.count_subscribers(slug, status=s) for s in ("active", "unsubscribed")}
+        total = store.count_subscribers(slug)
+    data = {
+        "slug": r.slug,
+        "name": r.name,
+        "from_addr": r.from_addr,
+        "send_at": r.send_at.strftime("%H:%M"),
+        "timezone": r.timezone,
+        "locale": r.locale,
+        "sections": list(r.sections),
+        "address": r.address,
+        "subscribers": total,
+        "active": counts["active"],
+        "unsubscribed": counts["unsubscribed"],
+    }
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for key, value in data.items():
+        out.print(f"[bold]{key}:[/] {escape(str(value))}", markup=True)
+
+
+@lists_group.command("edit")
+@click.argument("slug")
+@click.option("--name", help="The newsletter's name.")
+@click.option("--from-addr", help="Sender address.")
+@click.option("--send-at", help="Local send time, HH:MM.")
+@click.option("--timezone", "tz", help="IANA zone of --send-at.")
+@click.option("--locale", help="Language: en, fr, ar, ...")
+@click.option("--section", "sections", multiple=True, help="Section order (repeat; replaces).")
+@click.option("--address", help="Postal address / contact line for the footer.")
+@click.pass_context
+@handle_errors
+def lists_edit(
+    ctx: click.Context,
+    slug: str,
+    name: str | None,
+    from_addr: str | None,
+    send_at: str | None,
+    tz: str | None,
+    locale: str | None,
+    sections: tuple[str, ...],
+    address: str | None,
+) -> None:
+    """Change a newsletter's settings; options not given stay as they are.
+
+    \b
+    Example:
+      digest lists edit daily --send-at 06:30 --section Tchad --section Sport
+    """
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = ingest.check_text(name, where="--name", limit=200)
+    if from_addr is not None:
+        changes["from_addr"] = ingest.normalize_email(from_addr, where="--from-addr")
+    if send_at is not None:
+        changes["send_at"] = parse_send_at(send_at)
+    if tz is not None:
+        issue.zone(tz)
+        changes["timezone"] = tz
+    if locale is not None:
+        changes["locale"] = ingest.check_text(locale, where="--locale", limit=35)
+    if sections:
+        changes["sections"] = tuple(
+            ingest.check_text(s, where="--section", limit=200) for s in sections
+        )
+    if address is not None:
+        changes["address"] = ingest.check_text(address, where="--address", limit=500)
+    if not changes:
+        raise InputError("nothing to change", hint="give at least one option, see --help")
+    with pipeline.open_store(settings_of(ctx)) as store:
+        updated = store.update_list(replace(store.get_list(slug), **changes))  # type: ignore[arg-type]
+    err.print(f"updated list {updated.slug}: " + ", ".join(sorted(changes)))
+
+
+@lists_group.command("remove")
+@click.argument("slug")
+@click.option("--force", is_flag=True, help="Even if it has subscribers (they leave the list).")
+@click.pass_context
+@handle_errors
+def lists_remove(ctx: click.Context, slug: str, force: bool) -> None:
+    """Delete a newsletter; refused while it has subscribers unless --force.
+
+    \b
+    Example:
+      digest lists remove weekly
+    """
+    with pipeline.open_store(settings_of(ctx)) as store:
+        dropped = store.remove_list(slug, force=force)
+    err.print(f"removed list {slug}" + (f" and its {dropped} subscriptions" if dropped else ""))

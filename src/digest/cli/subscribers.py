@@ -5,11 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from digest import ingest, pipeline
+from digest import ingest, pipeline, roster
+from digest.cli.articles import print_import
 from digest.cli.base import (
     cli,
     err,
@@ -20,13 +25,47 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.models import Subscriber
+from digest.store import SUBSCRIBER_STATUSES, Store
+
+STATUS = click.Choice(SUBSCRIBER_STATUSES)
+
+
+def subscriber_json(s: Subscriber, lists: list[str], store: Store) -> dict[str, object]:
+    assert s.id is not None
+    return {
+        "id": s.id,
+        "email": s.email,
+        "name": s.name,
+        "status": s.status,
+        "locale": s.locale,
+        "timezone": s.timezone,
+        "lists": lists,
+        "sections": store.subscription_sections(s.id),
+    }
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise.
+
+    `total` counts rows twice: once checked, once written.
+    """
+    if not err.is_terminal or total < 10_000:
+        yield None
+        return
+    with Progress(
+        TextColumn(label), BarColumn(), TaskProgressColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
 
 # -- subscribers --------------------------------------------------------------------------
 
 
 @cli.group("subscribers")
 def subscribers_group() -> None:
-    """Add, remove, import and export subscribers."""
+    """Add, remove, import, export and manage subscribers."""
 
 
 @subscribers_group.command("add")
@@ -34,10 +73,20 @@ def subscribers_group() -> None:
 @click.option("--name", default="", help="Display name.")
 @click.option("--list", "slugs", multiple=True, help="Subscribe to this list (repeat).")
 @click.option("--locale", default="", help="Language overriding the list's.")
+@click.option("--timezone", "tz", default="", help="The subscriber's IANA time zone.")
+@click.option("--check-dns", is_flag=True, help="Also check that the domain accepts mail.")
+@click.option("--force", is_flag=True, help="Re-add an address that was removed.")
 @click.pass_context
 @handle_errors
 def subscribers_add(
-    ctx: click.Context, email: str, name: str, slugs: tuple[str, ...], locale: str
+    ctx: click.Context,
+    email: str,
+    name: str,
+    slugs: tuple[str, ...],
+    locale: str,
+    tz: str,
+    check_dns: bool,
+    force: bool,
 ) -> None:
     """Add a subscriber (or add lists to an existing one).
 
@@ -45,13 +94,13 @@ def subscribers_add(
     Example:
       digest subscribers add amina@example.com --name "Amina" --list daily
     """
-    address = ingest.normalize_email(email, where="EMAIL")
-    subscriber = Subscriber(
-        email=address, name=ingest.check_text(name, where="--name", limit=200), locale=locale
+    subscriber = roster.make_subscriber(
+        email=email, name=name, locale=locale, timezone=tz, where="", check_dns=check_dns
     )
     with pipeline.open_store(settings_of(ctx)) as store:
-        lists = [(store.get_list(s), ()) for s in slugs]
-        stored, new = store.upsert_subscriber(subscriber, lists=lists, now=now_utc())
+        stored, new = pipeline.add_subscriber(
+            store, subscriber, lists=slugs, now=now_utc(), force=force
+        )
     err.print(
         f"{'added' if new else 'updated'} {stored.email}"
         + (f" to {', '.join(slugs)}" if slugs else "")
@@ -60,54 +109,106 @@ def subscribers_add(
 
 @subscribers_group.command("remove")
 @click.argument("email")
+@click.option("--forget", is_flag=True, help="Also drop the suppression entry.")
 @click.pass_context
 @handle_errors
-def subscribers_remove(ctx: click.Context, email: str) -> None:
-    """Delete a subscriber and their subscriptions.
+def subscribers_remove(ctx: click.Context, email: str, forget: bool) -> None:
+    """Erase a subscriber's data; keep a hash of the address so no import re-adds them.
 
     \b
     Example:
       digest subscribers remove amina@example.com
+      digest subscribers remove amina@example.com --forget   # no trace at all
     """
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
-        store.remove_subscriber(address)
-    err.print(f"removed {address}")
+        store.remove_subscriber(address, forget=forget, now=now_utc())
+    err.print(
+        f"removed {address}"
+        + ("; nothing kept" if forget else "; a hash of the address is kept (--forget drops it)")
+    )
+
+
+@subscribers_group.command("unsubscribe")
+@click.argument("email")
+@click.option("--list", "slug", help="Only from this list [default: from everything].")
+@click.pass_context
+@handle_errors
+def subscribers_unsubscribe(ctx: click.Context, email: str, slug: str | None) -> None:
+    """Stop sending to a subscriber (from one list, or everything); keeps their record.
+
+    \b
+    Example:
+      digest subscribers unsubscribe amina@example.com --list daily
+    """
+    address = ingest.normalize_email(email, where="EMAIL")
+    with pipeline.open_store(settings_of(ctx)) as store:
+        store.unsubscribe(address, slug, now=now_utc())
+    err.print(f"unsubscribed {address}" + (f" from {slug}" if slug else " from every list"))
+
+
+@subscribers_group.command("resubscribe")
+@click.argument("email")
+@click.option("--list", "slug", help="Only to this list [default: every list they had].")
+@click.option("--force", is_flag=True, help="Even if mail to them bounced or they complained.")
+@click.pass_context
+@handle_errors
+def subscribers_resubscribe(ctx: click.Context, email: str, slug: str | None, force: bool) -> None:
+    """Make a subscriber active again (refused for bounced or complained without --force).
+
+    \b
+    Example:
+      digest subscribers resubscribe amina@example.com
+    """
+    address = ingest.normalize_email(email, where="EMAIL")
+    with pipeline.open_store(settings_of(ctx)) as store:
+        store.resubscribe(address, slug, force=force, now=now_utc())
+    err.print(f"resubscribed {address}" + (f" to {slug}" if slug else ""))
+
+
+@subscribers_group.command("set-sections")
+@click.argument("email")
+@click.option("--list", "slug", required=True, help="The list.")
+@click.option("--section", "sections", multiple=True, help="A wanted section (repeat; none=all).")
+@click.pass_context
+@handle_errors
+def subscribers_set_sections(
+    ctx: click.Context, email: str, slug: str, sections: tuple[str, ...]
+) -> None:
+    """Choose the sections a subscriber gets from one list (no --section: all of them).
+
+    \b
+    Example:
+      digest subscribers set-sections amina@example.com --list daily --section Sport
+    """
+    address = ingest.normalize_email(email, where="EMAIL")
+    wanted = [ingest.check_text(s, where="--section", limit=200) for s in sections]
+    with pipeline.open_store(settings_of(ctx)) as store:
+        saved = store.set_sections(address, slug, wanted)
+    err.print(f"{address} gets {', '.join(saved) if saved else 'every section'} of {slug}")
 
 
 @subscribers_group.command("list")
 @click.option("--list", "slug", help="Only subscribers of this list.")
+@click.option("--status", type=STATUS, help="Only subscribers with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @handle_errors
-def subscribers_list(ctx: click.Context, slug: str | None, as_json: bool) -> None:
+def subscribers_list(
+    ctx: click.Context, slug: str | None, status: str | None, as_json: bool
+) -> None:
     """Show subscribers.
 
     \b
     Example:
-      digest subscribers list --list daily --json
+      digest subscribers list --list daily --status active --json
     """
     with pipeline.open_store(settings_of(ctx)) as store:
-        rows = list(store.subscribers(slug))
-    if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "email": s.email,
-                        "name": s.name,
-                        "status": s.status,
-                        "locale": s.locale,
-                        "timezone": s.timezone,
-                        "lists": lists,
-                    }
-                    for s, lists in rows
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return
+        rows = list(store.subscribers(slug, status=status))
+        if as_json:
+            data = [subscriber_json(s, lists, store) for s, lists in rows]
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            return
     table = Table("email", "name", "status", "lists")
     for s, lists in rows:
         table.add_row(s.email, s.name, s.status, ", ".join(lists))
@@ -115,43 +216,126 @@ def subscribers_list(ctx: click.Context, slug: str | None, as_json: bool) -> Non
     err.print(f"{len(rows)} subscribers")
 
 
-@subscribers_group.command("import")
-@click.argument("file")
-@click.option("--list", "slugs", multiple=True, help="List for rows without a 'lists' column.")
+@subscribers_group.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @handle_errors
-def subscribers_import(ctx: click.Context, file: str, slugs: tuple[str, ...]) -> None:
+def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
+    """Show one subscriber, their lists and section choices.
+
+    \b
+    Example:
+      digest subscribers show amina@example.com
+    """
+    address = email if email.isdigit() else ingest.normalize_email(email, where="EMAIL")
+    with pipeline.open_store(settings_of(ctx)) as store:
+        found = store.find_subscriber(address)
+        assert found.id is not None
+        lists = sorted(store.subscription_sections(found.id))
+        data = subscriber_json(found, lists, store)
+        data["list_status"] = store.subscription_statuses(found.id)
+        data["paused"] = store.is_paused(found.id)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for key, value in data.items():
+        out.print(f"[bold]{key}:[/] {escape(str(value))}", markup=True)
+
+
+@subscribers_group.command("count")
+@click.option("--list", "slug", help="Only subscribers of this list.")
+@click.option("--status", type=STATUS, help="Only subscribers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the count per status.")
+@click.pass_context
+@handle_errors
+def subscribers_count(
+    ctx: click.Context, slug: str | None, status: str | None, as_json: bool
+) -> None:
+    """Count subscribers.
+
+    \b
+    Example:
+      digest subscribers count --list daily --status active
+    """
+    with pipeline.open_store(settings_of(ctx)) as store:
+        if as_json:
+            counts = {
+                s: store.count_subscribers(slug, status=s)
+                for s in ([status] if status else SUBSCRIBER_STATUSES)
+            }
+            counts_all = {"total": store.count_subscribers(slug), **counts}
+            click.echo(json.dumps(counts_all, indent=2))
+            return
+        click.echo(store.count_subscribers(slug, status=status))
+
+
+@subscribers_group.command("import")
+@click.argument("file")
+@click.option("--list", "slugs", multiple=True, help="List for rows without a 'lists' value.")
+@click.option("--strict", is_flag=True, help="Import nothing unless every row is valid.")
+@click.option("--check-dns", is_flag=True, help="Also check each domain accepts mail (slow).")
+@click.pass_context
+@handle_errors
+def subscribers_import(
+    ctx: click.Context, file: str, slugs: tuple[str, ...], strict: bool, check_dns: bool
+) -> None:
     """Import subscribers from CSV (columns: email,name,lists,locale,timezone,sections).
 
-    All rows are imported or, on the first bad row, none.
+    ',' or ';' separated, with or without a BOM. Each bad row is reported with its row
+    number; the valid rows are imported and the command exits 1 if any was rejected
+    (--strict: nothing is imported then). Importing again merges list memberships.
 
     \b
     Example:
       digest subscribers import people.csv --list daily
     """
     data, name = read_input(file)
-    with pipeline.open_store(settings_of(ctx)) as store:
+    with (
+        pipeline.open_store(settings_of(ctx)) as store,
+        progress_bar(2 * data.count("\n"), "importing") as progress,
+    ):
         report = pipeline.import_subscribers(
-            store, data, name=name, default_lists=slugs, now=now_utc()
+            store,
+            data,
+            name=name,
+            default_lists=slugs,
+            now=now_utc(),
+            strict=strict,
+            check_dns=check_dns,
+            progress=progress,
         )
-    err.print(f"added {report.added}, updated {report.updated}")
+    print_import(report)
+    if report.rejected:
+        sys.exit(1)
 
 
 @subscribers_group.command("export")
 @click.option("--list", "slug", help="Only subscribers of this list.")
+@click.option("--status", type=STATUS, help="Only subscribers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of CSV.")
 @click.pass_context
 @handle_errors
-def subscribers_export(ctx: click.Context, slug: str | None) -> None:
-    """Write subscribers as CSV to stdout (the import format).
+def subscribers_export(
+    ctx: click.Context, slug: str | None, status: str | None, as_json: bool
+) -> None:
+    """Write subscribers as CSV to stdout (the import format), or as JSON.
 
     \b
     Example:
       digest subscribers export --list daily > backup.csv
     """
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(ingest.SUBSCRIBER_COLUMNS)
     with pipeline.open_store(settings_of(ctx)) as store:
-        for s, lists in store.subscribers(slug):
+        if as_json:
+            rows = [
+                subscriber_json(s, lists, store)
+                for s, lists in store.subscribers(slug, status=status)
+            ]
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(roster.SUBSCRIBER_COLUMNS)
+        for s, lists in store.subscribers(slug, status=status):
             assert s.id is not None
             sections = store.subscription_sections(s.id)
             wanted = sections.get(slug, []) if slug else next(iter(sections.values()), [])

@@ -1,0 +1,247 @@
+"""Data in: import articles and subscribers, manage and fetch feeds (called via `pipeline`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from digest import feed, ingest, roster, sanitizer
+from digest.errors import DigestError, InputError
+from digest.models import Article, Feed, Subscriber
+from digest.store import Store, address_hash
+
+# -- import -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did. `problems` holds one error per rejected record."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    problems: tuple[InputError, ...] = ()
+    aborted: bool = False  # --strict and something was rejected: nothing was written
+
+    def summary(self) -> str:
+        counts = (
+            f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"rejected {self.rejected}"
+        )
+        return counts + ("; nothing imported (--strict)" if self.aborted else "")
+
+
+def import_articles(
+    store: Store,
+    data: bytes | str,
+    *,
+    name: str,
+    now: datetime,
+    fmt: str | None = None,
+    section: str | None = None,
+    strict: bool = False,
+    adjust: Callable[[Article], Article] | None = None,
+) -> ImportReport:
+    """Import articles from JSON, JSON Lines, CSV, RSS or Atom (detected, or `fmt`).
+
+    Bad records are reported and skipped; the good ones are written together in one
+    transaction. With `strict`, nothing is written unless every record is good.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section)
+    return write_articles(store, batch, now=now, strict=strict, adjust=adjust)
+
+
+def write_articles(
+    store: Store,
+    batch: ingest.ArticleBatch,
+    *,
+    now: datetime,
+    strict: bool = False,
+    feed_id: int | None = None,
+    adjust: Callable[[Article], Article] | None = None,
+) -> ImportReport:
+    """Write a batch read by `ingest`: the good records in one transaction (none when
+    `strict` and anything was rejected)."""
+    problems = tuple(batch.rejected)
+    if strict and problems:
+        return ImportReport(rejected=len(problems), problems=problems, aborted=True)
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    with store.transaction():
+        for _, article in batch.articles:
+            final = adjust(article) if adjust else article
+            counts[store.upsert_article(final, now=now, feed_id=feed_id)] += 1
+    return ImportReport(
+        added=counts["added"],
+        updated=counts["updated"],
+        unchanged=counts["unchanged"],
+        rejected=len(problems),
+        problems=problems,
+    )
+
+
+def import_subscribers(
+    store: Store,
+    data: str,
+    *,
+    name: str,
+    default_lists: Iterable[str] = (),
+    now: datetime,
+    strict: bool = False,
+    check_dns: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a subscribers CSV. Re-importing merges list memberships.
+
+    Each bad row is reported (row number and reason) and skipped, and so is an address
+    that was removed at its owner's request (suppressed). The good rows are written in
+    one transaction; with `strict`, nothing is written unless every row is good.
+    """
+    defaults = tuple(default_lists)
+    known = {lst.slug: lst for lst in store.lists()}
+    for slug in defaults:
+        if slug not in known:
+            store.get_list(slug)  # raises with the known lists as a hint
+    batch = roster.read_subscribers_csv(data, name=name, check_dns=check_dns, progress=progress)
+    problems = list(batch.rejected)
+    suppressed = store.suppressed_hashes()
+    good: list[tuple[Subscriber, list[tuple[int, tuple[str, ...]]]]] = []
+    for row in batch.rows:
+        where = f"{name} row {row.row}"
+        slugs = row.lists or defaults
+        missing = [s for s in slugs if s not in known]
+        if missing:
+            problems.append(
+                InputError(
+                    f"{where} field 'lists': no list called {missing[0]!r}",
+                    hint="create it first with `digest lists add`",
+                )
+            )
+            continue
+        if suppressed and address_hash(row.subscriber.email) in suppressed:
+            problems.append(
+                InputError(
+                    f"{where}: {row.subscriber.email} was removed at their request; not re-added",
+                    hint="only if they asked to come back: digest subscribers add --force",
+                )
+            )
+            continue
+        good.append((row.subscriber, [(int(known[s].id or 0), row.sections) for s in slugs]))
+    problems.sort(key=_row_number)
+    if strict and problems:
+        return ImportReport(rejected=len(problems), problems=tuple(problems), aborted=True)
+    with store.transaction():
+        added, updated, unchanged = store.add_subscribers(good, now=now, progress=progress)
+    return ImportReport(
+        added=added,
+        updated=updated,
+        unchanged=unchanged,
+        rejected=len(problems),
+        problems=tuple(problems),
+    )
+
+
+def _row_number(problem: InputError) -> int:
+    match = re.search(r" row (\d+)", problem.message)
+    return int(match.group(1)) if match else 0
+
+
+def add_subscriber(
+    store: Store,
+    subscriber: Subscriber,
+    *,
+    lists: Iterable[str],
+    now: datetime,
+    force: bool = False,
+) -> tuple[Subscriber, bool]:
+    """Add one subscriber (or lists to one). A removed (suppressed) address needs `force`."""
+    if store.is_suppressed(subscriber.email) and not force:
+        raise InputError(
+            f"{subscriber.email} was removed at their request",
+            hint="add --force only if they asked to subscribe again",
+        )
+    memberships = [(store.get_list(slug), ()) for slug in lists]
+    with store.transaction():
+        store.unsuppress(subscriber.email)
+        return store.upsert_subscriber(subscriber, lists=memberships, now=now)
+
+
+# -- feeds --------------------------------------------------------------------------------
+
+FLAG_AFTER_FAILURES = 3  # a feed failing this many fetches in a row is flagged
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    feed: Feed
+    status: str  # "ok", "not modified" or "failed"
+    error: str = ""
+    hint: str = ""
+    report: ImportReport = ImportReport()
+
+
+def add_feed(
+    store: Store, url: str, *, section: str = "", list_slug: str = "", now: datetime
+) -> Feed:
+    clean = sanitizer.http_url(url)
+    if clean is None:
+        raise InputError(f"{url!r} is not an http(s) URL", hint="e.g. https://example.com/feed.xml")
+    section = ingest.check_text(section, where="--section", limit=200)
+    return store.add_feed(Feed(url=clean, section=section, list_slug=list_slug), now=now)
+
+
+def fetch_feeds(
+    store: Store,
+    *,
+    now: Callable[[], datetime],
+    which: str | None = None,
+    timeout: float = feed.TIMEOUT,
+    max_bytes: int = feed.MAX_BYTES,
+) -> list[FeedReport]:
+    """Fetch every feed (or one, by id or URL) and import its new and changed items.
+
+    A failing feed is reported with its reason and counted; a success resets the count.
+    """
+    feeds = [store.get_feed(which)] if which else store.feeds()
+    reports = []
+    for subscription in feeds:
+        assert subscription.id is not None
+        try:
+            result = feed.fetch(
+                subscription.url,
+                etag=subscription.etag,
+                last_modified=subscription.last_modified,
+                timeout=timeout,
+                max_bytes=max_bytes,
+            )
+            if result.status == 304:
+                store.record_feed_fetch(subscription.id, now=now())
+                reports.append(FeedReport(store.get_feed(subscription.id), "not modified"))
+                continue
+            batch = feed.read_feed(
+                result.body,
+                name=subscription.title or subscription.url,
+                section=subscription.section or None,
+                base_url=result.url or subscription.url,
+            )
+            report = write_articles(store, batch, now=now(), feed_id=subscription.id)
+        except DigestError as exc:
+            reason = exc.message  # without the feed's name: the report names the feed
+            for prefix in (subscription.url, subscription.title):
+                if prefix and reason.startswith(prefix + ": "):
+                    reason = reason[len(prefix) + 2 :]
+            store.record_feed_fetch(subscription.id, now=now(), error=reason)
+            reports.append(FeedReport(store.get_feed(subscription.id), "failed", reason, exc.hint))
+            continue
+        store.record_feed_fetch(
+            subscription.id,
+            now=now(),
+            etag=result.etag,
+            last_modified=result.last_modified,
+            title=batch.title,
+        )
+        reports.append(FeedReport(store.get_feed(subscription.id), "ok", report=report))
+    return reports

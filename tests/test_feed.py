@@ -1,0 +1,194 @@
+"""Feeds by subscription, fetched from a real HTTP server on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from digest import pipeline
+from digest.models import NewsList
+from digest.store import Store
+from tests.conftest import NOW, Cli
+
+
+def rss(*items: tuple[str, str], title: str = "Alwihda Info") -> bytes:
+    body = "".join(
+        f"<item><title>{t}</title><link>https://news.example.com/{slug}</link>"
+        f"<guid>{slug}</guid><category>Tchad</category>"
+        "<pubDate>Fri, 27 Nov 2026 05:00:00 GMT</pubDate>"
+        f"<description>&lt;p&gt;{t} body.&lt;/p&gt;</description></item>"
+        for slug, t in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}'
+        f"</title><link>https://news.example.com/</link>{body}</channel></rss>"
+    ).encode()
+
+
+@dataclass
+class Site:
+    """What the test server answers, and what it was asked."""
+
+    pages: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    etags: dict[str, str] = field(default_factory=dict)
+    slow: set[str] = field(default_factory=set)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    state = Site()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            state.requests.append((self.path, dict(self.headers.items())))
+            if self.path in state.slow:
+                time.sleep(1.0)
+            status, body = state.pages.get(self.path, (404, b"not found"))
+            etag = state.etags.get(self.path)
+            if etag and self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(status)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(body)))
+            if etag:
+                self.send_header("ETag", etag)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a client that gave up (the timeout test) is expected
+
+    server = Server(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def clock() -> datetime:
+    return NOW
+
+
+def test_fetch_imports_items_then_uses_conditional_get(store: Store, site: Site) -> None:
+    site.pages["/feed.xml"] = (200, rss(("crue", "La crue"), ("rentree", "La rentrée")))
+    site.etags["/feed.xml"] = '"v1"'
+    feed = pipeline.add_feed(store, site.url + "/feed.xml", section="Tchad", now=NOW)
+
+    [report] = pipeline.fetch_feeds(store, now=clock)
+    assert report.status == "ok" and report.report.added == 2
+    assert report.feed.title == "Alwihda Info" and report.feed.etag == '"v1"'
+    assert {a.title for a in store.articles()} == {"La crue", "La rentrée"}
+
+    [report] = pipeline.fetch_feeds(store, now=clock)
+    assert report.status == "not modified"
+    assert site.requests[-1][1].get("If-None-Match") == '"v1"'
+
+    site.pages["/feed.xml"] = (
+        200,
+        rss(("crue", "La crue (mise à jour)"), ("rentree", "La rentrée")),
+    )
+    site.etags["/feed.xml"] = '"v2"'
+    [report] = pipeline.fetch_feeds(store, now=clock, which=str(feed.id))
+    assert (report.report.added, report.report.updated, report.report.unchanged) == (0, 1, 1)
+    assert len(store.articles()) == 2
+
+
+def test_failures_are_named_and_only_repeated_failures_are_flagged(
+    store: Store, site: Site
+) -> None:
+    site.pages["/good.xml"] = (200, rss(("a", "A")))
+    site.pages["/broken.xml"] = (200, b"<rss><channel><item>")
+    pipeline.add_feed(store, site.url + "/good.xml", now=NOW)
+    pipeline.add_feed(store, site.url + "/gone.xml", now=NOW)
+    pipeline.add_feed(store, site.url + "/broken.xml", now=NOW)
+
+    reports = {r.feed.url.rsplit("/", 1)[1]: r for r in pipeline.fetch_feeds(store, now=clock)}
+    assert reports["good.xml"].status == "ok"
+    assert reports["gone.xml"].status == "failed" and "HTTP 404" in reports["gone.xml"].error
+    assert "malformed XML" in reports["broken.xml"].error
+    assert reports["gone.xml"].feed.failures == 1  # one blip: not flagged yet
+
+    for _ in range(2):
+        pipeline.fetch_feeds(store, now=clock)
+    failing = {f.url.rsplit("/", 1)[1]: f.failures for f in store.feeds()}
+    assert failing == {"good.xml": 0, "gone.xml": 3, "broken.xml": 3}
+
+    site.pages["/gone.xml"] = (200, rss(("b", "B")))
+    pipeline.fetch_feeds(store, now=clock)
+    assert store.get_feed(site.url + "/gone.xml").failures == 0
+
+
+def test_relative_item_links_resolve_against_the_feed_url(store: Store, site: Site) -> None:
+    site.pages["/news/feed.xml"] = (
+        200,
+        rss(("x", "X")).replace(b"https://news.example.com/x", b"/news/story-1"),
+    )
+    pipeline.add_feed(store, site.url + "/news/feed.xml", now=NOW)
+    [report] = pipeline.fetch_feeds(store, now=clock)
+    assert report.status == "ok" and report.report.added == 1, report
+    assert [a.url for a in store.articles()] == [site.url + "/news/story-1"]
+
+
+def test_timeout_and_size_cap(store: Store, site: Site) -> None:
+    site.pages["/slow.xml"] = (200, rss(("s", "S")))
+    site.slow.add("/slow.xml")
+    site.pages["/big.xml"] = (200, rss(*[(f"i{i}", "x" * 100) for i in range(50)]))
+    pipeline.add_feed(store, site.url + "/slow.xml", now=NOW)
+    pipeline.add_feed(store, site.url + "/big.xml", now=NOW)
+    started = time.monotonic()
+    reports = pipeline.fetch_feeds(store, now=clock, timeout=0.3, max_bytes=2000)
+    assert time.monotonic() - started < 2.5
+    assert "no answer within 0.3 s" in reports[0].error
+    assert "larger than" in reports[1].error
+    assert store.articles() == []
+
+
+def test_a_feed_tied_to_a_list_only_feeds_that_lists_editions(store: Store, site: Site) -> None:
+    daily = store.add_list(NewsList(slug="daily", name="Daily"), now=NOW)
+    sport = store.add_list(NewsList(slug="sport", name="Sport"), now=NOW)
+    site.pages["/sport.xml"] = (200, rss(("match", "Le match")))
+    pipeline.add_feed(store, site.url + "/sport.xml", list_slug="sport", now=NOW)
+    pipeline.fetch_feeds(store, now=clock)
+    day = date(2026, 11, 27)
+    assert pipeline.load_edition(store, sport, day).article_count == 1
+    assert pipeline.load_edition(store, daily, day).article_count == 0
+
+
+def test_feed_commands(run: Cli, site: Site) -> None:
+    site.pages["/feed.xml"] = (200, rss(("crue", "La crue")))
+    run("feeds", "add", site.url + "/feed.xml", "--section", "Tchad")
+    run("feeds", "add", site.url + "/missing.xml")
+    result = run("feeds", "add", site.url + "/feed.xml", ok=False)
+    assert result.exit_code == 1 and "already subscribed" in result.stderr
+    result = run("feeds", "fetch", ok=False)
+    assert result.exit_code == 1
+    assert "Alwihda Info: added 1" in result.stderr
+    assert f"{site.url}/missing.xml: failed: HTTP 404 Not Found (the feed moved" in result.stderr
+    assert "FAILING" not in run("feeds", "list").stdout
+    run("feeds", "fetch", "2", ok=False)
+    run("feeds", "fetch", "2", ok=False)
+    assert "FAILING" in run("feeds", "list").stdout
+    [_, missing] = json.loads(run("feeds", "list", "--json").stdout)
+    assert missing["failing"] and missing["failures"] == 3
+    assert missing["last_error"] == "HTTP 404 Not Found"
+    run("feeds", "remove", site.url + "/missing.xml")
+    assert "missing" not in run("feeds", "list", "--json").stdout
+    shown = run("articles", "show", "https://news.example.com/crue?utm_source=x").stdout
+    assert "La crue" in shown and "Tchad" in shown
