@@ -20,22 +20,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest import sanitizer
 from digest.errors import InputError
-from digest.models import Article
+from digest.models import ARTICLE_FIELDS, Article
 
-ARTICLE_FIELDS = (
-    "url",
-    "title",
-    "section",
-    "published_at",
-    "summary",
-    "body_html",
-    "author",
-    "source",
-    "image_url",
-    "image_alt",
-    "language",
-    "guid",
-)
 REQUIRED_ARTICLE_FIELDS = ("url", "title", "published_at")
 FORMATS = ("json", "jsonl", "csv", "feed")
 _LIMITS = {"body_html": 1_000_000, "summary": 20_000, "url": 2048, "image_url": 2048}

@@ -23,6 +23,23 @@ class Article:
     id: int | None = None
 
 
+# Article's stored and importable fields (all but id), in the order import files list them.
+ARTICLE_FIELDS = (
+    "url",
+    "title",
+    "section",
+    "published_at",
+    "summary",
+    "body_html",
+    "author",
+    "source",
+    "image_url",
+    "image_alt",
+    "language",
+    "guid",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class NewsList:
     slug: str

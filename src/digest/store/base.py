@@ -1,0 +1,58 @@
+"""What every part of the store shares: the connection, row helpers, time as text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_text(moment: datetime, *, timespec: str = "seconds") -> str:
+    """The one storage format for datetimes: UTC ISO-8601 with an explicit offset."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC).isoformat(timespec=timespec)
+
+
+def to_precise_text(moment: datetime) -> str:
+    """Like to_text with microseconds: retry times compare as text in this one format."""
+    return to_text(moment, timespec="microseconds")
+
+
+def from_text(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def sections_json(sections: Iterable[str]) -> str:
+    """How a list of section names is stored: a JSON array, non-ASCII kept as is."""
+    return json.dumps(list(sections), ensure_ascii=False)
+
+
+class StoreBase:
+    """The open database and the two ways to read it; the Store's parts build on this."""
+
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    def transaction(self) -> AbstractContextManager[Database]:
+        return self.db.atomic()
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+        cursor = self.db.conn.execute(sql, tuple(params))
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        return next(self._rows(sql, params), None)

@@ -1,0 +1,108 @@
+"""News lists: their settings, and finding one by slug or id."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, time
+from typing import Any
+
+from digest.errors import NotFoundError, StoreError
+from digest.models import NewsList
+from digest.store.base import StoreBase, sections_json, to_text
+
+
+class ListsMixin(StoreBase):
+    def add_list(self, news_list: NewsList, *, now: datetime) -> NewsList:
+        try:
+            self.db.execute(
+                "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
+                " address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [news_list.slug, *_list_values(news_list), to_text(now)],
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"list {news_list.slug!r} already exists",
+                hint="pick another slug, or see `digest lists list`",
+            ) from None
+        return self.get_list(news_list.slug)
+
+    def update_list(self, news_list: NewsList) -> NewsList:
+        self.db.execute(
+            "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
+            " address=? WHERE slug=?",
+            [*_list_values(news_list), news_list.slug],
+        )
+        return self.get_list(news_list.slug)
+
+    def get_list(self, slug: str) -> NewsList:
+        row = self._one("SELECT * FROM lists WHERE slug = ?", [slug])
+        if row is None:
+            known = ", ".join(lst.slug for lst in self.lists()) or "none yet"
+            raise NotFoundError(
+                f"no list called {slug!r}", hint=f"known lists: {known} (`digest lists add`)"
+            )
+        return _list_from_row(row)
+
+    def lists(self) -> list[NewsList]:
+        return [_list_from_row(r) for r in self._rows("SELECT * FROM lists ORDER BY slug")]
+
+    def remove_list(self, slug: str, *, force: bool = False) -> int:
+        """Delete a list; refused while it has subscribers unless `force`. Returns how many
+        subscriptions went with it."""
+        news_list = self.get_list(slug)
+        row = self._one("SELECT count(*) AS n FROM subscriptions WHERE list_id = ?", [news_list.id])
+        count = int(row["n"]) if row else 0
+        if count and not force:
+            raise StoreError(
+                f"list {slug!r} still has {count} subscribers",
+                hint="unsubscribe or move them first, or add --force to delete them from it",
+            )
+        with self.transaction():
+            self.db.execute("DELETE FROM lists WHERE id = ?", [news_list.id])
+        return count
+
+    def pick_list(self, slug: str | None) -> NewsList:
+        """The named list, or the only list when no name is given."""
+        if slug:
+            return self.get_list(slug)
+        all_lists = self.lists()
+        if len(all_lists) == 1:
+            return all_lists[0]
+        if not all_lists:
+            raise NotFoundError("there are no lists yet", hint="create one: digest lists add")
+        raise NotFoundError(
+            "several lists exist; say which one",
+            hint="add --list with one of: " + ", ".join(lst.slug for lst in all_lists),
+        )
+
+    def get_list_by_id(self, list_id: int) -> NewsList | None:
+        row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])
+        return None if row is None else _list_from_row(row)
+
+
+def _list_values(news_list: NewsList) -> list[Any]:
+    """The stored settings (all but the slug), in the order the statements above use."""
+    return [
+        news_list.name,
+        news_list.from_addr,
+        news_list.send_at.strftime("%H:%M"),
+        news_list.timezone,
+        news_list.locale,
+        sections_json(news_list.sections),
+        news_list.address,
+    ]
+
+
+def _list_from_row(row: dict[str, Any]) -> NewsList:
+    return NewsList(
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        from_addr=row["from_addr"],
+        send_at=time.fromisoformat(row["send_at"]),
+        timezone=row["timezone"],
+        locale=row["locale"],
+        sections=tuple(json.loads(row["sections"])),
+        address=row["address"],
+    )

@@ -1,0 +1,191 @@
+"""Subscriptions: who is on which list, with which sections, and who receives mail
+(leaving and rejoining, pausing, the subscriber-facing preferences)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from digest.errors import NotFoundError, StoreError
+from digest.models import NewsList, Recipient, Subscriber, Subscription
+from digest.store.base import sections_json, to_text
+from digest.store.lists import _list_from_row
+from digest.store.subscribers import SubscribersMixin, _subscriber_from_row
+
+
+class SubscriptionsMixin(SubscribersMixin):
+    def unsubscribe(
+        self, email_or_id: str | int, list_slug: str | None = None, *, now: datetime
+    ) -> Subscriber:
+        """From one list (its subscription only), or from everything (the subscriber)."""
+        subscriber = self.find_subscriber(email_or_id)
+        with self.transaction():
+            if list_slug:
+                news_list = self.get_list(list_slug)
+                cursor = self.db.execute(
+                    "UPDATE subscriptions SET status = 'unsubscribed'"
+                    " WHERE subscriber_id = ? AND list_id = ?",
+                    [subscriber.id, news_list.id],
+                )
+                if cursor.rowcount == 0:
+                    raise NotFoundError(
+                        f"{subscriber.email} is not subscribed to {list_slug!r}",
+                        hint="see `digest subscribers show " + subscriber.email + "`",
+                    )
+            else:
+                self.db.execute(
+                    "UPDATE subscriptions SET status = 'unsubscribed' WHERE subscriber_id = ?",
+                    [subscriber.id],
+                )
+                if subscriber.status == "active":
+                    self.set_subscriber_status(int(subscriber.id or 0), "unsubscribed", now=now)
+            self.db.execute(
+                "UPDATE subscribers SET updated_at = ? WHERE id = ?", [to_text(now), subscriber.id]
+            )
+        return self.find_subscriber(int(subscriber.id or 0))
+
+    def resubscribe(
+        self,
+        email_or_id: str | int,
+        list_slug: str | None = None,
+        *,
+        force: bool = False,
+        now: datetime,
+    ) -> Subscriber:
+        """Back to active (and the subscription, or all of them, active again).
+
+        Refused for a bounced or complained address unless `force`.
+        """
+        subscriber = self.find_subscriber(email_or_id)
+        if subscriber.status in ("bounced", "complained") and not force:
+            raise StoreError(
+                f"{subscriber.email} is {subscriber.status}; not resubscribed",
+                hint="mail to it bounced or was reported as spam; add --force if you are sure",
+            )
+        with self.transaction():
+            if list_slug:
+                news_list = self.get_list(list_slug)
+                self.db.execute(
+                    "INSERT INTO subscriptions (subscriber_id, list_id, created_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT (subscriber_id, list_id)"
+                    " DO UPDATE SET status = 'active'",
+                    [subscriber.id, news_list.id, to_text(now)],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE subscriptions SET status = 'active' WHERE subscriber_id = ?",
+                    [subscriber.id],
+                )
+            self.set_subscriber_status(int(subscriber.id or 0), "active", now=now)
+        return self.find_subscriber(int(subscriber.id or 0))
+
+    def set_sections(
+        self, email_or_id: str | int, list_slug: str, sections: Iterable[str]
+    ) -> tuple[str, ...]:
+        """The sections this subscriber wants from one list (none: the whole edition)."""
+        subscriber = self.find_subscriber(email_or_id)
+        news_list = self.get_list(list_slug)
+        wanted = tuple(dict.fromkeys(sections))
+        if not self.set_subscription_sections(
+            int(subscriber.id or 0), int(news_list.id or 0), wanted
+        ):
+            raise NotFoundError(
+                f"{subscriber.email} is not subscribed to {list_slug!r}",
+                hint=f"first: digest subscribers add {subscriber.email} --list {list_slug}",
+            )
+        return wanted
+
+    def subscription_sections(self, subscriber_id: int) -> dict[str, list[str]]:
+        return {
+            row["slug"]: json.loads(row["sections"])
+            for row in self._rows(
+                "SELECT l.slug, x.sections FROM subscriptions x JOIN lists l ON l.id = x.list_id"
+                " WHERE x.subscriber_id = ?",
+                [subscriber_id],
+            )
+        }
+
+    def subscription_statuses(self, subscriber_id: int) -> dict[str, str]:
+        """{list slug: 'active' | 'unsubscribed'} for one subscriber."""
+        return {
+            row["slug"]: row["status"]
+            for row in self._rows(
+                "SELECT l.slug, x.status FROM subscriptions x JOIN lists l ON l.id = x.list_id"
+                " WHERE x.subscriber_id = ? ORDER BY l.slug",
+                [subscriber_id],
+            )
+        }
+
+    def recipients(self, news_list: NewsList) -> Iterator[Recipient]:
+        """Active subscribers with an active subscription to the list, streamed by id."""
+        for row in self._rows(
+            "SELECT s.*, x.sections AS list_sections FROM subscriptions x"
+            " JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+            " AND s.paused_at IS NULL ORDER BY s.id",
+            [news_list.id],
+        ):
+            sections = tuple(json.loads(row.pop("list_sections")))
+            yield Recipient(_subscriber_from_row(row), sections)
+
+    def subscriptions(self, subscriber_id: int) -> list[Subscription]:
+        """Every list the subscriber belongs to (active or not), by list slug."""
+        subscriber = self.get_subscriber_by_id(subscriber_id)
+        if subscriber is None:
+            return []
+        rows = self._rows(
+            "SELECT l.*, x.status AS sub_status, x.sections AS sub_sections FROM subscriptions x"
+            " JOIN lists l ON l.id = x.list_id WHERE x.subscriber_id = ? ORDER BY l.slug",
+            [subscriber_id],
+        )
+        result = []
+        for row in rows:
+            status, sections = row.pop("sub_status"), tuple(json.loads(row.pop("sub_sections")))
+            result.append(Subscription(subscriber, _list_from_row(row), status, sections))
+        return result
+
+    def set_subscription_status(self, subscriber_id: int, list_id: int, status: str) -> bool:
+        """'active' or 'unsubscribed'; False when there is no such subscription."""
+        cursor = self.db.execute(
+            "UPDATE subscriptions SET status = ? WHERE subscriber_id = ? AND list_id = ?",
+            [status, subscriber_id, list_id],
+        )
+        return cursor.rowcount > 0
+
+    def set_subscription_sections(
+        self, subscriber_id: int, list_id: int, sections: Iterable[str]
+    ) -> bool:
+        """The sections the subscriber wants from the list; none means all of them.
+
+        False when there is no such subscription."""
+        cursor = self.db.execute(
+            "UPDATE subscriptions SET sections = ? WHERE subscriber_id = ? AND list_id = ?",
+            [sections_json(sections), subscriber_id, list_id],
+        )
+        return cursor.rowcount > 0
+
+    def set_paused(self, subscriber_id: int, paused: bool, *, now: datetime) -> None:
+        """Pause (or resume) every list's mail for the subscriber; recipients() skips them."""
+        self.db.execute(
+            "UPDATE subscribers SET paused_at = CASE WHEN ? THEN COALESCE(paused_at, ?)"
+            " ELSE NULL END, updated_at = ? WHERE id = ?",
+            [paused, to_text(now), to_text(now), subscriber_id],
+        )
+
+    def is_paused(self, subscriber_id: int) -> bool:
+        row = self._one("SELECT paused_at FROM subscribers WHERE id = ?", [subscriber_id])
+        return bool(row and row["paused_at"])
+
+    def recipient_zones(self, news_list: NewsList) -> set[str]:
+        """The distinct time zones (as stored; '' for none) of the list's recipients."""
+        return {
+            row["timezone"]
+            for row in self._rows(
+                "SELECT DISTINCT s.timezone FROM subscriptions x"
+                " JOIN subscribers s ON s.id = x.subscriber_id"
+                " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+                " AND s.paused_at IS NULL",
+                [news_list.id],
+            )
+        }
