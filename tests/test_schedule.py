@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from digest import dispatch
+from digest import dispatch, pipeline
 from digest.config import Settings
 from digest.models import Article, NewsList, Subscriber
 from digest.scheduler import Scheduler, job_id
 from digest.sink import CaptureServer
 from digest.store import Store
 from tests.conftest import Cli, received_messages
+from tests.faultsmtp import FaultServer, always
+from tests.test_feed import Site, rss
+from tests.test_feed import site as site  # noqa: F401 (a fixture, used by name)
 
 DAY = date(2026, 11, 27)
 SIX_HOURS = timedelta(hours=6)
@@ -349,3 +352,44 @@ def test_run_catches_up_on_start_reloads_periodically_then_stops_cleanly(
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert sorted(recipients_of(smtp_server)) == ["a@example.com", "b@example.com", "w@example.com"]
+
+
+def test_deferred_messages_get_later_attempts_on_reload_until_done(
+    store: Store, settings: Settings
+) -> None:
+    make_list(store)
+    add_article(store, "https://news.example.com/1", utc(2026, 11, 27, 5))
+    with FaultServer() as server:
+        server.handler.rcpt["b@example.com"] = always("451 4.7.1 Greylisted, try later")
+        cfg = replace(
+            settings, smtp_url=server.url, retry_base=60.0, retry_max=60.0, retry_window=0.0
+        )
+        [first] = dispatch.run_due(store, cfg, now=utc(2026, 11, 27, 7, 0), catch_up=SIX_HOURS)
+        assert first.report is not None
+        assert (first.report.sent, first.report.deferred) == (1, 1)
+        # A list that is due but never began is the catch-up's business, not retry's.
+        make_list(store, slug="weekly", people={"c@example.com": ""})
+        # Its retry time (07:01) has not come: a reload at 07:00:30 leaves it alone.
+        assert dispatch.retry_started(store, cfg, now=utc(2026, 11, 27, 7, 0, 30)) == []
+        del server.handler.rcpt["b@example.com"]
+        [retry] = dispatch.retry_started(store, cfg, now=utc(2026, 11, 27, 7, 5))
+        assert retry.report is not None and (retry.report.sent, retry.report.complete) == (1, True)
+        assert dispatch.retry_started(store, cfg, now=utc(2026, 11, 27, 7, 10)) == []
+        assert sorted(r.rcpt for r in server.handler.accepted) == ["a@example.com", "b@example.com"]
+
+
+def test_feeds_are_fetched_right_before_a_first_send(
+    store: Store, settings: Settings, smtp_server: CaptureServer, site: Site
+) -> None:
+    make_list(store)
+    site.pages["/feed.xml"] = (200, rss(("crue", "Crue du Chari")))
+    pipeline.add_feed(store, site.url + "/feed.xml", list_slug="daily", now=utc(2026, 11, 27))
+    [run] = dispatch.run_due(
+        store, smtp_settings(settings, smtp_server), now=utc(2026, 11, 27, 7, 1), catch_up=SIX_HOURS
+    )
+    assert run.report is not None and run.report.sent == 2
+    [message, _] = received_messages(smtp_server)
+    assert "Crue du Chari" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    fetched = len(site.requests)
+    dispatch.run_due(store, settings, now=utc(2026, 11, 27, 7, 6), catch_up=SIX_HOURS)
+    assert len(site.requests) == fetched  # a started edition does not refetch

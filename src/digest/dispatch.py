@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -81,18 +81,29 @@ def run_slot(
     return Run(slot, report)
 
 
-def _pending(store: Store, slot: Slot) -> bool:
-    """Whether the slot's edition has articles and recipients in its zone who lack it."""
+def _pending(store: Store, slot: Slot, now: datetime) -> bool:
+    """Whether the slot's edition has articles and, in its zone, someone to send to now.
+
+    The ledger decides: a recipient is pending without a row, or with a row still
+    queued or sending, or deferred with its retry time come.
+    """
     edition = pipeline.load_edition(store, replace(slot.news_list, timezone=slot.zone), slot.day)
     if edition.article_count == 0:
         return False
     edition_id = store.find_edition(slot.news_list, slot.day)
-    done = set() if edition_id is None else store.delivered_subscriber_ids(edition_id)
+    settled = set() if edition_id is None else store.settled_subscriber_ids(edition_id, now=now)
     return any(
-        r.subscriber.id not in done
+        r.subscriber.id not in settled
         and timetable.effective_zone(r.subscriber.timezone, slot.news_list.timezone) == slot.zone
         for r in store.recipients(slot.news_list)
     )
+
+
+def _fetch_feeds(store: Store, clock: Callable[[], datetime]) -> None:
+    """Refresh every feed right before a first send, so the edition has the latest news."""
+    for report in pipeline.fetch_feeds(store, now=clock):
+        if report.status == "failed":
+            log.warning("feed %s: %s", report.feed.title or report.feed.url, report.error)
 
 
 def run_due(
@@ -104,11 +115,13 @@ def run_due(
     clock: Callable[[], datetime] | None = None,
     stop: Callable[[], bool] | None = None,
     only: tuple[str, str] | None = None,
+    fetch: bool = True,
 ) -> list[Run]:
     """Run every slot due at `now` (within `catch_up`); log the ones missed for good.
 
     Slots with nothing pending are passed over without touching SMTP, so running this
-    every few minutes from cron is cheap.
+    every few minutes from cron is cheap. Before a slot's first send, feeds are fetched
+    (unless `fetch` is off), so the edition holds what they published up to then.
 
     `clock` stamps the ledger (default: `now` itself, for cron and tests); `only`
     limits the run to one (list slug, zone) pair, as the scheduler's jobs do.
@@ -117,8 +130,11 @@ def run_due(
     if only is not None:
         pairs = [(lst, z) for lst, z in pairs if (lst.slug, z) == only]
     the_plan = timetable.plan(pairs, now=now, catch_up=catch_up)
+    clock = clock or (lambda: now)
+    if fetch and any(store.find_edition(s.news_list, s.day) is None for s in the_plan.due):
+        _fetch_feeds(store, clock)
     for slot in the_plan.missed:
-        if _pending(store, slot):
+        if _pending(store, slot, now):
             late = (now - slot.due_at) / timedelta(hours=1)
             log.warning(
                 "%s: skipped: due %s, missed by %.1f h, more than the %.1f h catch-up window",
@@ -127,12 +143,44 @@ def run_due(
                 late,
                 catch_up / timedelta(hours=1),
             )
+    return _run_pending(store, settings, the_plan.due, now=now, clock=clock, stop=stop)
+
+
+def retry_started(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    clock: Callable[[], datetime] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> list[Run]:
+    """Resume editions that already began going out, until each list's next edition.
+
+    This is how deferred messages get their later attempts under `digest schedule`
+    (it runs on every reload): a started edition of the last day with a retry whose
+    time has come, or a row left queued, is sent again through the ledger. Editions
+    that never began are the catch-up window's business, not this function's.
+    """
+    the_plan = timetable.plan(all_targets(store), now=now, catch_up=timedelta(days=1))
+    started = [s for s in the_plan.due if store.find_edition(s.news_list, s.day) is not None]
+    return _run_pending(store, settings, started, now=now, clock=clock or (lambda: now), stop=stop)
+
+
+def _run_pending(
+    store: Store,
+    settings: Settings,
+    slots: Iterable[Slot],
+    *,
+    now: datetime,
+    clock: Callable[[], datetime],
+    stop: Callable[[], bool] | None,
+) -> list[Run]:
     runs = []
-    for slot in the_plan.due:
+    for slot in slots:
         if stop is not None and stop():
             break
-        if not _pending(store, slot):
+        if not _pending(store, slot, now):
             log.debug("%s: nothing pending (no articles, or everyone has it)", slot.label)
             continue
-        runs.append(run_slot(store, settings, slot, clock=clock or (lambda: now), stop=stop))
+        runs.append(run_slot(store, settings, slot, clock=clock, stop=stop))
     return runs

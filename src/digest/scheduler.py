@@ -14,6 +14,8 @@ Choices, each against a pitfall of APScheduler 3.11:
   `replace_existing=True` would drop a run that is due.
 * Missed runs after downtime are not APScheduler's business: on start, `dispatch.run_due`
   sends what the ledger says is pending within the catch-up window.
+* Deferred messages get their later attempts on every reload (`dispatch.retry_started`),
+  until the list's next edition is due; the ledger holds their retry times.
 * One worker thread: sends run one after another, never two at once on one database.
 """
 
@@ -187,6 +189,13 @@ class Scheduler:
                 stop=self.should_stop,
             )
 
+    def retry_now(self) -> list[dispatch.Run]:
+        """Give deferred messages of started editions their next attempt (every reload)."""
+        with Store.open(self.settings.db) as store:
+            return dispatch.retry_started(
+                store, self.settings, now=self.clock(), clock=self.clock, stop=self.should_stop
+            )
+
     def should_stop(self) -> bool:
         return self._stop_requested or self.stopping.is_set()
 
@@ -250,6 +259,8 @@ class Scheduler:
                     self.reload_requested = False
                     log.info("SIGHUP: reloading lists")
                 self.sync(catch_up_changes=True)
+                # On the worker thread like every send; a retry still waiting is replaced.
+                self.aps.add_job(self.retry_now, id="retry", replace_existing=True)
             log.info("%s: finishing the message in flight", self.signal_name or "stop")
         finally:
             self.aps.shutdown(wait=True)

@@ -60,12 +60,14 @@ class DeliveriesMixin(SubscribersMixin):
             )
         ]
 
-    def delivered_subscriber_ids(self, edition_id: int) -> set[int]:
+    def settled_subscriber_ids(self, edition_id: int, *, now: datetime) -> set[int]:
+        """Subscribers with nothing to send now: a final row, or a retry not yet due."""
         return {
             r["subscriber_id"]
             for r in self._rows(
-                "SELECT subscriber_id FROM deliveries WHERE edition_id = ? AND status = 'sent'",
-                [edition_id],
+                "SELECT subscriber_id FROM deliveries WHERE edition_id = ? AND (status NOT IN"
+                f" {PENDING_STATES!r} OR (status = 'deferred' AND next_attempt_at > ?))",
+                [edition_id, to_precise_text(now)],
             )
         }
 
