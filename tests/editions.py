@@ -6,9 +6,9 @@ from datetime import date, timedelta
 from html.parser import HTMLParser
 
 from digest import ingest
+from digest.demo import SAMPLE_DAY, sample_text
 from digest.issue import build_edition, edition_due
 from digest.models import Article, Edition, NewsList
-from digest.pipeline import SAMPLE_DAY, sample_text
 
 SECTIONS = ("Tchad", "Afrique", "English News", "Économie", "Sport")
 ADDRESS = "Sahel Morning Digest · Avenue Charles de Gaulle, N'Djamena, Tchad"

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from digest.config import Settings
-from digest.pipeline import run_demo
+from digest.demo import run_demo
 from tests.conftest import NOW, require_tool
 
 WELL_UNDER = 2.0  # SpamAssassin's threshold is 5.0

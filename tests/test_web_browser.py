@@ -16,8 +16,9 @@ import pytest
 import uvicorn
 
 from digest.config import Settings, load_settings
+from digest.demo import run_demo
 from digest.models import Article
-from digest.pipeline import open_store, run_demo
+from digest.pipeline import open_store
 from digest.render import default_templates_dir
 from digest.web import create_app
 from digest.web.preview import POLL_MS

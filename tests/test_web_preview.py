@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from digest.config import Settings, load_settings
-from digest.pipeline import run_demo
+from digest.demo import run_demo
 from digest.render import default_templates_dir
 from digest.sink import CaptureServer
 from digest.web import create_app

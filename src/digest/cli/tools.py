@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from digest import pipeline
 from digest.cli.base import (
     cli,
     err,
@@ -17,6 +16,7 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.cli.editions import print_report
+from digest.demo import run_demo
 from digest.errors import DigestError
 
 # -- tools --------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def demo(ctx: click.Context, day: str | None) -> None:
     Example:
       digest demo && ls outbox/
     """
-    result = pipeline.run_demo(settings_of(ctx), day=parse_day(day), now=now_utc)
+    result = run_demo(settings_of(ctx), day=parse_day(day), now=now_utc)
     print_report(result.report, False)
     out.print(f"messages: {result.outbox.resolve()}/ (.eml files, captured by {result.smtp_url})")
     out.print(f"preview:  {result.preview.resolve()}")

@@ -1,0 +1,77 @@
+"""`digest demo`: the whole path on the project's own sample data, to a capture server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.models import DeliveryReport, NewsList
+from digest.pipeline import (
+    import_articles,
+    import_subscribers,
+    init_project,
+    open_store,
+    preview_edition,
+    send_edition,
+)
+
+SAMPLE_DAY = date(2020, 11, 14)  # the sample articles are from the 24 hours before this edition
+
+
+def sample_text(name: str) -> str:
+    return resources.files("digest").joinpath("sample", name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    report: DeliveryReport
+    outbox: Path
+    preview: Path
+    smtp_url: str
+
+
+def run_demo(settings: Settings, *, day: date, now: Callable[[], datetime]) -> DemoResult:
+    """Sample list, subscribers and a day of articles; send the edition to a capture server."""
+    from digest.sink import CaptureServer
+
+    init_project(settings)
+    with open_store(settings) as store:
+        if not any(lst.slug == "daily" for lst in store.lists()):
+            store.add_list(
+                NewsList(
+                    slug="daily",
+                    name="Sahel Morning Digest",
+                    from_addr="digest@news.example.com",
+                    timezone="Africa/Ndjamena",
+                    locale="en",
+                    sections=("Tchad", "Afrique", "English News", "Économie", "Sport"),
+                    address="Sahel Morning Digest · Avenue Charles de Gaulle, N'Djamena, Tchad",
+                ),
+                now=now(),
+            )
+        shift = timedelta(days=(day - SAMPLE_DAY).days)
+        import_articles(
+            store,
+            sample_text("articles.json"),
+            name="sample articles",
+            now=now(),
+            strict=True,
+            adjust=lambda a: replace(a, published_at=a.published_at + shift),
+        )
+        import_subscribers(
+            store, sample_text("subscribers.csv"), name="sample subscribers", now=now()
+        )
+        preview_dir = settings.outbox.parent / "preview"
+        _, _, paths = preview_edition(store, settings, slug="daily", day=day, out=preview_dir)
+        with CaptureServer(settings.outbox) as server:
+            report = send_edition(
+                store, settings, slug="daily", day=day, now=now, smtp_url=server.url
+            )
+    if report.failed:
+        raise DigestError(f"demo: {report.failed} messages failed", hint="; ".join(report.notes))
+    return DemoResult(report=report, outbox=settings.outbox, preview=paths[0], smtp_url=server.url)
