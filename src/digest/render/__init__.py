@@ -15,6 +15,7 @@ from digest.render.renderer import (
     Renderer,
     default_templates_dir,
     inline_css,
+    theme_folders,
     wrap_text,
 )
 from digest.render.theme import Theme
@@ -29,5 +30,6 @@ __all__ = [
     "Theme",
     "default_templates_dir",
     "inline_css",
+    "theme_folders",
     "wrap_text",
 ]

@@ -8,6 +8,7 @@ They are compiled in memory on first use, so there is no .mo build step.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,6 +53,38 @@ def direction(language: str) -> str:
     if found is None:
         return ""
     return "rtl" if found.character_order == "right-to-left" else "ltr"
+
+
+def available_languages(folders: list[Path]) -> tuple[str, ...]:
+    """English and every locale with a catalogue in the folders (`ar`, `fr`, `pt_BR`...)."""
+    found = {FALLBACK}
+    for folder in folders:
+        found.update(p.parents[1].name for p in folder.glob(f"locale/*/LC_MESSAGES/{DOMAIN}.po"))
+    return tuple(sorted(found))
+
+
+def negotiate_locale(accept_language: str, available: Iterable[str]) -> Locale:
+    """The best of `available` for an HTTP Accept-Language header, else English.
+
+    `fr-CH;q=0.9, ar;q=0.8, *;q=0.1` → fr when fr is available; q-values order the
+    choices, ties keep the header's order, and q=0 refuses a language.
+    """
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept_language[:400].split(",")[:20]):
+        tag, _, params = item.partition(";")
+        tag = tag.strip().replace("-", "_")
+        quality = 1.0
+        name, _, value = params.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, position, tag))
+    preferred = [tag for _, _, tag in sorted(ranked)]
+    found = Locale.negotiate(preferred, list(available), sep="_") if preferred else None
+    return found if found is not None else Locale.parse(FALLBACK)
 
 
 def load_translations(folders: list[Path], locale: Locale) -> NullTranslations:

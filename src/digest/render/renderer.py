@@ -51,6 +51,18 @@ def default_templates_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "templates"
 
 
+def theme_folders(templates: Path | None) -> list[Path]:
+    """The theme's folders in priority order: a site's own (DIGEST_TEMPLATES), the default."""
+    if templates is None:
+        return [default_templates_dir()]
+    if not templates.is_dir():
+        raise TemplateError(
+            f"templates folder {templates} does not exist",
+            hint="fix --templates / DIGEST_TEMPLATES",
+        )
+    return [templates, default_templates_dir()]
+
+
 def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith((".txt", ".css"))
 
@@ -65,14 +77,7 @@ class Renderer:
         *,
         budget: int = DEFAULT_BUDGET,
     ) -> None:
-        self.folders = [default_templates_dir()]
-        if templates is not None:
-            if not templates.is_dir():
-                raise TemplateError(
-                    f"templates folder {templates} does not exist",
-                    hint="fix --templates / DIGEST_TEMPLATES",
-                )
-            self.folders.insert(0, templates)
+        self.folders = theme_folders(templates)
         self.theme = theme or Theme()
         self.budget = budget
         self.loader = jinja2.FileSystemLoader([str(f) for f in self.folders])
