@@ -121,7 +121,8 @@ def test_get_never_unsubscribes(site: Site) -> None:
     assert page.status_code == 200
     assert 'name="List-Unsubscribe" value="One-Click"' in page.text
     assert '<form method="post" action="">' in page.text
-    assert 'lang="fr"' in page.text and "Me désinscrire" in page.text  # Amina reads French
+    assert 'lang="fr"' in page.text and "Ne plus recevoir Daily News ?" in page.text  # French
+    assert '<button type="submit">Se désabonner</button>' in page.text
     site.client.head(url)
     assert site.active(site.daily) == ["amina@example.com", "bob@example.com"]
     # The page's own button is a one-click POST.
@@ -232,6 +233,102 @@ def test_leave_all_lists_in_the_subscribers_language(site: Site) -> None:
     assert site.active(site.weekly) == []
 
 
+def site_catalogue(folder: Path, lang: str, entries: dict[str, str]) -> Path:
+    """A DIGEST_TEMPLATES folder whose catalogue for `lang` holds only `entries`."""
+    po = folder / "locale" / lang / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    body = "".join(f'msgid "{k}"\nmsgstr "{v}"\n\n' for k, v in entries.items())
+    po.write_text(
+        f'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n{body}',
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_preferences_texts_come_from_the_catalogues_a_site_can_override(
+    site: Site, tmp_path: Path
+) -> None:
+    folder = site_catalogue(tmp_path / "theme", "fr", {"Save": "Garder mes choix"})
+    settings = replace(site.settings, templates=folder)
+    url = f"/p/{site.token('preferences', site.amina, site.daily)}"
+    with TestClient(create_app(settings, clock=site.clock)) as client:
+        page = client.get(url).text
+    assert '<html lang="fr" dir="ltr">' in page
+    assert ">Garder mes choix</button>" in page  # the site's own msgstr wins...
+    assert ">Quitter toutes les listes</button>" in page  # ...the theme's fills the rest
+    assert "Courriels envoyés à amina@example.com" in page
+    assert ">Enregistrer</button>" in site.client.get(url).text  # without the override
+
+
+def test_arabic_pages_are_right_to_left(site: Site) -> None:
+    layla, _ = site.store.upsert_subscriber(
+        Subscriber(email="layla@example.com", locale="ar"), lists=[(site.daily, ())], now=NOW
+    )
+    page = site.client.get(f"/p/{site.token('preferences', layla, site.daily)}").text
+    assert '<html lang="ar" dir="rtl">' in page
+    assert "<title>تفضيلات البريد الإلكتروني</title>" in page and ">حفظ</button>" in page
+    done = site.client.post(f"/u/{site.token('unsubscribe', layla, site.daily)}", data=ONE_CLICK)
+    assert 'dir="rtl"' in done.text and "لن تتلقى بعد الآن أي رسائل من Daily News." in done.text
+
+
+def test_a_language_without_a_catalogue_gets_english(site: Site) -> None:
+    greta, _ = site.store.upsert_subscriber(
+        Subscriber(email="greta@example.com", locale="de"), lists=[(site.daily, ())], now=NOW
+    )
+    page = site.client.get(f"/p/{site.token('preferences', greta, site.daily)}").text
+    assert '<html lang="en" dir="ltr">' in page and "Your email preferences" in page
+
+
+def test_404_speaks_the_browsers_language_and_tells_nothing_about_the_token(
+    site: Site,
+) -> None:
+    key = load_secret(site.settings.secret_file)
+    unknown = make_token(key, "preferences", 999, site.daily.id or 0)  # genuine, nobody's
+    forged = site.token("preferences", site.bob, site.daily)[:-2] + "AA"
+    answers = [
+        site.client.get(f"/p/{token}", headers={"accept-language": "de-DE, fr;q=0.8, en;q=0.5"})
+        for token in (unknown, forged)
+    ]
+    for response in answers:
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")
+        assert '<html lang="fr" dir="ltr">' in response.text
+        assert "Ce lien n’est pas valide." in response.text
+    assert answers[0].text == answers[1].text
+    assert {k for k in answers[0].headers if k != "date"} == {
+        k for k in answers[1].headers if k != "date"
+    }
+    assert answers[0].headers["x-frame-options"] == answers[1].headers["x-frame-options"]
+    english = site.client.get("/archive/nope/", headers={"accept-language": "fr;q=0, de"})
+    assert english.status_code == 404 and "This link is not valid." in english.text
+    # The editor's side keeps Starlette's plain answer.
+    assert site.client.get("/no/such/page").headers["content-type"].startswith("text/plain")
+
+
+def test_every_page_string_is_translated() -> None:
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    from digest.render import default_templates_dir
+    from digest.web.pages import PAGES_DIR
+
+    options = {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}
+    found = {
+        msgid
+        for _, _, msgid, *_ in extract_from_dir(
+            str(PAGES_DIR), [("**.html", "jinja2")], options_map={"**": options}
+        )
+    }
+    assert len(found) >= 15
+    for lang in ("fr", "ar"):
+        po = default_templates_dir() / "locale" / lang / "LC_MESSAGES" / "messages.po"
+        with po.open("rb") as handle:
+            catalog = read_po(handle)
+        for msgid in found:
+            message = catalog.get(msgid)
+            assert message is not None and message.string and not message.fuzzy, (lang, msgid)
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -295,6 +392,9 @@ def test_token_routes_are_rate_limited_per_client(settings: Settings) -> None:
         assert codes == [404] * 5 + [429]
         limited = client.get("/p/1-1-forged")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) <= 60
+        arabic = client.get("/u/1-1-forged", headers={"accept-language": "ar-EG"})
+        assert arabic.status_code == 429 and "retry-after" in arabic.headers
+        assert 'lang="ar" dir="rtl"' in arabic.text and "طلبات كثيرة جدا" in arabic.text
         clock.now += timedelta(minutes=1)
         assert client.get("/u/1-1-forged").status_code == 404
 

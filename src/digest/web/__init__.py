@@ -40,8 +40,9 @@ def create_app(
     """
     now = clock or utc_now
     limits = TokenLimits(settings.rate_limit, lambda: now().timestamp())
+    subscriber_pages = public.PublicPages(settings, clock=now, limits=limits)
     routes: list[BaseRoute] = [Route("/healthz", _health)]
-    routes += public.routes(settings, clock=now, limits=limits)
+    routes += subscriber_pages.routes()
     routes += preview.routes(settings, public_mode=public_mode)
     guard = Middleware(
         Guard,
@@ -50,7 +51,8 @@ def create_app(
         limiter=limits.failures,
         hsts=public_mode and settings.base_url.startswith("https://"),
     )
-    app = Starlette(routes=routes, middleware=[guard])
+    errors = {404: subscriber_pages.error_page, 429: subscriber_pages.error_page}
+    app = Starlette(routes=routes, middleware=[guard], exception_handlers=errors)
     app.state.settings = settings
     app.state.public_mode = public_mode
     return app

@@ -9,13 +9,14 @@
   personal data.
 
 A forged, truncated or tampered token gets the same 404 as an unknown one and changes
-nothing; no answer says whether an address is subscribed.
+nothing; no answer says whether an address is subscribed. The 404 and 429 pages are in
+the language the browser asks for (Accept-Language), never the subscriber's: which
+language they speak must not tell a valid token from a forged one.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -24,7 +25,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest import pipeline
@@ -34,8 +35,8 @@ from digest.models import NewsList, Subscriber
 from digest.render import PLACEHOLDER_RE
 from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token, sign, verify
 from digest.store import Store
-from digest.web.guard import TokenLimits, origin_of, read_form
-from digest.web.pages import render_page, texts
+from digest.web.guard import TokenLimits, is_public_path, origin_of, read_form
+from digest.web.pages import Pages
 
 FORM_MAX_AGE = timedelta(hours=2)
 MAX_BODY = 16 * 1024
@@ -68,6 +69,7 @@ class PublicPages:
         self.clock = clock
         self.limits = limits
         self.origin = origin_of(settings.base_url)
+        self.pages = Pages(settings.templates)
         self._archive: OrderedDict[tuple[str, date], str] = OrderedDict()
 
     def routes(self) -> list[BaseRoute]:
@@ -98,24 +100,24 @@ class PublicPages:
             raise HTTPException(404)
         return found
 
-    def _page(
-        self, name: str, *, locale: str, title: str, status: int = 200, **context: Any
-    ) -> HTMLResponse:
-        html = render_page(name, locale=locale, title=title, **context)
+    def _page(self, name: str, *, locale: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.pages.render(name, self.pages.locale_for(locale), **context)
         return HTMLResponse(html, status_code=status, headers=TOKEN_PAGE_HEADERS)
 
-    def _message(
-        self, locale: str, title_key: str, message: str, *, status: int = 200, **extra: Any
-    ) -> HTMLResponse:
-        t = texts(locale)
-        return self._page(
-            "message.html",
-            locale=locale,
-            title=t[title_key],
-            message=message,
-            status=status,
-            **extra,
+    async def error_page(self, request: Request, exc: Exception) -> Response:
+        """404 and 429 of the subscriber routes as a small page in the browser's language.
+
+        It depends on the status and Accept-Language only, so it says nothing about the
+        token or address asked for; headers (Retry-After) are the exception's.
+        """
+        assert isinstance(exc, HTTPException)
+        if not is_public_path(request.url.path):  # the editor's routes keep Starlette's
+            return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+        locale = self.pages.locale_from_header(request.headers.get("accept-language", ""))
+        html = await run_in_threadpool(
+            self.pages.render, "error.html", locale, status=exc.status_code
         )
+        return HTMLResponse(html, status_code=exc.status_code, headers=exc.headers)
 
     # -- unsubscribe --------------------------------------------------------------------
 
@@ -124,26 +126,18 @@ class PublicPages:
         if request.method == "POST":
             form = await read_form(request, max_bytes=MAX_BODY, max_fields=20)
             if form.get("List-Unsubscribe") != "One-Click":
-                raise HTTPException(400, texts("en")["missing_one_click"])
+                raise HTTPException(400, "Missing List-Unsubscribe=One-Click.")
             found = await run_in_threadpool(self._unsubscribe, subscriber_id, list_id)
             news_list, locale = found
-            t = texts(locale)
             prefs = make_token(self._keys()[0], "preferences", subscriber_id, list_id)
-            return self._message(
-                locale,
-                "unsubscribed_title",
-                t["unsubscribed_body"].format(list=news_list.name),
-                link=f"{self.settings.base_url.rstrip('/')}/p/{prefs}",
-                link_text=t["change_mind"],
+            return self._page(
+                "unsubscribed.html",
+                locale=locale,
+                list_name=news_list.name,
+                preferences_url=f"{self.settings.base_url.rstrip('/')}/p/{prefs}",
             )
         news_list, locale = await run_in_threadpool(self._who, subscriber_id, list_id)
-        t = texts(locale)
-        return self._page(
-            "unsubscribe.html",
-            locale=locale,
-            title=t["unsubscribe_title"],
-            list_name=news_list.name,
-        )
+        return self._page("unsubscribe.html", locale=locale, list_name=news_list.name)
 
     def _who(self, subscriber_id: int, list_id: int) -> tuple[NewsList, str]:
         with self._store() as store:
@@ -194,8 +188,7 @@ class PublicPages:
             ):
                 self.limits.failed(request)
                 locale = await run_in_threadpool(self._locale_of, subscriber_id)
-                t = texts(locale)
-                return self._message(locale, "preferences_title", t["forbidden"], status=403)
+                return self._page("forbidden.html", locale=locale, status=403)
             action = form.get("action", "save")
             lists = {
                 key.split(":", 1)[1]
@@ -253,16 +246,13 @@ class PublicPages:
                 raise HTTPException(404)
             subscriptions = store.subscriptions(subscriber_id)
             paused = store.is_paused(subscriber_id)
-        locale = subscriber.locale or news_list.locale
-        t = texts(locale)
         return self._page(
             "preferences.html",
-            locale=locale,
-            title=t["preferences_title"],
+            locale=subscriber.locale or news_list.locale,
             email=subscriber.email,
             subscriptions=subscriptions,
             paused=paused,
-            notice=t[notice_key] if notice_key else "",
+            notice=notice_key,
             form_token=self._form_token(subscriber_id, list_id),
         )
 
@@ -273,11 +263,10 @@ class PublicPages:
         if not SLUG_RE.fullmatch(slug):
             raise HTTPException(404)
         news_list, dates = await run_in_threadpool(self._archive_dates, slug)
-        t = texts(news_list.locale)
-        html = render_page(
+        html = self.pages.render(
             "archive.html",
-            locale=news_list.locale,
-            title=t["archive_title"].format(list=news_list.name),
+            self.pages.locale_for(news_list.locale),
+            list_name=news_list.name,
             dates=dates,
         )
         return HTMLResponse(html, headers=ARCHIVE_HEADERS)
@@ -319,16 +308,3 @@ class PublicPages:
         while len(self._archive) > 64:
             self._archive.popitem(last=False)
         return html
-
-
-def routes(
-    settings: Settings,
-    *,
-    clock: Callable[[], datetime] | None = None,
-    limits: TokenLimits | None = None,
-) -> list[BaseRoute]:
-    from digest.store import utc_now
-
-    clock = clock or utc_now
-    limits = limits or TokenLimits(settings.rate_limit, time.monotonic)
-    return PublicPages(settings, clock=clock, limits=limits).routes()
