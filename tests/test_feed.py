@@ -39,6 +39,7 @@ class Site:
     pages: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     etags: dict[str, str] = field(default_factory=dict)
     slow: set[str] = field(default_factory=set)
+    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)  # path: (code, to)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
@@ -52,6 +53,13 @@ def site() -> Iterator[Site]:
             state.requests.append((self.path, dict(self.headers.items())))
             if self.path in state.slow:
                 time.sleep(1.0)
+            if self.path in state.redirects:
+                code, location = state.redirects[self.path]
+                self.send_response(code)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status, body = state.pages.get(self.path, (404, b"not found"))
             etag = state.etags.get(self.path)
             if etag and self.headers.get("If-None-Match") == etag:
@@ -144,6 +152,42 @@ def test_relative_item_links_resolve_against_the_feed_url(store: Store, site: Si
     [report] = pipeline.fetch_feeds(store, now=clock)
     assert report.status == "ok" and report.report.added == 1, report
     assert [a.url for a in store.articles()] == [site.url + "/news/story-1"]
+
+
+def test_a_permanent_redirect_moves_the_feed_and_a_temporary_one_does_not(
+    store: Store, site: Site, run: Cli
+) -> None:
+    site.pages["/new.xml"] = (200, rss(("crue", "La crue")))
+    site.pages["/elsewhere.xml"] = (200, rss(("match", "Le match")))
+    site.redirects["/old.xml"] = (301, "/new.xml")
+    site.redirects["/today.xml"] = (302, site.url + "/elsewhere.xml")
+    site.redirects["/ftp.xml"] = (308, "ftp://127.0.0.1/feed.xml")
+    moved = pipeline.add_feed(store, site.url + "/old.xml", now=NOW)
+    kept = pipeline.add_feed(store, site.url + "/today.xml", now=NOW)
+    refused = pipeline.add_feed(store, site.url + "/ftp.xml", now=NOW)
+
+    reports = pipeline.fetch_feeds(store, now=clock)
+    assert [r.status for r in reports] == ["ok", "ok", "failed"]
+    assert reports[0].report.added == 1 and reports[1].report.added == 1
+    assert reports[0].moved == f"moved permanently to {site.url}/new.xml; feed URL updated"
+    assert reports[1].moved == "" and "non-http" in reports[2].error
+    assert store.get_feed(moved.id or 0).url == site.url + "/new.xml"
+    assert store.get_feed(kept.id or 0).url == site.url + "/today.xml"
+    assert store.get_feed(refused.id or 0).url == site.url + "/ftp.xml"
+    assert {a.title for a in store.articles()} == {"La crue", "Le match"}
+
+    site.requests.clear()
+    pipeline.fetch_feeds(store, now=clock, which=str(moved.id))
+    assert [path for path, _ in site.requests] == ["/new.xml"]  # straight to the new place
+
+    site.redirects["/older.xml"] = (308, "/new.xml")  # the new place is subscribed already
+    older = pipeline.add_feed(store, site.url + "/older.xml", now=NOW)
+    result = run("feeds", "fetch", str(older.id))
+    assert (
+        f"Alwihda Info: added 0, updated 0, unchanged 1, rejected 0; moved permanently to "
+        f"{site.url}/new.xml, which is already another feed; URL kept"
+    ) in result.stderr
+    assert store.get_feed(older.id or 0).url == site.url + "/older.xml"
 
 
 def test_timeout_and_size_cap(store: Store, site: Site) -> None:

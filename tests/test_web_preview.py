@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -161,7 +162,51 @@ def test_send_test_goes_through_the_configured_smtp_server(
         assert "test copy sent to editor@example.com" in client.get(sent.headers["location"]).text
     [message] = received_messages(smtp_server)
     assert message["To"] == "editor@example.com"
-    assert message["Subject"].startswith("Sahel Morning Digest")
+    assert message["Subject"].startswith("[Test] Sahel Morning Digest")
+
+
+def ledger_rows(settings: Settings) -> tuple[int, int]:
+    with sqlite3.connect(settings.db) as db:
+        editions = db.execute("SELECT count(*) FROM editions").fetchone()[0]
+        deliveries = db.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+    return editions, deliveries
+
+
+def test_send_test_sends_the_previewed_view_to_the_test_address_only(
+    demo: Settings, smtp_server: CaptureServer
+) -> None:
+    before = ledger_rows(demo)
+    with TestClient(create_app(replace(demo, smtp_url=smtp_server.url))) as client:
+        page = client.get(PAGE).text
+        john = re.search(r'<option value="(\d+)">John Smith', page)
+        assert john  # John chose English News and Sport; he reads English
+        view = client.get(PAGE, params={"as": john.group(1), "lang": "fr"}).text
+        assert '<input type="hidden" name="as" value="' + john.group(1) + '">' in view
+        assert '<input type="hidden" name="lang" value="fr">' in view
+        refused = client.post(
+            f"{PAGE}/send-test",
+            data={"to": "editor@example.com", "as": john.group(1), "lang": "fr"},
+            headers={"origin": "http://evil.example"},
+        )
+        assert refused.status_code == 403 and not smtp_server.handler.received
+        sent = client.post(
+            f"{PAGE}/send-test",
+            data={"to": "editor@example.com", "as": john.group(1), "lang": "fr"},
+            follow_redirects=False,
+        )
+        assert sent.status_code == 303
+        assert f"as={john.group(1)}&lang=fr&notice=test+copy+sent" in sent.headers["location"]
+    [(_, recipients, path)] = smtp_server.handler.received
+    assert recipients == ["editor@example.com"]
+    [message] = received_messages(smtp_server)
+    assert [a.addr_spec for a in message["To"].addresses] == ["editor@example.com"]
+    assert message["Subject"].startswith("[Test] Sahel Morning Digest")
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "== English News ==" in text and "== Sport ==" in text
+    assert "== Tchad ==" not in text and "== Afrique ==" not in text
+    assert "Se désabonner" in text and "Unsubscribe" not in text
+    assert "john.smith@example.org" not in path.read_text(encoding="utf-8", errors="replace")
+    assert ledger_rows(demo) == before
 
 
 def test_version_changes_with_templates_and_database(demo: Settings, tmp_path: Path) -> None:

@@ -116,6 +116,9 @@ class FeedFetchError(DigestError):
     """A feed could not be fetched: the message names the feed and the reason."""
 
 
+PERMANENT_REDIRECTS = (301, 308)
+
+
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     status: int  # 200, or 304 when the feed has not changed since the last fetch
@@ -123,10 +126,18 @@ class FetchResult:
     etag: str = ""
     last_modified: str = ""
     url: str = ""  # after redirects
+    moved_to: str = ""  # where permanent redirects (301, 308) say the feed now lives
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects to http(s) only (urllib would also follow ftp://)."""
+    """Follow redirects to http(s) only (urllib would also follow ftp://), note each hop,
+    and never read a redirect's body (only the feed itself counts against the size cap).
+
+    urllib passes the request's timeout on to every hop and stops after 10 of them.
+    """
+
+    def __init__(self) -> None:
+        self.hops: list[tuple[int, str]] = []
 
     def redirect_request(
         self,
@@ -139,7 +150,19 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     ) -> urllib.request.Request | None:
         if http_url(newurl) is None:
             raise urllib.error.HTTPError(newurl, code, "redirect to a non-http URL", headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        fp.close()  # urllib reads what is left of a closed response as b""
+        self.hops.append((code, newurl))
+        return new
+
+    def moved_to(self) -> str:
+        """The last URL reached by permanent redirects only, from the start; else ""."""
+        moved = ""
+        for code, target in self.hops:
+            if code not in PERMANENT_REDIRECTS:
+                break
+            moved = target
+        return moved
 
 
 def fetch(
@@ -150,7 +173,10 @@ def fetch(
     timeout: float = TIMEOUT,
     max_bytes: int = MAX_BYTES,
 ) -> FetchResult:
-    """GET the feed, sending If-None-Match / If-Modified-Since from the last fetch."""
+    """GET the feed, sending If-None-Match / If-Modified-Since from the last fetch.
+
+    Redirects are followed (to http(s) only); `moved_to` says where permanent ones lead.
+    """
     if http_url(url) is None:
         raise FeedFetchError(f"{url}: not an http(s) URL", hint="feeds are fetched over http(s)")
     headers = {"User-Agent": USER_AGENT, "Accept": "application/rss+xml, application/atom+xml, "
@@ -159,7 +185,8 @@ def fetch(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    opener = urllib.request.build_opener(_HttpOnlyRedirects(), urllib.request.ProxyHandler({}))
+    redirects = _HttpOnlyRedirects()
+    opener = urllib.request.build_opener(redirects, urllib.request.ProxyHandler({}))
     request = urllib.request.Request(url, headers=headers)
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -175,10 +202,17 @@ def fetch(
                 etag=response.headers.get("ETag", "") or "",
                 last_modified=response.headers.get("Last-Modified", "") or "",
                 url=response.geturl(),
+                moved_to=redirects.moved_to(),
             )
     except urllib.error.HTTPError as exc:
         if exc.code == 304:
-            return FetchResult(status=304, etag=etag, last_modified=last_modified, url=url)
+            return FetchResult(
+                status=304,
+                etag=etag,
+                last_modified=last_modified,
+                url=exc.geturl() or url,
+                moved_to=redirects.moved_to(),
+            )
         raise FeedFetchError(
             f"{url}: HTTP {exc.code} {exc.reason}", hint=_hint_for_status(exc.code)
         ) from None

@@ -181,6 +181,7 @@ class FeedReport:
     error: str = ""
     hint: str = ""
     report: ImportReport = ImportReport()
+    moved: str = ""  # what a permanent redirect did, e.g. "moved permanently to URL; ..."
 
 
 def add_feed(
@@ -204,6 +205,7 @@ def fetch_feeds(
     """Fetch every feed (or one, by id or URL) and import its new and changed items.
 
     A failing feed is reported with its reason and counted; a success resets the count.
+    A fetch that worked through a permanent redirect moves the feed to the new URL.
     """
     feeds = [store.get_feed(which)] if which else store.feeds()
     reports = []
@@ -218,8 +220,11 @@ def fetch_feeds(
                 max_bytes=max_bytes,
             )
             if result.status == 304:
+                moved = _follow_move(store, subscription, result.moved_to)
                 store.record_feed_fetch(subscription.id, now=now())
-                reports.append(FeedReport(store.get_feed(subscription.id), "not modified"))
+                reports.append(
+                    FeedReport(store.get_feed(subscription.id), "not modified", moved=moved)
+                )
                 continue
             batch = feed.read_feed(
                 result.body,
@@ -236,6 +241,7 @@ def fetch_feeds(
             store.record_feed_fetch(subscription.id, now=now(), error=reason)
             reports.append(FeedReport(store.get_feed(subscription.id), "failed", reason, exc.hint))
             continue
+        moved = _follow_move(store, subscription, result.moved_to)
         store.record_feed_fetch(
             subscription.id,
             now=now(),
@@ -243,5 +249,21 @@ def fetch_feeds(
             last_modified=result.last_modified,
             title=batch.title,
         )
-        reports.append(FeedReport(store.get_feed(subscription.id), "ok", report=report))
+        reports.append(
+            FeedReport(store.get_feed(subscription.id), "ok", report=report, moved=moved)
+        )
     return reports
+
+
+def _follow_move(store: Store, subscription: Feed, moved_to: str) -> str:
+    """Store the URL a permanent redirect (301, 308) gave, so later fetches go there.
+
+    A temporary one (302, 307) changes nothing. Returns what happened, for the report.
+    """
+    clean = sanitizer.http_url(moved_to) if moved_to else None
+    if clean is None or clean == subscription.url:
+        return ""
+    assert subscription.id is not None
+    if store.move_feed(subscription.id, clean):
+        return f"moved permanently to {clean}; feed URL updated"
+    return f"moved permanently to {clean}, which is already another feed; URL kept"

@@ -190,7 +190,8 @@ def send_edition(
 
     The delivery ledger holds one row per subscriber (see `delivery`); running again
     sends only what is left. `dry_run` writes .eml files to the outbox; `test_to` sends
-    one copy. Neither records anything. Raises BusyError when another sender runs.
+    one copy (`send_test`). Neither records anything. Raises BusyError when another
+    sender runs.
 
     `zone` (the scheduler's per-zone batches) sends only to the recipients whose time
     zone (theirs, else the list's) is `zone`, with the edition's window ending at the
@@ -209,26 +210,22 @@ def send_edition(
         return replace(
             report, notes=("no articles in this edition; nothing sent (--force sends it anyway)",)
         )
-    secret = load_secret(settings.secret_file)
-    cache = _EditionCache(make_renderer(settings), edition)
-    dkim = dkim_key(settings, news_list)
-    smtp = _smtp(settings, smtp_url)
-
     if test_to is not None:
-        address = ingest.normalize_email(test_to, where="--to")
-        subscriber = Subscriber(email=address, name="", id=0)
-        env = _envelope(subscriber, news_list, day, settings=settings, secret=secret, now=now())
-        data = message.build_message(cache.get((), news_list.locale), env, dkim)
-        with SmtpSender(smtp) as sender:
-            sender.send(news_list.from_addr, message.ascii_address(address), data)
+        note = send_test(
+            store, settings, slug=news_list.slug, day=day, to=test_to, now=now(), smtp_url=smtp_url
+        )
         return replace(
             report,
             recipients=1,
             sent=1,
             complete=True,
             elapsed=time.monotonic() - started,
-            notes=(f"test copy sent to {address}; nothing recorded",),
+            notes=(note,),
         )
+    secret = load_secret(settings.secret_file)
+    cache = _EditionCache(make_renderer(settings), edition)
+    dkim = dkim_key(settings, news_list)
+    smtp = _smtp(settings, smtp_url)
 
     if dry_run:
         settings.outbox.mkdir(parents=True, exist_ok=True)
@@ -437,22 +434,9 @@ def preview_as(
     import email
     import email.policy
 
-    news_list = store.get_list(slug)
-    edition = load_edition(store, news_list, day)
-    recipient = None
-    if subscriber_id is not None:
-        recipient = next(
-            (r for r in store.recipients(news_list) if r.subscriber.id == subscriber_id), None
-        )
-        if recipient is None:
-            raise InputError(
-                f"subscriber {subscriber_id} does not get {news_list.slug}",
-                hint="pick a subscriber of this list",
-            )
-    view = issue.select_sections(edition, recipient.sections) if recipient else edition
-    subscriber = recipient.subscriber if recipient else None
-    chosen = locale or (subscriber.locale if subscriber else "") or news_list.locale
-    rendered = make_renderer(settings).render(view, locale=chosen)
+    news_list, view, rendered, subscriber = _preview_view(
+        store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
+    )
     target = subscriber or Subscriber(email="editor@preview.invalid", name="", id=0)
     env = _envelope(
         target, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
@@ -474,3 +458,69 @@ def preview_as(
         checks=check_edition(view, rendered, html),
         subscriber=subscriber,
     )
+
+
+TEST_SUBJECT_PREFIX = "[Test] "
+
+
+def send_test(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date,
+    to: str,
+    subscriber_id: int | None = None,
+    locale: str | None = None,
+    now: datetime,
+    smtp_url: str | None = None,
+) -> str:
+    """Send one test copy of what `preview_as` shows to `to`; record nothing. The note.
+
+    The same sections, language and name as the preview, signed like a real send, with
+    "[Test] " before the subject. The copy is addressed to `to` only, and its links carry
+    no subscriber's tokens: clicking "unsubscribe" in a test copy unsubscribes nobody.
+    """
+    address = ingest.normalize_email(to, where="test address")
+    news_list, _, rendered, subscriber = _preview_view(
+        store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
+    )
+    stand_in = Subscriber(email=address, name=subscriber.name if subscriber else "", id=0)
+    secret = load_secret(settings.secret_file)
+    env = _envelope(stand_in, news_list, day, settings=settings, secret=secret, now=now)
+    marked = replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
+    data = message.build_message(
+        message.compile_edition(marked), env, dkim_key(settings, news_list)
+    )
+    with SmtpSender(_smtp(settings, smtp_url)) as sender:
+        sender.send(news_list.from_addr, message.ascii_address(address), data)
+    return f"test copy sent to {address}; nothing recorded"
+
+
+def _preview_view(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date,
+    subscriber_id: int | None,
+    locale: str | None,
+) -> tuple[NewsList, Edition, RenderedEdition, Subscriber | None]:
+    """The list, the edition as the subscriber gets it (or whole), rendered in the chosen
+    language (`locale`, else the subscriber's, else the list's), and the subscriber."""
+    news_list = store.get_list(slug)
+    edition = load_edition(store, news_list, day)
+    recipient = None
+    if subscriber_id is not None:
+        recipient = next(
+            (r for r in store.recipients(news_list) if r.subscriber.id == subscriber_id), None
+        )
+        if recipient is None:
+            raise InputError(
+                f"subscriber {subscriber_id} does not get {news_list.slug}",
+                hint="pick a subscriber of this list",
+            )
+    view = issue.select_sections(edition, recipient.sections) if recipient else edition
+    subscriber = recipient.subscriber if recipient else None
+    chosen = locale or (subscriber.locale if subscriber else "") or news_list.locale
+    return news_list, view, make_renderer(settings).render(view, locale=chosen), subscriber

@@ -38,13 +38,15 @@ def read_bytes(path: str) -> tuple[bytes, str]:
         raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
 
 
-def print_import(report: pipeline.ImportReport, *, limit: int = 50, prefix: str = "") -> None:
+def print_import(
+    report: pipeline.ImportReport, *, limit: int = 50, prefix: str = "", suffix: str = ""
+) -> None:
     """Each rejected record on its own line (first `limit`), then the counts."""
     for problem in report.problems[:limit]:
         err.print(f"rejected: {problem.message}" + (f" ({problem.hint})" if problem.hint else ""))
     if len(report.problems) > limit:
         err.print(f"... and {len(report.problems) - limit} more rejected")
-    err.print(prefix + report.summary())
+    err.print(prefix + report.summary() + suffix)
 
 
 def article_json(a: Article, *, full: bool = False) -> dict[str, Any]:

@@ -124,9 +124,11 @@ def feeds_fetch(ctx: click.Context, feed: str | None, timeout: float) -> None:
                 f"{r.feed.name}: failed{flag}: {r.error}" + (f" ({r.hint})" if r.hint else "")
             )
         elif r.status == "not modified":
-            err.print(f"{r.feed.name}: not modified")
+            err.print(f"{r.feed.name}: not modified" + (f"; {r.moved}" if r.moved else ""))
         else:
-            print_import(r.report, prefix=f"{r.feed.name}: ")
+            print_import(
+                r.report, prefix=f"{r.feed.name}: ", suffix=f"; {r.moved}" if r.moved else ""
+            )
     if not reports:
         err.print("no feeds yet: digest feeds add URL")
     if failed:

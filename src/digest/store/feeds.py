@@ -45,6 +45,14 @@ class FeedsMixin(ListsMixin):
         self.db.execute("DELETE FROM feeds WHERE id = ?", [feed.id])
         return feed
 
+    def move_feed(self, feed_id: int, url: str) -> bool:
+        """Point a feed at its new URL (it moved for good); False when another feed has it."""
+        try:
+            self.db.execute("UPDATE feeds SET url = ? WHERE id = ?", [url, feed_id])
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
     def record_feed_fetch(
         self,
         feed_id: int,

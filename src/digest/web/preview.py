@@ -173,7 +173,7 @@ class _Preview:
             + f'<nav class="tabs" role="tablist">{tabs}</nav>'
             + f'<div class="main"><div class="view">{shown}</div><aside>'
             + _checks_panel(preview.checks)
-            + _send_form(slug, parsed_day)
+            + _send_form(slug, parsed_day, state)
             + "</aside></div>"
         )
         return self._page(f"{news_list.name} {parsed_day} – preview", body)
@@ -205,20 +205,27 @@ class _Preview:
         if not _same_origin(request):
             return HTMLResponse("cross-site request refused", status_code=403)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        to = (form.get("to") or [""])[0].strip()
+        field = {name: (form.get(name) or [""])[0].strip() for name in ("to", "as", "lang")}
 
         def send() -> str:
             with pipeline.open_store(self.settings) as store:
-                report = pipeline.send_edition(
-                    store, self.settings, slug=slug, day=_parse_day(day), now=_now, test_to=to
+                return pipeline.send_test(
+                    store,
+                    self.settings,
+                    slug=slug,
+                    day=_parse_day(day),
+                    to=field["to"],
+                    subscriber_id=_int(field["as"]),
+                    locale=_locale(field["lang"]),
+                    now=_now(),
                 )
-            return "; ".join(report.notes) or f"test copy sent to {to}"
 
         try:
             notice = await run_in_threadpool(send)
         except DigestError as exc:
             notice = f"not sent: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
-        query = urlencode({"notice": notice})
+        state = {k: field[k] for k in ("as", "lang") if field[k]}
+        query = urlencode({**state, "notice": notice})
         return RedirectResponse(f"/preview/{_q(slug)}/{day}?{query}", status_code=303)
 
     # -- page pieces ---------------------------------------------------------------------
@@ -284,14 +291,18 @@ def _checks_panel(checks: Iterable[Check]) -> str:
     return '<section class="checks"><h2>Checks</h2><ul>' + "".join(items) + "</ul></section>"
 
 
-def _send_form(slug: str, day: date) -> str:
+def _send_form(slug: str, day: date, state: dict[str, str]) -> str:
+    """Send what the page shows: the chosen subscriber and language go with the form."""
+    hidden = "".join(
+        f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">' for k, v in state.items()
+    )
     return (
         f'<section class="send"><h2>Send a test</h2><form method="post" '
-        f'action="/preview/{_q(slug)}/{day.isoformat()}/send-test">'
+        f'action="/preview/{_q(slug)}/{day.isoformat()}/send-test">{hidden}'
         '<label>To <input type="email" name="to" required placeholder="editor@example.com">'
-        "</label> <button type=submit>Send test</button></form><p><small>One copy of the "
-        "list's edition through the configured SMTP server; nothing is recorded.</small>"
-        "</p></section>"
+        "</label> <button type=submit>Send test</button></form><p><small>One copy of this "
+        "view (sections, language, name), subject marked [Test], to that address only, "
+        "through the configured SMTP server; nothing is recorded.</small></p></section>"
     )
 
 
