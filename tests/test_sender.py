@@ -123,14 +123,14 @@ def test_self_signed_certificate_is_refused_by_default_and_accepted_when_trusted
 
 def test_trust_through_the_setting_reaches_the_sender(tmp_path: Path) -> None:
     from digest.config import load_settings
-    from digest.pipeline import _smtp
+    from digest.pipeline import smtp_settings
 
     cert, key = self_signed(tmp_path)
     with FaultServer(tls=(cert, key), implicit=True) as server:
         settings = load_settings(
             env={"DIGEST_SMTP_URL": server.url, "DIGEST_SMTP_CA_FILE": cert}, cwd=tmp_path
         )
-        with SmtpSender(_smtp(settings, None)) as sender:
+        with SmtpSender(smtp_settings(settings, None)) as sender:
             sender.send("a@example.com", "b@example.org", MESSAGE)
     assert len(server.handler.accepted) == 1
 

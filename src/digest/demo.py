@@ -16,9 +16,9 @@ from digest.pipeline import (
     import_subscribers,
     init_project,
     open_store,
-    preview_edition,
     send_edition,
 )
+from digest.proof import preview_edition
 
 SAMPLE_DAY = date(2020, 11, 14)  # the sample articles are from the 24 hours before this edition
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from digest import ingest, issue, message, timetable
+from digest import issue, message, timetable
 from digest.config import Settings
 from digest.delivery import DeliveryRun, Progress, RetryPolicy, SendLock
-from digest.errors import ConfigError, InputError
+from digest.errors import ConfigError
 
 # Data in (imports, feeds) lives in `intake`; callers use it as pipeline.*, like the rest.
 from digest.intake import FLAG_AFTER_FAILURES as FLAG_AFTER_FAILURES
@@ -30,13 +30,11 @@ from digest.models import (
     Edition,
     NewsList,
     Recipient,
-    RenderedEdition,
     Subscriber,
 )
 from digest.render import Renderer, Theme
-from digest.render.checks import Check, check_edition
 from digest.secret import load_secret, make_token
-from digest.sender import SmtpSender, SmtpSettings
+from digest.sender import SmtpSettings
 from digest.store import Store
 
 
@@ -75,22 +73,6 @@ def make_theme(settings: Settings) -> Theme:
     )
 
 
-def preview_edition(
-    store: Store, settings: Settings, *, slug: str | None, day: date, out: Path
-) -> tuple[Edition, RenderedEdition, list[Path]]:
-    """Write issue.html, issue.txt and issue.mjml for the edition into `out`."""
-    news_list = store.pick_list(slug)
-    edition = load_edition(store, news_list, day)
-    rendered = make_renderer(settings).render(edition)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, body in (("html", rendered.html), ("txt", rendered.text), ("mjml", rendered.mjml)):
-        path = out / f"issue.{suffix}"
-        path.write_text(body, encoding="utf-8")
-        paths.append(path)
-    return edition, rendered, paths
-
-
 class _EditionCache:
     """Render once per (section set, locale), never once per subscriber."""
 
@@ -107,7 +89,7 @@ class _EditionCache:
         return self._compiled[key]
 
 
-def _envelope(
+def envelope_for(
     subscriber: Subscriber,
     news_list: NewsList,
     day: date,
@@ -177,7 +159,6 @@ def send_edition(
     day: date,
     now: Callable[[], datetime],
     dry_run: bool = False,
-    test_to: str | None = None,
     force: bool = False,
     smtp_url: str | None = None,
     zone: str | None = None,
@@ -189,8 +170,8 @@ def send_edition(
     """Send the list's edition for `day` to every subscriber who does not have it yet.
 
     The delivery ledger holds one row per subscriber (see `delivery`); running again
-    sends only what is left. `dry_run` writes .eml files to the outbox; `test_to` sends
-    one copy (`send_test`). Neither records anything. Raises BusyError when another
+    sends only what is left. `dry_run` writes .eml files to the outbox and records nothing
+    (a test copy is `proof.send_test`). Raises BusyError when another
     sender runs.
 
     `zone` (the scheduler's per-zone batches) sends only to the recipients whose time
@@ -210,29 +191,17 @@ def send_edition(
         return replace(
             report, notes=("no articles in this edition; nothing sent (--force sends it anyway)",)
         )
-    if test_to is not None:
-        note = send_test(
-            store, settings, slug=news_list.slug, day=day, to=test_to, now=now(), smtp_url=smtp_url
-        )
-        return replace(
-            report,
-            recipients=1,
-            sent=1,
-            complete=True,
-            elapsed=time.monotonic() - started,
-            notes=(note,),
-        )
     secret = load_secret(settings.secret_file)
     cache = _EditionCache(make_renderer(settings), edition)
     dkim = dkim_key(settings, news_list)
-    smtp = _smtp(settings, smtp_url)
+    smtp = smtp_settings(settings, smtp_url)
 
     if dry_run:
         settings.outbox.mkdir(parents=True, exist_ok=True)
         written = 0
         for recipient in _recipients(store, news_list, list_zone, zone):
             sub = recipient.subscriber
-            env = _envelope(sub, news_list, day, settings=settings, secret=secret, now=now())
+            env = envelope_for(sub, news_list, day, settings=settings, secret=secret, now=now())
             data = message.build_message(
                 cache.get(recipient.sections, sub.locale or news_list.locale), env, dkim
             )
@@ -317,7 +286,7 @@ def _send_to_ledger(
         if delivery.sections and not issue.select_sections(edition, delivery.sections).sections:
             return None
         compiled = cache.get(delivery.sections, sub.locale or news_list.locale)
-        env = _envelope(
+        env = envelope_for(
             sub,
             news_list,
             day,
@@ -386,141 +355,9 @@ def _recipients(
             yield recipient
 
 
-def _smtp(settings: Settings, smtp_url: str | None) -> SmtpSettings:
+def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:
     return SmtpSettings.from_url(
         smtp_url or settings.smtp_url,
         password=settings.smtp_password,
         ca_file=settings.smtp_ca_file,
     )
-
-
-# -- the editor's preview (digest serve) --------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EditionPreview:
-    """One edition as one subscriber (or, without one, the whole list) would get it."""
-
-    edition: Edition
-    rendered: RenderedEdition
-    raw: bytes  # the full message, as message.build_message assembles it
-    html: str  # the personalised parts, read back from `raw`
-    text: str
-    checks: list[Check]
-    subscriber: Subscriber | None
-
-
-def edition_days(store: Store, news_list: NewsList, today: date) -> list[date]:
-    """Recorded editions, newest first, with today's and tomorrow's (upcoming) on top."""
-    days = {today, today + timedelta(days=1), *store.edition_dates(news_list)}
-    return sorted(days, reverse=True)
-
-
-def preview_as(
-    store: Store,
-    settings: Settings,
-    *,
-    slug: str,
-    day: date,
-    subscriber_id: int | None = None,
-    locale: str | None = None,
-    now: datetime,
-) -> EditionPreview:
-    """Render the edition for a subscriber (their sections, name and language) or for all.
-
-    Renders exactly as a send would and builds the real message, so the preview shows
-    what lands in an inbox; `locale` overrides the subscriber's and the list's.
-    """
-    import email
-    import email.policy
-
-    news_list, view, rendered, subscriber = _preview_view(
-        store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
-    )
-    target = subscriber or Subscriber(email="editor@preview.invalid", name="", id=0)
-    env = _envelope(
-        target, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
-    )
-    raw = message.build_message(message.compile_edition(rendered), env)
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    parts = {
-        part.get_content_type(): part.get_content()
-        for part in parsed.walk()
-        if not part.is_multipart()
-    }
-    html, text = parts.get("text/html", ""), parts.get("text/plain", "")
-    return EditionPreview(
-        edition=view,
-        rendered=rendered,
-        raw=raw,
-        html=html,
-        text=text,
-        checks=check_edition(view, rendered, html),
-        subscriber=subscriber,
-    )
-
-
-TEST_SUBJECT_PREFIX = "[Test] "
-
-
-def send_test(
-    store: Store,
-    settings: Settings,
-    *,
-    slug: str,
-    day: date,
-    to: str,
-    subscriber_id: int | None = None,
-    locale: str | None = None,
-    now: datetime,
-    smtp_url: str | None = None,
-) -> str:
-    """Send one test copy of what `preview_as` shows to `to`; record nothing. The note.
-
-    The same sections, language and name as the preview, signed like a real send, with
-    "[Test] " before the subject. The copy is addressed to `to` only, and its links carry
-    no subscriber's tokens: clicking "unsubscribe" in a test copy unsubscribes nobody.
-    """
-    address = ingest.normalize_email(to, where="test address")
-    news_list, _, rendered, subscriber = _preview_view(
-        store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
-    )
-    stand_in = Subscriber(email=address, name=subscriber.name if subscriber else "", id=0)
-    secret = load_secret(settings.secret_file)
-    env = _envelope(stand_in, news_list, day, settings=settings, secret=secret, now=now)
-    marked = replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
-    data = message.build_message(
-        message.compile_edition(marked), env, dkim_key(settings, news_list)
-    )
-    with SmtpSender(_smtp(settings, smtp_url)) as sender:
-        sender.send(news_list.from_addr, message.ascii_address(address), data)
-    return f"test copy sent to {address}; nothing recorded"
-
-
-def _preview_view(
-    store: Store,
-    settings: Settings,
-    *,
-    slug: str,
-    day: date,
-    subscriber_id: int | None,
-    locale: str | None,
-) -> tuple[NewsList, Edition, RenderedEdition, Subscriber | None]:
-    """The list, the edition as the subscriber gets it (or whole), rendered in the chosen
-    language (`locale`, else the subscriber's, else the list's), and the subscriber."""
-    news_list = store.get_list(slug)
-    edition = load_edition(store, news_list, day)
-    recipient = None
-    if subscriber_id is not None:
-        recipient = next(
-            (r for r in store.recipients(news_list) if r.subscriber.id == subscriber_id), None
-        )
-        if recipient is None:
-            raise InputError(
-                f"subscriber {subscriber_id} does not get {news_list.slug}",
-                hint="pick a subscriber of this list",
-            )
-    view = issue.select_sections(edition, recipient.sections) if recipient else edition
-    subscriber = recipient.subscriber if recipient else None
-    chosen = locale or (subscriber.locale if subscriber else "") or news_list.locale
-    return news_list, view, make_renderer(settings).render(view, locale=chosen), subscriber

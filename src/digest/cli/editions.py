@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from digest import pipeline
+from digest import pipeline, proof
 from digest.cli.base import (
     cli,
     err,
@@ -43,7 +43,7 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
     Example:
       digest preview --list daily --date 2026-11-27 --out preview/
     """
-    edition, rendered, paths = pipeline.preview_edition(
+    edition, rendered, paths = proof.preview_edition(
         pipeline.open_store(settings_of(ctx)),
         settings_of(ctx),
         slug=slug,
@@ -98,6 +98,18 @@ def send(
         digest send --list daily --date 2026-11-27
     """
     settings = settings_of(ctx)
+    if test_to is not None:
+        with pipeline.open_store(settings) as store:
+            note = proof.send_test(
+                store,
+                settings,
+                slug=store.pick_list(slug).slug,
+                day=parse_day(day),
+                to=test_to,
+                now=now_utc(),
+            )
+        err.print(note)
+        return
     with pipeline.open_store(settings) as store, _progress_bar(not as_json) as progress:
         report = pipeline.send_edition(
             store,
@@ -106,7 +118,6 @@ def send(
             day=parse_day(day),
             now=now_utc,
             dry_run=dry_run,
-            test_to=test_to,
             force=force,
             progress=progress,
         )

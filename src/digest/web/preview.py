@@ -1,6 +1,6 @@
 """The editor's preview: lists, editions, views, checks, live reload, send test.
 
-Every page renders the edition the way a send would (pipeline.preview_as), so what the
+Every page renders the edition the way a send would (proof.preview_as), so what the
 editor sees is what lands in an inbox. Pages poll `/preview/_version`, a fingerprint of
 the template folders and the database files, and reload themselves (keeping the scroll
 position) when it changes. A template error is shown in the page, which keeps polling,
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from digest import pipeline
+from digest import pipeline, proof
 from digest.config import Settings
 from digest.errors import DigestError, InputError, NotFoundError, TemplateError
 from digest.models import Subscriber
@@ -98,7 +98,7 @@ class _Preview:
         with pipeline.open_store(self.settings) as store:
             for news_list in store.lists():
                 today = _now().astimezone(ZoneInfo(news_list.timezone)).date()
-                days = pipeline.edition_days(store, news_list, today)
+                days = proof.edition_days(store, news_list, today)
                 links = " ".join(
                     f'<a href="/preview/{_q(news_list.slug)}/{d.isoformat()}">{d.isoformat()}'
                     f"{_day_label(d, today)}</a>"
@@ -129,7 +129,7 @@ class _Preview:
             with pipeline.open_store(self.settings) as store:
                 news_list = store.get_list(slug)
                 people = [r.subscriber for r in store.recipients(news_list)]
-                preview = pipeline.preview_as(
+                preview = proof.preview_as(
                     store,
                     self.settings,
                     slug=slug,
@@ -183,7 +183,7 @@ class _Preview:
         params = request.query_params
         try:
             with pipeline.open_store(self.settings) as store:
-                preview = pipeline.preview_as(
+                preview = proof.preview_as(
                     store,
                     self.settings,
                     slug=slug,
@@ -209,7 +209,7 @@ class _Preview:
 
         def send() -> str:
             with pipeline.open_store(self.settings) as store:
-                return pipeline.send_test(
+                return proof.send_test(
                     store,
                     self.settings,
                     slug=slug,

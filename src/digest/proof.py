@@ -1,0 +1,166 @@
+"""The editor's proof of an edition: files for `digest preview`, the pages of `digest serve`
+("preview as" a subscriber or a language, with checks) and the test copy they send.
+
+Everything renders and personalises through the same steps as a real send (`pipeline`),
+so what an editor sees is what lands in an inbox. Nothing here writes to the ledger.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from digest import ingest, issue, message
+from digest.config import Settings
+from digest.errors import InputError
+from digest.models import Edition, NewsList, RenderedEdition, Subscriber
+from digest.pipeline import dkim_key, envelope_for, load_edition, make_renderer, smtp_settings
+from digest.render.checks import Check, check_edition
+from digest.secret import load_secret
+from digest.sender import SmtpSender
+from digest.store import Store
+
+
+def preview_edition(
+    store: Store, settings: Settings, *, slug: str | None, day: date, out: Path
+) -> tuple[Edition, RenderedEdition, list[Path]]:
+    """Write issue.html, issue.txt and issue.mjml for the edition into `out`."""
+    news_list = store.pick_list(slug)
+    edition = load_edition(store, news_list, day)
+    rendered = make_renderer(settings).render(edition)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, body in (("html", rendered.html), ("txt", rendered.text), ("mjml", rendered.mjml)):
+        path = out / f"issue.{suffix}"
+        path.write_text(body, encoding="utf-8")
+        paths.append(path)
+    return edition, rendered, paths
+
+
+@dataclass(frozen=True, slots=True)
+class EditionPreview:
+    """One edition as one subscriber (or, without one, the whole list) would get it."""
+
+    edition: Edition
+    rendered: RenderedEdition
+    raw: bytes  # the full message, as message.build_message assembles it
+    html: str  # the personalised parts, read back from `raw`
+    text: str
+    checks: list[Check]
+    subscriber: Subscriber | None
+
+
+def edition_days(store: Store, news_list: NewsList, today: date) -> list[date]:
+    """Recorded editions, newest first, with today's and tomorrow's (upcoming) on top."""
+    days = {today, today + timedelta(days=1), *store.edition_dates(news_list)}
+    return sorted(days, reverse=True)
+
+
+def preview_as(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date,
+    subscriber_id: int | None = None,
+    locale: str | None = None,
+    now: datetime,
+) -> EditionPreview:
+    """Render the edition for a subscriber (their sections, name and language) or for all.
+
+    Renders exactly as a send would and builds the real message, so the preview shows
+    what lands in an inbox; `locale` overrides the subscriber's and the list's.
+    """
+    news_list, view, rendered, subscriber = _preview_view(
+        store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
+    )
+    target = subscriber or Subscriber(email="editor@preview.invalid", name="", id=0)
+    env = envelope_for(
+        target, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
+    )
+    raw = message.build_message(message.compile_edition(rendered), env)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = {
+        part.get_content_type(): part.get_content()
+        for part in parsed.walk()
+        if not part.is_multipart()
+    }
+    html, text = parts.get("text/html", ""), parts.get("text/plain", "")
+    return EditionPreview(
+        edition=view,
+        rendered=rendered,
+        raw=raw,
+        html=html,
+        text=text,
+        checks=check_edition(view, rendered, html),
+        subscriber=subscriber,
+    )
+
+
+TEST_SUBJECT_PREFIX = "[Test] "
+
+
+def send_test(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date,
+    to: str,
+    subscriber_id: int | None = None,
+    locale: str | None = None,
+    now: datetime,
+    smtp_url: str | None = None,
+) -> str:
+    """Send one test copy of what `preview_as` shows to `to`; record nothing. The note.
+
+    The same sections, language and name as the preview, signed like a real send, with
+    "[Test] " before the subject. The copy is addressed to `to` only, and its links carry
+    no subscriber's tokens: clicking "unsubscribe" in a test copy unsubscribes nobody.
+    """
+    address = ingest.normalize_email(to, where="test address")
+    news_list, _, rendered, subscriber = _preview_view(
+        store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
+    )
+    stand_in = Subscriber(email=address, name=subscriber.name if subscriber else "", id=0)
+    secret = load_secret(settings.secret_file)
+    env = envelope_for(stand_in, news_list, day, settings=settings, secret=secret, now=now)
+    marked = replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
+    data = message.build_message(
+        message.compile_edition(marked), env, dkim_key(settings, news_list)
+    )
+    with SmtpSender(smtp_settings(settings, smtp_url)) as sender:
+        sender.send(news_list.from_addr, message.ascii_address(address), data)
+    return f"test copy sent to {address}; nothing recorded"
+
+
+def _preview_view(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date,
+    subscriber_id: int | None,
+    locale: str | None,
+) -> tuple[NewsList, Edition, RenderedEdition, Subscriber | None]:
+    """The list, the edition as the subscriber gets it (or whole), rendered in the chosen
+    language (`locale`, else the subscriber's, else the list's), and the subscriber."""
+    news_list = store.get_list(slug)
+    edition = load_edition(store, news_list, day)
+    recipient = None
+    if subscriber_id is not None:
+        recipient = next(
+            (r for r in store.recipients(news_list) if r.subscriber.id == subscriber_id), None
+        )
+        if recipient is None:
+            raise InputError(
+                f"subscriber {subscriber_id} does not get {news_list.slug}",
+                hint="pick a subscriber of this list",
+            )
+    view = issue.select_sections(edition, recipient.sections) if recipient else edition
+    subscriber = recipient.subscriber if recipient else None
+    chosen = locale or (subscriber.locale if subscriber else "") or news_list.locale
+    return news_list, view, make_renderer(settings).render(view, locale=chosen), subscriber
