@@ -49,9 +49,13 @@ def test_one_delivery_row_per_edition_and_subscriber(store: Store) -> None:
             " VALUES (?, ?, 'sent', 'x', 'now'), (?, ?, 'sent', 'y', 'now')",
             [edition_id, sub.id, edition_id, sub.id],
         )
-    store.record_delivery(edition_id, sub.id, status="sent", message_id="<m>", reply="250", now=NOW)
-    store.record_delivery(edition_id, sub.id, status="sent", message_id="<m>", reply="250", now=NOW)
-    assert store.delivery_counts(edition_id) == {"sent": 1}
+
+    def message_id(subscriber_id: int) -> str:
+        return f"<{subscriber_id}@example.com>"
+
+    assert store.queue_deliveries(edition_id, news_list, message_id=message_id, now=NOW) == 1
+    assert store.queue_deliveries(edition_id, news_list, message_id=message_id, now=NOW) == 0
+    assert store.delivery_counts(edition_id) == {"queued": 1}
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:

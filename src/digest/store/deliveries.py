@@ -71,35 +71,6 @@ class DeliveriesMixin(SubscribersMixin):
             )
         }
 
-    def record_delivery(
-        self,
-        edition_id: int,
-        subscriber_id: int,
-        *,
-        status: str,
-        message_id: str,
-        reply: str,
-        now: datetime,
-    ) -> None:
-        stamp = to_text(now)
-        self.db.execute(
-            "INSERT INTO deliveries (edition_id, subscriber_id, status, message_id, attempts,"
-            " last_reply, updated_at, sent_at, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)"
-            " ON CONFLICT (edition_id, subscriber_id) DO UPDATE SET status = excluded.status,"
-            " attempts = attempts + 1, last_reply = excluded.last_reply,"
-            " updated_at = excluded.updated_at, sent_at = excluded.sent_at",
-            [
-                edition_id,
-                subscriber_id,
-                status,
-                message_id,
-                reply,
-                stamp,
-                stamp if status == "sent" else None,
-                stamp,
-            ],
-        )
-
     # -- the delivery ledger (see delivery.py) ------------------------------------------
 
     def queue_deliveries(
