@@ -48,6 +48,10 @@ def test_unsubscribing_from_one_list_stops_only_that_list(store: Store) -> None:
     store.unsubscribe("amina@example.com", "daily", now=NOW)
     assert list(store.recipients(daily)) == []
     assert [r.subscriber.email for r in store.recipients(weekly)] == ["amina@example.com"]
+    # Listed by list, the status shown is the status for that list.
+    assert [s.status for s, _ in store.subscribers("daily")] == ["unsubscribed"]
+    assert [s.status for s, _ in store.subscribers("weekly")] == ["active"]
+    assert [s.status for s, _ in store.subscribers()] == ["active"]
     store.unsubscribe("amina@example.com", now=NOW)
     assert list(store.recipients(weekly)) == []
     assert store.get_subscriber("amina@example.com").status == "unsubscribed"

@@ -251,14 +251,24 @@ class SubscribersMixin(ListsMixin):
         With a list, `status` is the status for that list: a subscriber who left only
         that list counts as unsubscribed there.
         """
-        sql, params = self._subscriber_query(list_slug, status)
+        where, params = self._subscriber_query(list_slug, status)
+        effective: list[Any] = []
+        status_sql = "s.status"
+        if list_slug:  # the status shown is the status for that list, as `status` filters it
+            status_sql = (
+                "CASE WHEN s.status = 'active' AND (SELECT x.status FROM subscriptions x"
+                " WHERE x.subscriber_id = s.id AND x.list_id = ?) = 'unsubscribed'"
+                " THEN 'unsubscribed' ELSE s.status END"
+            )
+            effective = [self.get_list(list_slug).id]
         sql = (
-            "SELECT s.*, (SELECT group_concat(l.slug, ';') FROM subscriptions x"
-            " JOIN lists l ON l.id = x.list_id WHERE x.subscriber_id = s.id) AS slugs"
-            " FROM subscribers s" + sql
+            f"SELECT s.*, {status_sql} AS shown_status, (SELECT group_concat(l.slug, ';')"
+            " FROM subscriptions x JOIN lists l ON l.id = x.list_id"
+            " WHERE x.subscriber_id = s.id) AS slugs FROM subscribers s" + where
         )
-        for row in self._rows(sql + " ORDER BY s.email", params):
+        for row in self._rows(sql + " ORDER BY s.email", [*effective, *params]):
             slugs = sorted(row.pop("slugs").split(";")) if row["slugs"] else []
+            row["status"] = row.pop("shown_status")
             yield _subscriber_from_row(row), slugs
 
     def count_subscribers(self, list_slug: str | None = None, *, status: str | None = None) -> int:
