@@ -154,16 +154,7 @@ class Scheduler:
         """A job: run this (list, zone)'s due slot; the ledger makes a rerun harmless."""
         if self.should_stop():
             return
-        with Store.open(self.settings.db) as store:
-            runs = dispatch.run_due(
-                store,
-                self.settings,
-                now=self.clock(),
-                catch_up=self.catch_up,
-                clock=self.clock,
-                stop=self.should_stop,
-                only=(slug, zone),
-            )
+        runs = self._dispatch(dispatch.run_due, catch_up=self.catch_up, only=(slug, zone))
         if not runs:
             log.info(
                 "%s [%s]: nothing to send at %s (no articles, or everyone has it)",
@@ -179,21 +170,24 @@ class Scheduler:
 
     def catch_up_now(self) -> list[dispatch.Run]:
         """Send what was missed within the catch-up window (on start)."""
-        with Store.open(self.settings.db) as store:
-            return dispatch.run_due(
-                store,
-                self.settings,
-                now=self.clock(),
-                catch_up=self.catch_up,
-                clock=self.clock,
-                stop=self.should_stop,
-            )
+        return self._dispatch(dispatch.run_due, catch_up=self.catch_up)
 
     def retry_now(self) -> list[dispatch.Run]:
         """Give deferred messages of started editions their next attempt (every reload)."""
+        return self._dispatch(dispatch.retry_started)
+
+    def _dispatch(
+        self, run: Callable[..., list[dispatch.Run]], **options: Any
+    ) -> list[dispatch.Run]:
+        """Call a `dispatch` function with a fresh store, this clock and this stop flag."""
         with Store.open(self.settings.db) as store:
-            return dispatch.retry_started(
-                store, self.settings, now=self.clock(), clock=self.clock, stop=self.should_stop
+            return run(
+                store,
+                self.settings,
+                now=self.clock(),
+                clock=self.clock,
+                stop=self.should_stop,
+                **options,
             )
 
     def should_stop(self) -> bool:
