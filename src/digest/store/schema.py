@@ -161,3 +161,27 @@ def _delivery_ledger(db: Database) -> None:
         CREATE INDEX deliveries_sent_at ON deliveries(sent_at) WHERE sent_at IS NOT NULL;
         """
     )
+
+
+@migrations(name="0004_indexes_for_size_and_history")
+def _indexes_for_size_and_history(db: Database) -> None:
+    """Indexes that keep the cost per message and per command flat as the ledger grows.
+
+    * deliveries_pending: the rows still to send, by id. `status IN (3 values) ORDER BY id`
+      on (edition_id, status, id) sorted every remaining row on each call (quadratic
+      over a queue); this partial index gives them in id order and shrinks as rows finish.
+    * deliveries_subscriber: removing or looking up a subscriber without scanning a year
+      of ledger rows.
+    * published_at is compared as text (one canonical UTC format), so the window query
+      can use articles_published; rows written in another offset are normalised here.
+    """
+    db.executescript(
+        """
+        CREATE INDEX deliveries_pending ON deliveries(edition_id, id)
+            WHERE status IN ('queued', 'sending', 'deferred');
+        CREATE INDEX deliveries_subscriber ON deliveries(subscriber_id);
+        UPDATE articles SET published_at = strftime('%Y-%m-%dT%H:%M:%S+00:00', published_at)
+            WHERE published_at != strftime('%Y-%m-%dT%H:%M:%S+00:00', published_at)
+            AND strftime('%Y-%m-%dT%H:%M:%S+00:00', published_at) IS NOT NULL;
+        """
+    )
