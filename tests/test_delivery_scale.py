@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
-from digest import pipeline
+from digest import dispatch, pipeline
 from digest.config import Settings
+from digest.models import Subscriber
+from digest.sink import CaptureServer
 from digest.store import Store
 from tests.conftest import DAY, NOW
 from tests.faultsmtp import FaultServer
@@ -117,3 +121,75 @@ def test_a_kill_at_any_moment_could_resend_at_most_one_message_per_connection(
     assert (report.sent, report.complete) == (40, True)
     assert len(server.handler.seen) == 40
     assert max(worst) <= connections, worst
+
+
+# -- idle cron rounds ------------------------------------------------------------------------
+
+SIX_HOURS = timedelta(hours=6)
+AFTER = NOW + timedelta(minutes=5)
+
+
+def sqlite_steps(store: Store, call: Callable[[], Any]) -> int:
+    """SQLite virtual-machine steps (in tens) that `call` costs: work, not time."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store.db.conn.set_progress_handler(count, 10)
+    try:
+        call()
+    finally:
+        store.db.conn.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def idle_round_steps(settings: Settings, server: CaptureServer, count: int) -> int:
+    cfg = replace(settings, db=settings.db.with_name(f"idle-{count}.db"), smtp_url=server.url)
+    with Store.open(cfg.db) as store:
+        make_project(store, count)
+        runs = dispatch.run_due(store, cfg, now=AFTER, catch_up=SIX_HOURS, fetch=False)
+        assert [r.report and r.report.sent for r in runs] == [count]
+        return sqlite_steps(
+            store,
+            lambda: dispatch.run_due(store, cfg, now=AFTER, catch_up=SIX_HOURS, fetch=False),
+        )
+
+
+def test_an_idle_run_due_costs_the_same_for_20_or_400_subscribers(settings: Settings) -> None:
+    with CaptureServer(settings.outbox) as server:
+        small = idle_round_steps(settings, server, 20)
+        big = idle_round_steps(settings, server, 400)
+    # Before: the round read every recipient and every ledger row (20x the steps).
+    assert big <= 1.3 * small + 50, (small, big)
+
+
+def test_after_the_send_a_newcomer_or_a_returning_subscriber_is_still_seen(
+    settings: Settings,
+) -> None:
+    with CaptureServer(settings.outbox) as server, Store.open(settings.db) as store:
+        cfg = replace(settings, smtp_url=server.url)
+        make_project(store, 5)
+
+        def round_sent() -> list[int]:
+            runs = dispatch.run_due(store, cfg, now=AFTER, catch_up=SIX_HOURS, fetch=False)
+            return [r.report.sent if r.report else -1 for r in runs]
+
+        assert round_sent() == [5]
+        assert round_sent() == []
+        # Someone joins after the send: the roster moved, so the round looks again.
+        store.upsert_subscriber(
+            Subscriber(email="late@example.org"), lists=[(store.get_list("daily"), ())], now=AFTER
+        )
+        assert round_sent() == [1]
+        assert round_sent() == []
+        # Coming back (here after a row of theirs went missing) is a change of roster too.
+        sub = store.get_subscriber("s2@example.org")
+        assert sub is not None and sub.id is not None
+        store.db.execute("DELETE FROM deliveries WHERE subscriber_id = ?", [sub.id])
+        store.set_subscriber_status(sub.id, "unsubscribed", now=AFTER)
+        assert round_sent() == []
+        store.set_subscriber_status(sub.id, "active", now=AFTER)
+        assert round_sent() == [1]
+        assert round_sent() == []

@@ -291,6 +291,7 @@ def _send_to_ledger(
         news_list,
         message_id=lambda sid: message.message_id(news_list.slug, day.isoformat(), sid, domain),
         zone_filter=zone_filter,
+        zone=None if zone_filter is None else news_list.timezone,  # send_edition set it
         now=now(),
     )
     include = None if zone_filter is None else lambda d: zone_filter(d.subscriber.timezone)

@@ -56,3 +56,8 @@ class StoreBase:
 
     def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         return next(self._rows(sql, params), None)
+
+    def roster_version(self) -> int:
+        """Moves (by trigger) whenever who receives a list, or in which zone, may change."""
+        row = self._one("SELECT version FROM roster_version WHERE id = 1")
+        return int(row["version"]) if row else 0

@@ -71,6 +71,67 @@ class DeliveriesMixin(SubscribersMixin):
             )
         }
 
+    def roster_covered(self, edition_id: int, zone: str, version: int) -> bool:
+        """Whether, at roster `version`, every recipient in `zone` had a row for the edition."""
+        return (
+            self._one(
+                "SELECT 1 AS y FROM edition_rosters WHERE edition_id = ? AND zone IN ('*', ?)"
+                " AND version = ?",
+                [edition_id, zone, version],
+            )
+            is not None
+        )
+
+    def mark_roster_covered(self, edition_id: int, zone: str | None, version: int) -> None:
+        """Every recipient in `zone` (None: every zone) has a row, as of roster `version`."""
+        self.db.execute(
+            "INSERT INTO edition_rosters (edition_id, zone, version) VALUES (?, ?, ?)"
+            " ON CONFLICT (edition_id, zone) DO UPDATE SET version = excluded.version",
+            [edition_id, "*" if zone is None else zone, version],
+        )
+
+    def due_rows_exist(
+        self, edition_id: int, list_id: int, *, now: datetime, zone_ok: Callable[[str], bool]
+    ) -> bool:
+        """Whether a recipient accepted by `zone_ok` has a row to send now: queued,
+        sending, or deferred with its retry time come (from the pending index)."""
+        for row in self._rows(
+            "SELECT s.timezone FROM deliveries d INDEXED BY deliveries_pending"
+            " JOIN subscribers s ON s.id = d.subscriber_id"
+            " JOIN subscriptions x ON x.subscriber_id = d.subscriber_id AND x.list_id = ?"
+            f" WHERE d.edition_id = ? AND d.status IN {PENDING_STATES!r}"
+            " AND (d.status != 'deferred' OR d.next_attempt_at IS NULL"
+            " OR d.next_attempt_at <= ?)"
+            " AND x.status = 'active' AND s.status = 'active' AND s.paused_at IS NULL",
+            [list_id, edition_id, to_precise_text(now)],
+        ):
+            if zone_ok(row["timezone"]):
+                return True
+        return False
+
+    def unsettled_recipient_exists(
+        self,
+        edition_id: int,
+        news_list: NewsList,
+        *,
+        now: datetime,
+        zone_ok: Callable[[str], bool],
+    ) -> bool:
+        """Whether a recipient accepted by `zone_ok` has nothing final for the edition:
+        no row, a row queued or sending, or a retry whose time has come. One scan of
+        the list in SQL (the slow path, taken once after the roster changed)."""
+        self.db.conn.create_function("digest_zone_ok", 1, zone_ok, deterministic=True)
+        row = self._one(
+            "SELECT 1 AS y FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+            " AND s.paused_at IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE d.edition_id = ? AND d.subscriber_id = s.id AND (d.status NOT IN"
+            f" {PENDING_STATES!r} OR (d.status = 'deferred' AND d.next_attempt_at > ?)))"
+            " AND digest_zone_ok(s.timezone) LIMIT 1",
+            [news_list.id, edition_id, to_precise_text(now)],
+        )
+        return row is not None
+
     # -- the delivery ledger (see delivery.py) ------------------------------------------
 
     def queue_deliveries(
@@ -81,26 +142,34 @@ class DeliveriesMixin(SubscribersMixin):
         message_id: Callable[[int], str],
         now: datetime,
         zone_filter: Callable[[str], bool] | None = None,
+        zone: str | None = None,
     ) -> int:
         """A queued row for every active subscriber of the list who has none yet.
 
         One statement: nothing is held in memory. `message_id(subscriber_id)` fixes each
         row's Message-ID now, so every later attempt carries the same one. With
-        `zone_filter`, only subscribers whose time zone (as stored) it accepts.
+        `zone_filter`, only subscribers whose time zone (as stored) it accepts: those of
+        `zone`. The edition is then marked as covering every recipient (of `zone`) at
+        the roster version of this moment (see dispatch._pending).
         """
         conn = self.db.conn
         conn.create_function("digest_message_id", 1, message_id, deterministic=True)
         accept = zone_filter or (lambda zone: True)
         conn.create_function("digest_zone_ok", 1, accept, deterministic=True)
         stamp = to_text(now)
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO deliveries (edition_id, subscriber_id, status, message_id,"
-            " created_at, updated_at) SELECT ?, s.id, 'queued', digest_message_id(s.id), ?, ?"
-            " FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
-            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
-            " AND s.paused_at IS NULL AND digest_zone_ok(s.timezone) ORDER BY s.id",
-            [edition_id, stamp, stamp, news_list.id],
-        )
+        with self.db.atomic():
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO deliveries (edition_id, subscriber_id, status,"
+                " message_id, created_at, updated_at)"
+                " SELECT ?, s.id, 'queued', digest_message_id(s.id), ?, ?"
+                " FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
+                " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+                " AND s.paused_at IS NULL AND digest_zone_ok(s.timezone) ORDER BY s.id",
+                [edition_id, stamp, stamp, news_list.id],
+            )
+            # Read after the insert, in its transaction: the version it saw.
+            if zone_filter is None or zone is not None:
+                self.mark_roster_covered(edition_id, zone, self.roster_version())
         return max(cursor.rowcount, 0)
 
     def pending_deliveries(

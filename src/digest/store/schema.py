@@ -185,3 +185,49 @@ def _indexes_for_size_and_history(db: Database) -> None:
             AND strftime('%Y-%m-%dT%H:%M:%S+00:00', published_at) IS NOT NULL;
         """
     )
+
+
+@migrations(name="0005_roster_version")
+def _roster_version(db: Database) -> None:
+    """A counter that moves whenever the set of recipients (or their time zones) may have
+    changed, so that an idle cron round can trust what it worked out before instead of
+    re-reading a million rows.
+
+    Triggers bump it on every change of who is a recipient: a subscription added,
+    removed or changing status; a subscriber changing status, pause or time zone, or
+    removed; a list's time zone. edition_rosters: "at roster version V, every recipient
+    in ZONE ('*': every zone) had a ledger row for this edition". list_zones: a list's
+    recipient time zones at version V.
+    """
+    bump = "BEGIN UPDATE roster_version SET version = version + 1; END;"
+    db.executescript(
+        f"""
+        CREATE TABLE roster_version (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL
+        );
+        INSERT INTO roster_version (id, version) VALUES (1, 0);
+        CREATE TABLE edition_rosters (
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            zone TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (edition_id, zone)
+        );
+        CREATE TABLE list_zones (
+            list_id INTEGER PRIMARY KEY REFERENCES lists(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            zones TEXT NOT NULL
+        );
+        CREATE TRIGGER roster_subscription_added AFTER INSERT ON subscriptions {bump}
+        CREATE TRIGGER roster_subscription_removed AFTER DELETE ON subscriptions {bump}
+        CREATE TRIGGER roster_subscription_status AFTER UPDATE OF status ON subscriptions
+            WHEN NEW.status IS NOT OLD.status {bump}
+        CREATE TRIGGER roster_subscriber_changed
+            AFTER UPDATE OF status, paused_at, timezone ON subscribers
+            WHEN NEW.status IS NOT OLD.status OR NEW.paused_at IS NOT OLD.paused_at
+                OR NEW.timezone IS NOT OLD.timezone {bump}
+        CREATE TRIGGER roster_subscriber_removed AFTER DELETE ON subscribers {bump}
+        CREATE TRIGGER roster_list_zone AFTER UPDATE OF timezone ON lists
+            WHEN NEW.timezone IS NOT OLD.timezone {bump}
+        """
+    )

@@ -178,8 +178,20 @@ class SubscriptionsMixin(SubscribersMixin):
         return bool(row and row["paused_at"])
 
     def recipient_zones(self, news_list: NewsList) -> set[str]:
-        """The distinct time zones (as stored; '' for none) of the list's recipients."""
-        return {
+        """The distinct time zones (as stored; '' for none) of the list's recipients.
+
+        Worked out once per roster version (see roster_version()) and kept in
+        list_zones: every cron round asks, and at 1M subscribers the scan takes seconds.
+        Zones only ever go stale by having one too many, which costs nothing.
+        """
+        version = self.roster_version()
+        cached = self._one(
+            "SELECT zones FROM list_zones WHERE list_id = ? AND version = ?",
+            [news_list.id, version],
+        )
+        if cached is not None:
+            return set(json.loads(cached["zones"]))
+        zones = {
             row["timezone"]
             for row in self._rows(
                 "SELECT DISTINCT s.timezone FROM subscriptions x"
@@ -189,3 +201,11 @@ class SubscriptionsMixin(SubscribersMixin):
                 [news_list.id],
             )
         }
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO list_zones (list_id, version, zones) VALUES (?, ?, ?)"
+                " ON CONFLICT (list_id) DO UPDATE SET version = excluded.version,"
+                " zones = excluded.zones",
+                [news_list.id, version, json.dumps(sorted(zones), ensure_ascii=False)],
+            )
+        return zones
