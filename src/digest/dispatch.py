@@ -98,6 +98,8 @@ def _pending(store: Store, slot: Slot, now: datetime) -> bool:
         return timetable.effective_zone(own, list_zone) == slot.zone
 
     edition_id = store.find_edition(slot.news_list, slot.day)
+    if edition_id is not None and store.edition_pruned(slot.news_list, slot.day):
+        return False  # folded into counts long ago: never sent again
     if edition_id is None:
         return any(in_zone(r.subscriber.timezone) for r in store.recipients(slot.news_list))
     assert slot.news_list.id is not None

@@ -53,12 +53,63 @@ class DeliveriesMixin(SubscribersMixin):
         return [
             date.fromisoformat(row["date"])
             for row in self._rows(
-                "SELECT e.date FROM editions e WHERE e.list_id = ? AND EXISTS"
+                "SELECT e.date FROM editions e WHERE e.list_id = ? AND (EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
+                " OR EXISTS (SELECT 1 FROM edition_counts c WHERE c.edition_id = e.id"
+                " AND c.status = 'sent' AND c.count > 0))"
                 " ORDER BY e.date DESC LIMIT ?",
                 [news_list.id, limit],
             )
         ]
+
+    def edition_pruned(self, news_list: NewsList, day: date) -> str | None:
+        """When the edition's ledger rows were folded into counts (None: they were not)."""
+        row = self._one(
+            "SELECT pruned_at FROM editions WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        return None if row is None else row["pruned_at"]
+
+    def prune_ledger(self, *, before: date, now: datetime) -> tuple[int, int, int]:
+        """Fold the ledger rows of every edition dated before `before` into counts.
+
+        Returns (editions pruned, rows removed, editions kept because rows are still
+        pending). Each edition is one transaction: interrupted, it leaves whole editions.
+        """
+        editions = [
+            r["id"]
+            for r in self._rows(
+                "SELECT id FROM editions WHERE date < ? AND pruned_at IS NULL ORDER BY date",
+                [before.isoformat()],
+            )
+        ]
+        pruned = removed = busy = 0
+        for edition_id in editions:
+            with self.db.atomic():
+                if self._one(
+                    "SELECT 1 AS y FROM deliveries INDEXED BY deliveries_pending"
+                    f" WHERE edition_id = ? AND status IN {PENDING_STATES!r} LIMIT 1",
+                    [edition_id],
+                ):
+                    busy += 1
+                    continue
+                self.db.execute(
+                    "INSERT INTO edition_counts (edition_id, status, count)"
+                    " SELECT edition_id, status, count(*) FROM deliveries WHERE edition_id = ?"
+                    " GROUP BY status ON CONFLICT (edition_id, status)"
+                    " DO UPDATE SET count = count + excluded.count",
+                    [edition_id],
+                )
+                cursor = self.db.execute(
+                    "DELETE FROM deliveries WHERE edition_id = ?", [edition_id]
+                )
+                self.db.execute("DELETE FROM edition_rosters WHERE edition_id = ?", [edition_id])
+                self.db.execute(
+                    "UPDATE editions SET pruned_at = ? WHERE id = ?", [to_text(now), edition_id]
+                )
+            pruned += 1
+            removed += max(cursor.rowcount, 0)
+        return pruned, removed, busy
 
     def settled_subscriber_ids(self, edition_id: int, *, now: datetime) -> set[int]:
         """Subscribers with nothing to send now: a final row, or a retry not yet due."""
@@ -331,13 +382,18 @@ class DeliveriesMixin(SubscribersMixin):
                 if include(delivery):
                     counts[delivery.status] = counts.get(delivery.status, 0) + 1
             return counts
-        return {
+        counts = {
             r["status"]: r["n"]
             for r in self._rows(
                 "SELECT status, count(*) AS n FROM deliveries WHERE edition_id = ? GROUP BY status",
                 [edition_id],
             )
         }
+        for r in self._rows(  # what `digest prune` folded (see prune_ledger)
+            "SELECT status, count FROM edition_counts WHERE edition_id = ?", [edition_id]
+        ):
+            counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
+        return counts
 
 
 def _suppression_reason(row: dict[str, Any], *, present: bool) -> str:

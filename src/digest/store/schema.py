@@ -231,3 +231,23 @@ def _roster_version(db: Database) -> None:
             WHEN NEW.timezone IS NOT OLD.timezone {bump}
         """
     )
+
+
+@migrations(name="0006_ledger_pruning")
+def _ledger_pruning(db: Database) -> None:
+    """`digest prune`: an old edition's ledger rows folded into counts per status.
+
+    editions.pruned_at marks an edition whose rows are gone: it can no longer be sent
+    (nothing would say who already has it), and its counts live in edition_counts.
+    """
+    db.executescript(
+        """
+        ALTER TABLE editions ADD COLUMN pruned_at TEXT;
+        CREATE TABLE edition_counts (
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (edition_id, status)
+        );
+        """
+    )
