@@ -12,6 +12,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from digest.message import message_id
 from digest.models import Article, NewsList
 from digest.store import Store, to_text
 
@@ -71,6 +72,26 @@ def make_database(path: Path, subscribers: int) -> None:
             "INSERT INTO subscriptions (subscriber_id, list_id, created_at) VALUES (?, ?, ?)",
             ((i, news_list.id, stamp) for i in range(1, subscribers + 1)),
         )
+    conn.close()
+
+
+def sent_ledger(db: Path) -> None:
+    """The state after a full `digest send` of DAY: every row queued as the send does
+    (which records the roster it covered), then marked sent."""
+    with Store.open(db) as store:
+        news_list = store.get_list(LIST.slug)
+        edition_id = store.ensure_edition(
+            news_list, DAY, due_at=NOW, subject="s", article_count=30, now=NOW
+        )
+        store.queue_deliveries(
+            edition_id,
+            news_list,
+            message_id=lambda sid: message_id(LIST.slug, DAY.isoformat(), sid, "x.org"),
+            now=NOW,
+        )
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE deliveries SET status = 'sent', sent_at = ?", [to_text(NOW)])
     conn.close()
 
 

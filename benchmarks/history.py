@@ -28,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from common import DAY, NOW, SECTIONS, TINY, make_database
+from common import DAY, NOW, SECTIONS, TINY, make_database, sent_ledger
 
 from digest.config import load_settings
 from digest.secret import load_secret, make_token
@@ -104,7 +104,7 @@ def command(db: Path, cwd: Path, *args: str) -> Callable[[int], float]:
     return run
 
 
-def page(db: Path, cwd: Path, path: str) -> Callable[[int], float]:
+def page(db: Path, cwd: Path, path: str, last: int) -> Callable[[int], float]:
     from starlette.testclient import TestClient
 
     from digest.web import create_app
@@ -113,7 +113,7 @@ def page(db: Path, cwd: Path, path: str) -> Callable[[int], float]:
     secret = load_secret(settings.secret_file)
 
     def run(round_no: int) -> float:
-        sid = round_no + 100
+        sid = last - round_no  # not one that `subscribers remove` took
         url = path.format(
             day=DAY.isoformat(),
             unsub=make_token(secret, "unsubscribe", sid, 1),
@@ -142,6 +142,7 @@ def main() -> None:
         dbs = {"empty": tmp_path / "empty.db", "year": tmp_path / "year.db"}
         for db in dbs.values():
             make_database(db, n)
+            sent_ledger(db)  # today's edition has gone out: run-due finds nothing due
         start = time.perf_counter()
         add_year(dbs["year"], n, days)
         size = dbs["year"].stat().st_size / 2**20
@@ -176,9 +177,9 @@ def main() -> None:
             "subscribers count": lambda db: command(db, tmp_path, "subscribers", "count"),
             "lists list": lambda db: command(db, tmp_path, "lists", "list"),
             "articles list": lambda db: command(db, tmp_path, "articles", "list"),
-            "page /archive/daily/": lambda db: page(db, tmp_path, "/archive/daily/"),
-            "page /u/<token>": lambda db: page(db, tmp_path, "/u/{unsub}"),
-            "page /p/<token>": lambda db: page(db, tmp_path, "/p/{prefs}"),
+            "page /archive/daily/": lambda db: page(db, tmp_path, "/archive/daily/", n),
+            "page /u/<token>": lambda db: page(db, tmp_path, "/u/{unsub}", n),
+            "page /p/<token>": lambda db: page(db, tmp_path, "/p/{prefs}", n),
         }
         if TINY:
             cases = dict(list(cases.items())[:3] + list(cases.items())[-1:])

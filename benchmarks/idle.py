@@ -26,31 +26,9 @@ from datetime import timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from common import DAY, LIST, NOW, TINY, make_database
-
-from digest import message
-from digest.store import Store
+from common import NOW, TINY, make_database, sent_ledger
 
 AFTER = (NOW + timedelta(minutes=5)).isoformat()
-
-
-def sent_ledger(db: Path) -> None:
-    """The state after a full `digest send` of DAY: every row sent."""
-    with Store.open(db) as store:
-        news_list = store.get_list(LIST.slug)
-        edition_id = store.ensure_edition(
-            news_list, DAY, due_at=NOW, subject="s", article_count=30, now=NOW
-        )
-        store.queue_deliveries(
-            edition_id,
-            news_list,
-            message_id=lambda sid: message.message_id(LIST.slug, DAY.isoformat(), sid, "x.org"),
-            now=NOW,
-        )
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute("UPDATE deliveries SET status = 'sent', sent_at = ?", [AFTER])
-    conn.close()
 
 
 def run_due(db: Path, cwd: Path) -> float:
