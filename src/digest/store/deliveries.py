@@ -157,9 +157,9 @@ class DeliveriesMixin(SubscribersMixin):
     def mark_sending(self, delivery_id: int, *, now: datetime) -> None:
         """Written before the message leaves: a crash after this resends the same message."""
         self.db.conn.execute(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ?",
-            [to_text(now), delivery_id],
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?,"
+            " first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+            [to_text(now), to_precise_text(now), delivery_id],
         )
 
     def finish_delivery(
@@ -205,14 +205,31 @@ class DeliveriesMixin(SubscribersMixin):
             [0 if attempted else 1, reply, reply[:1000], to_text(now), delivery_id],
         )
 
-    def expire_deliveries(self, edition_id: int, *, reason: str, now: datetime) -> int:
-        """Deferred rows become failed: retrying stops once the next edition is due."""
+    def expire_deliveries(
+        self, edition_id: int, *, reason: str, now: datetime, tried_before: datetime
+    ) -> int:
+        """Deferred rows first attempted before `tried_before` become failed.
+
+        Only deferred rows: a queued row has not been tried, a sending one is in flight.
+        """
         cursor = self.db.conn.execute(
             "UPDATE deliveries SET status = 'failed', last_reply = ? || ': ' || last_reply,"
-            " updated_at = ? WHERE edition_id = ? AND status = 'deferred'",
-            [reason, to_text(now), edition_id],
+            " updated_at = ? WHERE edition_id = ? AND status = 'deferred'"
+            " AND coalesce(first_attempt_at, '') <= ?",
+            [reason, to_text(now), edition_id, to_precise_text(tried_before)],
         )
         return max(cursor.rowcount, 0)
+
+    def deferred_span(self, edition_id: int) -> tuple[datetime, datetime] | None:
+        """(earliest retry time, latest first attempt) of the edition's deferred rows."""
+        row = self._one(
+            "SELECT min(next_attempt_at) AS t, max(first_attempt_at) AS f FROM deliveries"
+            " WHERE edition_id = ? AND status = 'deferred'",
+            [edition_id],
+        )
+        if not row or not row["t"]:
+            return None
+        return from_text(row["t"]), from_text(row["f"] or row["t"])
 
     def next_retry_at(self, edition_id: int) -> datetime | None:
         row = self._one(

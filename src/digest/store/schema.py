@@ -161,3 +161,11 @@ def _delivery_ledger(db: Database) -> None:
         CREATE INDEX deliveries_sent_at ON deliveries(sent_at) WHERE sent_at IS NOT NULL;
         """
     )
+
+
+@migrations(name="0004_delivery_first_attempt")
+def _delivery_first_attempt(db: Database) -> None:
+    # When a row's first attempt left: a deferred message keeps its retries for
+    # DIGEST_RETRY_WINDOW after it, even when the next edition is already due.
+    db.execute("ALTER TABLE deliveries ADD COLUMN first_attempt_at TEXT")
+    db.execute("UPDATE deliveries SET first_attempt_at = updated_at WHERE attempts > 0")
