@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -20,6 +21,8 @@ from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.sink import CaptureServer
 from digest.store import Store
+
+pytest_plugins = ["pytester"]
 
 DAY = date(2026, 11, 27)  # edition date used across tests; due 07:00 UTC by default
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
@@ -148,7 +151,35 @@ def require_tool(name: str) -> str:
         return path
     if os.environ.get("DIGEST_REQUIRE_TOOLS") == "1":
         pytest.fail(f"{name} is required here (DIGEST_REQUIRE_TOOLS=1) but not installed")
-    pytest.skip(f"{name} not installed (.ci/run installs it)")
+    pytest.skip(f"{TOOL_MISSING}{name}")
+
+
+TOOL_MISSING = "tool not installed: "
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly which tests did not run for want of a tool, and how to run them."""
+    missing: dict[str, list[str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        if TOOL_MISSING in reason:
+            tool = reason.split(TOOL_MISSING, 1)[1].strip()
+            missing.setdefault(tool, []).append(report.nodeid)
+    if not missing:
+        return
+    count = sum(len(ids) for ids in missing.values())
+    terminalreporter.section("tests NOT run: tools missing", sep="!", bold=True)
+    terminalreporter.write_line(
+        f"{count} tests did not run because these tools are not installed: "
+        + ", ".join(f"{tool} ({len(ids)})" for tool, ids in sorted(missing.items()))
+    )
+    for tool, ids in sorted(missing.items()):
+        for nodeid in ids:
+            terminalreporter.write_line(f"  {tool}: {nodeid}")
+    terminalreporter.write_line(
+        "Install them as .ci/run does (apt-get install chromium spamassassin ...), or set"
+        " DIGEST_REQUIRE_TOOLS=1 to make these tests fail instead of skipping."
+    )
 
 
 # -- golden files and the headless browser (render and preview tests) ---------------------
