@@ -95,8 +95,9 @@ class DeliveryRun:
     choice leaves nothing to send. Time comes in through `clock` alone.
 
     Retries: a deferred message is retried until `deadline` (the next edition's due
-    moment), and in any case for `policy.window` after its first attempt. A run waits for
-    due retries at most `policy.window` of elapsed time, however its wall clock moves.
+    moment), and in any case for `policy.window` after its first deferral; a retry that
+    would fall later is not made. A run waits for due retries at most `policy.window` of
+    elapsed time, however its wall clock moves.
     """
 
     def __init__(
@@ -167,14 +168,15 @@ class DeliveryRun:
         return self.tally
 
     def _expire(self, now: datetime) -> None:
-        """Give up deferred rows once the next edition is due and their window is over."""
-        if now >= self.deadline:
-            self.tally.expired += self.store.expire_deliveries(
-                self.edition_id,
-                reason="gave up: the next edition is due",
-                now=now,
-                tried_before=now - timedelta(seconds=self.policy.window),
-            )
+        """Give up deferred rows whose retries are over (see `give_up_at`)."""
+        self.tally.expired += self.store.expire_deliveries(
+            self.edition_id, reason="gave up: retried until the next edition was due", now=now
+        )
+
+    def give_up_at(self, now: datetime) -> datetime:
+        """When a message first deferred `now` stops being retried: the next edition's due
+        moment, or `policy.window` from now if that is later (a late run)."""
+        return max(self.deadline, now + timedelta(seconds=self.policy.window))
 
     @property
     def halted(self) -> bool:
@@ -325,6 +327,7 @@ class DeliveryRun:
             code=outcome.code or None,
             now=now,
             retry_at=now + timedelta(seconds=delay),
+            give_up_at=self.give_up_at(now),
         )
         self.tally.deferred += 1
 

@@ -311,8 +311,6 @@ def _send_to_ledger(
         )
         return message.build_message(compiled, env, dkim)
 
-    policy = retry_policy(settings)
-    deadline = issue.edition_due(news_list, day + timedelta(days=1))
     run_started = clock.monotonic()
     tally = DeliveryRun(
         store,
@@ -321,8 +319,8 @@ def _send_to_ledger(
         from_addr=message.ascii_address(news_list.from_addr),
         smtp=smtp,
         build=build,
-        deadline=deadline,
-        policy=policy,
+        deadline=issue.edition_due(news_list, day + timedelta(days=1)),
+        policy=retry_policy(settings),
         clock=clock,
         progress=progress,
         include=include,
@@ -334,13 +332,11 @@ def _send_to_ledger(
     notes = list(tally.notes)
     if tally.expired:
         notes.append(
-            f"{tally.expired} deferred messages given up (failed): the next edition is due"
-            " and they were retried for DIGEST_RETRY_WINDOW"
+            f"{tally.expired} deferred messages given up (failed): retried until the next"
+            " edition was due, or for DIGEST_RETRY_WINDOW after they were first deferred"
         )
     if counts.get("deferred"):
-        notes.append(
-            _retry_hint(store, edition_id, counts["deferred"], deadline, policy, clock.now())
-        )
+        notes.append(_retry_hint(store, edition_id, counts["deferred"], clock.now()))
     if already and already == sum(counts.values()) - counts.get("skipped", 0):
         notes.append("every subscriber already has this edition; nothing sent twice")
     return DeliveryReport(
@@ -350,7 +346,7 @@ def _send_to_ledger(
         sent=tally.sent,
         already_sent=already,
         skipped=tally.skipped,
-        failed=tally.failed,
+        failed=tally.failed + tally.expired,
         bounced=tally.bounced,
         deferred=counts.get("deferred", 0),
         remaining=remaining,
@@ -362,19 +358,11 @@ def _send_to_ledger(
     )
 
 
-def _retry_hint(
-    store: Store,
-    edition_id: int,
-    deferred: int,
-    deadline: datetime,
-    policy: RetryPolicy,
-    now: datetime,
-) -> str:
+def _retry_hint(store: Store, edition_id: int, deferred: int, now: datetime) -> str:
     """What the next run will do with the deferred rows: from when, and until when."""
     span = store.deferred_span(edition_id)
     assert span is not None
-    first_retry, last_tried = span
-    until = max(deadline, last_tried + timedelta(seconds=policy.window))
+    first_retry, until = span
     when = "now" if first_retry <= now else f"from {first_retry:%Y-%m-%d %H:%M:%S} UTC"
     return (
         f"{deferred} deferred by the server; a later `digest send` retries them {when}"
