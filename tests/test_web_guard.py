@@ -10,13 +10,10 @@ from __future__ import annotations
 import base64
 import http.client
 import socket
-import threading
-import time as walltime
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from digest import pipeline
@@ -28,7 +25,7 @@ from digest.sink import free_port
 from digest.store import Store
 from digest.web import create_app
 from digest.web.guard import RateLimiter
-from tests.conftest import NOW, ManualClock
+from tests.conftest import NOW, ManualClock, serving
 
 PASSWORD = "correct horse battery staple"
 
@@ -100,25 +97,8 @@ def site(settings: Settings) -> Iterator[tuple[Settings, str]]:
         )
     assert amina.id is not None and daily.id is not None
     token = make_token(load_secret(settings.secret_file), "unsubscribe", amina.id, daily.id)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, clock=Clock.starting_at(NOW)),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = walltime.monotonic() + 10
-    while not server.started:
-        assert walltime.monotonic() < deadline, "uvicorn did not start"
-        walltime.sleep(0.01)
-    try:
+    with serving(create_app(settings, clock=Clock.starting_at(NOW)), port):
         yield settings, f"/u/{token}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_chunked_body_over_the_cap_is_refused_without_reading_it_all(
