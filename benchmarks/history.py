@@ -30,6 +30,7 @@ from tempfile import TemporaryDirectory
 
 from common import DAY, NOW, SECTIONS, TINY, make_database, sent_ledger
 
+from digest.clock import Clock
 from digest.config import load_settings
 from digest.secret import load_secret, make_token
 from digest.store import to_text
@@ -120,7 +121,7 @@ def page(db: Path, cwd: Path, path: str, last: int) -> Callable[[int], float]:
             prefs=make_token(secret, "preferences", sid, 1),
         )
         start = time.perf_counter()
-        with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        with TestClient(create_app(settings, clock=Clock.frozen(NOW))) as client:
             response = client.get(url)
         wall = time.perf_counter() - start
         if response.status_code != 200:

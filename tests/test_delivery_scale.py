@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from digest import dispatch, pipeline
+from digest.clock import Clock
 from digest.config import Settings
 from digest.models import Subscriber
 from digest.sink import CaptureServer
@@ -115,7 +116,7 @@ def test_a_kill_at_any_moment_could_resend_at_most_one_message_per_connection(
                 quick(settings, server.url + f"?connections={connections}"),
                 slug="daily",
                 day=DAY,
-                now=lambda: NOW,
+                clock=Clock.starting_at(NOW),
                 progress=progress,
             )
     assert (report.sent, report.complete) == (40, True)
@@ -149,11 +150,15 @@ def idle_round_steps(settings: Settings, server: CaptureServer, count: int) -> i
     cfg = replace(settings, db=settings.db.with_name(f"idle-{count}.db"), smtp_url=server.url)
     with Store.open(cfg.db) as store:
         make_project(store, count)
-        runs = dispatch.run_due(store, cfg, now=AFTER, catch_up=SIX_HOURS, fetch=False)
+        runs = dispatch.run_due(
+            store, cfg, clock=Clock.starting_at(AFTER), catch_up=SIX_HOURS, fetch=False
+        )
         assert [r.report and r.report.sent for r in runs] == [count]
         return sqlite_steps(
             store,
-            lambda: dispatch.run_due(store, cfg, now=AFTER, catch_up=SIX_HOURS, fetch=False),
+            lambda: dispatch.run_due(
+                store, cfg, clock=Clock.starting_at(AFTER), catch_up=SIX_HOURS, fetch=False
+            ),
         )
 
 
@@ -173,7 +178,9 @@ def test_after_the_send_a_newcomer_or_a_returning_subscriber_is_still_seen(
         make_project(store, 5)
 
         def round_sent() -> list[int]:
-            runs = dispatch.run_due(store, cfg, now=AFTER, catch_up=SIX_HOURS, fetch=False)
+            runs = dispatch.run_due(
+                store, cfg, clock=Clock.starting_at(AFTER), catch_up=SIX_HOURS, fetch=False
+            )
             return [r.report.sent if r.report else -1 for r in runs]
 
         assert round_sent() == [5]

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from digest import pipeline
+from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError, InputError
 from digest.sink import CaptureServer
@@ -26,7 +27,7 @@ def send_day(store: Store, settings: Settings, day: object) -> int:
         settings,
         slug="daily",
         day=day,
-        now=lambda: NOW,
+        clock=Clock.starting_at(NOW),
         force=True,  # type: ignore[arg-type]
     )
     assert report.complete

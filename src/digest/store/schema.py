@@ -163,7 +163,20 @@ def _delivery_ledger(db: Database) -> None:
     )
 
 
-@migrations(name="0004_indexes_for_size_and_history")
+@migrations(name="0004_delivery_give_up_at")
+def _delivery_give_up_at(db: Database) -> None:
+    # When a deferred row stops being retried: the later of the next edition's due moment
+    # and DIGEST_RETRY_WINDOW after its first deferral (set once, at that deferral).
+    # Rows deferred before this column existed keep the old rule: the next edition.
+    db.execute("ALTER TABLE deliveries ADD COLUMN give_up_at TEXT")
+    db.execute(
+        "UPDATE deliveries SET give_up_at = (SELECT strftime('%Y-%m-%dT%H:%M:%S.000000+00:00',"
+        " e.due_at, '+1 day') FROM editions e WHERE e.id = deliveries.edition_id)"
+        " WHERE status = 'deferred'"
+    )
+
+
+@migrations(name="0005_indexes_for_size_and_history")
 def _indexes_for_size_and_history(db: Database) -> None:
     """Indexes that keep the cost per message and per command flat as the ledger grows.
 
@@ -187,7 +200,7 @@ def _indexes_for_size_and_history(db: Database) -> None:
     )
 
 
-@migrations(name="0005_roster_version")
+@migrations(name="0006_roster_version")
 def _roster_version(db: Database) -> None:
     """A counter that moves whenever the set of recipients (or their time zones) may have
     changed, so that an idle cron round can trust what it worked out before instead of
@@ -233,7 +246,7 @@ def _roster_version(db: Database) -> None:
     )
 
 
-@migrations(name="0006_ledger_pruning")
+@migrations(name="0007_ledger_pruning")
 def _ledger_pruning(db: Database) -> None:
     """`digest prune`: an old edition's ledger rows folded into counts per status.
 
