@@ -115,6 +115,8 @@ def digest_send(
             str(HERE / "peak.py"),
             "--db",
             str(db),
+            "--now",  # the edition's send time, whatever day the benchmark runs
+            NOW.isoformat(),
             "send",
             "--list",
             "daily",
