@@ -177,8 +177,13 @@ def main() -> None:
             ),
             "subscribers count": lambda db: command(db, tmp_path, "subscribers", "count"),
             "lists list": lambda db: command(db, tmp_path, "lists", "list"),
-            "articles list": lambda db: command(db, tmp_path, "articles", "list"),
+            # One day's articles: a bare `articles list` prints the whole year (its output
+            # grows with history by design, as the archive index's list of editions does).
+            "articles list --date": lambda db: command(
+                db, tmp_path, "articles", "list", "--date", DAY.isoformat()
+            ),
             "page /archive/daily/": lambda db: page(db, tmp_path, "/archive/daily/", n),
+            "page /archive/daily/<day>": lambda db: page(db, tmp_path, "/archive/daily/{day}", n),
             "page /u/<token>": lambda db: page(db, tmp_path, "/u/{unsub}", n),
             "page /p/<token>": lambda db: page(db, tmp_path, "/p/{prefs}", n),
         }
