@@ -8,7 +8,7 @@ import pytest
 
 from digest.render import Renderer, Theme
 from tests.conftest import offline_page
-from tests.editions import big_edition, sample_edition
+from tests.editions import MIXED_TITLE, big_edition, mixed_edition, sample_edition
 
 LAYOUT = """() => {
   const rect = (el) => el.getBoundingClientRect();
@@ -114,3 +114,82 @@ def test_logo_keeps_a_light_backing_in_dark_mode(browser: Any) -> None:
     assert found[True][0] == "rgb(255, 255, 255)"  # a dark logo stays readable
     assert found[False][0] == "rgba(0, 0, 0, 0)"
     assert found[False][1:] == [200, 48]  # explicit size holds even when the image is blocked
+
+
+# Every rendered element with its own text: its computed direction, and the direction its
+# language asks for (the nearest lang attribute; Arabic is rtl, the others here ltr).
+DIRECTIONS = """() => [...document.body.querySelectorAll('*')].filter((el) =>
+    [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())
+    && el.getClientRects().length && !el.closest('.preheader')
+  ).map((el) => ({
+    text: el.textContent.trim().slice(0, 40),
+    lang: el.closest('[lang]').getAttribute('lang'),
+    direction: getComputedStyle(el).direction,
+  }))"""
+
+# Where each of `words` (in reading order) lands after `needle`: [line top, x centre].
+PLACES = """([needle, words]) => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node; (node = walker.nextNode());) {
+    if (!node.textContent.includes(needle) || !node.parentElement.getClientRects().length
+        || node.parentElement.closest('.preheader')) continue;
+    let at = node.textContent.indexOf(needle);
+    return words.map((word) => {
+      const range = document.createRange();
+      at = node.textContent.indexOf(word, at);
+      range.setStart(node, at); range.setEnd(node, at + word.length);
+      const r = range.getBoundingClientRect();
+      return [Math.round(r.top), (r.left + r.right) / 2];
+    });
+  }
+  return null;
+}"""
+
+TITLE_WORDS = ["Apple", "تطلق", "iPhone", "أسواق", "…"]  # in the order an Arabic reader reads
+
+
+def read_right_to_left(places: list[list[float]]) -> bool:
+    """True when each word comes after the previous one reading rtl (top to bottom, then <-)."""
+    keys = [(top, -x) for top, x in places]
+    return all(a < b for a, b in zip(keys, keys[1:], strict=False))
+
+
+@pytest.mark.parametrize("locale", ["ar", "fr", "en"])
+def test_every_text_block_runs_in_its_languages_direction(browser: Any, locale: str) -> None:
+    """Arabic editions, and Arabic stories in any edition, are rtl block by block (issue 10).
+
+    MJML writes `direction:ltr` inline on its sections and columns, which beats the
+    document's dir="rtl"; Arabic text then ran ltr with only right alignment.
+    """
+    html = Renderer().render(mixed_edition(locale)).html
+    for width in (375, 600):
+        for dark in (False, True):
+            page: Any = offline_page(browser, width, dark=dark)
+            page.set_content(html)
+            blocks = page.evaluate(DIRECTIONS)
+            places = page.evaluate(PLACES, [MIXED_TITLE[:5], TITLE_WORDS])
+            page.close()
+            wrong = [b for b in blocks if b["direction"] != ("rtl" if b["lang"] == "ar" else "ltr")]
+            assert not wrong, (width, dark, wrong[:5])
+            arabic = [b for b in blocks if b["lang"] == "ar"]
+            assert len(arabic) >= (20 if locale == "ar" else 6), (locale, len(arabic))
+            assert places and read_right_to_left(places), (width, dark, places)
+
+
+def test_plain_text_part_reads_right_to_left_where_clients_guess_direction(
+    browser: Any,
+) -> None:
+    """Mail clients give each plain-text line the direction of its first strong letter.
+
+    A line of an Arabic story that begins with a Latin word ("Apple تطلق iPhone 18…", the
+    source name of its meta line) would run ltr, in the wrong order, without a mark.
+    """
+    text = Renderer().render(mixed_edition("ar")).text
+    page: Any = offline_page(browser, 600)
+    page.set_content('<pre style="unicode-bidi:plaintext;font-size:16px"></pre>')
+    page.evaluate("(text) => { document.querySelector('pre').textContent = text; }", text)
+    title = page.evaluate(PLACES, [MIXED_TITLE[:5], TITLE_WORDS])
+    meta = page.evaluate(PLACES, ["Alwihda Info · يوسف", ["Alwihda", "يوسف", ":"]])
+    page.close()
+    assert title and read_right_to_left(title), title
+    assert meta and read_right_to_left(meta), meta
