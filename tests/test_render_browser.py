@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -193,3 +199,93 @@ def test_plain_text_part_reads_right_to_left_where_clients_guess_direction(
     page.close()
     assert title and read_right_to_left(title), title
     assert meta and read_right_to_left(meta), meta
+
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG of that size (grey, 8-bit): enough for the browser to know its ratio."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+SHAPES = {"wide.png": (320, 180), "square.png": (200, 200), "tall.png": (150, 200)}  # 16:9 1:1 3:4
+
+
+@pytest.fixture(scope="module")
+def image_server() -> Iterator[str]:
+    """Serves SHAPES over HTTP on a free loopback port; yields its origin."""
+    images = {f"/{name}": png(*size) for name, size in SHAPES.items()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = images.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+# Each loaded image: its natural and its rendered width / height.
+RATIOS = """() => [...document.images].filter((img) => img.getClientRects().length).map((img) => {
+  const r = img.getBoundingClientRect();
+  return {src: img.src.split('/').pop(), cls: img.className, natural: img.naturalWidth
+          / img.naturalHeight, rendered: r.width / r.height, width: r.width, height: r.height};
+})"""
+
+
+@pytest.mark.parametrize("lead", ["wide.png", "square.png", "tall.png"])
+def test_no_image_is_distorted_at_any_aspect_ratio(
+    browser: Any, image_server: str, lead: str
+) -> None:
+    """Thumbnails and the lead image keep the photo's own shape (they were forced to 96x96).
+
+    Images are sized by their width alone (attribute and CSS, height:auto): caniemail
+    lists no client without support for that, whereas object-fit fails in Outlook,
+    Yahoo and Gmail's webmail for non-Gmail accounts.
+    """
+    edition = big_edition(12)
+    names = [lead, *(n for n in SHAPES if n != lead)]
+    shapes = iter(names * 4)
+    sections = tuple(
+        replace(
+            section,
+            articles=tuple(
+                replace(a, image_url=f"https://img.example/{next(shapes)}") if a.image_url else a
+                for a in section.articles
+            ),
+        )
+        for section in edition.sections
+    )
+    html = Renderer().render(replace(edition, sections=sections)).html
+    html = html.replace("https://img.example/", f"{image_server}/")
+    for width in (375, 600):
+        page: Any = offline_page(browser, width)
+        page.set_content(html, wait_until="load")
+        images = page.evaluate(RATIOS)
+        page.close()
+        assert {i["cls"] for i in images} == {"lead-img", "thumb"}, images
+        assert {i["src"] for i in images if i["cls"] == "thumb"} == set(SHAPES), images
+        for image in images:
+            assert image["natural"] == pytest.approx(image["rendered"], rel=0.03), (width, image)
+            if image["cls"] == "thumb":
+                assert image["width"] == 96, image
