@@ -30,13 +30,16 @@ def read_feed(
     """RSS 0.9x/1.0/2.0 or Atom, mapped to the article contract.
 
     `base_url` (where the feed was fetched from) resolves relative item links.
+    A feed that is not well-formed XML (undeclared HTML entities such as `&eacute;`,
+    a stray `&`) is read as far as feedparser recovers it, with a warning; it is refused
+    only when no item can be read from it, and the message gives feedparser's reason.
     """
     headers = {"content-location": base_url} if base_url else {}
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, response_headers=headers)
-    problem = parsed.get("bozo_exception")
-    if isinstance(problem, SAXException) or (parsed.get("bozo") and not parsed.get("version")):
-        detail = str(problem).splitlines()[0] if problem else "unreadable"
-        raise InputError(f"{name}: malformed XML: {detail}", hint="is it a valid RSS/Atom file?")
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    reason = _reason(problem) if problem is not None else ""
+    if problem is not None and not parsed.get("version"):
+        raise InputError(f"{name}: {reason}", hint="is it a valid RSS/Atom file?")
     if not parsed.get("version"):
         raise InputError(f"{name}: not an RSS or Atom feed", hint="check the file or URL")
     channel = parsed.get("feed", {})
@@ -51,7 +54,29 @@ def read_feed(
             )
         except InputError as exc:
             batch.rejected.append(exc)
+    if problem is not None:
+        if not batch.articles:
+            items = len(parsed.get("entries", []))
+            why = f"; {batch.rejected[0].message}" if batch.rejected else ""
+            raise InputError(
+                f"{name}: {reason}; no item could be read from it"
+                + (f" (of {items}){why}" if items else ""),
+                hint="is it a valid RSS/Atom file? feedparser recovers what it can",
+            )
+        count = len(batch.articles)
+        batch.warnings.append(
+            f"{name}: {reason}; read {count} item{'s' if count != 1 else ''} anyway"
+        )
     return batch
+
+
+def _reason(problem: Exception) -> str:
+    """feedparser's bozo exception as a short reason: 'malformed XML: 2:54: undefined entity'."""
+    detail = (str(problem).splitlines() or [type(problem).__name__])[0]
+    detail = detail.removeprefix("<unknown>:")
+    if isinstance(problem, SAXException):
+        return f"malformed XML: {detail}"
+    return f"not a clean feed: {detail}"
 
 
 def _feed_record(entry: Any, channel: Any, *, where: str) -> dict[str, Any]:

@@ -260,6 +260,7 @@ class ArticleBatch:
     articles: list[tuple[str, Article]] = field(default_factory=list)  # (where, article)
     rejected: list[InputError] = field(default_factory=list)
     title: str = ""  # a feed's own title
+    warnings: list[str] = field(default_factory=list)  # imported anyway, but worth a look
 
 
 def decode_text(data: bytes, *, name: str) -> str:

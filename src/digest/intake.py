@@ -25,6 +25,7 @@ class ImportReport:
     rejected: int = 0
     problems: tuple[InputError, ...] = ()
     aborted: bool = False  # --strict and something was rejected: nothing was written
+    warnings: tuple[str, ...] = ()  # imported, but worth a look (a recovered feed, ...)
 
     def summary(self) -> str:
         counts = (
@@ -67,8 +68,11 @@ def write_articles(
     """Write a batch read by `ingest`: the good records in one transaction (none when
     `strict` and anything was rejected)."""
     problems = tuple(batch.rejected)
+    warnings = tuple(batch.warnings)
     if strict and problems:
-        return ImportReport(rejected=len(problems), problems=problems, aborted=True)
+        return ImportReport(
+            rejected=len(problems), problems=problems, aborted=True, warnings=warnings
+        )
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     with store.transaction():
         for _, article in batch.articles:
@@ -80,6 +84,7 @@ def write_articles(
         unchanged=counts["unchanged"],
         rejected=len(problems),
         problems=problems,
+        warnings=warnings,
     )
 
 

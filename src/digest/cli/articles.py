@@ -41,7 +41,11 @@ def read_bytes(path: str) -> tuple[bytes, str]:
 def print_import(
     report: pipeline.ImportReport, *, limit: int = 50, prefix: str = "", suffix: str = ""
 ) -> None:
-    """Each rejected record on its own line (first `limit`), then the counts."""
+    """Each warning and rejected record on its own line (first `limit`), then the counts."""
+    for warning in report.warnings[:limit]:
+        err.print(f"warning: {prefix}{warning}" if prefix else f"warning: {warning}")
+    if len(report.warnings) > limit:
+        err.print(f"... and {len(report.warnings) - limit} more warnings")
     for problem in report.problems[:limit]:
         err.print(f"rejected: {problem.message}" + (f" ({problem.hint})" if problem.hint else ""))
     if len(report.problems) > limit:
