@@ -44,6 +44,7 @@ class Site:
     etags: dict[str, str] = field(default_factory=dict)
     slow: set[str] = field(default_factory=set)
     redirects: dict[str, tuple[int, str]] = field(default_factory=dict)  # path: (code, to)
+    types: dict[str, str] = field(default_factory=dict)  # path: Content-Type
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
@@ -71,7 +72,7 @@ def site() -> Iterator[Site]:
                 self.end_headers()
                 return
             self.send_response(status)
-            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Type", state.types.get(self.path, "application/rss+xml"))
             self.send_header("Content-Length", str(len(body)))
             if etag:
                 self.send_header("ETag", etag)
@@ -331,3 +332,25 @@ def test_feeds_fetch_and_import_say_a_recovered_feed_is_malformed(
         f"warning: {path}: malformed XML: 3:26: undefined entity; read 3 items anyway",
         "added 0, updated 0, unchanged 3, rejected 0",  # the same items as fetched
     ]
+
+
+def test_fetch_reads_a_feed_in_the_charset_http_names_and_refuses_false_utf8(
+    store: Store, site: Site
+) -> None:
+    """No XML declaration: HTTP's charset names the encoding; without one it is UTF-8."""
+    latin1 = (
+        rss(("rentree", "La rentrée à Abéché"))
+        .decode()
+        .replace('<?xml version="1.0" encoding="utf-8"?>', "")
+    )
+    site.pages["/latin1.xml"] = (200, latin1.encode("latin-1"))
+    site.types["/latin1.xml"] = "text/xml; charset=ISO-8859-1"
+    site.pages["/false.xml"] = (200, latin1.encode("latin-1"))
+    site.types["/false.xml"] = "application/rss+xml; charset=utf-8"
+    pipeline.add_feed(store, site.url + "/latin1.xml", now=NOW)
+    pipeline.add_feed(store, site.url + "/false.xml", now=NOW)
+    reports = {r.feed.url.rsplit("/", 1)[1]: r for r in pipeline.fetch_feeds(store, now=clock)}
+    assert reports["latin1.xml"].status == "ok", reports["latin1.xml"].error
+    assert [a.title for a in store.articles()] == ["La rentrée à Abéché"]
+    assert reports["false.xml"].status == "failed"
+    assert "is UTF-8 by XML's rule, but is not (byte" in reports["false.xml"].error

@@ -45,6 +45,7 @@ def import_articles(
     section: str | None = None,
     strict: bool = False,
     adjust: Callable[[Article], Article] | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom (detected, or `fmt`).
 
@@ -52,7 +53,7 @@ def import_articles(
     transaction. With `strict`, nothing is written unless every record is good.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section)
+    batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section, encoding=encoding)
     return write_articles(store, batch, now=now, strict=strict, adjust=adjust)
 
 
@@ -236,6 +237,7 @@ def fetch_feeds(
                 name=subscription.title or subscription.url,
                 section=subscription.section or None,
                 base_url=result.url or subscription.url,
+                content_type=result.content_type,
             )
             report = write_articles(store, batch, now=now(), feed_id=subscription.id)
         except DigestError as exc:
