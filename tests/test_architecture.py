@@ -18,6 +18,8 @@ FORBIDDEN = ("sqlite3", "smtplib", "click", "apscheduler", "starlette")
         "digest.message",
         "digest.timetable",
         "digest.charset",
+        "digest.spoofing",
+        "digest.roster",
         "digest.ingest",
         "digest.feed",
     ],

@@ -18,7 +18,7 @@ import feedparser
 
 from digest import charset, sanitizer
 from digest.errors import DigestError, InputError
-from digest.ingest import ArticleBatch, article_from_dict
+from digest.ingest import ArticleBatch, article_from_dict, article_warnings
 from digest.sanitizer import http_url
 
 # -- reading --------------------------------------------------------------------------------
@@ -60,9 +60,9 @@ def read_feed(
         where = f"{name} item {index}"
         try:
             record = _feed_record(entry, channel, where=where)
-            batch.articles.append(
-                (where, article_from_dict(record, where=where, section=section, lenient=True))
-            )
+            article = article_from_dict(record, where=where, section=section, lenient=True)
+            batch.articles.append((where, article))
+            batch.warnings.extend(article_warnings(article, where=where))
         except InputError as exc:
             batch.rejected.append(exc)
     if problem is not None:

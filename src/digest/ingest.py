@@ -18,7 +18,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from digest import charset, sanitizer
+from digest import charset, sanitizer, spoofing
 from digest.errors import InputError
 from digest.models import ARTICLE_FIELDS, Article
 
@@ -346,10 +346,26 @@ def read_articles(
         try:
             if isinstance(record, InputError):
                 raise record
-            batch.articles.append((where, article_from_dict(record, where=where, section=section)))
+            article = article_from_dict(record, where=where, section=section)
+            batch.articles.append((where, article))
+            batch.warnings.extend(article_warnings(article, where=where))
         except InputError as exc:
             batch.rejected.append(exc)
     return batch
+
+
+def article_warnings(article: Article, *, where: str) -> list[str]:
+    """Bidirectional controls in an article's names, title or URLs (kept, but worth a look)."""
+    return spoofing.check_texts(
+        {
+            "title": article.title,
+            "author": article.author,
+            "source": article.source,
+            "url": article.url,
+            "image_url": article.image_url,
+        },
+        where=where,
+    )
 
 
 def read_articles_json(data: str, *, name: str) -> list[Article]:

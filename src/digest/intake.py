@@ -137,8 +137,11 @@ def import_subscribers(
             continue
         good.append((row.subscriber, [(int(known[s].id or 0), row.sections) for s in slugs]))
     problems.sort(key=_row_number)
+    warnings = tuple(batch.warnings)
     if strict and problems:
-        return ImportReport(rejected=len(problems), problems=tuple(problems), aborted=True)
+        return ImportReport(
+            rejected=len(problems), problems=tuple(problems), aborted=True, warnings=warnings
+        )
     with store.transaction():
         added, updated, unchanged = store.add_subscribers(good, now=now, progress=progress)
     return ImportReport(
@@ -147,6 +150,7 @@ def import_subscribers(
         unchanged=unchanged,
         rejected=len(problems),
         problems=tuple(problems),
+        warnings=warnings,
     )
 
 
