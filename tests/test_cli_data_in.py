@@ -187,8 +187,18 @@ def imported_titles(run: Cli) -> list[str]:
         ("UTF-32", lambda t: t.encode("utf-32")),
         ("UTF-32BE", lambda t: t.encode("utf-32-be")),
         ("UTF-8", lambda t: t.encode("utf-8-sig")),
+        ("UTF-16", lambda t: t.encode("utf-8")),  # a wrong declaration: the bytes win
     ],
-    ids=["utf16-bom-le", "utf16-bom-be", "utf16le", "utf16be", "utf32-bom", "utf32be", "utf8-bom"],
+    ids=[
+        "utf16-bom-le",
+        "utf16-bom-be",
+        "utf16le",
+        "utf16be",
+        "utf32-bom",
+        "utf32be",
+        "utf8-bom",
+        "utf8-declared-utf16",
+    ],
 )
 def test_unicode_feed_files_are_read_in_their_encoding(
     run: Cli, declared: str, data: Callable[[str], bytes]

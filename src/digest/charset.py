@@ -26,17 +26,24 @@ XML_DECLARATION = re.compile(rb"""\A\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z
 XML_DECLARATION_TEXT = re.compile(r"""\A(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])[^"']*(["'])""")
 
 
-def sniff(data: bytes) -> tuple[str, int]:
-    """(encoding, length of its BOM) from a BOM or an XML start; ("", 0) when neither says.
-
-    An ASCII-compatible XML declaration that names its encoding gives that name.
-    """
+def byte_encoding(data: bytes) -> tuple[str, int]:
+    """(encoding, length of its BOM) from a BOM or how "<?" is encoded; ("", 0) otherwise."""
     for mark, name in BOMS:
         if data.startswith(mark):
             return name, len(mark)
     for start, name in XML_STARTS:
         if data.startswith(start):
             return name, 0
+    return "", 0
+
+
+def sniff(data: bytes) -> tuple[str, int]:
+    """(encoding, length of its BOM) from a BOM, an XML start, or else the encoding an
+    ASCII-compatible XML declaration names; ("", 0) when none says.
+    """
+    found = byte_encoding(data)
+    if found[0]:
+        return found
     declared = XML_DECLARATION.match(data[:200])
     if declared:
         return declared.group(1).decode("ascii").lower(), 0

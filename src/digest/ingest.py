@@ -268,7 +268,7 @@ def decode_text(data: bytes, *, name: str) -> str:
 
     Without a BOM, text is UTF-8: nothing is guessed (a Latin-1 file is refused).
     """
-    encoding, skip = charset.sniff(data)
+    encoding, skip = charset.byte_encoding(data)
     if not skip:
         encoding = "utf-8"
     try:
@@ -298,7 +298,7 @@ def _recode(data: bytes, encoding: str, *, name: str) -> bytes:
 
 def detect_format(data: bytes) -> str:
     """From the first character, in the encoding a BOM or an XML start gives (else UTF-8)."""
-    encoding, skip = charset.sniff(data)
+    encoding, skip = charset.byte_encoding(data)
     if encoding.startswith(("utf-16", "utf-32")):
         head = data[skip : skip + 4096].decode(encoding, errors="ignore")
     else:
