@@ -15,9 +15,9 @@ from rich.table import Table
 from digest import ingest, pipeline
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
     out,
     parse_day,
     settings_of,
@@ -128,7 +128,7 @@ def articles_import(
             store,
             data,
             name=name,
-            now=now_utc(),
+            now=clock_of(ctx).now(),
             fmt=fmt,
             section=section,
             strict=strict,
