@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import hmac
 import ssl
 import threading
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from digest.sink import free_port
 
@@ -55,6 +56,8 @@ class FaultHandler:
         self.accepted: list[Received] = []  # those answered 250
         self.connections = 0
         self.pipelining = True
+        self.credentials: tuple[str, str] | None = None
+        self.auth_seen: list[str] = []  # the mechanism of each successful AUTH
         self._released = threading.Event()
         self.holding = threading.Event()
         self._lock = threading.Lock()
@@ -75,6 +78,21 @@ class FaultHandler:
         if self.pipelining:  # aiosmtpd reads one line at a time, so it copes
             responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
+        """CRAM-MD5 (RFC 2195), which aiosmtpd lacks: HMAC-MD5 keyed by the UTF-8 password."""
+        challenge = b"<1896.697170952@digest.test>"
+        answer = await server.challenge_auth(challenge)
+        if answer is MISSING or self.credentials is None:
+            return AuthResult(success=False, handled=False)
+        assert isinstance(answer, bytes)
+        user, _, digest = answer.rpartition(b" ")
+        name, password = self.credentials
+        expected = hmac.new(password.encode(), challenge, "md5").hexdigest().encode()
+        ok = user == name.encode() and hmac.compare_digest(digest, expected)
+        if ok:
+            self.auth_seen.append("CRAM-MD5")
+        return AuthResult(success=ok, handled=False)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -127,6 +145,8 @@ class FaultServer:
     """`with FaultServer() as server:`; script `server.handler`; `server.url` to send to.
 
     `tls` = (certfile, keyfile): `implicit=True` serves smtps, otherwise offers STARTTLS.
+    `credentials` = (user, password) turns on AUTH with `mechanisms`, offered only after
+    STARTTLS unless `auth_require_tls=False`.
     """
 
     def __init__(
@@ -137,6 +157,8 @@ class FaultServer:
         host: str = "127.0.0.1",
         pipelining: bool = True,
         credentials: tuple[str, str] | None = None,
+        mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
+        auth_require_tls: bool = True,
     ) -> None:
         self.host = host
         self.port = free_port(host)
@@ -152,16 +174,23 @@ class FaultServer:
             else:
                 kwargs["tls_context"] = context
         if credentials is not None:
+            self.handler.credentials = credentials
+            handler = self.handler
 
             def authenticate(
                 server: Any, session: Any, envelope: Any, mechanism: str, data: Any
             ) -> AuthResult:
                 given = tuple(v.decode() if isinstance(v, bytes) else v for v in data)
                 ok = given == credentials
+                if ok:
+                    handler.auth_seen.append(mechanism)
                 return AuthResult(success=ok, handled=False)
 
             kwargs["authenticator"] = authenticate
-            kwargs["auth_require_tls"] = True
+            kwargs["auth_require_tls"] = auth_require_tls
+            # mechanisms: those the server offers (aiosmtpd's PLAIN and LOGIN, ours CRAM-MD5)
+            excluded = {"PLAIN", "LOGIN", "CRAM-MD5"} - set(mechanisms)
+            kwargs["auth_exclude_mechanism"] = sorted(excluded)
         self.controller = Controller(
             self.handler,
             hostname=host,

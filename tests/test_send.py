@@ -212,3 +212,21 @@ def test_names_read_back_exactly_by_perl_from_a_real_send(
         for part, got in zip(parsed.iter_parts(), (text, html), strict=True):  # type: ignore[attr-defined]
             assert got["body"] == part.get_content()
         assert "Tchad : la une" in text["body"]
+
+
+def test_non_ascii_smtp_password_from_the_setting(newsroom: Cli, tmp_path: Path) -> None:
+    """DIGEST_SMTP_PASSWORD='pässwörd': sent (AUTH in UTF-8); a wrong one is one line."""
+    from tests.faultsmtp import FaultServer
+    from tests.test_sender import self_signed
+
+    cert, key = self_signed(tmp_path)
+    with FaultServer(tls=(cert, key), credentials=("news", "pässwörd")) as server:
+        newsroom.env["DIGEST_SMTP_URL"] = server.url.replace("//", "//news@") + "?starttls=true"
+        newsroom.env["DIGEST_SMTP_CA_FILE"] = cert
+        newsroom.env["DIGEST_SMTP_PASSWORD"] = "passwörd"
+        refused = newsroom("send", "--date", "2026-11-27", ok=False)
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        assert refused.stderr.startswith("Error: could not log in to 127.0.0.1 as news")
+        newsroom.env["DIGEST_SMTP_PASSWORD"] = "pässwörd"
+        report = json.loads(newsroom("send", "--date", "2026-11-27", "--json").stdout)
+    assert report["sent"] == 3 and len(server.handler.accepted) == 3

@@ -155,3 +155,21 @@ def test_auth_from_the_url_or_the_password_setting(tmp_path: Path) -> None:
         with pytest.raises(SmtpAuthError, match="could not log in .* as news"):
             SmtpSender(SmtpSettings.from_url(base.format("wrong"), ca_file=cert)).connect()
     assert len(server.handler.accepted) == 2
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])
+def test_non_ascii_password_authenticates_as_utf8(tmp_path: Path, mechanism: str) -> None:
+    """RFC 4954: AUTH carries UTF-8. smtplib's login() raised UnicodeEncodeError here."""
+    cert, key = self_signed(tmp_path)
+    credentials = ("rédaction", "pässwörd")
+    with FaultServer(tls=(cert, key), credentials=credentials, mechanisms=(mechanism,)) as server:
+        # The user from the URL (percent-encoded UTF-8), the password from the setting.
+        url = server.url.replace("smtp://", "smtp://r%C3%A9daction@") + "?starttls=true"
+        settings = SmtpSettings.from_url(url, password="pässwörd", ca_file=cert)
+        with SmtpSender(settings) as sender:
+            assert sender.send("a@example.com", "b@example.org", MESSAGE).startswith("250")
+        wrong = SmtpSettings.from_url(url, password="passwörd", ca_file=cert)
+        with pytest.raises(SmtpAuthError, match="could not log in .* as rédaction"):
+            SmtpSender(wrong).connect()
+    assert server.handler.auth_seen == [mechanism]
+    assert len(server.handler.accepted) == 1

@@ -7,7 +7,9 @@ a reply: it returns an `Outcome` (RFC 5321 reply codes, RFC 3463 enhanced codes)
 
 from __future__ import annotations
 
+import base64
 import enum
+import hmac
 import smtplib
 import ssl
 from contextlib import AbstractContextManager, suppress
@@ -228,7 +230,7 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
                 smtp.starttls(context=tls_context(s))
                 smtp.ehlo()
             if s.username:
-                smtp.login(s.username, s.password)
+                authenticate(smtp, s.username, s.password)
             self._pipelining = smtp.has_extn("pipelining")
         except SmtpError:
             _close_quietly(smtp)
@@ -373,6 +375,52 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
             except (smtplib.SMTPException, OSError):
                 pass
         _close_quietly(smtp)
+
+
+AUTH_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")  # in smtplib's order of preference
+
+
+def authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with the user and password as UTF-8 (RFC 4954, RFC 4616), any characters.
+
+    smtplib's `login()` encodes them as ASCII and raises UnicodeEncodeError for
+    'pässwörd'. Mechanisms are tried as smtplib does: CRAM-MD5, PLAIN, LOGIN, those the
+    server offers, until one succeeds. Raises SMTPAuthenticationError (refused) or
+    SMTPNotSupportedError (no AUTH, or no mechanism we know, on this connection).
+    """
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    mechanisms = [m for m in AUTH_MECHANISMS if m in offered]
+    if not mechanisms:
+        raise smtplib.SMTPNotSupportedError(
+            "no AUTH" if not offered else "AUTH " + " ".join(offered)
+        )
+    user, secret = username.encode("utf-8"), password.encode("utf-8")
+    refused: smtplib.SMTPAuthenticationError | None = None
+    for mechanism in mechanisms:
+        if mechanism == "PLAIN":
+            code, reply = smtp.docmd("AUTH", "PLAIN " + _b64(b"\0" + user + b"\0" + secret))
+        else:
+            code, reply = smtp.docmd("AUTH", mechanism)
+            # LOGIN: the user, then the password; CRAM-MD5: one answer to its challenge.
+            answers: list[bytes | None] = [user, secret] if mechanism == "LOGIN" else [None]
+            for answer in answers:
+                if code != 334:
+                    break
+                if answer is None:
+                    digest = hmac.new(secret, base64.b64decode(reply), "md5").hexdigest()
+                    answer = user + b" " + digest.encode("ascii")
+                code, reply = smtp.docmd(_b64(answer))
+            if code == 334:  # more challenges than the mechanism has: cancel (RFC 4954)
+                code, reply = smtp.docmd("*")
+        if code in (235, 503):  # 503: already authenticated
+            return
+        refused = smtplib.SMTPAuthenticationError(code, reply)
+    assert refused is not None
+    raise refused
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def _close_quietly(smtp: smtplib.SMTP | None) -> None:
