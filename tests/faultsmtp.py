@@ -1,6 +1,8 @@
 """A scriptable SMTP server for fault tests, built on aiosmtpd, on a free loopback port.
 
-`rcpt` maps a recipient to a rule `attempt -> reply or None` (None: accept); `data` is a
+`greeting` replaces the 220 greeting (e.g. "421 4.3.2 too busy"), closing the connection.
+`rcpt` maps a recipient to a rule `attempt -> reply or None` (None: accept; "drop": close
+without a reply; "drop-after-250": accept it, then close before DATA); `data` is a
 rule `n -> action` for the server's n-th DATA (1-based), where an action is None
 (accept), a reply such as "421 4.3.2 closing" or "554 5.7.1 blocked", "drop" (close the
 connection without a reply after reading the message), "slow:SECONDS" (reply late), or
@@ -57,6 +59,7 @@ class FaultHandler:
         self.connections = 0
         self.pipelining = True
         self.credentials: tuple[str, str] | None = None
+        self.greeting = ""
         self.auth_seen: list[str] = []  # the mechanism of each successful AUTH
         self._released = threading.Event()
         self.holding = threading.Event()
@@ -101,6 +104,14 @@ class FaultHandler:
             attempt = self.rcpt_attempts[address] = self.rcpt_attempts.get(address, 0) + 1
         rule = self.rcpt.get(address)
         reply = rule(attempt) if rule else None
+        assert server.transport is not None
+        if reply == "drop":
+            server.transport.abort()
+            return "250 never sent"
+        if reply == "drop-after-250":
+            server.transport.write(b"250 OK\r\n")
+            server.transport.close()  # written first, then closed: DATA gets no reply
+            return "250 never sent"
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
@@ -139,6 +150,28 @@ class FaultHandler:
         for item in self.seen:
             ids.setdefault(item.rcpt, set()).add(item.message_id)
         return ids
+
+
+class _FaultSMTP(SMTP):
+    """aiosmtpd's server, except that it can greet with the handler's `greeting` and hang up."""
+
+    _greeted = False
+
+    async def push(self, status: bytes | str) -> None:
+        greeting = getattr(self.event_handler, "greeting", "")
+        if not self._greeted:
+            self._greeted = True
+            if greeting:
+                await super().push(greeting)
+                assert self.transport is not None
+                self.transport.close()
+                return
+        await super().push(status)
+
+
+class _FaultController(Controller):
+    def factory(self) -> SMTP:
+        return _FaultSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class FaultServer:
@@ -191,7 +224,7 @@ class FaultServer:
             # mechanisms: those the server offers (aiosmtpd's PLAIN and LOGIN, ours CRAM-MD5)
             excluded = {"PLAIN", "LOGIN", "CRAM-MD5"} - set(mechanisms)
             kwargs["auth_exclude_mechanism"] = sorted(excluded)
-        self.controller = Controller(
+        self.controller = _FaultController(
             self.handler,
             hostname=host,
             port=self.port,

@@ -230,3 +230,19 @@ def test_non_ascii_smtp_password_from_the_setting(newsroom: Cli, tmp_path: Path)
         newsroom.env["DIGEST_SMTP_PASSWORD"] = "pässwörd"
         report = json.loads(newsroom("send", "--date", "2026-11-27", "--json").stdout)
     assert report["sent"] == 3 and len(server.handler.accepted) == 3
+
+
+def test_a_421_greeting_is_one_line_that_says_try_later(newsroom: Cli) -> None:
+    from tests.faultsmtp import FaultServer
+
+    with FaultServer() as server:
+        server.handler.greeting = "421 4.3.2 Too many connections, try later"
+        newsroom.env["DIGEST_SMTP_URL"] = server.url
+        result = newsroom("send", "--date", "2026-11-27", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    first, hint = result.stderr.strip().splitlines()
+    assert first == (
+        f"Error: {server.url} turned us away at the greeting:"
+        " 421 4.3.2 Too many connections, try later"
+    )
+    assert hint.startswith("Hint: a temporary refusal") and "(421" not in result.stderr

@@ -173,3 +173,62 @@ def test_non_ascii_password_authenticates_as_utf8(tmp_path: Path, mechanism: str
             SmtpSender(wrong).connect()
     assert server.handler.auth_seen == [mechanism]
     assert len(server.handler.accepted) == 1
+
+
+@pytest.mark.parametrize(
+    ("greeting", "says", "hint"),
+    [
+        ("421 4.3.2 Too many connections, try later", "turned us away at the greeting", "later"),
+        ("554 5.7.1 No SMTP service for you", "refuses connections from this machine", "accept"),
+    ],
+)
+def test_a_refusing_greeting_says_so_without_a_python_tuple(
+    greeting: str, says: str, hint: str
+) -> None:
+    with FaultServer() as server:
+        server.handler.greeting = greeting
+        with pytest.raises(SmtpConnectionError) as caught:
+            SmtpSender(SmtpSettings.from_url(server.url)).connect()
+    error = caught.value
+    assert error.message == f"{server.url} {says}: {greeting}"
+    assert hint in error.hint and "running" not in error.hint
+
+
+def test_auth_offered_only_after_starttls_says_to_ask_for_starttls(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    with FaultServer(tls=(cert, key), credentials=("news", "s3cret")) as server:
+        url = server.url.replace("smtp://", "smtp://news:s3cret@")
+        with pytest.raises(SmtpAuthError) as caught:
+            SmtpSender(SmtpSettings.from_url(url, ca_file=cert)).connect()
+        assert "offers AUTH only after STARTTLS" in caught.value.message
+        assert "?starttls=true" in caught.value.hint
+        with SmtpSender(SmtpSettings.from_url(url + "?starttls=true", ca_file=cert)) as sender:
+            sender.send("a@example.com", "b@example.org", MESSAGE)  # and that was the fix
+    with FaultServer(credentials=("news", "s3cret")) as plain:  # no TLS, so no AUTH at all
+        url = plain.url.replace("smtp://", "smtp://news:s3cret@")
+        with pytest.raises(SmtpAuthError, match="does not offer AUTH, so it cannot log us in"):
+            SmtpSender(SmtpSettings.from_url(url)).connect()
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "lockstep"])
+@pytest.mark.parametrize(
+    ("rule", "stage"),
+    [
+        ("drop", "after MAIL FROM was accepted, before the server answered RCPT TO"),
+        ("drop-after-250", "after RCPT TO was accepted, before the server answered DATA"),
+    ],
+)
+def test_a_lost_connection_names_the_command_it_was_lost_at(
+    pipelining: bool, rule: str, stage: str
+) -> None:
+    """With PIPELINING the three commands leave together; the replies say where it broke."""
+    with FaultServer(pipelining=pipelining) as server:
+        server.handler.rcpt["b@example.org"] = lambda attempt: rule
+        with SmtpSender(SmtpSettings.from_url(server.url)) as sender:
+            assert sender._pipelining is pipelining
+            outcome = sender.deliver("a@example.com", "b@example.org", MESSAGE)
+            assert outcome.kind is Kind.RETRY
+            assert outcome.reply.startswith(f"connection was lost {stage}"), outcome.reply
+            # the next message goes out on a new connection
+            assert sender.send("a@example.com", "c@example.org", MESSAGE).startswith("250")
+    assert server.handler.connections == 2
