@@ -58,7 +58,13 @@ def test_bad_url_options_are_refused(url: str) -> None:
         (452, "4.2.2 full", "rcpt", Kind.DEFERRED),
         (550, "5.1.1 no such user", "rcpt", Kind.BOUNCED),
         (550, "5.2.1 mailbox disabled", "rcpt", Kind.BOUNCED),
-        (550, "no such user", "rcpt", Kind.BOUNCED),
+        (550, "5.1.10 null MX", "rcpt", Kind.BOUNCED),
+        (550, "no such user", "rcpt", Kind.SOFT_BOUNCED),  # bare: could be policy
+        (551, "user not local", "rcpt", Kind.SOFT_BOUNCED),
+        (550, "5.2.2 mailbox full", "rcpt", Kind.SOFT_BOUNCED),
+        (550, "5.0.0 rejected", "rcpt", Kind.SOFT_BOUNCED),
+        (553, "5.1.8 bad sender domain", "rcpt", Kind.FAILED),  # about us, not them
+        (550, "rejected", "data", Kind.FAILED),
         (554, "5.7.1 blocked", "data", Kind.POLICY),
         (550, "5.7.1 spam", "rcpt", Kind.POLICY),
         (553, "5.1.8 bad sender", "mail", Kind.POLICY),

@@ -323,6 +323,7 @@ def _send_to_ledger(
         deadline=issue.edition_due(news_list, day + timedelta(days=1)),
         policy=retry_policy(settings),
         now=now,
+        soft_bounce_limit=settings.soft_bounce_limit,
         clock=clock,
         sleep=sleep,
         progress=progress,

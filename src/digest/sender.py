@@ -151,7 +151,8 @@ class Kind(enum.Enum):
     RECONNECT = "reconnect"  # 421: the server closes; reconnect and try again
     RETRY = "retry"  # connection lost before the message was complete: not delivered
     MAYBE = "maybe"  # lost or timed out after the final dot: maybe delivered
-    BOUNCED = "bounced"  # 5.1.x, 5.2.1: the address is dead
+    BOUNCED = "bounced"  # 5.1.x, 5.2.1: the address is dead (a hard bounce)
+    SOFT_BOUNCED = "soft-bounced"  # a bare 550 or another 5xx that does not say so
     POLICY = "policy"  # 5.7.x or a refused sender: stop the run
     FAILED = "failed"  # any other permanent failure of this message
     DOWN = "down"  # cannot connect, log in or start TLS
@@ -177,8 +178,25 @@ def enhanced_code(reply: str) -> str:
     return ""
 
 
+def is_hard_bounce(enhanced: str) -> bool:
+    """Does this RFC 3463 code say the recipient's address is dead?
+
+    5.1.x (addressing: bad mailbox 5.1.1, bad system 5.1.2, bad syntax 5.1.3, moved
+    without forwarding 5.1.6, no mail service 5.1.10, other 5.1.0) and 5.2.1 (mailbox
+    disabled). Not 5.1.7 and 5.1.8: those are about the sender's address.
+    """
+    if enhanced == "5.2.1":
+        return True
+    return enhanced.startswith("5.1.") and enhanced not in ("5.1.7", "5.1.8")
+
+
 def classify(code: int, reply: str, *, stage: str = "rcpt") -> Kind:
-    """Map a reply to a Kind. `stage` is mail, rcpt or data (data includes the final dot)."""
+    """Map a reply to a Kind. `stage` is mail, rcpt or data (data includes the final dot).
+
+    Only an enhanced code decides a hard bounce. Many policy rejections are a bare 550,
+    so a 5xx refusing a recipient without saying the address is dead is a soft bounce:
+    it counts against the address, which bounces after several (delivery.py).
+    """
     if 200 <= code < 400:
         return Kind.SENT
     if code == 421:
@@ -188,12 +206,12 @@ def classify(code: int, reply: str, *, stage: str = "rcpt") -> Kind:
     enhanced = enhanced_code(reply)
     if enhanced.startswith("5.7.") or stage == "mail":
         return Kind.POLICY
-    if enhanced.startswith("5.1.") or enhanced == "5.2.1":
-        return Kind.BOUNCED
-    if not enhanced and code in (550, 551, 553) and stage == "rcpt":
+    if is_hard_bounce(enhanced):
         return Kind.BOUNCED
     if not enhanced and code in (530, 535, 554):
         return Kind.POLICY
+    if stage == "rcpt" and enhanced not in ("5.1.7", "5.1.8"):
+        return Kind.SOFT_BOUNCED
     return Kind.FAILED
 
 
@@ -356,7 +374,8 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         if outcome.kind is Kind.SENT:
             return outcome.text
         error = _ERRORS.get(outcome.kind, SmtpError)
-        raise error(f"{to_addr}: {outcome.text}", hint=_HINTS.get(error, ""))
+        hint = _KIND_HINTS.get(outcome.kind) or _HINTS.get(error, "")
+        raise error(f"{to_addr}: {outcome.text}", hint=hint)
 
     def _reset(self) -> None:
         if self._smtp is None:
@@ -537,6 +556,7 @@ _ERRORS: dict[Kind, type[SmtpError]] = {
     Kind.MAYBE: SmtpConnectionError,
     Kind.DOWN: SmtpConnectionError,
     Kind.BOUNCED: SmtpBounceError,
+    Kind.SOFT_BOUNCED: SmtpBounceError,
     Kind.POLICY: SmtpPolicyError,
 }
 _HINTS = {
@@ -544,4 +564,8 @@ _HINTS = {
     SmtpConnectionError: "check the SMTP server; the run can be resumed with `digest send`",
     SmtpBounceError: "the address is dead",
     SmtpPolicyError: "the server refuses us (policy or reputation): check before sending more",
+}
+_KIND_HINTS = {
+    Kind.SOFT_BOUNCED: "the server refused this address without saying it is dead"
+    " (a soft bounce): check the reply, or try again later",
 }

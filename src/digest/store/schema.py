@@ -161,3 +161,21 @@ def _delivery_ledger(db: Database) -> None:
         CREATE INDEX deliveries_sent_at ON deliveries(sent_at) WHERE sent_at IS NOT NULL;
         """
     )
+
+
+@migrations(name="0004_soft_bounces")
+def _soft_bounces(db: Database) -> None:
+    """Soft bounces: one row per (subscriber, edition), so that only distinct editions count."""
+    db.executescript(
+        """
+        CREATE TABLE soft_bounces (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            code INTEGER,
+            reply TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, edition_id)
+        );
+        CREATE INDEX soft_bounces_edition ON soft_bounces(edition_id);
+        """
+    )
