@@ -15,9 +15,11 @@ import asyncio
 import email
 import email.policy
 import hmac
+import socket
 import ssl
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,3 +246,54 @@ class FaultServer:
     def __exit__(self, *exc: object) -> None:
         self.handler.release()
         self.controller.stop()
+
+
+class Wiretap:
+    """A loopback relay to `target` that records each chunk the client's writes arrive in.
+
+    `with Wiretap(server.port) as tap:` then connect to `tap.url`; `tap.chunks` holds
+    what each recv() from the client returned, in order.
+    """
+
+    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.target_port = target_port
+        self.chunks: list[bytes] = []
+        self._listener = socket.create_server((host, 0))
+        self.port = self._listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def __enter__(self) -> Wiretap:
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((self.host, self.target_port))
+            for source, sink, record in ((client, upstream, True), (upstream, client, False)):
+                pump = threading.Thread(target=self._pump, args=(source, sink, record), daemon=True)
+                pump.start()
+                self._threads.append(pump)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                if record:
+                    self.chunks.append(data)
+                sink.sendall(data)
+        for sock in (source, sink):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

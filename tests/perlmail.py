@@ -24,12 +24,12 @@ local $/; my $raw = <STDIN>;
 my $m = Email::MIME->new($raw);
 my %out;
 for my $h (qw(From To)) {
-  $out{$h} = [ map { { name => $_->phrase // '', address => $_->address } }
+  $out{$h} = [ map { +{ name => $_->phrase // '', address => $_->address } }
                $m->header_as_obj($h)->addresses ];
 }
 $out{$_} = $m->header_str($_) for qw(Subject List-Id Message-ID List-Unsubscribe);
 my @parts = $m->subparts;
-$out{parts} = [ map { { type => scalar $_->content_type, body => $_->body_str } } @parts ];
+$out{parts} = [ map { +{ type => scalar $_->content_type, body => $_->body_str } } @parts ];
 print JSON::PP->new->utf8->canonical->encode(\%out);
 """
 
@@ -54,8 +54,8 @@ local $/; my $raw = <STDIN>;
 my $v = Mail::DKIM::Verifier->new;
 $v->PRINT($raw);
 $v->CLOSE;
-my @sigs = map { { result => $_->result, headers => $_->headerlist, domain => $_->domain } }
-           $v->signatures;
+my @sigs = map { +{ result => scalar $_->result, headers => scalar $_->headerlist,
+                    domain => scalar $_->domain } } $v->signatures;
 print JSON::PP->new->canonical->encode(
   { result => $v->result, detail => $v->result_detail, signatures => \@sigs });
 """

@@ -553,3 +553,31 @@ def test_the_soft_bounce_limit_is_a_setting(
     report = send_day(store, quick(settings, server.url, soft_bounce_limit=1), 0)
     assert (report.sent, report.bounced) == (1, 1)
     assert statuses(store)["s2@example.org"] == "bounced"
+
+
+def test_delivered_messages_are_byte_identical_to_the_dry_run(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """What --dry-run writes is exactly what the server receives (same clock, same bytes)."""
+    from digest.sink import CaptureServer
+
+    make_project(store, 3, sections={2: ("Sport",)})
+    with CaptureServer(tmp_path / "received") as capture:
+        fast = quick(settings, capture.url)
+        dry = pipeline.send_edition(
+            store, fast, slug="daily", day=DAY, now=lambda: NOW, dry_run=True
+        )
+        assert dry.recipients == 3
+        report = pipeline.send_edition(store, fast, slug="daily", day=DAY, now=lambda: NOW)
+        assert report.sent == 3
+        received = {rcpt[0]: path.read_bytes() for _, rcpt, path in capture.handler.received}
+    written = {
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"]
+        .addresses[0]
+        .addr_spec: p.read_bytes()
+        for p in settings.outbox.glob("*.eml")
+    }
+    assert sorted(written) == sorted(received) == [f"s{i}@example.org" for i in (1, 2, 3)]
+    for address, data in received.items():
+        assert data == written[address], address
+    assert received["s1@example.org"] != received["s2@example.org"]  # personalised

@@ -348,3 +348,44 @@ def test_subject_and_list_id_with_a_non_ascii_list_name() -> None:
         "Daily News <daily.example.com>"
     )
     assert message.list_id("News, Sport", "d", "example.com") == '"News, Sport" <d.example.com>'
+
+
+def test_dkim_signature_verifies_in_perl_mail_dkim() -> None:
+    """An independent verifier (Perl Mail::DKIM), the public key handed over directly."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+    env = envelope(
+        to_name="Fatimé Haroun",
+        from_name="L'Écho du Tchad — صدى تشاد",
+        list_id=message.list_id("L'Écho du Tchad — صدى تشاد", "tchad", "example.com"),
+        unsubscribe_mailto=message.unsubscribe_mailto("leave@example.com", "7-1-abc"),
+    )
+    dkim_key = DkimKey(private_key=pem, selector="sel1", domain="example.com")
+    data = message.build_message(message.compile_edition(rendered("Édition")), env, dkim_key)
+    verdict = perlmail.verify_dkim(data, "sel1._domainkey.example.com", record)
+    assert verdict["result"] == "pass", verdict
+    (signature,) = verdict["signatures"]
+    assert signature["domain"] == "example.com"
+    signed = {h.lower() for h in signature["headers"].split(":")}
+    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "to", "subject"} <= signed
+    # Tampering with a signed header, or another key, fails in Perl too.
+    tampered = data.replace(b"List-Unsubscribe: <https://", b"List-Unsubscribe: <http://")
+    assert perlmail.verify_dkim(tampered, "sel1._domainkey.example.com", record)["result"] == "fail"
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    wrong = (
+        "v=DKIM1; k=rsa; p="
+        + base64.b64encode(
+            other.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        ).decode()
+    )
+    assert perlmail.verify_dkim(data, "sel1._domainkey.example.com", wrong)["result"] == "fail"

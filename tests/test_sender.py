@@ -238,3 +238,27 @@ def test_a_lost_connection_names_the_command_it_was_lost_at(
             # the next message goes out on a new connection
             assert sender.send("a@example.com", "c@example.org", MESSAGE).startswith("250")
     assert server.handler.connections == 2
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "lockstep"])
+def test_with_pipelining_mail_rcpt_and_data_leave_in_one_write(pipelining: bool) -> None:
+    """RFC 2920 saves two round trips a message only if the three commands go together."""
+    from tests.faultsmtp import Wiretap
+
+    with (
+        FaultServer(pipelining=pipelining) as server,
+        Wiretap(server.port) as tap,
+        SmtpSender(SmtpSettings.from_url(tap.url)) as sender,
+    ):
+        for rcpt in ("b@example.org", "c@example.org"):
+            assert sender.send("a@example.com", rcpt, MESSAGE).startswith("250")
+    envelope = [
+        b"MAIL FROM:<a@example.com>\r\n",
+        b"RCPT TO:<c@example.org>\r\n",
+        b"DATA\r\n",
+    ]
+    if pipelining:
+        assert b"".join(envelope) in tap.chunks, tap.chunks
+    else:  # each command waits for its reply: the wiretap tells the two apart
+        assert all(line in tap.chunks for line in envelope), tap.chunks
+    assert len(server.handler.accepted) == 2
