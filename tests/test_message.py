@@ -246,6 +246,9 @@ def test_any_subject_name_and_body_round_trip(subject: str, name: str, body: str
     msg = parse(data)
     assert str(msg["Subject"]) == subject
     assert stdlib_address(data, "To") == (" ".join(name.split())[:200].strip(), env.to_addr)
+    if not name.isascii():
+        assert all(len(line) <= 78 for line in raw_header_lines(data, "To"))
+        assert all(len(w) <= 75 for w in re.findall(r"=\?\S*?\?=", raw_header(data, "To")))
     got_text, _ = bodies(msg)
     assert got_text == text + name.replace("\r\n", "\n").replace("\r", "\n") + text
 
@@ -317,13 +320,15 @@ NAMES = [
 ]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [*NAMES, "x " + "é" * 21 + "𐀀abc"])
 def test_display_names_read_back_exactly_in_perl_and_decode_header(name: str) -> None:
     """RFC 2047 §6.2 readers drop the space between adjacent encoded words: none is lost."""
     env = envelope(to_name=name, from_name=name)
     data = message.build_message(message.compile_edition(rendered()), env)
     check_wire_format(data)
     assert all(len(line) <= 78 for line in header_lines(data)), header_lines(data)
+    words = re.findall(r"=\?\S*?\?=", raw_header(data, "To"))
+    assert bool(words) is not name.isascii() and all(len(w) <= 75 for w in words)  # RFC 2047 §2
     perl = perlmail.read_message(data)
     assert perl["To"] == [{"name": name, "address": "ann@example.org"}]
     assert perl["From"] == [{"name": name, "address": "news@example.com"}]

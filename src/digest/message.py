@@ -217,6 +217,9 @@ def phrase_tokens(name: str) -> list[str]:
 
 def fold(header: str, tokens: list[str]) -> str:
     """`tokens` joined by single spaces, folded (CRLF + space) to keep lines within 78."""
+    joined = " ".join(tokens)
+    if len(header) + 2 + len(joined) <= LINE:  # most names: one line, nothing to fold
+        return joined
     lines = [header + ":"]
     for token in tokens:
         if len(lines[-1]) + 1 + len(token) > LINE and lines[-1] != header + ":":
@@ -239,7 +242,7 @@ def _encoded_words(text: str) -> list[str]:
         n = len(char.encode("utf-8"))
         if size + n > _WORD_BYTES:
             cut = current.rfind(" ") + 1
-            if cut <= 0:
+            if cut <= 0 or len(current[cut:].encode("utf-8")) + n > _WORD_BYTES:
                 cut = len(current)
             chunks.append(current[:cut])
             current = current[cut:]
