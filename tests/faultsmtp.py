@@ -107,7 +107,7 @@ class FaultHandler:
         rule = self.rcpt.get(address)
         reply = rule(attempt) if rule else None
         assert server.transport is not None
-        if reply == "drop":
+        if reply == "drop":  # the connection is lost before the message's final dot
             server.transport.abort()
             return "250 never sent"
         if reply == "drop-after-250":

@@ -127,5 +127,5 @@ def test_soft_bounces_count_distinct_editions_since_the_last_accepted_message(
     store.resubscribe("a@example.com", force=True, now=NOW)
     assert store.soft_bounce_count(sub.id) == 0
     # A subscriber removed while their message was out: nothing recorded, no error.
-    store.remove_subscriber("a@example.com")
+    store.remove_subscriber("a@example.com", now=NOW)
     assert bounce(editions[2], 80) == 0

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.demo import run_demo
 from digest.models import Article
@@ -44,7 +45,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         overrides={"db": tmp_path / "news.db", "outbox": tmp_path / "outbox"},
         cwd=tmp_path,
     )
-    run_demo(settings, day=DAY, now=lambda: datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
+    run_demo(settings, day=DAY, clock=Clock.frozen(datetime(2026, 11, 20, 7, 0, tzinfo=UTC)))
     settings = replace(settings, templates=site)
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
