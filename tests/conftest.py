@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -129,6 +130,35 @@ def run(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
         if key.startswith("DIGEST_"):
             monkeypatch.delenv(key)
     return Cli(tmp_path, db_path, {"DIGEST_OUTBOX": str(tmp_path / "outbox")})
+
+
+@contextmanager
+def serving(app: Any, port: int) -> Iterator[str]:
+    """The app on real uvicorn (a real HTTP parser) on a loopback port; yields its origin."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def without_digest_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any DIGEST_* setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(extra)
+    return env
 
 
 def article(**fields: object) -> dict[str, object]:

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import TOOL_MISSING, require_tool
+
+_PACKAGES = {"Email::MIME": "libemail-mime-perl", "Mail::DKIM::Verifier": "libmail-dkim-perl"}
 
 # Email::MIME parses the message; header_as_obj gives the addresses with their phrases
 # decoded (RFC 2047 after tokenising, as §6.2 says), header_str any other header decoded.
@@ -66,8 +68,10 @@ def _perl(module: str) -> str:
     probe = subprocess.run([perl, f"-M{module}", "-e", "1"], capture_output=True)
     if probe.returncode != 0:
         if os.environ.get("DIGEST_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"Perl {module} is required here (DIGEST_REQUIRE_TOOLS=1)")
-        pytest.skip(f"Perl {module} not installed (.ci/run installs it)")
+            pytest.fail(
+                f"Perl {module} ({_PACKAGES[module]}) is required here (DIGEST_REQUIRE_TOOLS=1)"
+            )
+        pytest.skip(f"{TOOL_MISSING}Perl {module} ({_PACKAGES[module]})")
     return perl
 
 

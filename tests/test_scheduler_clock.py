@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from digest.config import Settings
 from digest.models import Article, NewsList, Subscriber
 from digest.sink import free_port
 from digest.store import Store
-from tests.conftest import DAY, NOW, Cli
+from tests.conftest import DAY, NOW, Cli, without_digest_env
 from tests.faultsmtp import FaultServer, always
 from tests.test_delivery import ledger, make_project
 
@@ -56,11 +55,10 @@ def test_a_signal_landing_on_another_thread_stops_the_scheduler_at_once(
         print("forced" if forced else "stopped by the signal")
         """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
-        env=env,
+        env=without_digest_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -78,8 +76,7 @@ def test_cron_round_with_a_frozen_now_and_a_4xx_ends_and_keeps_the_row(
         make_project(store, 2)
     with FaultServer() as server:
         server.handler.rcpt["s1@example.org"] = always("451 4.7.1 greylisted")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-        env.update(
+        env = without_digest_env(
             DIGEST_DB=str(db_path),
             DIGEST_SMTP_URL=server.url,
             DIGEST_RETRY_WINDOW="2",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import http.client
 import re
-import threading
-import time as walltime
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +12,6 @@ from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from digest import pipeline
@@ -25,7 +22,7 @@ from digest.secret import load_secret, make_token, rotate_secret
 from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
-from tests.conftest import Cli, received_messages
+from tests.conftest import Cli, received_messages, serving
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ORIGIN = "http://testserver"
@@ -526,21 +523,8 @@ def uvicorn_server(run: Cli, tmp_path: Path) -> Iterator[str]:
 
     settings = load_settings(env=run.env, overrides={"db": run.db_path}, cwd=tmp_path)
     run("init")
-    config = uvicorn.Config(
-        create_app(settings, public_mode=False), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = walltime.monotonic() + 10
-    while not server.started:
-        assert walltime.monotonic() < deadline, "uvicorn did not start"
-        walltime.sleep(0.01)
-    try:
+    with serving(create_app(settings, public_mode=False), port):
         yield origin
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_rfc8058_one_click_on_real_uvicorn_then_send_skips_the_subscriber(
