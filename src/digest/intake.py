@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from digest import feed, ingest, roster, sanitizer
@@ -244,11 +244,10 @@ def fetch_feeds(
                 content_type=result.content_type,
             )
             report = write_articles(store, batch, now=now(), feed_id=subscription.id)
+            warnings = tuple(_unnamed(w, subscription) for w in report.warnings)
+            report = replace(report, warnings=warnings)
         except DigestError as exc:
-            reason = exc.message  # without the feed's name: the report names the feed
-            for prefix in (subscription.url, subscription.title):
-                if prefix and reason.startswith(prefix + ": "):
-                    reason = reason[len(prefix) + 2 :]
+            reason = _unnamed(exc.message, subscription)  # the report names the feed
             store.record_feed_fetch(subscription.id, now=now(), error=reason)
             reports.append(FeedReport(store.get_feed(subscription.id), "failed", reason, exc.hint))
             continue
@@ -264,6 +263,14 @@ def fetch_feeds(
             FeedReport(store.get_feed(subscription.id), "ok", report=report, moved=moved)
         )
     return reports
+
+
+def _unnamed(text: str, subscription: Feed) -> str:
+    """`text` without the feed's URL or title in front: the report line names the feed."""
+    for prefix in (subscription.url, subscription.title):
+        if prefix and text.startswith(prefix + ": "):
+            return text[len(prefix) + 2 :]
+    return text
 
 
 def _follow_move(store: Store, subscription: Feed, moved_to: str) -> str:
