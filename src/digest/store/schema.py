@@ -176,7 +176,25 @@ def _delivery_give_up_at(db: Database) -> None:
     )
 
 
-@migrations(name="0005_indexes_for_size_and_history")
+@migrations(name="0005_soft_bounces")
+def _soft_bounces(db: Database) -> None:
+    """Soft bounces: one row per (subscriber, edition), so that only distinct editions count."""
+    db.executescript(
+        """
+        CREATE TABLE soft_bounces (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            code INTEGER,
+            reply TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, edition_id)
+        );
+        CREATE INDEX soft_bounces_edition ON soft_bounces(edition_id);
+        """
+    )
+
+
+@migrations(name="0006_indexes_for_size_and_history")
 def _indexes_for_size_and_history(db: Database) -> None:
     """Indexes that keep the cost per message and per command flat as the ledger grows.
 
@@ -200,7 +218,7 @@ def _indexes_for_size_and_history(db: Database) -> None:
     )
 
 
-@migrations(name="0006_roster_version")
+@migrations(name="0007_roster_version")
 def _roster_version(db: Database) -> None:
     """A counter that moves whenever the set of recipients (or their time zones) may have
     changed, so that an idle cron round can trust what it worked out before instead of
@@ -246,7 +264,7 @@ def _roster_version(db: Database) -> None:
     )
 
 
-@migrations(name="0007_ledger_pruning")
+@migrations(name="0008_ledger_pruning")
 def _ledger_pruning(db: Database) -> None:
     """`digest prune`: an old edition's ledger rows folded into counts per status.
 
