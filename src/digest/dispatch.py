@@ -103,10 +103,23 @@ def _pending(store: Store, slot: Slot, now: datetime) -> bool:
     if edition_id is None:
         return any(in_zone(r.subscriber.timezone) for r in store.recipients(slot.news_list))
     assert slot.news_list.id is not None
-    version = store.roster_version()  # read before the scan: a later change moves it
-    if store.roster_covered(edition_id, slot.zone, version):
+    version = store.roster_version()  # read first: a change after this moves it again
+    covered = store.roster_cover(edition_id, slot.zone)
+    if covered == version:
         return store.due_rows_exist(edition_id, slot.news_list.id, now=now, zone_ok=in_zone)
-    if store.unsettled_recipient_exists(edition_id, slot.news_list, now=now, zone_ok=in_zone):
+    # Since then: only the subscribers the log names, or (too many) the whole list.
+    changes = None if covered is None else store.roster_changes(covered, version)
+    if changes is not None and store.due_rows_exist(
+        edition_id, slot.news_list.id, now=now, zone_ok=in_zone
+    ):
+        return True
+    if store.unsettled_recipient_exists(
+        edition_id,
+        slot.news_list,
+        now=now,
+        zone_ok=in_zone,
+        among=None if changes is None else changes.subscribers,
+    ):
         return True
     store.mark_roster_covered(edition_id, slot.zone, version)
     return False

@@ -109,6 +109,12 @@ class DeliveriesMixin(BouncesMixin):
                 )
             pruned += 1
             removed += max(cursor.rowcount, 0)
+        with self.db.atomic():  # the roster log older than every answer still kept
+            self.db.execute(
+                "DELETE FROM roster_changes WHERE version < (SELECT coalesce(min(v), 0) FROM"
+                " (SELECT min(version) AS v FROM edition_rosters"
+                " UNION ALL SELECT min(version) FROM list_zones))"
+            )
         return pruned, removed, busy
 
     def settled_subscriber_ids(self, edition_id: int, *, now: datetime) -> set[int]:
@@ -122,16 +128,15 @@ class DeliveriesMixin(BouncesMixin):
             )
         }
 
-    def roster_covered(self, edition_id: int, zone: str, version: int) -> bool:
-        """Whether, at roster `version`, every recipient in `zone` had a row for the edition."""
-        return (
-            self._one(
-                "SELECT 1 AS y FROM edition_rosters WHERE edition_id = ? AND zone IN ('*', ?)"
-                " AND version = ?",
-                [edition_id, zone, version],
-            )
-            is not None
+    def roster_cover(self, edition_id: int, zone: str) -> int | None:
+        """The latest roster version at which every recipient in `zone` had a row for the
+        edition (None: never known)."""
+        row = self._one(
+            "SELECT max(version) AS v FROM edition_rosters WHERE edition_id = ?"
+            " AND zone IN ('*', ?)",
+            [edition_id, zone],
         )
+        return None if row is None or row["v"] is None else int(row["v"])
 
     def mark_roster_covered(self, edition_id: int, zone: str | None, version: int) -> None:
         """Every recipient in `zone` (None: every zone) has a row, as of roster `version`."""
@@ -167,19 +172,29 @@ class DeliveriesMixin(BouncesMixin):
         *,
         now: datetime,
         zone_ok: Callable[[str], bool],
+        among: frozenset[int] | None = None,
     ) -> bool:
         """Whether a recipient accepted by `zone_ok` has nothing final for the edition:
-        no row, a row queued or sending, or a retry whose time has come. One scan of
-        the list in SQL (the slow path, taken once after the roster changed)."""
+        no row, a row queued or sending, or a retry whose time has come. Only the
+        subscribers `among` (by primary key), or one scan of the whole list in SQL (the
+        slow path, after many changes)."""
         self.db.conn.create_function("digest_zone_ok", 1, zone_ok, deterministic=True)
+        # CROSS JOIN fixes the order: from the few subscribers named, never the whole list.
+        source, params = "subscriptions x JOIN subscribers s ON s.id = x.subscriber_id", []
+        if among is not None:
+            source = (
+                "json_each(?) j CROSS JOIN subscribers s ON s.id = j.value"
+                " CROSS JOIN subscriptions x ON x.subscriber_id = s.id"
+            )
+            params.append(json.dumps(sorted(among)))
         row = self._one(
-            "SELECT 1 AS y FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
+            f"SELECT 1 AS y FROM {source}"
             " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
             " AND s.paused_at IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries d"
             " WHERE d.edition_id = ? AND d.subscriber_id = s.id AND (d.status NOT IN"
             f" {PENDING_STATES!r} OR (d.status = 'deferred' AND d.next_attempt_at > ?)))"
             " AND digest_zone_ok(s.timezone) LIMIT 1",
-            [news_list.id, edition_id, to_precise_text(now)],
+            [*params, news_list.id, edition_id, to_precise_text(now)],
         )
         return row is not None
 

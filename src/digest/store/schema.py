@@ -282,3 +282,56 @@ def _ledger_pruning(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0009_roster_changes")
+def _roster_changes(db: Database) -> None:
+    """Which subscribers each roster version changed, so that a cron round after a few
+    unsubscribes or sign-ups re-checks those few, not the whole list.
+
+    The triggers of 0007 are replaced by ones that also log (version, subscriber, their
+    time zone before the change); a list's new time zone logs a row with no subscriber,
+    which means "everyone". `digest prune` trims the log.
+    """
+    log = (
+        "INSERT INTO roster_changes (version, subscriber_id, old_zone)"
+        " SELECT version, {sid}, {zone} FROM roster_version;"
+    )
+
+    def body(sid: str, zone: str) -> str:
+        return (
+            "BEGIN UPDATE roster_version SET version = version + 1; "
+            + log.format(sid=sid, zone=zone)
+            + " END;"
+        )
+
+    db.executescript(
+        f"""
+        CREATE TABLE roster_changes (
+            version INTEGER PRIMARY KEY,
+            subscriber_id INTEGER,
+            old_zone TEXT
+        );
+        CREATE INDEX subscribers_timezone ON subscribers(timezone);
+        DROP TRIGGER roster_subscription_added;
+        DROP TRIGGER roster_subscription_removed;
+        DROP TRIGGER roster_subscription_status;
+        DROP TRIGGER roster_subscriber_changed;
+        DROP TRIGGER roster_subscriber_removed;
+        DROP TRIGGER roster_list_zone;
+        CREATE TRIGGER roster_subscription_added AFTER INSERT ON subscriptions
+            {body("NEW.subscriber_id", "NULL")}
+        CREATE TRIGGER roster_subscription_removed AFTER DELETE ON subscriptions
+            {body("OLD.subscriber_id", "NULL")}
+        CREATE TRIGGER roster_subscription_status AFTER UPDATE OF status ON subscriptions
+            WHEN NEW.status IS NOT OLD.status {body("NEW.subscriber_id", "NULL")}
+        CREATE TRIGGER roster_subscriber_changed
+            AFTER UPDATE OF status, paused_at, timezone ON subscribers
+            WHEN NEW.status IS NOT OLD.status OR NEW.paused_at IS NOT OLD.paused_at
+                OR NEW.timezone IS NOT OLD.timezone {body("NEW.id", "OLD.timezone")}
+        CREATE TRIGGER roster_subscriber_removed AFTER DELETE ON subscribers
+            {body("OLD.id", "OLD.timezone")}
+        CREATE TRIGGER roster_list_zone AFTER UPDATE OF timezone ON lists
+            WHEN NEW.timezone IS NOT OLD.timezone {body("NULL", "NULL")}
+        """
+    )
