@@ -6,7 +6,8 @@ real subprocesses, alternately:
   * `digest schedule --run-due --now DAY+5min` (nothing due: everyone has it);
   * the same command on an empty database (start-up, the same code path, no rows).
 Prints the medians and the difference (the round's own work; target < 0.2 s at 1M),
-and the first round after a subscriber joined (the roster moved: one full re-check).
+and the first round after one subscriber changed time zone (the roster moved: the
+round re-checks that subscriber, from the roster log).
 
     python benchmarks/idle.py [--sizes 10000,100000] [--rounds 5]
 
