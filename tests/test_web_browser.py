@@ -44,7 +44,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         overrides={"db": tmp_path / "news.db", "outbox": tmp_path / "outbox"},
         cwd=tmp_path,
     )
-    run_demo(settings, day=DAY, now=lambda: datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
+    moment = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+    settings = run_demo(settings, day=DAY, now=lambda: moment, folder=tmp_path / "demo").settings
     settings = replace(settings, templates=site)
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")

@@ -38,6 +38,7 @@ def sample_text(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     report: DeliveryReport
+    settings: Settings  # the demo's own: its database, outbox and links
     db: Path
     outbox: Path
     preview: Path
@@ -108,6 +109,7 @@ def run_demo(
         raise DigestError(f"demo: {report.failed} messages failed", hint="; ".join(report.notes))
     return DemoResult(
         report=report,
+        settings=settings,
         db=settings.db,
         outbox=settings.outbox,
         preview=paths[0],

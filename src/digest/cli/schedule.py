@@ -87,6 +87,7 @@ def schedule(
     from digest import dispatch, pipeline
 
     settings = settings_of(ctx)
+    pipeline.require_base_url(settings)  # before anything is due: it sends real mail
     window = parse_duration(catch_up, "--catch-up")
     _setup_logging(verbose)
     if now_text and not run_due:
