@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -376,18 +377,28 @@ def _json_records(text: str, *, name: str, lines: bool) -> list[tuple[str, Any]]
 
 
 def csv_rows(
-    text: str, *, name: str, columns: tuple[str, ...], required: tuple[str, ...] = ()
+    text: str | TextIO,
+    *,
+    name: str,
+    columns: tuple[str, ...],
+    required: tuple[str, ...] = (),
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number, {column: value}) for a CSV with a header; ',' or ';', quoted fields.
 
-    Row numbers count the header as row 1, like a spreadsheet. A row with more fields
-    than the header yields an InputError in place of its values.
+    `text` is the whole file or a text stream opened with newline="" (read as it goes,
+    so a big file is never held whole). Row numbers count the header as row 1, like a
+    spreadsheet. A row with more fields than the header yields an InputError in place
+    of its values.
     """
     csv.field_size_limit(2_000_000)
-    text = text.lstrip("\ufeff")
-    header_line = text.split("\n", 1)[0]
+    stream = io.StringIO(text, newline="") if isinstance(text, str) else text
+    try:
+        first = stream.readline().lstrip("\ufeff")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not UTF-8 (row 1)", hint="save the file as UTF-8") from None
+    header_line = first.split("\n", 1)[0]
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter, strict=True)
     try:
         header = [c.strip().lower() for c in next(reader, [])]
     except csv.Error as exc:
@@ -409,6 +420,7 @@ def csv_rows(
         if header.count(column) > 1:
             raise InputError(f"{name}: column {column!r} appears twice", hint="keep one")
     row = 1
+    width = len(header)
     while True:
         try:
             values = next(reader)
@@ -418,13 +430,19 @@ def csv_rows(
             raise InputError(
                 f"{name} row {row + 1}: {exc}", hint="check the quotes on that row"
             ) from None
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{name}: not UTF-8 (near row {row + 1})", hint="save the file as UTF-8"
+            ) from None
         row += 1
         if not values or values == [""]:
             continue
-        if len(values) > len(header):
-            yield row, {"#error": f"{len(values)} fields but the header has {len(header)}"}
+        if len(values) > width:
+            yield row, {"#error": f"{len(values)} fields but the header has {width}"}
             continue
-        yield row, {column: values[i] if i < len(values) else "" for i, column in enumerate(header)}
+        if len(values) < width:
+            values += [""] * (width - len(values))
+        yield row, dict(zip(header, values, strict=True))
 
 
 def _csv_records(text: str, *, name: str) -> list[tuple[str, Any]]:

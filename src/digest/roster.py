@@ -3,30 +3,43 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from digest import issue
 from digest.errors import InputError
-from digest.ingest import check_text, csv_rows, normalize_email
-from digest.models import Subscriber
+from digest.ingest import check_text, csv_rows, normalize_email, parse_datetime
+from digest.models import LIST_STATUSES, SUBSCRIBER_STATUSES, Subscriber
 
-SUBSCRIBER_COLUMNS = ("email", "name", "lists", "locale", "timezone", "sections")
+# The import format, and what `subscribers export` writes: one row per subscriber and list
+# (a subscriber on no list has one row with `lists` empty), so each list keeps its own
+# sections and status. Files with only the first columns import as before.
+SUBSCRIBER_COLUMNS = (
+    "email",
+    "name",
+    "lists",
+    "locale",
+    "timezone",
+    "sections",
+    "status",  # the subscriber's: active, unsubscribed, bounced, complained
+    "list_status",  # that list subscription's: active, unsubscribed
+    "paused",  # when they paused all mail (UTC ISO-8601), empty if not
+)
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriberRow:
+    """One valid row. Empty `status`, `list_status` and `paused` mean "not given"."""
+
     row: int
     subscriber: Subscriber
     lists: tuple[str, ...]
     sections: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberBatch:
-    rows: list[SubscriberRow] = field(default_factory=list)
-    rejected: list[InputError] = field(default_factory=list)
+    status: str = ""
+    list_status: str = ""
+    paused: str = ""  # UTC ISO-8601
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -87,49 +100,58 @@ class _Cache:
     zones: set[str] = field(default_factory=set)
 
 
-def read_subscribers_csv(
-    data: str,
+def check_choice(value: str, choices: tuple[str, ...], *, where: str) -> str:
+    value = check_text(value, where=where, limit=40).lower()
+    if value and value not in choices:
+        raise InputError(f"{where}: {value!r} is not one of " + ", ".join(choices), hint="or empty")
+    return value
+
+
+def iter_subscribers_csv(
+    data: str | TextIO,
     *,
     name: str,
     check_dns: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> SubscriberBatch:
-    """Rows of a subscribers CSV (',' or ';', BOM or not, quoted fields with newlines).
-
-    A file that cannot be read raises InputError; a bad row becomes one InputError in
-    `rejected`, naming the row number and the field.
+) -> Iterator[SubscriberRow | InputError]:
+    """Rows of a subscribers CSV (',' or ';', BOM or not, quoted fields with newlines),
+    read as they come: a valid row is a SubscriberRow, a bad one an InputError naming
+    its row number and field. A file that cannot be read at all raises InputError.
     """
-    batch = SubscriberBatch()
     cache = _Cache()
-    rows = csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",))
-    count = 0
-    for count, (row, values) in enumerate(rows, 1):  # noqa: B007 (count is used after)
+    for row, values in csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",)):
         where = f"{name} row {row}"
-        if progress is not None and count % 1000 == 0:
-            progress(1000)
         try:
             if "#error" in values:
                 raise InputError(f"{where}: {values['#error']}", hint="quote fields with commas")
             for key in ("lists", "sections"):
                 check_text(values.get(key), where=f"{where} field {key!r}", limit=2000)
-            batch.rows.append(
-                SubscriberRow(
-                    row=row,
-                    subscriber=make_subscriber(
-                        email=values["email"],
-                        name=values.get("name", ""),
-                        locale=values.get("locale", ""),
-                        timezone=values.get("timezone", ""),
-                        where=where,
-                        check_dns=check_dns,
-                        cache=cache,
-                    ),
-                    lists=split_list(values.get("lists", "")),
-                    sections=split_list(values.get("sections", "")),
-                )
+            paused = check_text(values.get("paused"), where=f"{where} field 'paused'", limit=40)
+            yield SubscriberRow(
+                row=row,
+                subscriber=make_subscriber(
+                    email=values["email"],
+                    name=values.get("name", ""),
+                    locale=values.get("locale", ""),
+                    timezone=values.get("timezone", ""),
+                    where=where,
+                    check_dns=check_dns,
+                    cache=cache,
+                ),
+                lists=split_list(values.get("lists", "")),
+                sections=split_list(values.get("sections", "")),
+                status=check_choice(
+                    values.get("status", ""), SUBSCRIBER_STATUSES, where=f"{where} field 'status'"
+                ),
+                list_status=check_choice(
+                    values.get("list_status", ""),
+                    LIST_STATUSES,
+                    where=f"{where} field 'list_status'",
+                ),
+                paused=(
+                    parse_datetime(paused, where=f"{where} field 'paused'").isoformat()
+                    if paused
+                    else ""
+                ),
             )
         except InputError as exc:
-            batch.rejected.append(exc)
-    if progress is not None and count % 1000:
-        progress(count % 1000)
-    return batch
+            yield exc

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 import click
 from rich.markup import escape
@@ -21,9 +23,9 @@ from digest.cli.base import (
     handle_errors,
     now_utc,
     out,
-    read_input,
     settings_of,
 )
+from digest.errors import InputError
 from digest.models import Subscriber
 from digest.store import SUBSCRIBER_STATUSES, Store
 
@@ -42,6 +44,33 @@ def subscriber_json(s: Subscriber, lists: list[str], store: Store) -> dict[str, 
         "lists": lists,
         "sections": store.subscription_sections(s.id),
     }
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[tuple[TextIO, str]]:
+    """A file (or '-', stdin) as a UTF-8 text stream for the csv module, and its name."""
+    if path == "-":
+        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline=""), "stdin"
+        return
+    try:
+        stream = open(path, encoding="utf-8", newline="")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", hint="check the path") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
+    with stream:
+        yield stream, path
+
+
+def count_lines(path: str) -> int:
+    """Lines in a file, for a progress bar on a terminal (0 for stdin or elsewhere)."""
+    if path == "-" or not err.is_terminal:
+        return 0
+    lines = 0
+    with open(path, "rb") as raw:
+        while block := raw.read(1 << 20):
+            lines += block.count(b"\n")
+    return lines
 
 
 @contextmanager
@@ -275,34 +304,48 @@ def subscribers_count(
 @click.option("--list", "slugs", multiple=True, help="List for rows without a 'lists' value.")
 @click.option("--strict", is_flag=True, help="Import nothing unless every row is valid.")
 @click.option("--check-dns", is_flag=True, help="Also check each domain accepts mail (slow).")
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Make unsubscribed, bounced or complained subscribers in the file active again.",
+)
 @click.pass_context
 @handle_errors
 def subscribers_import(
-    ctx: click.Context, file: str, slugs: tuple[str, ...], strict: bool, check_dns: bool
+    ctx: click.Context,
+    file: str,
+    slugs: tuple[str, ...],
+    strict: bool,
+    check_dns: bool,
+    resubscribe: bool,
 ) -> None:
-    """Import subscribers from CSV (columns: email,name,lists,locale,timezone,sections).
+    """Import subscribers from CSV (the export format: email,name,lists,locale,timezone,
+    sections,status,list_status,paused; only email is required).
 
     ',' or ';' separated, with or without a BOM. Each bad row is reported with its row
     number; the valid rows are imported and the command exits 1 if any was rejected
     (--strict: nothing is imported then). Importing again merges list memberships.
+    An unsubscribed, bounced or complained address or list stays so (the summary
+    counts them) unless --resubscribe.
 
     \b
     Example:
       digest subscribers import people.csv --list daily
     """
-    data, name = read_input(file)
     with (
+        open_input(file) as (stream, name),
         pipeline.open_store(settings_of(ctx)) as store,
-        progress_bar(2 * data.count("\n"), "importing") as progress,
+        progress_bar(2 * count_lines(file), "importing") as progress,
     ):
         report = pipeline.import_subscribers(
             store,
-            data,
+            stream,
             name=name,
             default_lists=slugs,
             now=now_utc(),
             strict=strict,
             check_dns=check_dns,
+            resubscribe=resubscribe,
             progress=progress,
         )
     print_import(report)
@@ -321,6 +364,10 @@ def subscribers_export(
 ) -> None:
     """Write subscribers as CSV to stdout (the import format), or as JSON.
 
+    One row per subscriber and list, with the subscriber's status, that list's status
+    and sections, and when they paused: importing the file into an empty database
+    gives the same subscribers, with the same consent.
+
     \b
     Example:
       digest subscribers export --list daily > backup.csv
@@ -335,10 +382,4 @@ def subscribers_export(
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(roster.SUBSCRIBER_COLUMNS)
-        for s, lists in store.subscribers(slug, status=status):
-            assert s.id is not None
-            sections = store.subscription_sections(s.id)
-            wanted = sections.get(slug, []) if slug else next(iter(sections.values()), [])
-            writer.writerow(
-                [s.email, s.name, ";".join(lists), s.locale, s.timezone, ";".join(wanted)]
-            )
+        writer.writerows(store.export_rows(slug, status=status))

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from digest.errors import InputError, NotFoundError
-from digest.models import NewsList, Subscriber
+from digest.models import SUBSCRIBER_STATUSES, NewsList, Subscriber, SubscriberImport
 from digest.store.base import sections_json, to_text, utc_now
 from digest.store.lists import ListsMixin
 
-SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+# Statuses that stop mail, from mildest to strongest: a merge keeps the strongest.
+_STRENGTH = {status: rank for rank, status in enumerate(SUBSCRIBER_STATUSES)}
 
 # Join a list, or change the sections wanted from it; no sections given keeps the old ones.
 _JOIN_LIST = (
@@ -138,110 +140,110 @@ class SubscribersMixin(ListsMixin):
         )
         return row is not None
 
-    def suppressed_hashes(self) -> set[str]:
-        return {r["address_hash"] for r in self._rows("SELECT address_hash FROM suppressions")}
+    def suppressed_among(self, emails: Iterable[str]) -> set[str]:
+        """Those of `emails` that were removed at their owner's request (one query)."""
+        hashes = {address_hash(e): e for e in emails}
+        found = self.db.conn.execute(
+            "SELECT address_hash FROM suppressions WHERE address_hash IN"
+            " (SELECT value FROM json_each(?))",
+            [json.dumps(list(hashes))],
+        )
+        return {hashes[h] for (h,) in found}
 
     def unsuppress(self, email: str) -> None:
         self.db.execute("DELETE FROM suppressions WHERE address_hash = ?", [address_hash(email)])
 
-    def add_subscribers(
-        self,
-        rows: Iterable[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]],
-        *,
-        now: datetime,
-        progress: Callable[[int], None] | None = None,
-    ) -> tuple[int, int, int]:
-        """Bulk upsert (the CSV import): (subscriber, [(list id, sections)]) per row.
+    def merge_subscribers(
+        self, rows: Sequence[SubscriberImport], *, now: datetime, resubscribe: bool = False
+    ) -> MergeCounts:
+        """Upsert one chunk of an import (a few thousand rows) in the caller's transaction.
 
-        Same merge rules as `upsert_subscriber`; runs in the caller's transaction.
-        A row that would change nothing is not written. Returns (added, updated,
-        unchanged).
+        Same merge rules as `upsert_subscriber`: fields given replace stored ones, list
+        memberships are added (never removed), sections given replace a list's, and a
+        row that would change nothing is not written. Consent is never widened: an
+        unsubscribed, bounced or complained subscriber, or an unsubscribed list
+        subscription, stays so (counted in `kept`) unless `resubscribe`; a status the
+        file gives that stops mail (unsubscribed, bounced, complained) is applied.
+        Only the stored rows of this chunk's addresses are read, so memory stays flat.
         """
         stamp = to_text(now)
         conn = self.db.conn
-        # What is stored now, to tell updated from unchanged: email -> [name, locale,
-        # timezone, {list id: sections JSON}]
-        known: dict[str, tuple[list[str], dict[int, str]]] = {
-            email: ([name, locale, timezone], {})
-            for email, name, locale, timezone in conn.execute(
-                "SELECT email, name, locale, timezone FROM subscribers"
-            )
-        }
-        for email, list_id, stored_sections in conn.execute(
-            "SELECT s.email, x.list_id, x.sections FROM subscriptions x"
-            " JOIN subscribers s ON s.id = x.subscriber_id"
+        emails = json.dumps([r.subscriber.email for r in rows])
+        states: dict[str, _State] = {}
+        for row in conn.execute(
+            "SELECT id, email, name, locale, timezone, status, paused_at FROM subscribers"
+            " WHERE email IN (SELECT value FROM json_each(?))",
+            [emails],
         ):
-            known[email][1][list_id] = stored_sections
-        added = updated = unchanged = 0
-        chunk: list[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]] = []
+            sid, email, name, locale, zone, status, paused = row
+            states[email] = _State(sid, email, name, locale, zone, status, paused, {})
+        by_id = {state.id: state for state in states.values()}
+        if by_id:
+            for subscriber_id, list_id, sections, status in conn.execute(
+                "SELECT subscriber_id, list_id, sections, status FROM subscriptions"
+                " WHERE subscriber_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(list(by_id))],
+            ):
+                by_id[subscriber_id].subs[list_id] = [sections, status]
+        counts = MergeCounts()
+        dirty: dict[str, _State] = {}
+        for item in rows:
+            email = item.subscriber.email
+            state = states.get(email)
+            new = state is None
+            if state is None:
+                state = states[email] = _State(None, email, "", "", "", None, None, {})
+                counts.added += 1
+            before = state.snapshot()
+            counts.kept += _merge_row(state, item, resubscribe=resubscribe)
+            changed = new or state.snapshot() != before
+            if not new:
+                if changed:
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+            if changed:
+                dirty[email] = state
+        self._write_states(list(dirty.values()), stamp)
+        return counts
 
-        def flush() -> None:
-            # executemany in chunks: the per-statement round trip is most of the cost
-            conn.executemany(
-                "INSERT INTO subscribers (email, name, locale, timezone, status, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
-                " name = COALESCE(NULLIF(excluded.name, ''), name),"
-                " locale = COALESCE(NULLIF(excluded.locale, ''), locale),"
-                " timezone = COALESCE(NULLIF(excluded.timezone, ''), timezone),"
-                " updated_at = excluded.updated_at",
-                [(s.email, s.name, s.locale, s.timezone, s.status, stamp, stamp) for s, _ in chunk],
-            )
+    def _write_states(self, states: list[_State], stamp: str) -> None:
+        conn = self.db.conn
+        new = [s for s in states if s.id is None]
+        known = [s for s in states if s.id is not None]
+        conn.executemany(
+            "INSERT INTO subscribers (email, name, locale, timezone, status, paused_at,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (s.email, s.name, s.locale, s.timezone, s.status, s.paused_at, stamp, stamp)
+                for s in new
+            ],
+        )
+        if new:
             ids = dict(
                 conn.execute(
-                    "SELECT email, id FROM subscribers WHERE email IN (SELECT value FROM"
-                    " json_each(?))",
-                    [json.dumps([s.email for s, _ in chunk])],
+                    "SELECT email, id FROM subscribers WHERE email IN"
+                    " (SELECT value FROM json_each(?))",
+                    [json.dumps([s.email for s in new])],
                 ).fetchall()
             )
-            conn.executemany(
-                _JOIN_LIST,
-                [
-                    (ids[s.email], list_id, sections_json(sections), stamp)
-                    for s, memberships in chunk
-                    for list_id, sections in memberships
-                ],
-            )
-            if progress is not None:
-                progress(len(chunk))
-            chunk.clear()
-
-        for subscriber, memberships in rows:
-            wanted = [(list_id, sections_json(sections)) for list_id, sections in memberships]
-            stored = known.get(subscriber.email)
-            if stored is None:
-                added += 1
-                stored = known[subscriber.email] = (["", "", ""], {})
-            else:
-                fields, lists = stored
-                same = all(
-                    not new or new == old
-                    for new, old in zip(
-                        (subscriber.name, subscriber.locale, subscriber.timezone),
-                        fields,
-                        strict=True,
-                    )
-                ) and all(
-                    list_id in lists and (sections == "[]" or lists[list_id] == sections)
-                    for list_id, sections in wanted
-                )
-                if same:
-                    unchanged += 1
-                    continue
-                updated += 1
-            fields, lists = stored
-            for i, new in enumerate((subscriber.name, subscriber.locale, subscriber.timezone)):
-                fields[i] = new or fields[i]
-            for list_id, sections in wanted:
-                if sections != "[]" or list_id not in lists:
-                    lists[list_id] = sections
-            chunk.append((subscriber, memberships))
-            if len(chunk) >= 5000:
-                flush()
-        if chunk:
-            flush()
-        if progress is not None and unchanged:
-            progress(unchanged)
-        return added, updated, unchanged
+            for s in new:
+                s.id = ids[s.email]
+        conn.executemany(
+            "UPDATE subscribers SET name = ?, locale = ?, timezone = ?, status = ?,"
+            " paused_at = ?, updated_at = ? WHERE id = ?",
+            [(s.name, s.locale, s.timezone, s.status, s.paused_at, stamp, s.id) for s in known],
+        )
+        conn.executemany(
+            "INSERT INTO subscriptions (subscriber_id, list_id, sections, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET"
+            " sections = excluded.sections, status = excluded.status",
+            [
+                (s.id, list_id, sections, status, stamp)
+                for s in states
+                for list_id, (sections, status) in s.subs.items()
+            ],
+        )
 
     def subscribers(
         self, list_slug: str | None = None, *, status: str | None = None
@@ -310,6 +312,70 @@ class SubscribersMixin(ListsMixin):
     def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         row = self._one("SELECT * FROM subscribers WHERE id = ?", [subscriber_id])
         return None if row is None else _subscriber_from_row(row)
+
+
+@dataclass(slots=True)
+class MergeCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept: int = 0  # rows that asked for mail an unsubscribe, bounce or complaint stopped
+
+
+@dataclass(slots=True, eq=False)
+class _State:
+    """A subscriber as stored (or about to be), while one import chunk is merged."""
+
+    id: int | None
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    status: str | None  # None: new, not decided yet
+    paused_at: str | None
+    subs: dict[int, list[str]]  # list id -> [sections JSON, status]
+
+    def snapshot(self) -> tuple[object, ...]:
+        subs = tuple(sorted((k, tuple(v)) for k, v in self.subs.items()))
+        return (self.name, self.locale, self.timezone, self.status, self.paused_at, subs)
+
+
+def _merge_row(state: _State, item: SubscriberImport, *, resubscribe: bool) -> bool:
+    """Apply one import row to `state`; whether it kept a suppression the row would lift."""
+    sub = item.subscriber
+    state.name = sub.name or state.name
+    state.locale = sub.locale or state.locale
+    state.timezone = sub.timezone or state.timezone
+    kept = False
+    given = item.status
+    if state.status is None:  # new
+        state.status = given or "active"
+    elif given and given != "active":
+        if resubscribe or _STRENGTH[given] > _STRENGTH[state.status]:
+            state.status = given
+    elif state.status != "active":
+        if resubscribe:
+            state.status = "active"
+        else:
+            kept = True
+    if item.paused_at and not state.paused_at:
+        state.paused_at = item.paused_at
+    for list_id, sections, list_status in item.memberships:
+        wanted = sections_json(sections)
+        stored = state.subs.get(list_id)
+        if stored is None:
+            state.subs[list_id] = [wanted, list_status or "active"]
+            continue
+        if wanted != "[]":
+            stored[0] = wanted
+        if list_status == "unsubscribed":
+            stored[1] = "unsubscribed"
+        elif stored[1] == "unsubscribed":
+            if resubscribe:
+                stored[1] = "active"
+            else:
+                kept = True
+    return kept
 
 
 def address_hash(email: str) -> str:
