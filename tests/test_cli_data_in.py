@@ -180,7 +180,8 @@ def _consent_site(run: Cli) -> None:
         conn.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'zoe@example.net'")
         conn.execute("UPDATE subscribers SET status = 'complained' WHERE email LIKE 'kim@%'")
         conn.execute(
-            "UPDATE subscribers SET paused_at = '2026-11-20T08:00:00+00:00' WHERE email LIKE 'pat@%'"
+            "UPDATE subscribers SET paused_at = '2026-11-20T08:00:00+00:00'"
+            " WHERE email LIKE 'pat@%'"
         )
     conn.close()
 
@@ -205,8 +206,9 @@ def test_export_then_import_into_an_empty_database_then_export_is_identical(run:
     assert "lee@example.com,Lee,weekly,,,,active,unsubscribed," in first
     assert "ned@example.com,Ned,,,,,active,," in first
     run.write("backup.csv", first)
-    original = {e: _consent(run, e) for e in ("john@example.org", "zoe@example.net",
-                "kim@example.com", "lee@example.com", "pat@example.com", "amina@example.com")}  # fmt: skip
+    people = ("john@example.org", "zoe@example.net", "kim@example.com", "lee@example.com",
+              "pat@example.com", "amina@example.com")  # fmt: skip
+    original = {e: _consent(run, e) for e in people}
 
     run.db_path = run.tmp_path / "restored.db"
     _setup(run)

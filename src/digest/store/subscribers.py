@@ -40,7 +40,9 @@ class SubscribersMixin(ListsMixin):
         Returns the stored subscriber and whether it was new.
         """
         stamp = to_text(now)
-        existing = self._one("SELECT id FROM subscribers WHERE email = ?", [subscriber.email])
+        existing = self._one(
+            "SELECT id FROM subscribers WHERE email = ? COLLATE NOCASE", [subscriber.email]
+        )
         if existing is None:
             cursor = self.db.execute(
                 "INSERT INTO subscribers (email, name, locale, timezone, status, created_at,"
@@ -72,7 +74,8 @@ class SubscribersMixin(ListsMixin):
         return self.get_subscriber(subscriber.email), existing is None
 
     def get_subscriber(self, email: str) -> Subscriber:
-        row = self._one("SELECT * FROM subscribers WHERE email = ?", [email])
+        """By address, whatever the case of its local part (one subscriber per address)."""
+        row = self._one("SELECT * FROM subscribers WHERE email = ? COLLATE NOCASE", [email])
         if row is None:
             raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
         return _subscriber_from_row(row)
@@ -117,7 +120,7 @@ class SubscribersMixin(ListsMixin):
         Returns whether a subscriber row was deleted (with `forget`, an address that is
         only suppressed is not an error).
         """
-        row = self._one("SELECT id FROM subscribers WHERE email = ?", [email])
+        row = self._one("SELECT id FROM subscribers WHERE email = ? COLLATE NOCASE", [email])
         digest_of = address_hash(email)
         if row is None and not (forget and self.is_suppressed(email)):
             raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
@@ -169,14 +172,14 @@ class SubscribersMixin(ListsMixin):
         stamp = to_text(now)
         conn = self.db.conn
         emails = json.dumps([r.subscriber.email for r in rows])
-        states: dict[str, _State] = {}
+        states: dict[str, _State] = {}  # by identity: address_key
         for row in conn.execute(
             "SELECT id, email, name, locale, timezone, status, paused_at FROM subscribers"
-            " WHERE email IN (SELECT value FROM json_each(?))",
+            " WHERE email COLLATE NOCASE IN (SELECT value FROM json_each(?))",
             [emails],
         ):
             sid, email, name, locale, zone, status, paused = row
-            states[email] = _State(sid, email, name, locale, zone, status, paused, {})
+            states[address_key(email)] = _State(sid, email, name, locale, zone, status, paused, {})
         by_id = {state.id: state for state in states.values()}
         if by_id:
             for subscriber_id, list_id, sections, status in conn.execute(
@@ -189,10 +192,11 @@ class SubscribersMixin(ListsMixin):
         dirty: dict[str, _State] = {}
         for item in rows:
             email = item.subscriber.email
-            state = states.get(email)
+            key = address_key(email)
+            state = states.get(key)
             new = state is None
-            if state is None:
-                state = states[email] = _State(None, email, "", "", "", None, None, {})
+            if state is None:  # the address as first given is the one mail goes to
+                state = states[key] = _State(None, email, "", "", "", None, None, {})
                 counts.added += 1
             before = state.snapshot()
             counts.kept += _merge_row(state, item, resubscribe=resubscribe)
@@ -203,7 +207,7 @@ class SubscribersMixin(ListsMixin):
                 else:
                     counts.unchanged += 1
             if changed:
-                dirty[email] = state
+                dirty[key] = state
         self._write_states(list(dirty.values()), stamp)
         return counts
 
@@ -309,6 +313,12 @@ class SubscribersMixin(ListsMixin):
             params.append(status)
         return (" WHERE " + " AND ".join(where) if where else ""), params
 
+    def subscriber_merges(self) -> dict[int, int]:
+        """{merged-away id: the subscriber it became}: duplicates a migration merged.
+
+        Links in mail sent before the merge carry the old id; they must keep working."""
+        return dict(self.db.conn.execute("SELECT merged_id, subscriber_id FROM subscriber_merges"))
+
     def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         row = self._one("SELECT * FROM subscribers WHERE id = ?", [subscriber_id])
         return None if row is None else _subscriber_from_row(row)
@@ -376,6 +386,18 @@ def _merge_row(state: _State, item: SubscriberImport, *, resubscribe: bool) -> b
             else:
                 kept = True
     return kept
+
+
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def address_key(email: str) -> str:
+    """An address's identity: ASCII letters folded, as SQLite's NOCASE compares them.
+
+    Local parts are ASCII and domains are stored normalised, so this is the address
+    with its local part case-folded; the address as given is kept for sending.
+    """
+    return email.translate(_ASCII_FOLD)
 
 
 def address_hash(email: str) -> str:
