@@ -199,3 +199,40 @@ def test_the_first_command_after_upgrading_prints_the_merges(db_path: Path, run:
     assert "merged subscriber 2 <AMINA@example.com> into 1 <amina@example.com>" in first.stderr
     assert "merged subscriber 3 <Amina@example.com>" in first.stderr
     assert "merged" not in run("subscribers", "count").stderr
+
+
+# -- listing streams (issue 12) -----------------------------------------------------------
+
+
+def test_listing_reads_each_subscribers_lists_in_the_same_query(store: Store) -> None:
+    """No query per subscriber: `subscribers list --json` took 4.7 s at 100k that way."""
+    daily, weekly = _list(store), _list(store, "weekly")
+    for i in range(30):
+        store.upsert_subscriber(
+            Subscriber(email=f"r{i:02d}@example.com"),
+            lists=[(daily, ("Sport",)), (weekly, ())] if i % 2 else [(weekly, ())],
+            now=NOW,
+        )
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    listing = list(store.subscriber_listing())
+    export = list(store.export_rows())
+    store.db.conn.set_trace_callback(None)
+    assert len(statements) == 2
+    assert listing[1][1] == {"daily": ["Sport"], "weekly": []}
+    assert [r[2] for r in export[:3]] == ["weekly", "daily", "weekly"]
+    assert len(export) == 45
+
+
+def test_json_lists_are_written_as_json_dumps_would_write_them() -> None:
+    import contextlib
+    import io
+    import json
+
+    from digest.cli.subscribers import echo_json_array
+
+    for items in ([], [{"a": 1}], [{"a": [1, {"b": "é"}]}, {"c": {}}, {"d": []}]):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            echo_json_array(iter(items))
+        assert buffer.getvalue() == json.dumps(items, ensure_ascii=False, indent=2) + "\n"

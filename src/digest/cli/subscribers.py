@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
 import click
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-from rich.table import Table
 
 from digest import ingest, pipeline, roster
 from digest.cli.articles import print_import
@@ -226,23 +226,70 @@ def subscribers_set_sections(
 def subscribers_list(
     ctx: click.Context, slug: str | None, status: str | None, as_json: bool
 ) -> None:
-    """Show subscribers.
+    """Show subscribers, as they are read (a million start showing at once).
 
     \b
     Example:
       digest subscribers list --list daily --status active --json
     """
     with pipeline.open_store(settings_of(ctx)) as store:
-        rows = list(store.subscribers(slug, status=status))
+        rows = store.subscriber_listing(slug, status=status)
         if as_json:
-            data = [subscriber_json(s, lists, store) for s, lists in rows]
-            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            echo_json_array(listing_json(s, sections) for s, sections in rows)
             return
-    table = Table("email", "name", "status", "lists")
-    for s, lists in rows:
-        table.add_row(s.email, s.name, s.status, ", ".join(lists))
-    out.print(table)
-    err.print(f"{len(rows)} subscribers")
+        shown = echo_columns(
+            ("email", "name", "status", "lists"),
+            ((s.email, s.name, s.status, ", ".join(sections)) for s, sections in rows),
+        )
+    err.print(f"{shown} subscribers")
+
+
+def listing_json(s: Subscriber, sections: dict[str, list[str]]) -> dict[str, object]:
+    return {
+        "id": s.id,
+        "email": s.email,
+        "name": s.name,
+        "status": s.status,
+        "locale": s.locale,
+        "timezone": s.timezone,
+        "lists": list(sections),
+        "sections": sections,
+    }
+
+
+def echo_json_array(items: Iterable[object]) -> None:
+    """What json.dumps(list(items), indent=2) prints, written one item at a time."""
+    write = sys.stdout.write
+    first = True
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        write(("[\n  " if first else ",\n  ") + text)
+        first = False
+    write("[]\n" if first else "\n]\n")
+
+
+def echo_columns(headers: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> int:
+    """Rows in aligned columns, streamed: widths come from the first 1,000 rows (a longer
+    value later just pushes its line out). Returns how many rows were written."""
+    head: list[tuple[str, ...]] = []
+    rest = iter(rows)
+    for row in rest:
+        head.append(row)
+        if len(head) >= 1000:
+            break
+    widths = [max([len(h), *(len(r[i]) for r in head)]) for i, h in enumerate(headers)]
+
+    def line(values: tuple[str, ...]) -> str:
+        cells = [v.ljust(w) for v, w in zip(values[:-1], widths, strict=False)]
+        return "  ".join([*cells, values[-1]]).rstrip() + "\n"
+
+    write = sys.stdout.write
+    write(line(headers))
+    count = 0
+    for row in itertools.chain(head, rest):
+        write(line(row))
+        count += 1
+    return count
 
 
 @subscribers_group.command("show")
@@ -374,11 +421,8 @@ def subscribers_export(
     """
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
-            rows = [
-                subscriber_json(s, lists, store)
-                for s, lists in store.subscribers(slug, status=status)
-            ]
-            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            rows = store.subscriber_listing(slug, status=status)
+            echo_json_array(listing_json(s, sections) for s, sections in rows)
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(roster.SUBSCRIBER_COLUMNS)
