@@ -153,6 +153,8 @@ def _fast_email(value: str, domains: dict[str, tuple[str, str] | None]) -> str |
     known = domains[domain]
     if known is None or len(local) + 1 + len(known[1]) > 254:
         return None
+    if _DOT_ATOM is not None:  # what validate_email_local_part checks an ASCII local part with
+        return f"{local}@{known[0]}" if _DOT_ATOM.match(local) else None
     try:
         _validate_local(local, allow_smtputf8=False)
     except EmailNotValidError:
@@ -164,6 +166,10 @@ try:  # a stable helper of email-validator 2.x; without it every address takes t
     from email_validator.syntax import validate_email_local_part as _validate_local
 except ImportError:  # pragma: no cover
     _validate_local = None  # type: ignore[assignment]
+try:
+    from email_validator.rfc_constants import DOT_ATOM_TEXT as _DOT_ATOM
+except ImportError:  # pragma: no cover
+    _DOT_ATOM = None  # type: ignore[assignment]
 
 
 # -- articles -----------------------------------------------------------------------------

@@ -128,6 +128,7 @@ def import_subscribers(
     problems: list[InputError] = []
     counts = {"added": 0, "updated": 0, "unchanged": 0, "kept": 0, "rejected": 0}
     chunk: list[tuple[int, SubscriberImport]] = []
+    shapes: dict[tuple[object, ...], tuple[tuple[int, tuple[str, ...], str], ...]] = {}
 
     def reject(problem: InputError) -> None:
         counts["rejected"] += 1
@@ -174,9 +175,14 @@ def import_subscribers(
                         )
                     )
                     continue
-                memberships = tuple(
-                    (int(known[s].id or 0), row.sections, row.list_status) for s in slugs
-                )
+                shape = (slugs, row.sections, row.list_status)
+                memberships = shapes.get(shape)
+                if memberships is None:  # a few distinct shapes repeat over the file
+                    memberships = tuple(
+                        (int(known[s].id or 0), row.sections, row.list_status) for s in slugs
+                    )
+                    if len(shapes) < 10_000:
+                        shapes[shape] = memberships
                 chunk.append(
                     (row.row, SubscriberImport(row.subscriber, row.status, row.paused, memberships))
                 )

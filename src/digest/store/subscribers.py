@@ -145,6 +145,8 @@ class SubscribersMixin(ListsMixin):
 
     def suppressed_among(self, emails: Iterable[str]) -> set[str]:
         """Those of `emails` that were removed at their owner's request (one query)."""
+        if self._one("SELECT 1 AS x FROM suppressions LIMIT 1") is None:
+            return set()  # nothing to hash against: most imports
         hashes = {address_hash(e): e for e in emails}
         found = self.db.conn.execute(
             "SELECT address_hash FROM suppressions WHERE address_hash IN"
@@ -194,20 +196,29 @@ class SubscribersMixin(ListsMixin):
             email = item.subscriber.email
             key = address_key(email)
             state = states.get(key)
-            new = state is None
             if state is None:  # the address as first given is the one mail goes to
-                state = states[key] = _State(None, email, "", "", "", None, None, {})
+                sub = item.subscriber
+                subs = {i: [sections_json(x), st or "active"] for i, x, st in item.memberships}
+                state = _State(
+                    None,
+                    email,
+                    sub.name,
+                    sub.locale,
+                    sub.timezone,
+                    item.status or "active",
+                    item.paused_at or None,
+                    subs,
+                )
+                states[key] = dirty[key] = state
                 counts.added += 1
-            before = state.snapshot()
-            counts.kept += _merge_row(state, item, resubscribe=resubscribe)
-            changed = new or state.snapshot() != before
-            if not new:
-                if changed:
-                    counts.updated += 1
-                else:
-                    counts.unchanged += 1
+                continue
+            changed, kept = _merge_row(state, item, resubscribe=resubscribe)
+            counts.kept += kept
             if changed:
+                counts.updated += 1
                 dirty[key] = state
+            else:
+                counts.unchanged += 1
         self._write_states(list(dirty.values()), stamp)
         return counts
 
@@ -357,47 +368,50 @@ class _State:
     paused_at: str | None
     subs: dict[int, list[str]]  # list id -> [sections JSON, status]
 
-    def snapshot(self) -> tuple[object, ...]:
-        subs = tuple(sorted((k, tuple(v)) for k, v in self.subs.items()))
-        return (self.name, self.locale, self.timezone, self.status, self.paused_at, subs)
 
-
-def _merge_row(state: _State, item: SubscriberImport, *, resubscribe: bool) -> bool:
-    """Apply one import row to `state`; whether it kept a suppression the row would lift."""
+def _merge_row(state: _State, item: SubscriberImport, *, resubscribe: bool) -> tuple[bool, bool]:
+    """Apply one import row to `state`: whether it changed anything, and whether it kept
+    a suppression the row would have lifted."""
     sub = item.subscriber
-    state.name = sub.name or state.name
-    state.locale = sub.locale or state.locale
-    state.timezone = sub.timezone or state.timezone
-    kept = False
+    changed = kept = False
+    for attr, new in (("name", sub.name), ("locale", sub.locale), ("timezone", sub.timezone)):
+        if new and new != getattr(state, attr):
+            setattr(state, attr, new)
+            changed = True
     given = item.status
-    if state.status is None:  # new
-        state.status = given or "active"
+    status = state.status
+    if status is None:  # new
+        status = given or "active"
     elif given and given != "active":
-        if resubscribe or _STRENGTH[given] > _STRENGTH[state.status]:
-            state.status = given
-    elif state.status != "active":
+        if resubscribe or _STRENGTH[given] > _STRENGTH[status]:
+            status = given
+    elif status != "active":
         if resubscribe:
-            state.status = "active"
+            status = "active"
         else:
             kept = True
+    if status != state.status:
+        state.status, changed = status, True
     if item.paused_at and not state.paused_at:
-        state.paused_at = item.paused_at
+        state.paused_at, changed = item.paused_at, True
     for list_id, sections, list_status in item.memberships:
         wanted = sections_json(sections)
         stored = state.subs.get(list_id)
         if stored is None:
             state.subs[list_id] = [wanted, list_status or "active"]
+            changed = True
             continue
-        if wanted != "[]":
-            stored[0] = wanted
+        if wanted != "[]" and wanted != stored[0]:
+            stored[0], changed = wanted, True
         if list_status == "unsubscribed":
-            stored[1] = "unsubscribed"
+            if stored[1] != "unsubscribed":
+                stored[1], changed = "unsubscribed", True
         elif stored[1] == "unsubscribed":
             if resubscribe:
-                stored[1] = "active"
+                stored[1], changed = "active", True
             else:
                 kept = True
-    return kept
+    return changed, kept
 
 
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -409,7 +423,7 @@ def address_key(email: str) -> str:
     Local parts are ASCII and domains are stored normalised, so this is the address
     with its local part case-folded; the address as given is kept for sending.
     """
-    return email.translate(_ASCII_FOLD)
+    return email.lower() if email.isascii() else email.translate(_ASCII_FOLD)
 
 
 def address_hash(email: str) -> str:
