@@ -165,19 +165,20 @@ def import_subscribers(
                 if isinstance(row, InputError):
                     reject(row)
                     continue
-                slugs = row.lists or defaults
-                missing = [s for s in slugs if s not in known]
-                if missing:
-                    reject(
-                        InputError(
-                            f"{name} row {row.row} field 'lists': no list called {missing[0]!r}",
-                            hint="create it first with `digest lists add`",
-                        )
-                    )
-                    continue
-                shape = (slugs, row.sections, row.list_status)
+                shape = (row.lists, row.sections, row.list_status)
                 memberships = shapes.get(shape)
                 if memberships is None:  # a few distinct shapes repeat over the file
+                    slugs = row.lists or defaults
+                    missing = [s for s in slugs if s not in known]
+                    if missing:
+                        reject(
+                            InputError(
+                                f"{name} row {row.row} field 'lists': no list called"
+                                f" {missing[0]!r}",
+                                hint="create it first with `digest lists add`",
+                            )
+                        )
+                        continue
                     memberships = tuple(
                         (int(known[s].id or 0), row.sections, row.list_status) for s in slugs
                     )

@@ -36,7 +36,7 @@ SUBSCRIBER_COLUMNS = (
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a big import makes one per row, and frozen costs 3x
 class SubscriberRow:
     """One valid row. Empty `status`, `list_status` and `paused` mean "not given"."""
 
