@@ -261,3 +261,15 @@ def test_import_never_reactivates_without_resubscribe_and_says_how_many_it_kept(
     for email in ("john@example.org", "zoe@example.net", "kim@example.com", "lee@example.com"):
         status, lists, _, _ = _consent(run, email)
         assert status == "active" and set(lists.values()) == {"active"}, (email, lists)
+
+
+def test_a_subscribers_file_that_is_not_utf8_is_one_line_naming_the_line(run: Cli) -> None:
+    _setup(run)
+    path = run.tmp_path / "latin1.csv"
+    path.write_bytes("email,name\nok@example.com,Ok\nx@example.com,Zoé\n".encode("latin-1"))
+    result = run("subscribers", "import", str(path), "--list", "daily", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: {path}: not UTF-8 (line 3, byte 17)")
+    assert run("subscribers", "count").stdout == "0\n"  # nothing half written
+    result = run("subscribers", "import", "-", "--list", "daily", input="email\nin@example.com\n")
+    assert "added 1" in result.stderr

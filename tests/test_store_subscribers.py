@@ -30,18 +30,18 @@ def test_set_subscriber_status_by_email_or_id_and_sending_skips_it(store: Store)
     assert bounced.status == "bounced"
     assert [r.subscriber.email for r in store.recipients(daily)] == ["john@example.org"]
 
-    assert store.set_subscriber_status("amina@example.com", "active").status == "active"
+    assert store.set_subscriber_status("amina@example.com", "active", now=NOW).status == "active"
     assert len(list(store.recipients(daily))) == 2
 
 
 def test_set_subscriber_status_rejects_unknown_status_and_address(store: Store) -> None:
     store.upsert_subscriber(Subscriber(email="amina@example.com"), now=NOW)
     with pytest.raises(InputError, match="unknown subscriber status 'gone'"):
-        store.set_subscriber_status("amina@example.com", "gone")
+        store.set_subscriber_status("amina@example.com", "gone", now=NOW)
     with pytest.raises(NotFoundError):
-        store.set_subscriber_status("nobody@example.com", "bounced")
+        store.set_subscriber_status("nobody@example.com", "bounced", now=NOW)
     with pytest.raises(NotFoundError):
-        store.set_subscriber_status(999, "bounced")
+        store.set_subscriber_status(999, "bounced", now=NOW)
 
 
 def test_unsubscribing_from_one_list_stops_only_that_list(store: Store) -> None:
@@ -118,7 +118,7 @@ def _old_database_with_duplicates(path: Path) -> None:
         conn.execute("DROP INDEX subscribers_address")
         conn.execute("DROP TABLE subscriber_merges")
         conn.execute(
-            "DELETE FROM _sqlite_migrations WHERE name = '0004_one_subscriber_per_address'"
+            "DELETE FROM _sqlite_migrations WHERE name = '0006_one_subscriber_per_address'"
         )
         stamp = "2026-11-01T00:00:00+00:00"
         people = [

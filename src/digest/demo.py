@@ -7,14 +7,15 @@ beside a real site's database changes nothing there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
+from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import DigestError
+from digest.issue import local_today
 from digest.models import DeliveryReport, NewsList
 from digest.pipeline import (
     import_articles,
@@ -60,13 +61,16 @@ def demo_settings(settings: Settings, folder: Path) -> Settings:
 
 
 def run_demo(
-    settings: Settings, *, day: date, now: Callable[[], datetime], folder: Path = DEMO_DIR
+    settings: Settings, *, day: date | None, clock: Clock, folder: Path = DEMO_DIR
 ) -> DemoResult:
     """Sample list, subscribers and a day of articles; send the edition to a capture server.
 
     Everything lives in `folder` (created if needed); `settings.db` is never opened.
+    `day` None means today in the sample list's time zone.
     """
     from digest.sink import CaptureServer
+
+    now = clock.now
 
     if folder.exists() and not folder.is_dir():
         raise DigestError(f"{folder} is not a folder", hint="pick another with --dir")
@@ -87,6 +91,7 @@ def run_demo(
                 ),
                 now=now(),
             )
+        day = day or local_today(store.get_list("daily"), now())
         shift = timedelta(days=(day - SAMPLE_DAY).days)
         import_articles(
             store,
@@ -100,10 +105,12 @@ def run_demo(
             store, sample_text("subscribers.csv"), name="sample subscribers", now=now()
         )
         preview_dir = folder / "preview"
-        _, _, paths = preview_edition(store, settings, slug="daily", day=day, out=preview_dir)
+        _, _, paths = preview_edition(
+            store, settings, slug="daily", day=day, now=now(), out=preview_dir
+        )
         with CaptureServer(settings.outbox) as server:
             report = send_edition(
-                store, settings, slug="daily", day=day, now=now, smtp_url=server.url
+                store, settings, slug="daily", day=day, clock=clock, smtp_url=server.url
             )
     if report.failed:
         raise DigestError(f"demo: {report.failed} messages failed", hint="; ".join(report.notes))

@@ -12,10 +12,10 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -383,7 +383,7 @@ def _json_records(text: str, *, name: str, lines: bool) -> list[tuple[str, Any]]
 
 
 def csv_rows(
-    text: str | TextIO,
+    text: str | Iterable[str],
     *,
     name: str,
     columns: tuple[str, ...],
@@ -391,15 +391,15 @@ def csv_rows(
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number, {column: value}) for a CSV with a header; ',' or ';', quoted fields.
 
-    `text` is the whole file or a text stream opened with newline="" (read as it goes,
-    so a big file is never held whole). Row numbers count the header as row 1, like a
-    spreadsheet. A row with more fields than the header yields an InputError in place
-    of its values.
+    `text` is the whole file, or its lines with their line endings (a text stream opened
+    with newline="", read as it goes, so a big file is never held whole). Row numbers
+    count the header as row 1, like a spreadsheet. A row with more fields than the
+    header yields an InputError in place of its values.
     """
     csv.field_size_limit(2_000_000)
-    stream = io.StringIO(text, newline="") if isinstance(text, str) else text
+    stream = iter(io.StringIO(text, newline="") if isinstance(text, str) else text)
     try:
-        first = stream.readline().lstrip("\ufeff")
+        first = next(stream, "").lstrip("\ufeff")
     except UnicodeDecodeError:
         raise InputError(f"{name}: not UTF-8 (row 1)", hint="save the file as UTF-8") from None
     header_line = first.split("\n", 1)[0]

@@ -6,7 +6,6 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TextIO
 
 from digest import feed, ingest, roster, sanitizer
 from digest.errors import DigestError, InputError
@@ -100,7 +99,7 @@ class _StrictAbort(Exception):
 
 def import_subscribers(
     store: Store,
-    data: str | TextIO,
+    data: str | Iterable[str],
     *,
     name: str,
     default_lists: Iterable[str] = (),

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from digest import issue
 from digest.errors import InputError
@@ -194,7 +193,7 @@ def check_choice(value: str, choices: tuple[str, ...], *, where: str) -> str:
 
 
 def iter_subscribers_csv(
-    data: str | TextIO,
+    data: str | Iterable[str],
     *,
     name: str,
     check_dns: bool = False,

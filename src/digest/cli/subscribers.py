@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
 
 import click
 from rich.markup import escape
@@ -19,9 +17,9 @@ from digest import ingest, pipeline, roster
 from digest.cli.articles import print_import
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
     out,
     settings_of,
 )
@@ -47,19 +45,34 @@ def subscriber_json(s: Subscriber, lists: list[str], store: Store) -> dict[str, 
 
 
 @contextmanager
-def open_input(path: str) -> Iterator[tuple[TextIO, str]]:
-    """A file (or '-', stdin) as a UTF-8 text stream for the csv module, and its name."""
+def open_input(path: str) -> Iterator[tuple[Iterator[str], str]]:
+    """A file (or '-', stdin) as UTF-8 text lines, read as they are needed, and its name.
+
+    Lines keep their line endings (what the csv module wants); a line that is not UTF-8
+    is one error naming the file, the line and the byte.
+    """
     if path == "-":
-        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline=""), "stdin"
+        yield _utf8_lines(sys.stdin.buffer, "stdin"), "stdin"
         return
     try:
-        stream = open(path, encoding="utf-8", newline="")  # noqa: SIM115 (closed below)
+        raw = open(path, "rb")  # noqa: SIM115 (closed below)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file", hint="check the path") from None
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
-    with stream:
-        yield stream, path
+    with raw:
+        yield _utf8_lines(raw, path), path
+
+
+def _utf8_lines(raw: Iterable[bytes], name: str) -> Iterator[str]:
+    for number, line in enumerate(raw, 1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{name}: not UTF-8 (line {number}, byte {exc.start + 1})",
+                hint="save the file as UTF-8",
+            ) from None
 
 
 def count_lines(path: str) -> int:
@@ -128,7 +141,7 @@ def subscribers_add(
     )
     with pipeline.open_store(settings_of(ctx)) as store:
         stored, new = pipeline.add_subscriber(
-            store, subscriber, lists=slugs, now=now_utc(), force=force
+            store, subscriber, lists=slugs, now=clock_of(ctx).now(), force=force
         )
     err.print(
         f"{'added' if new else 'updated'} {stored.email}"
@@ -151,7 +164,7 @@ def subscribers_remove(ctx: click.Context, email: str, forget: bool) -> None:
     """
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
-        store.remove_subscriber(address, forget=forget, now=now_utc())
+        store.remove_subscriber(address, forget=forget, now=clock_of(ctx).now())
     err.print(
         f"removed {address}"
         + ("; nothing kept" if forget else "; a hash of the address is kept (--forget drops it)")
@@ -172,7 +185,7 @@ def subscribers_unsubscribe(ctx: click.Context, email: str, slug: str | None) ->
     """
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
-        store.unsubscribe(address, slug, now=now_utc())
+        store.unsubscribe(address, slug, now=clock_of(ctx).now())
     err.print(f"unsubscribed {address}" + (f" from {slug}" if slug else " from every list"))
 
 
@@ -191,7 +204,7 @@ def subscribers_resubscribe(ctx: click.Context, email: str, slug: str | None, fo
     """
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
-        store.resubscribe(address, slug, force=force, now=now_utc())
+        store.resubscribe(address, slug, force=force, now=clock_of(ctx).now())
     err.print(f"resubscribed {address}" + (f" to {slug}" if slug else ""))
 
 
@@ -389,7 +402,7 @@ def subscribers_import(
             stream,
             name=name,
             default_lists=slugs,
-            now=now_utc(),
+            now=clock_of(ctx).now(),
             strict=strict,
             check_dns=check_dns,
             resubscribe=resubscribe,

@@ -8,9 +8,10 @@ import click
 
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
+    now_option,
     out,
     parse_day,
     settings_of,
@@ -64,7 +65,7 @@ def smtp_sink(ctx: click.Context, host: str, port: int, outbox: Path | None) -> 
 
 
 @cli.command()
-@click.option("--date", "day", help="Edition date [default: today, UTC].")
+@click.option("--date", "day", help="Edition date [default: today in the list's time zone].")
 @click.option(
     "--dir",
     "folder",
@@ -73,6 +74,7 @@ def smtp_sink(ctx: click.Context, host: str, port: int, outbox: Path | None) -> 
     show_default=True,
     help="The demo's own folder: its database, outbox/ and preview/.",
 )
+@now_option
 @click.pass_context
 @handle_errors
 def demo(ctx: click.Context, day: str | None, folder: Path) -> None:
@@ -86,7 +88,9 @@ def demo(ctx: click.Context, day: str | None, folder: Path) -> None:
     Example:
       digest demo && ls digest-demo/outbox/
     """
-    result = run_demo(settings_of(ctx), day=parse_day(day), now=now_utc, folder=folder)
+    result = run_demo(
+        settings_of(ctx), day=parse_day(day) if day else None, clock=clock_of(ctx), folder=folder
+    )
     print_report(result.report, False)
     out.print(f"database: {result.db.resolve()} (the demo's own; no other database touched)")
     out.print(f"messages: {result.outbox.resolve()}/ (.eml files, captured by {result.smtp_url})")

@@ -167,11 +167,42 @@ def _delivery_ledger(db: Database) -> None:
     )
 
 
+@migrations(name="0004_delivery_give_up_at")
+def _delivery_give_up_at(db: Database) -> None:
+    # When a deferred row stops being retried: the later of the next edition's due moment
+    # and DIGEST_RETRY_WINDOW after its first deferral (set once, at that deferral).
+    # Rows deferred before this column existed keep the old rule: the next edition.
+    db.execute("ALTER TABLE deliveries ADD COLUMN give_up_at TEXT")
+    db.execute(
+        "UPDATE deliveries SET give_up_at = (SELECT strftime('%Y-%m-%dT%H:%M:%S.000000+00:00',"
+        " e.due_at, '+1 day') FROM editions e WHERE e.id = deliveries.edition_id)"
+        " WHERE status = 'deferred'"
+    )
+
+
+@migrations(name="0005_soft_bounces")
+def _soft_bounces(db: Database) -> None:
+    """Soft bounces: one row per (subscriber, edition), so that only distinct editions count."""
+    db.executescript(
+        """
+        CREATE TABLE soft_bounces (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            code INTEGER,
+            reply TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, edition_id)
+        );
+        CREATE INDEX soft_bounces_edition ON soft_bounces(edition_id);
+        """
+    )
+
+
 # The statuses that stop mail, mildest first: merging duplicates keeps the strongest.
 _STRENGTH = ("active", "unsubscribed", "bounced", "complained")
 
 
-@migrations(name="0004_one_subscriber_per_address")
+@migrations(name="0006_one_subscriber_per_address")
 def _one_subscriber_per_address(db: Database) -> None:
     """One subscriber per address whatever the case of its local part (issue 11.4).
 
@@ -232,12 +263,14 @@ def _merge_into(conn: sqlite3.Connection, keep: int, others: list[int]) -> None:
                 " ELSE status END",
                 [keep, other, list_id],
             )
-        # the ledger: editions the kept one lacks move over; a copy both got stays once
-        conn.execute(
-            "UPDATE OR IGNORE deliveries SET subscriber_id = ? WHERE subscriber_id = ?",
-            [keep, other],
-        )
-        conn.execute("DELETE FROM deliveries WHERE subscriber_id = ?", [other])
+        # the ledger (and soft bounces): editions the kept one lacks move over; a copy
+        # both got stays once
+        for table in ("deliveries", "soft_bounces"):
+            conn.execute(
+                f"UPDATE OR IGNORE {table} SET subscriber_id = ? WHERE subscriber_id = ?",
+                [keep, other],
+            )
+            conn.execute(f"DELETE FROM {table} WHERE subscriber_id = ?", [other])
         conn.execute("DELETE FROM subscriptions WHERE subscriber_id = ?", [other])
         conn.execute(
             "UPDATE subscriber_merges SET subscriber_id = ? WHERE subscriber_id = ?", [keep, other]
