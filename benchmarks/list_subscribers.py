@@ -93,22 +93,32 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--only", action="append", help="run only these commands (repeat)")
     args = parser.parse_args()
-    names = args.only or list(COMMANDS)
-    print(f"median of {args.runs} runs; first row and total include start-up")
-    print(f"{'subscribers':>11}  {'command':<20} {'first row':>10} {'total':>10} {'peak RSS':>9}")
+    names = ["start-up (--version)", *(args.only or [n for n in COMMANDS if "start-up" not in n])]
+    print(
+        f"median of {args.runs} runs; first row and total include start-up; 'beyond' is the"
+        " first row less the start-up (`--version`, same run)"
+    )
+    print(
+        f"{'subscribers':>11}  {'command':<20} {'first row':>10} {'beyond':>8}"
+        f" {'total':>10} {'peak RSS':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             db = Path(tmp) / f"list-{size}.db"
             make_database(db, size)
             subprocess.run([*PEAK, "--db", str(db), "init"], capture_output=True, check=True)
+            startup = float("nan")
             for name in names:
                 results = [run(db, name, COMMANDS[name], args.timeout) for _ in range(args.runs)]
                 first = statistics.median(r[0] for r in results)
+                if name.startswith("start-up"):
+                    startup = first
                 total = statistics.median(r[1] for r in results)
                 peaks = [r[2] for r in results if r[2] == r[2]]
                 peak = f"{max(peaks):6.0f} MB" if peaks else "–"
+                beyond = fmt(first - startup, args.timeout) if startup == startup else "–"
                 print(
-                    f"{size:>11,}  {name:<20} {fmt(first, args.timeout):>10}"
+                    f"{size:>11,}  {name:<20} {fmt(first, args.timeout):>10} {beyond:>8}"
                     f" {fmt(total, args.timeout):>10} {peak:>9}",
                     flush=True,
                 )
