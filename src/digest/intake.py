@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from digest import feed, ingest, roster, sanitizer
@@ -25,6 +25,7 @@ class ImportReport:
     rejected: int = 0
     problems: tuple[InputError, ...] = ()  # the first KEEP_PROBLEMS of `rejected`
     aborted: bool = False  # --strict and something was rejected: nothing was written
+    warnings: tuple[str, ...] = ()  # imported, but worth a look (a recovered feed, ...)
     kept: int = 0  # subscribers' rows whose unsubscribe, bounce or complaint was kept
 
     def summary(self) -> str:
@@ -50,6 +51,7 @@ def import_articles(
     section: str | None = None,
     strict: bool = False,
     adjust: Callable[[Article], Article] | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom (detected, or `fmt`).
 
@@ -57,7 +59,7 @@ def import_articles(
     transaction. With `strict`, nothing is written unless every record is good.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section)
+    batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section, encoding=encoding)
     return write_articles(store, batch, now=now, strict=strict, adjust=adjust)
 
 
@@ -73,8 +75,11 @@ def write_articles(
     """Write a batch read by `ingest`: the good records in one transaction (none when
     `strict` and anything was rejected)."""
     problems = tuple(batch.rejected)
+    warnings = tuple(batch.warnings)
     if strict and problems:
-        return ImportReport(rejected=len(problems), problems=problems, aborted=True)
+        return ImportReport(
+            rejected=len(problems), problems=problems, aborted=True, warnings=warnings
+        )
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     with store.transaction():
         for _, article in batch.articles:
@@ -86,6 +91,7 @@ def write_articles(
         unchanged=counts["unchanged"],
         rejected=len(problems),
         problems=problems,
+        warnings=warnings,
     )
 
 
@@ -125,6 +131,7 @@ def import_subscribers(
         if slug not in known:
             store.get_list(slug)  # raises with the known lists as a hint
     problems: list[InputError] = []
+    warnings: list[str] = []  # the first KEEP_PROBLEMS, like problems
     counts = {"added": 0, "updated": 0, "unchanged": 0, "kept": 0, "rejected": 0}
     chunk: list[tuple[int, SubscriberImport]] = []
     shapes: dict[tuple[object, ...], tuple[tuple[int, tuple[str, ...], str], ...]] = {}
@@ -164,6 +171,8 @@ def import_subscribers(
                 if isinstance(row, InputError):
                     reject(row)
                     continue
+                if row.warnings and len(warnings) < KEEP_PROBLEMS:
+                    warnings.extend(row.warnings)
                 shape = (row.lists, row.sections, row.list_status)
                 memberships = shapes.get(shape)
                 if memberships is None:  # a few distinct shapes repeat over the file
@@ -196,7 +205,12 @@ def import_subscribers(
         pass
     problems.sort(key=_row_number)
     if strict and counts["rejected"]:
-        return ImportReport(rejected=counts["rejected"], problems=tuple(problems), aborted=True)
+        return ImportReport(
+            rejected=counts["rejected"],
+            problems=tuple(problems),
+            aborted=True,
+            warnings=tuple(warnings),
+        )
     return ImportReport(
         added=counts["added"],
         updated=counts["updated"],
@@ -204,6 +218,7 @@ def import_subscribers(
         rejected=counts["rejected"],
         problems=tuple(problems),
         kept=counts["kept"],
+        warnings=tuple(warnings),
     )
 
 
@@ -294,13 +309,13 @@ def fetch_feeds(
                 name=subscription.title or subscription.url,
                 section=subscription.section or None,
                 base_url=result.url or subscription.url,
+                content_type=result.content_type,
             )
             report = write_articles(store, batch, now=now(), feed_id=subscription.id)
+            warnings = tuple(_unnamed(w, subscription) for w in report.warnings)
+            report = replace(report, warnings=warnings)
         except DigestError as exc:
-            reason = exc.message  # without the feed's name: the report names the feed
-            for prefix in (subscription.url, subscription.title):
-                if prefix and reason.startswith(prefix + ": "):
-                    reason = reason[len(prefix) + 2 :]
+            reason = _unnamed(exc.message, subscription)  # the report names the feed
             store.record_feed_fetch(subscription.id, now=now(), error=reason)
             reports.append(FeedReport(store.get_feed(subscription.id), "failed", reason, exc.hint))
             continue
@@ -316,6 +331,14 @@ def fetch_feeds(
             FeedReport(store.get_feed(subscription.id), "ok", report=report, moved=moved)
         )
     return reports
+
+
+def _unnamed(text: str, subscription: Feed) -> str:
+    """`text` without the feed's URL or title in front: the report line names the feed."""
+    for prefix in (subscription.url, subscription.title):
+        if prefix and text.startswith(prefix + ": "):
+            return text[len(prefix) + 2 :]
+    return text
 
 
 def _follow_move(store: Store, subscription: Feed, moved_to: str) -> str:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from digest import issue
+from digest import issue, spoofing
 from digest.errors import InputError
 from digest.ingest import (
     _CONTROL_RE,
@@ -46,6 +46,7 @@ class SubscriberRow:
     status: str = ""
     list_status: str = ""
     paused: str = ""  # UTC ISO-8601
+    warnings: tuple[str, ...] = ()  # imported, but worth a look (a look-alike domain, ...)
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -152,6 +153,10 @@ def _fast_row(row: int, values: dict[str, str], cache: _Cache) -> SubscriberRow 
     zone = get("timezone", "").strip()
     if email is None or len(name) > 200 or (zone and zone not in cache.zones):
         return None
+    if not email.isascii() or "xn--" in email:
+        return None  # the full path also looks for look-alike domains
+    if not name.isascii() and spoofing.BIDI_CONTROLS.search(name):
+        return None  # and for bidirectional controls
     if get("paused", "").strip():
         return None
     raw = (get("lists", ""), get("sections", ""), get("locale", ""), get("status", ""),
@@ -216,17 +221,23 @@ def iter_subscribers_csv(
             for key in ("lists", "sections"):
                 check_text(values.get(key), where=f"{where} field {key!r}", limit=2000)
             paused = check_text(values.get("paused"), where=f"{where} field 'paused'", limit=40)
+            subscriber = make_subscriber(
+                email=values["email"],
+                name=values.get("name", ""),
+                locale=values.get("locale", ""),
+                timezone=values.get("timezone", ""),
+                where=where,
+                check_dns=check_dns,
+                cache=cache,
+            )
+            warnings: list[str] = []
+            if not subscriber.email.isascii() or "xn--" in subscriber.email:
+                warnings += spoofing.check_email(subscriber.email, where=f"{where} field 'email'")
+            if spoofing.BIDI_CONTROLS.search(subscriber.name):
+                warnings += spoofing.check_texts({"name": subscriber.name}, where=where)
             yield SubscriberRow(
                 row=row,
-                subscriber=make_subscriber(
-                    email=values["email"],
-                    name=values.get("name", ""),
-                    locale=values.get("locale", ""),
-                    timezone=values.get("timezone", ""),
-                    where=where,
-                    check_dns=check_dns,
-                    cache=cache,
-                ),
+                subscriber=subscriber,
                 lists=split_list(values.get("lists", "")),
                 sections=split_list(values.get("sections", "")),
                 status=check_choice(
@@ -242,6 +253,7 @@ def iter_subscribers_csv(
                     if paused
                     else ""
                 ),
+                warnings=tuple(warnings),
             )
         except InputError as exc:
             yield exc

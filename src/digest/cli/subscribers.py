@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 import click
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from digest import ingest, pipeline, roster
+from digest import charset, ingest, pipeline, roster
 from digest.cli.articles import print_import
 from digest.cli.base import (
     cli,
@@ -46,13 +48,14 @@ def subscriber_json(s: Subscriber, lists: list[str], store: Store) -> dict[str, 
 
 @contextmanager
 def open_input(path: str) -> Iterator[tuple[Iterator[str], str]]:
-    """A file (or '-', stdin) as UTF-8 text lines, read as they are needed, and its name.
+    """A file (or '-', stdin) as text lines, read as they are needed, and its name.
 
-    Lines keep their line endings (what the csv module wants); a line that is not UTF-8
-    is one error naming the file, the line and the byte.
+    UTF-8, or the UTF-16/UTF-32 its byte order mark says (as `read_input`). Lines keep
+    their line endings (what the csv module wants); text that does not decode is one
+    error naming the file and, for UTF-8, the line and the byte.
     """
     if path == "-":
-        yield _utf8_lines(sys.stdin.buffer, "stdin"), "stdin"
+        yield _text_lines(sys.stdin.buffer, "stdin"), "stdin"
         return
     try:
         raw = open(path, "rb")  # noqa: SIM115 (closed below)
@@ -61,11 +64,23 @@ def open_input(path: str) -> Iterator[tuple[Iterator[str], str]]:
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
     with raw:
-        yield _utf8_lines(raw, path), path
+        yield _text_lines(raw, path), path
 
 
-def _utf8_lines(raw: Iterable[bytes], name: str) -> Iterator[str]:
-    for number, line in enumerate(raw, 1):
+def _text_lines(raw: BinaryIO, name: str) -> Iterator[str]:
+    # a file or stdin is buffered already; a test's stdin (BytesIO) is wrapped to peek
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
+    encoding, skip = charset.byte_encoding(buffered.peek(4)[:4])
+    if skip and encoding != "utf-8":  # UTF-16/32: the codec finds the lines
+        buffered.read(skip)
+        text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
+        label = encoding.upper().replace("-LE", "").replace("-BE", "")
+        try:
+            yield from text
+        except UnicodeDecodeError:
+            raise InputError(f"{name}: not {label}", hint="save the file as UTF-8") from None
+        return
+    for number, line in enumerate(buffered, 1):
         try:
             yield line.decode("utf-8")
         except UnicodeDecodeError as exc:
