@@ -301,9 +301,37 @@ class SubscribersMixin(ListsMixin):
             yield subscriber, dict(sorted(json.loads(lists))) if lists != "[]" else {}
 
     def count_subscribers(self, list_slug: str | None = None, *, status: str | None = None) -> int:
-        sql, params = self._subscriber_query(list_slug, status)
-        row = self._one("SELECT count(*) AS n FROM subscribers s" + sql, params)
-        return int(row["n"]) if row else 0
+        if status is not None and status not in SUBSCRIBER_STATUSES:
+            raise InputError(
+                f"unknown status {status!r}", hint="one of: " + ", ".join(SUBSCRIBER_STATUSES)
+            )
+        return self.count_by_status(list_slug)[status or "total"]
+
+    def count_by_status(self, list_slug: str | None = None) -> dict[str, int]:
+        """{'total': n, 'active': n, ...} in one pass, with the filters of `subscribers`:
+        for a list, 'active' means active on that list too, 'unsubscribed' counts those
+        who left only that list, and a subscriber counts once in each status that fits."""
+        sums = ", ".join(
+            f"coalesce(sum({condition}), 0)"
+            for condition in (
+                "s.status = 'active' AND x.status = 'active'",
+                "s.status = 'unsubscribed' OR x.status = 'unsubscribed'",
+                "s.status = 'bounced'",
+                "s.status = 'complained'",
+            )
+        )
+        if list_slug:
+            list_id = self.get_list(list_slug).id
+            row = self.db.conn.execute(
+                f"SELECT count(*), {sums} FROM subscriptions x"
+                " JOIN subscribers s ON s.id = x.subscriber_id WHERE x.list_id = ?",
+                [list_id],
+            ).fetchone()
+        else:
+            row = self.db.conn.execute(
+                f"SELECT count(*), {sums.replace('x.status', 's.status')} FROM subscribers s"
+            ).fetchone()
+        return dict(zip(("total", *SUBSCRIBER_STATUSES), map(int, row), strict=True))
 
     def _subscriber_query(self, list_slug: str | None, status: str | None) -> tuple[str, list[Any]]:
         if status is not None and status not in SUBSCRIBER_STATUSES:
