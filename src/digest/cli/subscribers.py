@@ -363,12 +363,12 @@ def subscribers_count(
       digest subscribers count --list daily --status active
     """
     with pipeline.open_store(settings_of(ctx)) as store:
-        counts = store.count_by_status(slug)  # one pass over the list, whatever is asked
-    if as_json:
-        wanted = ("total", status) if status else ("total", *SUBSCRIBER_STATUSES)
-        click.echo(json.dumps({k: counts[k] for k in wanted}, indent=2))
-        return
-    click.echo(counts[status or "total"])
+        if not as_json:
+            click.echo(store.count_subscribers(slug, status=status))
+            return
+        # every status in one pass over the list
+        counts = store.count_by_status(slug, statuses=(status,) if status else SUBSCRIBER_STATUSES)
+    click.echo(json.dumps(counts, indent=2))
 
 
 @subscribers_group.command("import")

@@ -305,21 +305,28 @@ class SubscribersMixin(ListsMixin):
             raise InputError(
                 f"unknown status {status!r}", hint="one of: " + ", ".join(SUBSCRIBER_STATUSES)
             )
-        return self.count_by_status(list_slug)[status or "total"]
+        if status is None:  # an index count, no row read
+            if list_slug:
+                list_id = self.get_list(list_slug).id
+                sql, params = "SELECT count(*) FROM subscriptions WHERE list_id = ?", [list_id]
+            else:
+                sql, params = "SELECT count(*) FROM subscribers", []
+            return int(self.db.conn.execute(sql, params).fetchone()[0])
+        return self.count_by_status(list_slug, statuses=(status,))[status]
 
-    def count_by_status(self, list_slug: str | None = None) -> dict[str, int]:
+    def count_by_status(
+        self, list_slug: str | None = None, *, statuses: Sequence[str] = SUBSCRIBER_STATUSES
+    ) -> dict[str, int]:
         """{'total': n, 'active': n, ...} in one pass, with the filters of `subscribers`:
         for a list, 'active' means active on that list too, 'unsubscribed' counts those
         who left only that list, and a subscriber counts once in each status that fits."""
-        sums = ", ".join(
-            f"coalesce(sum({condition}), 0)"
-            for condition in (
-                "s.status = 'active' AND x.status = 'active'",
-                "s.status = 'unsubscribed' OR x.status = 'unsubscribed'",
-                "s.status = 'bounced'",
-                "s.status = 'complained'",
-            )
-        )
+        conditions = {
+            "active": "s.status = 'active' AND x.status = 'active'",
+            "unsubscribed": "s.status = 'unsubscribed' OR x.status = 'unsubscribed'",
+            "bounced": "s.status = 'bounced'",
+            "complained": "s.status = 'complained'",
+        }
+        sums = ", ".join(f"coalesce(sum({conditions[st]}), 0)" for st in statuses)
         if list_slug:
             list_id = self.get_list(list_slug).id
             row = self.db.conn.execute(
@@ -331,7 +338,7 @@ class SubscribersMixin(ListsMixin):
             row = self.db.conn.execute(
                 f"SELECT count(*), {sums.replace('x.status', 's.status')} FROM subscribers s"
             ).fetchone()
-        return dict(zip(("total", *SUBSCRIBER_STATUSES), map(int, row), strict=True))
+        return dict(zip(("total", *statuses), map(int, row), strict=True))
 
     def _subscriber_query(self, list_slug: str | None, status: str | None) -> tuple[str, list[Any]]:
         if status is not None and status not in SUBSCRIBER_STATUSES:
