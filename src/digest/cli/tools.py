@@ -16,7 +16,6 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.cli.editions import print_report
-from digest.demo import run_demo
 from digest.errors import DigestError
 
 # -- tools --------------------------------------------------------------------------------
@@ -77,6 +76,8 @@ def demo(ctx: click.Context, day: str | None) -> None:
     Example:
       digest demo && ls outbox/
     """
+    from digest.demo import run_demo
+
     result = run_demo(settings_of(ctx), day=parse_day(day), now=now_utc)
     print_report(result.report, False)
     out.print(f"messages: {result.outbox.resolve()}/ (.eml files, captured by {result.smtp_url})")
