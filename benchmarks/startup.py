@@ -49,7 +49,8 @@ def slowest_imports(argv: list[str], env: dict[str, str], count: int = 12) -> li
         for line in done.stderr.splitlines()
         if line.startswith("import time:") and "imported package" not in line
     ]
-    rows, parents = [], []  # importtime prints children first: walk it backwards
+    rows: list[tuple[int, str]] = []
+    parents: list[tuple[int, str]] = []  # importtime prints children first: walk it backwards
     for _, cumulative, field in reversed(lines):
         depth, name = len(field) - len(field.lstrip()), field.strip()
         while parents and parents[-1][0] >= depth:
