@@ -21,8 +21,9 @@ class ArticlesMixin(StoreBase):
         columns = "id, " + ", ".join(values)
         existing = self._one(f"SELECT {columns} FROM articles WHERE url = ?", [article.url])
         if existing is None and article.guid:
-            existing = self._one(
-                f"SELECT {columns} FROM articles WHERE guid = ? ORDER BY id LIMIT 1",
+            existing = self._one(  # `guid != ''` lets SQLite use the partial index
+                f"SELECT {columns} FROM articles WHERE guid = ? AND guid != ''"
+                " ORDER BY id LIMIT 1",
                 [article.guid],
             )
         if existing is None:
