@@ -66,11 +66,14 @@ def slowest_imports(argv: list[str], env: dict[str, str], count: int = 12) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--tiny", action="store_true", help="two runs: checks it still works")
+    parser.add_argument(
+        "--tiny", action="store_true", help="one run, no warm-up: checks it still works"
+    )
     parser.add_argument("--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE")
     parser.add_argument("--imports", action="store_true", help="print the slowest imports too")
     args = parser.parse_args()
-    runs = 2 if args.tiny or os.environ.get("DIGEST_BENCH_TINY") == "1" else args.runs
+    tiny = args.tiny or os.environ.get("DIGEST_BENCH_TINY") == "1"
+    runs = 1 if tiny else args.runs
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
@@ -100,7 +103,7 @@ def main() -> None:
                 "2026-11-27",
             ],
         }
-        for argv in commands.values():
+        for argv in [] if tiny else commands.values():
             run_once(argv, env)  # warm-up: writes the bytecode cache, fills the page cache
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(runs):  # interleaved, so a busy moment hits every command alike
