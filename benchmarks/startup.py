@@ -10,7 +10,10 @@ compile all of digest's sources (about 0.1 s more); `--no-bytecode` measures tha
 
 "digest send (nothing due)" is the start-up part of a send: the command runs through
 the CLI, the settings, the store and the edition query, and stops at "no articles in
-this edition" before anything is rendered or sent. Target: under 0.3 s.
+this edition" before anything is rendered or sent. Target: under 0.3 s, judged on CPU
+time (user + system), since wall-clock time on a shared 2-core machine mostly measures
+the other tenants. "digest send --dry-run (1 msg)" adds what a real send does before its
+first message: importing premailer, rendering a 30-article edition, building a message.
 `--imports` also prints the slowest imports of `digest send` (`python -X importtime`).
 """
 
@@ -25,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import make_database
 
 TARGET_S = 0.3
 
@@ -78,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
         env["DIGEST_DB"] = str(Path(tmp) / "bench.db")
-        env["DIGEST_SECRET_FILE"] = str(Path(tmp) / "secret")
+        env["DIGEST_OUTBOX"] = str(Path(tmp) / "outbox")
         if not args.no_bytecode:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
@@ -90,6 +95,7 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+        make_database(Path(tmp) / "full.db", 1)  # 30 articles, one subscriber
         commands = {
             "python -c pass (floor)": [sys.executable, "-c", "pass"],
             "digest --help": [*digest, "--help"],
@@ -101,6 +107,17 @@ def main() -> None:
                 "daily",
                 "--date",
                 "2026-11-27",
+            ],
+            "digest send --dry-run (1 msg)": [
+                *digest,
+                "--db",
+                str(Path(tmp) / "full.db"),
+                "send",
+                "--list",
+                "daily",
+                "--date",
+                "2026-11-27",
+                "--dry-run",
             ],
         }
         for argv in [] if tiny else commands.values():
@@ -115,11 +132,9 @@ def main() -> None:
         mode = "no bytecode cache" if args.no_bytecode else "bytecode cached"
         print(f"start-up, {runs} runs each, medians ({mode}; CPU is steadier on a busy machine):")
         for name in commands:
-            verdict = (
-                ""
-                if name.startswith("python")
-                else ("  ok" if wall[name] < TARGET_S else f"  OVER the {TARGET_S} s target")
-            )
+            verdict = ""
+            if not name.startswith("python") and "dry-run" not in name:
+                verdict = "  ok" if cpu[name] < TARGET_S else f"  OVER the {TARGET_S} s target"
             print(
                 f"  {name:<28} {wall[name] * 1000:7.1f} ms wall {cpu[name] * 1000:7.1f} ms CPU"
                 f"  {wall[name] / floor:5.1f}x floor{verdict}"
