@@ -10,9 +10,20 @@ import pytest
 FORBIDDEN = ("sqlite3", "smtplib", "click", "apscheduler", "starlette")
 
 
-@pytest.mark.parametrize(
-    "module", ["digest.issue", "digest.render", "digest.message", "digest.timetable"]
+PURE = (
+    "models",
+    "errors",
+    "issue",
+    "timetable",
+    "render",
+    "message",
+    "sanitizer",
+    "ingest",
+    "feed",
 )
+
+
+@pytest.mark.parametrize("module", [f"digest.{name}" for name in PURE])
 def test_pure_module_imports_nothing_impure(module: str) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {FORBIDDEN!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
