@@ -8,12 +8,13 @@ import email.policy
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from digest import pipeline
+from digest.clock import Clock
 from digest.config import Settings
 from digest.delivery import SendLock
 from digest.errors import BusyError, SmtpConnectionError
@@ -21,7 +22,7 @@ from digest.models import Article, DeliveryReport, NewsList, Subscriber
 from digest.pool import RateLimiter
 from digest.sink import free_port
 from digest.store import Store
-from tests.conftest import DAY, NOW, Cli
+from tests.conftest import DAY, NOW, Cli, ManualClock
 from tests.faultsmtp import FaultServer, always, at, fail_times
 
 
@@ -49,6 +50,9 @@ def make_project(
         )
 
 
+MINUTE = timedelta(minutes=1)
+
+
 def quick(settings: Settings, url: str, **extra: object) -> Settings:
     """Tiny backoff values so retries happen within the test, without real waiting."""
     values: dict[str, object] = {
@@ -61,13 +65,16 @@ def quick(settings: Settings, url: str, **extra: object) -> Settings:
     return dataclasses.replace(settings, **values)  # type: ignore[arg-type]
 
 
-def send(store: Store, settings: Settings, **kw: object) -> DeliveryReport:
+def send(
+    store: Store, settings: Settings, *, clock: Clock | None = None, **kw: object
+) -> DeliveryReport:
+    """Send DAY's edition; by default on a clock that starts at NOW and runs in real time."""
     return pipeline.send_edition(
         store,
         settings,
         slug="daily",
         day=DAY,
-        now=lambda: datetime.now(UTC),
+        clock=clock or Clock.starting_at(NOW),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -175,7 +182,7 @@ def test_550_5_1_1_bounces_and_the_subscriber_is_never_mailed_again(
         quick(settings, server.url),
         slug="daily",
         day=DAY + timedelta(days=1),
-        now=lambda: datetime.now(UTC),
+        clock=Clock.starting_at(NOW + timedelta(days=1)),
     )
     rcpts = [r.rcpt for r in server.handler.accepted]
     assert rcpts.count("s2@example.org") == 0 and rcpts.count("s1@example.org") == 2
@@ -218,7 +225,14 @@ def test_timeout_after_the_final_dot_is_maybe_delivered_not_resent_at_once(
     status, attempts, message_id = ledger(store)["s2@example.org"]
     assert (status, attempts) == ("deferred", 1)
     assert [r.rcpt for r in server.handler.seen].count("s2@example.org") == 1
-    resumed = send(store, quick(settings, url))
+    # The next run, a minute later, leaves it alone: it waits DIGEST_RETRY_MAX.
+    soon = send(store, quick(settings, url, retry_max=3600), clock=Clock.starting_at(NOW + MINUTE))
+    assert (soon.sent, soon.deferred, soon.complete) == (0, 1, False)
+    assert any("from 2026-11-27 08:00" in note for note in soon.notes), soon.notes
+    assert [r.rcpt for r in server.handler.seen].count("s2@example.org") == 1
+    # An hour on, it goes again, with the same Message-ID.
+    later = NOW + timedelta(hours=1, minutes=1)
+    resumed = send(store, quick(settings, url), clock=Clock.starting_at(later))
     assert (resumed.sent, resumed.complete) == (1, True)
     assert server.handler.accepted_ids()["s2@example.org"] == {message_id}
 
@@ -231,7 +245,8 @@ def test_connection_dropped_after_data_resends_with_the_same_message_id(
     report = send(store, quick(settings, server.url, retry_max=3600))
     assert (report.sent, report.deferred) == (2, 1)
     assert "maybe delivered" in _last_reply(store, "s1@example.org")
-    resumed = send(store, quick(settings, server.url))
+    later = Clock.starting_at(NOW + timedelta(hours=1, minutes=1))  # past DIGEST_RETRY_MAX
+    resumed = send(store, quick(settings, server.url), clock=later)
     assert resumed.complete
     ids = server.handler.accepted_ids()
     assert all(len(v) == 1 for v in ids.values()) and len(ids) == 3
@@ -291,32 +306,12 @@ def test_a_second_sender_exits_with_a_clear_message_and_sends_nothing(
     assert send(store, quick(settings, server.url)).sent == 2
 
 
-class FakeTime:
-    """Injected clock: sleeping advances it, so pacing is checked without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_rate_limit_spaces_messages_evenly(
     store: Store, settings: Settings, server: FaultServer
 ) -> None:
     make_project(store, 5)
-    fake = FakeTime()
-    report = send(
-        store,
-        quick(settings, server.url + "?rate=4/s&connections=2"),
-        clock=fake.clock,
-        sleep=fake.sleep,
-    )
+    fake = ManualClock()
+    report = send(store, quick(settings, server.url + "?rate=4/s&connections=2"), clock=fake.clock)
     assert report.sent == 5
     assert sum(fake.slept) == pytest.approx(4 * 0.25)
 
@@ -326,23 +321,23 @@ def test_max_per_hour_counts_earlier_runs_and_stops_with_the_rest_queued(
 ) -> None:
     make_project(store, 5)
     url = server.url + "?max_per_hour=3"
-    fake = FakeTime()
-    first = send(store, quick(settings, url), clock=fake.clock, sleep=fake.sleep)
+    fake = ManualClock()
+    first = send(store, quick(settings, url), clock=fake.clock)
     assert (first.sent, first.remaining, first.complete) == (3, 2, False)
     assert "hourly limit of 3" in first.stopped
-    second = send(store, quick(settings, url), clock=fake.clock, sleep=fake.sleep)
+    second = send(store, quick(settings, url), clock=fake.clock)
     assert second.sent == 0 and second.remaining == 2
     # With a window longer than the wait, the run paces itself instead of stopping.
-    third = send(
-        store, quick(settings, url, retry_window=7200.0), clock=fake.clock, sleep=fake.sleep
-    )
+    third = send(store, quick(settings, url, retry_window=7200.0), clock=fake.clock)
     assert (third.sent, third.complete) == (2, True)
     assert sum(fake.slept) > 3000
 
 
 def test_rate_limiter_alone() -> None:
-    fake = FakeTime()
-    limiter = RateLimiter(0, 2, clock=fake.clock, sleep=fake.sleep, history=[fake.now - 3599])
+    fake = ManualClock()
+    limiter = RateLimiter(
+        0, 2, clock=fake.monotonic, sleep=fake.sleep, history=[fake.elapsed - 3599]
+    )
     limiter.wait()
     assert fake.slept == []
     limiter.wait()
@@ -357,16 +352,15 @@ def test_deferred_messages_expire_when_the_next_edition_is_due(
     first = send(store, quick(settings, server.url, retry_window=0.0))
     assert first.deferred == 1
     del server.handler.rcpt["s1@example.org"]
-    late = pipeline.send_edition(
+    late = send(
         store,
         quick(settings, server.url),
-        slug="daily",
-        day=DAY,
-        now=lambda: NOW + timedelta(days=1, minutes=1),
+        clock=Clock.starting_at(NOW + timedelta(days=1, minutes=1)),
     )
-    assert (late.sent, late.failed, late.remaining) == (0, 0, 0)
+    # Given up counts as failed: `digest send` exits 1, not 0 as if all went out.
+    assert (late.sent, late.failed, late.remaining) == (0, 1, 0)
     assert ledger(store)["s1@example.org"][0] == "failed"
-    assert any("next edition is due" in n for n in late.notes)
+    assert any("retried until the next edition was due" in n for n in late.notes)
 
 
 def test_server_down_fails_with_a_hint_and_keeps_everything_queued(
@@ -397,12 +391,12 @@ def test_cli_send_json_and_exit_codes(run: Cli, db_path: Path) -> None:
         )
         server.handler.rcpt["s2@example.org"] = always("451 4.3.0 later")
         args = ("send", "--list", "daily", "--date", DAY.isoformat())
-        result = run(*args, "--json", ok=False)
+        result = run(*args, "--now", NOW.isoformat(), "--json", ok=False)
         assert result.exit_code == 75
         data = json.loads(result.stdout)
         assert (data["sent"], data["deferred"], data["complete"]) == (1, 1, False)
         del server.handler.rcpt["s2@example.org"]
-        result = run(*args)
+        result = run(*args, "--now", (NOW + timedelta(minutes=1)).isoformat())
         assert "sent 1," in result.stderr and "complete" in result.stderr
         # A policy block stops the run: exit 1, the reason on stderr.
         run.env["DIGEST_SMTP_URL"] = server.url
@@ -411,7 +405,7 @@ def test_cli_send_json_and_exit_codes(run: Cli, db_path: Path) -> None:
                 Subscriber(email="s3@example.org"), lists=[(store.get_list("daily"), ())], now=NOW
             )
         server.handler.data = always("554 5.7.1 blocked")
-        result = run(*args, ok=False)
+        result = run(*args, "--now", (NOW + timedelta(minutes=2)).isoformat(), ok=False)
         assert result.exit_code == 1
         assert "stopped: 554 5.7.1 blocked" in result.stderr
 
@@ -493,3 +487,91 @@ def test_a_paused_subscriber_is_not_sent_the_rest_of_an_edition(
     report = send(store, quick(settings, server.url))
     assert (report.sent, report.skipped, report.complete) == (0, 1, True)
     assert ledger(store)["s2@example.org"][0] == "skipped"
+
+
+def send_day(store: Store, settings: Settings, day_offset: int) -> DeliveryReport:
+    """The edition `day_offset` days after DAY, sent at its due time (a fixed clock)."""
+    day = DAY + timedelta(days=day_offset)
+    moment = NOW + timedelta(days=day_offset)
+    store.upsert_article(
+        Article(
+            url=f"https://news.example.com/day{day_offset}",
+            title=f"Day {day_offset}",
+            published_at=moment - timedelta(hours=1),
+        ),
+        now=moment,
+    )
+    return pipeline.send_edition(
+        store, settings, slug="daily", day=day, clock=Clock.starting_at(moment)
+    )
+
+
+def test_a_bare_550_is_a_soft_bounce_and_three_on_distinct_editions_bounce(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    """Many policy rejections are a bare 550: it counts, but only N of them end an address."""
+    make_project(store, 3)
+    server.handler.rcpt["s2@example.org"] = always("550 Rejected by policy")
+    server.handler.rcpt["s3@example.org"] = always("550 5.2.2 Mailbox full")
+    fast = quick(settings, server.url)
+    for day in range(2):
+        report = send_day(store, fast, day)
+        assert (report.sent, report.bounced, report.complete) == (1, 2, True)
+        assert statuses(store)["s2@example.org"] == "active"
+    s2 = store.find_subscriber("s2@example.org")
+    assert store.soft_bounce_count(s2.id or 0) == 2
+    again = send_day(store, fast, 1)  # a rerun of the same edition sends and counts nothing
+    assert (again.sent, again.bounced, again.already_sent, again.remaining) == (0, 0, 1, 0)
+    assert store.soft_bounce_count(s2.id or 0) == 2
+    third = send_day(store, fast, 2)
+    assert (third.sent, third.bounced) == (1, 2)
+    assert statuses(store) == {
+        "s1@example.org": "active",
+        "s2@example.org": "bounced",
+        "s3@example.org": "bounced",
+    }
+    edition = store.find_edition(store.get_list("daily"), DAY + timedelta(days=2))
+    replies = {d.subscriber.email: d.last_reply for d in store.deliveries(edition or 0)}
+    assert replies["s2@example.org"] == (
+        "550 Rejected by policy (soft bounce 3 of 3; the subscriber is now bounced)"
+    )
+    # The fourth edition is not even queued for them.
+    send_day(store, fast, 3)
+    assert [r.rcpt for r in server.handler.seen][-1:] == ["s1@example.org"]
+    assert server.handler.rcpt_attempts["s2@example.org"] == 3
+
+
+def test_the_soft_bounce_limit_is_a_setting(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 2)
+    server.handler.rcpt["s2@example.org"] = always("550 Rejected by policy")
+    report = send_day(store, quick(settings, server.url, soft_bounce_limit=1), 0)
+    assert (report.sent, report.bounced) == (1, 1)
+    assert statuses(store)["s2@example.org"] == "bounced"
+
+
+def test_delivered_messages_are_byte_identical_to_the_dry_run(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """What --dry-run writes is exactly what the server receives (same clock, same bytes)."""
+    from digest.sink import CaptureServer
+
+    make_project(store, 3, sections={2: ("Sport",)})
+    with CaptureServer(tmp_path / "received") as capture:
+        fast = quick(settings, capture.url)
+        dry = send(store, fast, clock=Clock.frozen(NOW), dry_run=True)
+        assert dry.recipients == 3
+        report = send(store, fast, clock=Clock.frozen(NOW))
+        assert report.sent == 3
+        received = {rcpt[0]: path.read_bytes() for _, rcpt, path in capture.handler.received}
+    written = {
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"]
+        .addresses[0]
+        .addr_spec: p.read_bytes()
+        for p in settings.outbox.glob("*.eml")
+    }
+    assert sorted(written) == sorted(received) == [f"s{i}@example.org" for i in (1, 2, 3)]
+    for address, data in received.items():
+        assert data == written[address], address
+    assert received["s1@example.org"] != received["s2@example.org"]  # personalised

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.demo import run_demo
 from digest.render import default_templates_dir
@@ -23,6 +24,7 @@ from tests.conftest import received_messages
 
 PAST = date(2026, 11, 20)
 PAGE = f"/preview/daily/{PAST.isoformat()}"
+LATE_EVENING = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # the app's clock
 
 
 def checks_of(page: str) -> dict[str, str]:
@@ -40,13 +42,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         env={}, overrides={"db": folder / "news.db", "outbox": folder / "outbox"}, cwd=folder
     )
     moment = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
-    run_demo(settings, day=PAST, now=lambda: moment)
+    run_demo(settings, day=PAST, clock=Clock.frozen(moment))
     return settings
 
 
 @pytest.fixture
 def client(demo: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(demo)) as opened:
+    with TestClient(create_app(demo, clock=Clock.frozen(LATE_EVENING))) as opened:
         yield opened
 
 
@@ -54,7 +56,8 @@ def test_index_lists_lists_with_past_and_upcoming_editions(client: TestClient) -
     page = client.get("/")
     assert page.status_code == 200
     assert "Sahel Morning Digest" in page.text
-    today = datetime.now(UTC).date()
+    # 23:30 UTC is already tomorrow in N'Djamena (UTC+1): "today" is the list's date.
+    today = date(2026, 11, 28)
     for day, label in [(today, "(today)"), (today + timedelta(days=1), "(tomorrow)")]:
         assert f'href="/preview/daily/{day}">{day} {label}</a>' in page.text
     assert f'href="{PAGE}">{PAST}</a>' in page.text  # the recorded, sent edition

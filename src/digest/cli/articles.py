@@ -13,9 +13,9 @@ from rich.markup import escape
 
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
     out,
     parse_day,
     settings_of,
@@ -111,7 +111,7 @@ def articles_import(
     data, name = read_bytes(file)
     with pipeline.open_store(settings_of(ctx)) as store:
         report = pipeline.import_articles(
-            store, data, name=name, now=now_utc(), fmt=fmt, section=section, strict=strict
+            store, data, name=name, now=clock_of(ctx).now(), fmt=fmt, section=section, strict=strict
         )
     print_import(report)
     if report.rejected:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.base import cli, err, handle_errors, settings_of
+from digest.cli.base import cli, clock_of, err, handle_errors, settings_of
 from digest.errors import DigestError
 from digest.secret import load_secret
 
@@ -47,6 +47,6 @@ def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
         )
     if public_mode:
         load_secret(settings.secret_file, create=False)  # links cannot be checked without it
-    app = create_app(settings, public_mode=public_mode)
+    app = create_app(settings, public_mode=public_mode, clock=clock_of(ctx))
     err.print(f"serving on http://{host}:{port}/ (Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
