@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,15 @@ def _imported(code: str, names: tuple[str, ...]) -> list[str]:
 
 def test_the_command_line_imports_no_library_before_a_command_runs() -> None:
     assert _imported("import digest.cli", HEAVY) == []
+
+
+def test_loading_the_settings_imports_no_renderer(tmp_path: Path) -> None:
+    """Every command loads its settings (and checks the theme); most never render."""
+    code = (
+        "from pathlib import Path; from digest.config import load_settings; "
+        f"load_settings(env={{}}, cwd=Path({str(tmp_path)!r}))"
+    )
+    assert _imported(code, HEAVY) == []
 
 
 def test_sending_imports_nothing_only_imports_and_feeds_need() -> None:
