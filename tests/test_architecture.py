@@ -21,6 +21,9 @@ PURE = (
     "sanitizer",
     "ingest",
     "feed",
+    "charset",
+    "spoofing",
+    "roster",
 )
 
 
