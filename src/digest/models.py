@@ -38,6 +38,7 @@ ARTICLE_FIELDS = (
     "language",
     "guid",
 )
+ARTICLE_FORMATS = ("json", "jsonl", "csv", "feed")  # what `articles import --format` takes
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.cli.editions import print_report
-from digest.demo import DEMO_DIR, run_demo
 from digest.errors import DigestError
 
 # -- tools --------------------------------------------------------------------------------
@@ -70,7 +69,7 @@ def smtp_sink(ctx: click.Context, host: str, port: int, outbox: Path | None) -> 
     "--dir",
     "folder",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEMO_DIR,
+    default=Path("digest-demo"),  # digest.demo.DEMO_DIR (imported only when the demo runs)
     show_default=True,
     help="The demo's own folder: its database, outbox/ and preview/.",
 )
@@ -88,6 +87,8 @@ def demo(ctx: click.Context, day: str | None, folder: Path) -> None:
     Example:
       digest demo && ls digest-demo/outbox/
     """
+    from digest.demo import run_demo
+
     result = run_demo(
         settings_of(ctx), day=parse_day(day) if day else None, clock=clock_of(ctx), folder=folder
     )
