@@ -89,6 +89,7 @@ def command(db: Path, cwd: Path, *args: str) -> Callable[[int], float]:
         argv = [a.replace("{k}", str(round_no + 1)) for a in args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
         env["DIGEST_SMTP_URL"] = "smtp://127.0.0.1:9"
+        env["DIGEST_BASE_URL"] = "https://news.example.com"
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "digest", "--db", str(db), *argv],

@@ -35,6 +35,7 @@ AFTER = (NOW + timedelta(minutes=5)).isoformat()
 def run_due(db: Path, cwd: Path) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env["DIGEST_SMTP_URL"] = "smtp://127.0.0.1:9"  # never used: nothing is due
+    env["DIGEST_BASE_URL"] = "https://news.example.com"
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "digest", "--db", str(db), "schedule", "--run-due", "--now", AFTER],

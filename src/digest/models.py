@@ -38,6 +38,7 @@ ARTICLE_FIELDS = (
     "language",
     "guid",
 )
+ARTICLE_FORMATS = ("json", "jsonl", "csv", "feed")  # what `articles import --format` takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,10 @@ class NewsList:
     id: int | None = None
 
 
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+LIST_STATUSES = ("active", "unsubscribed")  # a subscription's own status, per list
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     email: str
@@ -61,6 +66,20 @@ class Subscriber:
     timezone: str = ""
     status: str = "active"
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberImport:
+    """One row of a subscribers import, as the store merges it.
+
+    Empty `status`, `paused_at` or membership status mean "not given": active for a new
+    subscriber or subscription, and the stored value kept for an existing one.
+    """
+
+    subscriber: Subscriber  # its `status` is not used: see `status`
+    status: str = ""
+    paused_at: str = ""  # UTC ISO-8601, when the subscriber paused all mail
+    memberships: tuple[tuple[int, tuple[str, ...], str], ...] = ()  # (list id, sections, status)
 
 
 @dataclass(frozen=True, slots=True)
