@@ -140,6 +140,8 @@ def main() -> None:
         )
         if missing or two_ids or wrong or not_sent or len(rows) != n:
             raise SystemExit("crash safety broken")
+        if max(per_kill) > args.connections:
+            raise SystemExit(f"a kill left {max(per_kill)} copies to resend (> connections)")
 
 
 PENDING = {"queued", "sending", "deferred"}
