@@ -38,6 +38,9 @@ class Settings:
     dkim_domain: str = ""  # DIGEST_DKIM_DOMAIN: signing domain [default: the From domain]
     editor_password: str = ""  # DIGEST_EDITOR_PASSWORD: guards previews under `serve --public`
     rate_limit: int = 30  # DIGEST_RATE_LIMIT: bad tokens a minute per client before 429
+    # Readers' sign-ups (issue 13).
+    signup_resend: float = 3600.0  # DIGEST_SIGNUP_RESEND: seconds between two confirmations
+    signup_expiry: float = 7 * 86400.0  # DIGEST_SIGNUP_EXPIRY: seconds a confirmation link lasts
     # The theme (render.Theme): what a site changes without touching templates.
     theme_name: str = ""  # DIGEST_THEME_NAME: name in the header/subject (default: the list's)
     theme_logo_url: str = ""  # DIGEST_THEME_LOGO_URL: https URL of a logo shown in the header
@@ -57,7 +60,7 @@ class Settings:
 
 _DERIVED_FIELDS = {"base_url_set"}  # computed here, never read from DIGEST_* or the file
 _PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
-_FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window"}
+_FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window", "signup_resend", "signup_expiry"}
 _INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit", "ledger_keep_days"}
 
 

@@ -51,6 +51,29 @@ class NewsList:
     locale: str = "en"
     sections: tuple[str, ...] = ()
     address: str = ""
+    signup: str = "closed"  # "open": readers may sign themselves up at /subscribe/<slug>
+    id: int | None = None
+
+
+SIGNUP_MODES = ("open", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class Signup:
+    """A reader's sign-up to one list: the confirmation mail's ledger row and, once
+    confirmed, the consent record of that subscription."""
+
+    list_id: int
+    email: str
+    created_at: datetime
+    form: str  # which form: "/subscribe/daily (page)" or "(json)"
+    form_version: str  # hash of the form's text, so the wording they agreed to is known
+    name: str = ""
+    sections: tuple[str, ...] = ()
+    locale: str = ""
+    ip: str = ""  # truncated to /24 (IPv4) or /48 (IPv6)
+    sent_at: datetime | None = None
+    confirmed_at: datetime | None = None
     id: int | None = None
 
 

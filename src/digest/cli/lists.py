@@ -19,7 +19,7 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.errors import InputError
-from digest.models import NewsList
+from digest.models import SIGNUP_MODES, NewsList
 
 # -- lists --------------------------------------------------------------------------------
 
@@ -38,6 +38,13 @@ def lists_group() -> None:
 @click.option("--locale", default="en", show_default=True, help="Language: en, fr, ar, ...")
 @click.option("--section", "sections", multiple=True, help="Section order (repeat).")
 @click.option("--address", default="", help="Postal address / contact line for the footer.")
+@click.option(
+    "--signup",
+    type=click.Choice(SIGNUP_MODES),
+    default="closed",
+    show_default=True,
+    help="open: readers may sign themselves up at /subscribe/SLUG (double opt-in).",
+)
 @click.pass_context
 @handle_errors
 def lists_add(
@@ -50,6 +57,7 @@ def lists_add(
     locale: str,
     sections: tuple[str, ...],
     address: str,
+    signup: str,
 ) -> None:
     """Create a newsletter.
 
@@ -78,6 +86,7 @@ def lists_add(
         locale=locale,
         sections=sections,
         address=ingest.check_text(address, where="--address", limit=500),
+        signup=signup,
     )
     with pipeline.open_store(settings_of(ctx)) as store:
         created = store.add_list(news_list, now=clock_of(ctx).now())
@@ -116,6 +125,7 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
                         "timezone": r.timezone,
                         "locale": r.locale,
                         "sections": list(r.sections),
+                        "signup": r.signup,
                     }
                     for r in rows
                 ],
@@ -165,6 +175,7 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
         "locale": r.locale,
         "sections": list(r.sections),
         "address": r.address,
+        "signup": r.signup,
         "subscribers": total,
         "active": counts["active"],
         "unsubscribed": counts["unsubscribed"],
@@ -185,6 +196,11 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
 @click.option("--locale", help="Language: en, fr, ar, ...")
 @click.option("--section", "sections", multiple=True, help="Section order (repeat; replaces).")
 @click.option("--address", help="Postal address / contact line for the footer.")
+@click.option(
+    "--signup",
+    type=click.Choice(SIGNUP_MODES),
+    help="open: readers may sign themselves up at /subscribe/SLUG (double opt-in).",
+)
 @click.pass_context
 @handle_errors
 def lists_edit(
@@ -197,6 +213,7 @@ def lists_edit(
     locale: str | None,
     sections: tuple[str, ...],
     address: str | None,
+    signup: str | None,
 ) -> None:
     """Change a newsletter's settings; options not given stay as they are.
 
@@ -224,6 +241,8 @@ def lists_edit(
         )
     if address is not None:
         changes["address"] = ingest.check_text(address, where="--address", limit=500)
+    if signup is not None:
+        changes["signup"] = signup
     if not changes:
         raise InputError("nothing to change", hint="give at least one option, see --help")
     with pipeline.open_store(settings_of(ctx)) as store:

@@ -18,8 +18,8 @@ from digest.store.base import from_text, to_precise_text, to_text
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.feeds import FeedsMixin
 from digest.store.schema import migrations
+from digest.store.signups import SignupsMixin
 from digest.store.subscribers import SUBSCRIBER_STATUSES, address_hash
-from digest.store.subscriptions import SubscriptionsMixin
 
 __all__ = [
     "SUBSCRIBER_STATUSES",
@@ -34,7 +34,7 @@ __all__ = [
 
 class Store(
     DeliveriesMixin,
-    SubscriptionsMixin,
+    SignupsMixin,
     FeedsMixin,
     ArticlesMixin,
     AbstractContextManager["Store"],

@@ -17,7 +17,7 @@ class ListsMixin(StoreBase):
         try:
             self.db.execute(
                 "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
-                " address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " address, signup, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [news_list.slug, *_list_values(news_list), to_text(now)],
             )
         except sqlite3.IntegrityError:
@@ -30,7 +30,7 @@ class ListsMixin(StoreBase):
     def update_list(self, news_list: NewsList) -> NewsList:
         self.db.execute(
             "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
-            " address=? WHERE slug=?",
+            " address=?, signup=? WHERE slug=?",
             [*_list_values(news_list), news_list.slug],
         )
         return self.get_list(news_list.slug)
@@ -91,6 +91,7 @@ def _list_values(news_list: NewsList) -> list[Any]:
         news_list.locale,
         sections_json(news_list.sections),
         news_list.address,
+        news_list.signup,
     ]
 
 
@@ -105,4 +106,5 @@ def _list_from_row(row: dict[str, Any]) -> NewsList:
         locale=row["locale"],
         sections=tuple(json.loads(row["sections"])),
         address=row["address"],
+        signup=row["signup"],
     )

@@ -436,3 +436,33 @@ def _roster_changes(db: Database) -> None:
             WHEN NEW.timezone IS NOT OLD.timezone {body("NULL", "NULL")}
         """
     )
+
+
+@migrations(name="0011_signups")
+def _signups(db: Database) -> None:
+    """Readers' own sign-ups (issue 13): whether a list's public form is served, and one
+    row per sign-up, which is at once the confirmation mail's ledger row (`sent_at`) and
+    the consent record (when, which form and text version, the IP truncated, `confirmed_at`).
+    """
+    db.executescript(
+        """
+        ALTER TABLE lists ADD COLUMN signup TEXT NOT NULL DEFAULT 'closed'
+            CHECK (signup IN ('open', 'closed'));
+        CREATE TABLE signups (
+            id INTEGER PRIMARY KEY,
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            email TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            sections TEXT NOT NULL DEFAULT '[]',
+            locale TEXT NOT NULL DEFAULT '',
+            form TEXT NOT NULL,
+            form_version TEXT NOT NULL,
+            ip TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            confirmed_at TEXT
+        );
+        CREATE INDEX signups_address ON signups(email COLLATE NOCASE, list_id, created_at);
+        CREATE INDEX signups_unsent ON signups(created_at) WHERE sent_at IS NULL;
+        """
+    )

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from digest.clock import SYSTEM, Clock
 from digest.config import Settings
-from digest.web import preview, public
+from digest.web import preview, public, signup
 from digest.web.guard import Guard, TokenLimits
 
 
@@ -40,6 +40,10 @@ def create_app(
     subscriber_pages = public.PublicPages(settings, clock=now, limits=limits)
     routes: list[BaseRoute] = [Route("/healthz", _health)]
     routes += subscriber_pages.routes()
+    signup_pages = signup.SignupPages(
+        settings, clock=now, limits=limits, pages=subscriber_pages.pages
+    )
+    routes += signup_pages.routes()
     routes += preview.routes(settings, public_mode=public_mode, now=now)
     guard = Middleware(
         Guard,

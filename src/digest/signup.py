@@ -1,0 +1,189 @@
+"""Readers signing themselves up: double opt-in, from the form to the confirmed subscription.
+
+1. `request_signup` checks the form's fields and writes a sign-up row, unless this
+   address asked for this list less than DIGEST_SIGNUP_RESEND ago (then nothing is
+   written: one confirmation mail an hour at most, whoever keeps submitting the form).
+2. `send_confirmations` sends every unsent row's confirmation mail and marks it sent:
+   written first, sent, then marked, so a crash loses none; the next sign-up sends what
+   an earlier crash or a refusing server left. The mail carries nothing the reader typed
+   (not the name), only the list's name and the signed link.
+3. `confirm` (from the POST of the confirmation page, never a GET) makes the reader an
+   active subscriber of that list with the sections they chose.
+
+Whether the address was known already changes none of this: the same rows, the same
+mail, the same answer, so the form cannot be used to find out who subscribes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from typing import Any, Protocol
+
+from babel import Locale
+
+from digest import ingest, message
+from digest.config import Settings
+from digest.errors import DigestError, InputError
+from digest.models import NewsList, Signup
+from digest.pipeline import smtp_settings
+from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token
+from digest.sender import SmtpSender
+from digest.store import Store
+
+log = logging.getLogger("digest.signup")
+PURPOSE = "signup"
+MAIL_TEMPLATE = "confirm_mail.txt"
+
+
+class MailPages(Protocol):
+    """What renders the confirmation mail: the subscriber pages' catalogues (web.pages)."""
+
+    def locale_for(self, *candidates: str) -> Locale: ...
+
+    def render(self, name: str, locale: Locale, **context: Any) -> str: ...
+
+
+def truncate_ip(host: str) -> str:
+    """The client address as the consent record keeps it: its /24 (IPv4) or /48 (IPv6)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def form_version(text: str) -> str:
+    """A short hash of the form's wording: which text the reader agreed to."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def request_signup(
+    store: Store,
+    settings: Settings,
+    news_list: NewsList,
+    *,
+    email: object,
+    name: object = "",
+    sections: Iterable[object] = (),
+    locale: str = "",
+    form: str,
+    version: str,
+    ip: str,
+    now: datetime,
+) -> Signup | None:
+    """Record a sign-up (raises InputError for a bad address); None inside the resend limit."""
+    if not isinstance(email, str) or not email.strip():
+        raise InputError("no email address given", hint="fill in the email field")
+    address = ingest.normalize_email(email.strip(), where="email")
+    clean_name = ingest.check_text(name if isinstance(name, str) else "", where="name", limit=200)
+    chosen = {str(s) for s in sections}
+    wanted = tuple(s for s in news_list.sections if s in chosen)
+    if len(wanted) == len(news_list.sections):
+        wanted = ()  # every section: the whole edition, new sections included
+    assert news_list.id is not None
+    since = now - timedelta(seconds=settings.signup_resend)
+    with store.transaction():
+        if store.recent_signup(address, news_list.id, since=since) is not None:
+            return None
+        return store.add_signup(
+            Signup(
+                list_id=news_list.id,
+                email=address,
+                name=clean_name,
+                sections=wanted,
+                locale=locale,
+                form=form,
+                form_version=version,
+                ip=ip,
+                created_at=now,
+            )
+        )
+
+
+def confirm_url(settings: Settings, signup: Signup, *, now: datetime) -> str:
+    assert signup.id is not None
+    key = load_secrets(settings.secret_file, now=now, create=True)[0]
+    token = make_token(key, PURPOSE, signup.id, signup.list_id)
+    return f"{settings.base_url.rstrip('/')}/confirm/{token}"
+
+
+def read_confirm_token(settings: Settings, token: str, *, now: datetime) -> int | None:
+    """The sign-up id of a genuine confirmation token, else None."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        return None
+    found = read_token(load_secrets(settings.secret_file, now=now), PURPOSE, token)
+    return None if found is None else found[0]
+
+
+def expired(settings: Settings, signup: Signup, *, now: datetime) -> bool:
+    return now - signup.created_at > timedelta(seconds=settings.signup_expiry)
+
+
+def build_confirmation(
+    settings: Settings, pages: MailPages, news_list: NewsList, signup: Signup, *, now: datetime
+) -> bytes:
+    """The confirmation mail: localised, with no text the reader typed, one Message-ID per row."""
+    locale = pages.locale_for(signup.locale, news_list.locale)
+    subject, _, body = (
+        pages.render(
+            MAIL_TEMPLATE,
+            locale,
+            list_name=news_list.name,
+            url=confirm_url(settings, signup, now=now),
+            days=round(settings.signup_expiry / 86400) or 1,
+        )
+        .strip()
+        .partition("\n")
+    )
+    mail = EmailMessage(policy=SMTP)
+    domain = news_list.from_addr.rpartition("@")[2] or "localhost"
+    mail["From"] = formataddr((news_list.name, news_list.from_addr), charset="utf-8")
+    mail["To"] = message.ascii_address(signup.email)
+    mail["Subject"] = subject.strip()
+    mail["Date"] = format_datetime(now)
+    tag = hashlib.sha256(f"signup/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
+    mail["Message-ID"] = f"<signup.{signup.id}.{tag}@{message.ascii_domain(domain)}>"
+    mail["Auto-Submitted"] = "auto-generated"
+    mail["Content-Language"] = str(locale).replace("_", "-")
+    mail.set_content(body.strip() + "\n", cte="quoted-printable")
+    return mail.as_bytes()
+
+
+def send_confirmations(
+    store: Store, settings: Settings, pages: MailPages, *, now: datetime
+) -> tuple[int, int]:
+    """Send every unsent, unexpired confirmation; (sent, left). SMTP failures are logged:
+    the rows stay unsent for the next try, and no reader is told anything different."""
+    pending = store.unsent_signups(since=now - timedelta(seconds=settings.signup_expiry))
+    if not pending:
+        return 0, 0
+    sent = 0
+    lists: dict[int, NewsList | None] = {}
+    try:
+        with SmtpSender(smtp_settings(settings, None)) as sender:
+            for signup in pending:
+                if signup.list_id not in lists:
+                    lists[signup.list_id] = store.get_list_by_id(signup.list_id)
+                news_list = lists[signup.list_id]
+                if news_list is None:
+                    continue
+                data = build_confirmation(settings, pages, news_list, signup, now=now)
+                sender.send(news_list.from_addr, message.ascii_address(signup.email), data)
+                assert signup.id is not None
+                store.mark_signup_sent(signup.id, now=now)
+                sent += 1
+    except DigestError as exc:
+        log.warning("confirmation mail not sent (%s); it is retried with the next sign-up", exc)
+    return sent, len(pending) - sent
+
+
+def confirm(store: Store, signup_id: int, *, now: datetime) -> Signup:
+    return store.confirm_signup(signup_id, now=now)
