@@ -152,8 +152,8 @@ def build_confirmation(
     tag = hashlib.sha256(f"signup/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
     mail["Message-ID"] = f"<signup.{signup.id}.{tag}@{message.ascii_domain(domain)}>"
     mail["Auto-Submitted"] = "auto-generated"
-    mail["Content-Language"] = str(locale).replace("_", "-")
     mail.set_content(body.strip() + "\n", cte="quoted-printable")
+    mail["Content-Language"] = str(locale).replace("_", "-")  # set_content drops Content-*
     return mail.as_bytes()
 
 

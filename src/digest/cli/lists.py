@@ -250,6 +250,34 @@ def lists_edit(
     err.print(f"updated list {updated.slug}: " + ", ".join(sorted(changes)))
 
 
+@lists_group.command("form")
+@click.argument("slug")
+@click.option("--locale", help="Language of the form [default: the list's].")
+@click.pass_context
+@handle_errors
+def lists_form(ctx: click.Context, slug: str, locale: str | None) -> None:
+    """Print an HTML sign-up form to paste into a site's page (needs --signup open).
+
+    It posts to DIGEST_BASE_URL/subscribe/SLUG; readers then get a mail to confirm.
+
+    \b
+    Example:
+      DIGEST_BASE_URL=https://news.example.com digest lists form daily --locale fr
+    """
+    from digest import pipeline
+    from digest.web.signup import form_snippet
+
+    settings = settings_of(ctx)
+    with pipeline.open_store(settings) as store:
+        news_list = store.get_list(slug)
+    if news_list.signup != "open":
+        raise InputError(
+            f"list {slug!r} does not take sign-ups",
+            hint=f"open it first: digest lists edit {slug} --signup open",
+        )
+    click.echo(form_snippet(settings, news_list, locale or news_list.locale))
+
+
 @lists_group.command("remove")
 @click.argument("slug")
 @click.option("--force", is_flag=True, help="Even if it has subscribers (they leave the list).")

@@ -341,7 +341,7 @@ def echo_columns(headers: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> i
 @click.pass_context
 @handle_errors
 def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
-    """Show one subscriber, their lists and section choices.
+    """Show one subscriber, their lists and section choices, and their consent records.
 
     \b
     Example:
@@ -357,11 +357,32 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
         data = subscriber_json(found, lists, store)
         data["list_status"] = store.subscription_statuses(found.id)
         data["paused"] = store.is_paused(found.id)
+        data["consent"] = [
+            {
+                "list": slug,
+                "signed_up_at": c.created_at.isoformat(),
+                "form": c.form,
+                "form_version": c.form_version,
+                "ip": c.ip,
+                "confirmed_at": c.confirmed_at.isoformat() if c.confirmed_at else None,
+            }
+            for slug, c in store.consents(found.email)
+        ]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    consent = data.pop("consent")
     for key, value in data.items():
         out.print(f"[bold]{key}:[/] {escape(str(value))}", markup=True)
+    for record in consent:  # type: ignore[attr-defined]
+        out.print(
+            f"[bold]consent ({escape(record['list'])}):[/] signed up {record['signed_up_at']}"
+            f" through {escape(record['form'])} (form text {record['form_version']}),"
+            f" from {record['ip'] or 'an unknown address'}, confirmed {record['confirmed_at']}",
+            markup=True,
+        )
+    if not consent:
+        out.print("[bold]consent:[/] none recorded (added by an admin: single opt-in)", markup=True)
 
 
 @subscribers_group.command("count")

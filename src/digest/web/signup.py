@@ -48,6 +48,17 @@ def _form_text_version() -> str:
     return signup.form_version((PAGES_DIR / "subscribe_form.html").read_text(encoding="utf-8"))
 
 
+def form_snippet(settings: Settings, news_list: NewsList, locale: str) -> str:
+    """The sign-up form alone, to embed in a site's own page (`digest lists form`)."""
+    pages = Pages(settings.templates)
+    return pages.render(
+        "subscribe_form.html",
+        pages.locale_for(locale),
+        sections=news_list.sections,
+        action=f"{settings.base_url.rstrip('/')}/subscribe/{news_list.slug}",
+    ).strip()
+
+
 class SignupPages:
     def __init__(
         self,

@@ -1,0 +1,360 @@
+"""Readers signing themselves up (issue 13): a real uvicorn on loopback, the real aiosmtpd
+capture server, real HTTP requests; the clock is the test's own (ManualClock)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from email.message import EmailMessage
+
+import httpx
+import pytest
+
+from digest import pipeline, signup
+from digest.config import Settings
+from digest.models import NewsList, Subscriber
+from digest.sink import CaptureServer, free_port
+from digest.store import Store
+from digest.web import create_app
+from digest.web.pages import Pages
+from tests.conftest import NOW, Cli, ManualClock, received_messages, serving
+
+LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/confirm/[A-Za-z0-9_-]+")
+
+
+@dataclass
+class Site:
+    settings: Settings
+    origin: str
+    clock: ManualClock
+    smtp: CaptureServer
+    http: httpx.Client
+    daily: NewsList
+
+    def sign_up(self, email: str, **fields: object) -> httpx.Response:
+        return self.http.post("/subscribe/daily", data={"email": email, **fields})
+
+    def mails(self) -> list[EmailMessage]:
+        return received_messages(self.smtp)
+
+    def link(self, mail: EmailMessage) -> str:
+        body = mail.get_body(("plain",))
+        assert body is not None
+        found = LINK_RE.search(body.get_content())
+        assert found, body.get_content()
+        return found.group(0)
+
+    def receives(self, email: str) -> bool:
+        with Store.open(self.settings.db) as store:
+            return email in [r.subscriber.email for r in store.recipients(self.daily)]
+
+    def confirm(self, link: str) -> httpx.Response:
+        """What the confirmation page's script (or its button) sends: a same-origin POST."""
+        return self.http.post(link, data={"confirm": "yes"}, headers={"Origin": self.origin})
+
+
+def make_site(settings: Settings, smtp: CaptureServer, **changes: object) -> Iterator[Site]:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    settings = replace(settings, base_url=origin, smtp_url=smtp.url, **changes)  # type: ignore[arg-type]
+    pipeline.init_project(settings)
+    clock = ManualClock()
+    with Store.open(settings.db) as store:
+        daily = store.add_list(
+            NewsList(
+                slug="daily",
+                name="Daily News",
+                from_addr="news@example.com",
+                sections=("Sport", "Politics"),
+                signup="open",
+            ),
+            now=NOW,
+        )
+        weekly = store.add_list(NewsList(slug="weekly", name="Weekly"), now=NOW)
+        store.upsert_subscriber(
+            Subscriber(email="amina@example.com", name="Amina"), lists=[(weekly, ())], now=NOW
+        )
+    with (
+        serving(create_app(settings, clock=clock.clock), port),
+        httpx.Client(base_url=origin, timeout=10) as http,
+    ):
+        yield Site(settings, origin, clock, smtp, http, daily)
+
+
+@pytest.fixture
+def site(settings: Settings, smtp_server: CaptureServer) -> Iterator[Site]:
+    yield from make_site(settings, smtp_server, rate_limit=1000)
+
+
+def test_closed_and_unknown_lists_serve_no_form(site: Site) -> None:
+    # weekly was added without --signup: closed is the default
+    for path in ("/subscribe/weekly", "/subscribe/nosuchlist"):
+        assert site.http.get(path).status_code == 404
+        assert site.http.post(path, data={"email": "x@example.com"}).status_code == 404
+    assert site.mails() == []
+
+
+def test_form_in_the_browsers_language_with_sections(site: Site) -> None:
+    page = site.http.get("/subscribe/daily", headers={"Accept-Language": "fr-CH, en;q=0.5"})
+    assert page.status_code == 200
+    assert '<html lang="fr"' in page.text
+    assert "S’abonner à Daily News" in page.text
+    assert '<input type="checkbox" name="sections" value="Sport">' in page.text
+    assert '<input type="checkbox" name="sections" value="Politics">' in page.text
+    assert f'action="{site.origin}/subscribe/daily"' in page.text
+    arabic = site.http.get("/subscribe/daily", headers={"Accept-Language": "ar"})
+    assert 'dir="rtl"' in arabic.text and "الاشتراك في Daily News" in arabic.text
+
+
+def test_existing_and_new_addresses_get_the_same_answer_and_a_mail(site: Site) -> None:
+    known = site.sign_up("amina@example.com")  # subscribed to weekly already
+    new = site.sign_up("new.reader@example.com")
+    assert known.status_code == new.status_code == 200
+    assert known.text == new.text
+    assert "Check your inbox to confirm" in new.text
+    assert "subscribed" not in new.text.lower().replace("unsubscribed", "")
+    # the existing subscriber gets a confirmation for this other list too (listmonk #1257)
+    assert sorted(str(m["To"]) for m in site.mails()) == [
+        "amina@example.com",
+        "new.reader@example.com",
+    ]
+    assert not site.receives("amina@example.com") and not site.receives("new.reader@example.com")
+
+
+def test_confirmation_mail_is_localised_and_carries_nothing_the_reader_typed(site: Site) -> None:
+    spam = "BUY CHEAP PILLS at https://spam.example"
+    answer = site.sign_up("reader@example.com", name=spam, locale="fr")
+    assert answer.status_code == 200 and "Consultez votre boîte" in answer.text
+    (mail,) = site.mails()
+    assert mail["Subject"] == "Confirmez votre abonnement à Daily News"
+    assert mail["Content-Language"] == "fr"
+    assert mail["Auto-Submitted"] == "auto-generated"
+    raw = mail.as_string()
+    assert "PILLS" not in raw and "spam.example" not in raw
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Le lien est valable 7 jours" in body
+    assert site.link(mail).startswith(f"{site.origin}/confirm/")
+
+
+def test_a_get_on_the_link_confirms_nothing_and_the_pages_post_does(site: Site) -> None:
+    site.sign_up("reader@example.com", name="Reader", sections=["Sport"])
+    link = site.link(site.mails()[0])
+    scanned = httpx.get(link)  # as curl or a mail scanner fetches it
+    assert scanned.status_code == 200
+    assert not site.receives("reader@example.com")
+    # the page posts itself with a script allowed by its nonce, and has a button
+    nonce = re.search(r'<script nonce="([^"]+)">', scanned.text)
+    assert (
+        nonce
+        and f"script-src 'nonce-{nonce.group(1)}'" in scanned.headers["content-security-policy"]
+    )
+    assert ".submit()" in scanned.text and '<button type="submit">' in scanned.text
+    assert '<form id="confirm" method="post" action="">' in scanned.text
+
+    done = site.confirm(link)
+    assert done.status_code == 200 and "Subscription confirmed" in done.text
+    assert site.receives("reader@example.com")
+    with Store.open(site.settings.db) as store:
+        subscriber = store.get_subscriber("reader@example.com")
+        assert subscriber.name == "Reader" and subscriber.status == "active"
+        assert store.subscription_sections(subscriber.id or 0) == {"daily": ["Sport"]}
+    # a second click (or the button after the script) says the same, changes nothing
+    again = site.confirm(link)
+    assert again.status_code == 200 and "Subscription confirmed" in again.text
+    assert "Subscription confirmed" in httpx.get(link).text
+
+
+def test_a_cross_site_post_to_the_link_confirms_nothing(site: Site) -> None:
+    site.sign_up("reader@example.com")
+    link = site.link(site.mails()[0])
+    refused = site.http.post(
+        link, data={"confirm": "yes"}, headers={"Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 403
+    assert site.http.post(link, data={}).status_code == 403
+    assert not site.receives("reader@example.com")
+
+
+def test_one_confirmation_an_hour_per_address_and_list(site: Site) -> None:
+    answers = [site.sign_up("reader@example.com") for _ in range(5)]
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    assert len(site.mails()) == 1
+    site.clock.advance(3599)
+    site.sign_up("READER@example.com")
+    assert len(site.mails()) == 1
+    site.clock.advance(2)
+    site.sign_up("reader@example.com")
+    assert len(site.mails()) == 2
+
+
+def test_the_resend_interval_is_a_setting(settings: Settings, smtp_server: CaptureServer) -> None:
+    for s in make_site(settings, smtp_server, rate_limit=1000, signup_resend=60.0):
+        s.sign_up("reader@example.com")
+        s.clock.advance(61)
+        s.sign_up("reader@example.com")
+        assert len(s.mails()) == 2
+
+
+def test_forged_and_expired_links_are_refused(site: Site) -> None:
+    site.sign_up("reader@example.com")
+    link = site.link(site.mails()[0])
+    signup_id, list_id, mac = link.rsplit("/", 1)[1].split("-", 2)
+    forged = [
+        link[:-2] + ("AA" if not link.endswith("AA") else "BB"),
+        link.replace(f"/{signup_id}-", f"/{int(signup_id) + 1}-"),
+        f"{site.origin}/confirm/{signup_id}-{list_id}",
+        f"{site.origin}/confirm/" + "x" * 200,
+    ]
+    for url in forged:
+        assert httpx.get(url).status_code == 404, url
+        assert site.confirm(url).status_code == 404, url
+    assert not site.receives("reader@example.com")
+
+    site.clock.advance(7 * 86400 + 1)
+    expired = site.confirm(link)
+    assert expired.status_code == 410 and "This link has expired" in expired.text
+    assert httpx.get(link).status_code == 410
+    assert not site.receives("reader@example.com")
+
+
+def test_past_subscribers_come_back_only_through_a_confirmed_signup(site: Site) -> None:
+    with Store.open(site.settings.db) as store:
+        store.upsert_subscriber(
+            Subscriber(email="gone@example.com"), lists=[(site.daily, ())], now=NOW
+        )
+        store.unsubscribe("gone@example.com", "daily", now=NOW)
+        store.set_subscriber_status("gone@example.com", "bounced", now=NOW)
+        store.upsert_subscriber(Subscriber(email="removed@example.com"), now=NOW)
+        store.remove_subscriber("removed@example.com", now=NOW)
+        assert store.is_suppressed("removed@example.com")
+    for address in ("gone@example.com", "removed@example.com"):
+        site.sign_up(address)
+        assert not site.receives(address)
+    links = {str(m["To"]): site.link(m) for m in site.mails()}
+    for address, link in links.items():
+        assert site.confirm(link).status_code == 200
+        assert site.receives(address)
+    with Store.open(site.settings.db) as store:
+        assert store.get_subscriber("gone@example.com").status == "active"
+        assert not store.is_suppressed("removed@example.com")
+
+
+def test_json_signups_take_the_same_fields(site: Site) -> None:
+    answer = site.http.post(
+        "/subscribe/daily",
+        json={"email": "api@example.com", "name": "Api", "sections": ["Politics"], "locale": "ar"},
+    )
+    assert answer.status_code == 200 and answer.json() == {"status": "check_inbox"}
+    (mail,) = site.mails()
+    assert mail["Content-Language"] == "ar" and "Daily News" in str(mail["Subject"])
+    assert site.confirm(site.link(mail)).status_code == 200
+    with Store.open(site.settings.db) as store:
+        subscriber = store.get_subscriber("api@example.com")
+        assert store.subscription_sections(subscriber.id or 0) == {"daily": ["Politics"]}
+    bad = site.http.post("/subscribe/daily", json={"email": "not an address"})
+    assert bad.status_code == 400 and bad.json()["status"] == "invalid"
+    assert (
+        site.http.post(
+            "/subscribe/daily", content=b"[1]", headers={"content-type": "application/json"}
+        ).status_code
+        == 400
+    )
+
+
+def test_a_bad_address_gets_the_form_again_and_writes_nothing(site: Site) -> None:
+    answer = site.sign_up("amina@@example.com")
+    assert answer.status_code == 400
+    assert "This email address does not look valid." in answer.text
+    assert 'name="email"' in answer.text
+    assert site.mails() == []
+
+
+def test_a_confirmation_left_unsent_goes_out_with_the_next_signup(site: Site) -> None:
+    # As if the process died after writing the row and before sending its mail.
+    with Store.open(site.settings.db) as store:
+        written = signup.request_signup(
+            store,
+            site.settings,
+            site.daily,
+            email="crashed@example.com",
+            form="/subscribe/daily (form)",
+            version="test",
+            ip="",
+            now=NOW,
+        )
+        assert written is not None and written.sent_at is None
+    site.sign_up("next@example.com")
+    assert sorted(str(m["To"]) for m in site.mails()) == [
+        "crashed@example.com",
+        "next@example.com",
+    ]
+    with Store.open(site.settings.db) as store:
+        assert store.unsent_signups(since=NOW - timedelta(days=1)) == []
+    site.sign_up("third@example.com")  # sent rows are not sent again
+    assert len(site.mails()) == 3
+
+
+def test_a_refusing_server_loses_no_confirmation(settings: Settings, tmp_path: object) -> None:
+    dead = f"smtp://127.0.0.1:{free_port()}"
+    settings = replace(settings, smtp_url=dead)
+    pipeline.init_project(settings)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(NewsList(slug="daily", name="D", signup="open"), now=NOW)
+        signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+        pages = Pages(None)
+        assert signup.send_confirmations(store, settings, pages, now=NOW) == (0, 1)
+        assert len(store.unsent_signups(since=NOW - timedelta(days=1))) == 1
+
+
+def test_the_per_client_rate_limit_holds(settings: Settings, smtp_server: CaptureServer) -> None:
+    for s in make_site(settings, smtp_server, rate_limit=3):
+        codes = [s.sign_up(f"r{n}@example.com").status_code for n in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        assert len(s.mails()) == 3
+
+
+def test_consent_record_and_cli(site: Site, run: Cli) -> None:
+    site.sign_up("reader@example.com", sections=["Sport", "Politics"])
+    site.clock.advance(300)
+    site.confirm(site.link(site.mails()[0]))
+    shown = run("subscribers", "show", "reader@example.com").output
+    assert "consent (daily): signed up 2026-11-27T07:00:00+00:00" in shown
+    assert "through /subscribe/daily (form)" in shown
+    assert "from 127.0.0.0/24, confirmed 2026-11-27T07:05:00+00:00" in shown
+    import json
+
+    data = json.loads(run("subscribers", "show", "reader@example.com", "--json").output)
+    (record,) = data["consent"]
+    assert record["ip"] == "127.0.0.0/24" and len(record["form_version"]) == 12
+    assert data["sections"] == {"daily": []}  # every section ticked: the whole edition
+    admin = run("subscribers", "show", "amina@example.com").output
+    assert "none recorded (added by an admin: single opt-in)" in admin
+
+
+def test_truncate_ip() -> None:
+    assert signup.truncate_ip("203.0.113.77") == "203.0.113.0/24"
+    assert signup.truncate_ip("2001:db8:1234:5678::1") == "2001:db8:1234::/48"
+    assert signup.truncate_ip("unknown") == ""
+
+
+def test_lists_signup_option_and_form_snippet(run: Cli) -> None:
+    run("init")
+    run("lists", "add", "daily", "--name", "Daily", "--section", "Sport")
+    assert '"signup": "closed"' in run("lists", "show", "daily", "--json").output
+    refused = run("lists", "form", "daily", ok=False)
+    assert refused.exit_code == 1 and "--signup open" in refused.stderr
+    run("lists", "edit", "daily", "--signup", "open")
+    assert '"signup": "open"' in run("lists", "show", "daily", "--json").output
+    snippet = run("lists", "form", "daily", "--locale", "fr").output
+    assert snippet.startswith("<form") and snippet.rstrip().endswith("</form>")
+    assert 'action="http://127.0.0.1:8000/subscribe/daily"' in snippet
+    assert 'name="sections" value="Sport"' in snippet and "S’abonner" in snippet
+    assert "<html" not in snippet
+    run("lists", "add", "open", "--name", "Open", "--signup", "open")
+    bad = run("lists", "edit", "daily", "--signup", "maybe", ok=False)
+    assert bad.exit_code == 2
