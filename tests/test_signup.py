@@ -358,3 +358,14 @@ def test_lists_signup_option_and_form_snippet(run: Cli) -> None:
     run("lists", "add", "open", "--name", "Open", "--signup", "open")
     bad = run("lists", "edit", "daily", "--signup", "maybe", ok=False)
     assert bad.exit_code == 2
+
+
+def test_the_honeypot_gets_the_same_answer_and_no_mail(site: Site) -> None:
+    human = site.sign_up("human@example.com")
+    bot = site.sign_up("bot@example.com", website="https://cheap.example")
+    assert bot.status_code == human.status_code == 200 and bot.text == human.text
+    assert [str(m["To"]) for m in site.mails()] == ["human@example.com"]
+    with Store.open(site.settings.db) as store:
+        assert store.recent_signup("bot@example.com", site.daily.id or 0, since=NOW) is None
+    page = site.http.get("/subscribe/daily").text
+    assert 'name="website" tabindex="-1"' in page

@@ -120,7 +120,10 @@ class SignupPages:
         asked = str(fields.get("locale") or "")[:35]
         locale = self.pages.locale_for(asked) if asked else browser
         try:
-            await run_in_threadpool(self._sign_up, news_list, fields, str(locale), as_json, request)
+            if not fields.get("website"):  # the honeypot: a bot gets the same answer, no mail
+                await run_in_threadpool(
+                    self._sign_up, news_list, fields, str(locale), as_json, request
+                )
         except InputError:
             if as_json:
                 return JSONResponse(
@@ -229,6 +232,7 @@ async def _read_fields(request: Request) -> dict[str, Any]:
         "email": form.get("email"),
         "name": form.get("name"),
         "locale": form.get("locale"),
+        "website": form.get("website"),
         "sections": [str(v) for v in form.getlist("sections")],
     }
 
@@ -250,5 +254,6 @@ async def _read_json(request: Request) -> dict[str, Any]:
         "email": data.get("email"),
         "name": data.get("name") if isinstance(data.get("name"), str) else "",
         "locale": data.get("locale") if isinstance(data.get("locale"), str) else "",
+        "website": data.get("website"),
         "sections": [str(s) for s in sections] if isinstance(sections, list) else [],
     }
