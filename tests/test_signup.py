@@ -3,12 +3,16 @@ capture server, real HTTP requests; the clock is the test's own (ManualClock).""
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
 
+import altcha
 import httpx
 import pytest
 
@@ -85,7 +89,7 @@ def make_site(settings: Settings, smtp: CaptureServer, **changes: object) -> Ite
 
 @pytest.fixture
 def site(settings: Settings, smtp_server: CaptureServer) -> Iterator[Site]:
-    yield from make_site(settings, smtp_server, rate_limit=1000)
+    yield from make_site(settings, smtp_server, rate_limit=1000, signup_challenge="off")
 
 
 def test_closed_and_unknown_lists_serve_no_form(site: Site) -> None:
@@ -191,7 +195,9 @@ def test_one_confirmation_an_hour_per_address_and_list(site: Site) -> None:
 
 
 def test_the_resend_interval_is_a_setting(settings: Settings, smtp_server: CaptureServer) -> None:
-    for s in make_site(settings, smtp_server, rate_limit=1000, signup_resend=60.0):
+    for s in make_site(
+        settings, smtp_server, rate_limit=1000, signup_resend=60.0, signup_challenge="off"
+    ):
         s.sign_up("reader@example.com")
         s.clock.advance(61)
         s.sign_up("reader@example.com")
@@ -312,7 +318,7 @@ def test_a_refusing_server_loses_no_confirmation(settings: Settings, tmp_path: o
 
 
 def test_the_per_client_rate_limit_holds(settings: Settings, smtp_server: CaptureServer) -> None:
-    for s in make_site(settings, smtp_server, rate_limit=3):
+    for s in make_site(settings, smtp_server, rate_limit=3, signup_challenge="off"):
         codes = [s.sign_up(f"r{n}@example.com").status_code for n in range(5)]
         assert codes == [200, 200, 200, 429, 429]
         assert len(s.mails()) == 3
@@ -326,8 +332,6 @@ def test_consent_record_and_cli(site: Site, run: Cli) -> None:
     assert "consent (daily): signed up 2026-11-27T07:00:00+00:00" in shown
     assert "through /subscribe/daily (form)" in shown
     assert "from 127.0.0.0/24, confirmed 2026-11-27T07:05:00+00:00" in shown
-    import json
-
     data = json.loads(run("subscribers", "show", "reader@example.com", "--json").output)
     (record,) = data["consent"]
     assert record["ip"] == "127.0.0.0/24" and len(record["form_version"]) == 12
@@ -369,3 +373,79 @@ def test_the_honeypot_gets_the_same_answer_and_no_mail(site: Site) -> None:
         assert store.recent_signup("bot@example.com", site.daily.id or 0, since=NOW) is None
     page = site.http.get("/subscribe/daily").text
     assert 'name="website" tabindex="-1"' in page
+
+
+# -- the ALTCHA challenge (on by default) ---------------------------------------------------
+
+
+@pytest.fixture
+def guarded(settings: Settings, smtp_server: CaptureServer) -> Iterator[Site]:
+    yield from make_site(settings, smtp_server, rate_limit=1000)
+
+
+def solve(challenge: dict[str, object]) -> str:
+    """What the page's script (or the ALTCHA widget) puts in the `altcha` field."""
+    found = altcha.solve_challenge_v1(
+        str(challenge["challenge"]),
+        str(challenge["salt"]),
+        max_number=int(str(challenge["maxnumber"])),
+    )
+    assert found is not None
+    payload = {
+        "algorithm": challenge["algorithm"],
+        "challenge": challenge["challenge"],
+        "number": found.number,
+        "salt": challenge["salt"],
+        "signature": challenge["signature"],
+    }
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def page_challenge(site: Site) -> dict[str, object]:
+    page = site.http.get("/subscribe/daily")
+    found = re.search(r'data-challenge="([^"]+)"', page.text)
+    assert found, page.text
+    nonce = re.search(r'<script nonce="([^"]+)">', page.text)
+    assert nonce and f"'nonce-{nonce.group(1)}'" in page.headers["content-security-policy"]
+    return json.loads(html.unescape(found.group(1)))  # type: ignore[no-any-return]
+
+
+def test_the_challenge_is_on_by_default_and_refuses_unsolved_forms(guarded: Site) -> None:
+    for extra in ({}, {"altcha": "bm90IGpzb24="}, {"altcha": "x" * 3000}):
+        refused = guarded.sign_up("reader@example.com", **extra)
+        assert refused.status_code == 400
+        assert "could not show that you are not a robot" in refused.text
+    as_json = guarded.http.post("/subscribe/daily", json={"email": "reader@example.com"})
+    assert as_json.status_code == 400 and as_json.json()["status"] == "challenge_failed"
+    assert guarded.mails() == []
+
+
+def test_a_solved_challenge_signs_up_once(guarded: Site) -> None:
+    payload = solve(page_challenge(guarded))
+    assert guarded.sign_up("reader@example.com", altcha=payload).status_code == 200
+    assert len(guarded.mails()) == 1
+    replayed = guarded.sign_up("other@example.com", altcha=payload)
+    assert replayed.status_code == 400 and len(guarded.mails()) == 1
+
+
+def test_expired_and_forged_solutions_are_refused(guarded: Site) -> None:
+    challenge = page_challenge(guarded)
+    forged = solve({**challenge, "signature": "0" * 64})
+    assert guarded.sign_up("reader@example.com", altcha=forged).status_code == 400
+    late = solve(challenge)
+    guarded.clock.advance(31 * 60)
+    assert guarded.sign_up("reader@example.com", altcha=late).status_code == 400
+    assert guarded.mails() == []
+
+
+def test_the_challenge_url_serves_embedded_forms(guarded: Site, run: Cli) -> None:
+    answer = guarded.http.get("/subscribe/daily/challenge")
+    assert answer.headers["access-control-allow-origin"] == "*"
+    signed_up = guarded.http.post(
+        "/subscribe/daily", json={"email": "api@example.com", "altcha": solve(answer.json())}
+    )
+    assert signed_up.status_code == 200 and len(guarded.mails()) == 1
+    assert guarded.http.get("/subscribe/weekly/challenge").status_code == 404
+    run.env["DIGEST_BASE_URL"] = guarded.origin
+    snippet = run("lists", "form", "daily").output
+    assert f'challengeurl="{guarded.origin}/subscribe/daily/challenge"' in snippet

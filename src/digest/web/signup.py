@@ -15,12 +15,15 @@ Forged tokens get the rate-limited 404 of the other token routes; expired ones a
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
+import altcha
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,10 +34,12 @@ from digest import pipeline, signup
 from digest.config import Settings
 from digest.errors import InputError, NotFoundError
 from digest.models import NewsList
+from digest.secret import load_secrets, sign
 from digest.web.guard import TokenLimits, client_host, origin_of, read_form
 from digest.web.pages import PAGES_DIR, Pages
 
 MAX_BODY = 16 * 1024
+CHALLENGE_MAX_AGE = timedelta(minutes=30)
 FORM_HEADERS = {
     "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -56,7 +61,63 @@ def form_snippet(settings: Settings, news_list: NewsList, locale: str) -> str:
         pages.locale_for(locale),
         sections=news_list.sections,
         action=f"{settings.base_url.rstrip('/')}/subscribe/{news_list.slug}",
+        challenge="",
+        challenge_url=f"{settings.base_url.rstrip('/')}/subscribe/{news_list.slug}/challenge"
+        if settings.signup_challenge == "on"
+        else "",
     ).strip()
+
+
+class Challenges:
+    """ALTCHA proof-of-work challenges (v1: find n with SHA-256(salt + n) = challenge),
+    signed with a key derived from the site secret, valid CHALLENGE_MAX_AGE by our own
+    clock, and each solution accepted once (replays refused while it is valid)."""
+
+    MAX_NUMBER = 50_000  # about a second of a phone's time on average
+
+    def __init__(
+        self, *, enabled: bool, key: Callable[[], str], clock: Callable[[], datetime]
+    ) -> None:
+        self.enabled = enabled
+        self.key = key
+        self.clock = clock
+        self._used: dict[str, float] = {}
+
+    def create(self) -> dict[str, object]:
+        expires = self.clock() + CHALLENGE_MAX_AGE
+        found = altcha.create_challenge_v1(
+            altcha.ChallengeOptionsV1(
+                hmac_key=self.key(), max_number=self.MAX_NUMBER, expires=expires
+            )
+        )
+        return {
+            "algorithm": found.algorithm,
+            "challenge": found.challenge,
+            "maxnumber": found.max_number,
+            "salt": found.salt,
+            "signature": found.signature,
+        }
+
+    def accept(self, payload: object) -> bool:
+        """Whether `payload` (the form's `altcha` field) solves a live challenge of ours."""
+        if not self.enabled:
+            return True
+        if not isinstance(payload, str) or not payload or len(payload) > 2000:
+            return False
+        ok, _ = altcha.verify_solution_v1(payload, self.key(), check_expires=False)
+        if not ok:
+            return False
+        salt = str(json.loads(base64.b64decode(payload))["salt"])
+        expires_text = parse_qs(salt.partition("?")[2]).get("expires", [""])[0]
+        now = self.clock().timestamp()
+        if not expires_text.isdigit() or int(expires_text) < now:
+            return False
+        if len(self._used) > 100_000:
+            self._used = {k: v for k, v in self._used.items() if v >= now}
+        if salt in self._used:
+            return False
+        self._used[salt] = float(expires_text)
+        return True
 
 
 class SignupPages:
@@ -74,10 +135,16 @@ class SignupPages:
         self.pages = pages
         self.origin = origin_of(settings.base_url)
         self.version = _form_text_version()
+        self.challenges = Challenges(
+            enabled=settings.signup_challenge == "on",
+            key=lambda: sign(load_secrets(settings.secret_file, now=clock())[0], "altcha"),
+            clock=clock,
+        )
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/subscribe/{slug}", self.subscribe, methods=["GET", "POST"]),
+            Route("/subscribe/{slug}/challenge", self.challenge, methods=["GET"]),
             Route("/confirm/{token}", self.confirm, methods=["GET", "POST"]),
         ]
 
@@ -91,15 +158,33 @@ class SignupPages:
             raise HTTPException(404)
         return news_list
 
-    def form_html(self, news_list: NewsList, locale: Any, **context: Any) -> str:
-        return self.pages.render(
+    def form_page(
+        self, news_list: NewsList, locale: Any, *, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """The form page; with the challenge on, a fresh ALTCHA challenge and its solver."""
+        challenge = ""
+        headers = dict(FORM_HEADERS)
+        nonce = secrets.token_urlsafe(16)
+        if self.challenges.enabled:
+            challenge = json.dumps(self.challenges.create())
+            headers["content-security-policy"] = (
+                f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            )
+        html = self.pages.render(
             "subscribe.html",
             locale,
             list_name=news_list.name,
             sections=news_list.sections,
             action=f"{self.settings.base_url.rstrip('/')}/subscribe/{news_list.slug}",
+            challenge=challenge,
+            challenge_url="",
+            nonce=nonce,
+            invalid=context.pop("invalid", False),
+            refused=context.pop("refused", False),
             **context,
         )
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     # -- the form -----------------------------------------------------------------------
 
@@ -108,8 +193,7 @@ class SignupPages:
         browser = self.pages.locale_from_header(request.headers.get("accept-language", ""))
         if request.method == "GET":
             news_list = await run_in_threadpool(self._open_list, slug)
-            html = self.form_html(news_list, browser, invalid=False)
-            return HTMLResponse(html, headers=FORM_HEADERS)
+            return self.form_page(news_list, browser)
         # Each sign-up counts against the strict per-client limit: a form is no token
         # guess, but a flood of sign-ups from one address is what the limit is for.
         self.limits.check(request)
@@ -119,8 +203,17 @@ class SignupPages:
         fields = await (_read_json(request) if as_json else _read_fields(request))
         asked = str(fields.get("locale") or "")[:35]
         locale = self.pages.locale_for(asked) if asked else browser
+        bot = bool(fields.get("website"))  # the honeypot: a bot gets the same answer, no mail
+        if not bot and not self.challenges.accept(fields.get("altcha")):
+            if as_json:
+                return JSONResponse(
+                    {"status": "challenge_failed", "field": "altcha"},
+                    status_code=400,
+                    headers=FORM_HEADERS,
+                )
+            return self.form_page(news_list, locale, status=400, refused=True)
         try:
-            if not fields.get("website"):  # the honeypot: a bot gets the same answer, no mail
+            if not bot:
                 await run_in_threadpool(
                     self._sign_up, news_list, fields, str(locale), as_json, request
                 )
@@ -129,12 +222,23 @@ class SignupPages:
                 return JSONResponse(
                     {"status": "invalid", "field": "email"}, status_code=400, headers=FORM_HEADERS
                 )
-            html = self.form_html(news_list, locale, invalid=True)
-            return HTMLResponse(html, status_code=400, headers=FORM_HEADERS)
-        html = self.pages.render("subscribe_sent.html", locale, list_name=news_list.name)
+            return self.form_page(news_list, locale, status=400, invalid=True)
         if as_json:
             return JSONResponse({"status": "check_inbox"}, headers=FORM_HEADERS)
+        html = self.pages.render("subscribe_sent.html", locale, list_name=news_list.name)
         return HTMLResponse(html, headers=FORM_HEADERS)
+
+    async def challenge(self, request: Request) -> Response:
+        """A fresh ALTCHA challenge as JSON: the `challengeurl` of the ALTCHA widget, for
+        a site that embeds the form (`digest lists form`) in its own pages."""
+        await run_in_threadpool(self._open_list, request.path_params["slug"])
+        if not self.challenges.enabled:
+            raise HTTPException(404)
+        self.limits.check(request)
+        return JSONResponse(
+            self.challenges.create(),
+            headers={"cache-control": "no-store", "access-control-allow-origin": "*"},
+        )
 
     def _sign_up(
         self,
@@ -233,6 +337,7 @@ async def _read_fields(request: Request) -> dict[str, Any]:
         "name": form.get("name"),
         "locale": form.get("locale"),
         "website": form.get("website"),
+        "altcha": form.get("altcha"),
         "sections": [str(v) for v in form.getlist("sections")],
     }
 
@@ -255,5 +360,6 @@ async def _read_json(request: Request) -> dict[str, Any]:
         "name": data.get("name") if isinstance(data.get("name"), str) else "",
         "locale": data.get("locale") if isinstance(data.get("locale"), str) else "",
         "website": data.get("website"),
+        "altcha": data.get("altcha"),
         "sections": [str(s) for s in sections] if isinstance(sections, list) else [],
     }
