@@ -449,3 +449,22 @@ def test_the_challenge_url_serves_embedded_forms(guarded: Site, run: Cli) -> Non
     run.env["DIGEST_BASE_URL"] = guarded.origin
     snippet = run("lists", "form", "daily").output
     assert f'challengeurl="{guarded.origin}/subscribe/daily/challenge"' in snippet
+
+
+def test_signups_send_sends_what_was_left(settings: Settings, run: Cli) -> None:
+    dead = f"smtp://127.0.0.1:{free_port()}"
+    run("init")
+    run("lists", "add", "daily", "--name", "Daily", "--from-addr", "news@example.com")
+    with Store.open(settings.db) as store:
+        daily = store.get_list("daily")
+        signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+    run.env["DIGEST_SMTP_URL"] = dead
+    refused = run("signups", "send", ok=False)
+    assert refused.exit_code == 75 and "sent 0, left 1" in refused.stderr
+    with CaptureServer(settings.db.parent / "received") as server:
+        run.env["DIGEST_SMTP_URL"] = server.url
+        assert "sent 1, left 0" in run("signups", "send").stderr
+        assert "sent 0, left 0" in run("signups", "send").stderr
+        assert [str(m["To"]) for m in received_messages(server)] == ["a@example.com"]

@@ -11,6 +11,7 @@ from digest.cli import (  # noqa: F401
     schedule,
     secret,
     serve,
+    signups,
     subscribers,
     tools,
 )
