@@ -468,3 +468,31 @@ def test_signups_send_sends_what_was_left(settings: Settings, run: Cli) -> None:
         assert "sent 1, left 0" in run("signups", "send").stderr
         assert "sent 0, left 0" in run("signups", "send").stderr
         assert [str(m["To"]) for m in received_messages(server)] == ["a@example.com"]
+
+
+def test_a_row_another_sender_holds_is_not_sent_twice(site: Site) -> None:
+    with Store.open(site.settings.db) as store:
+        held = signup.request_signup(
+            store,
+            site.settings,
+            site.daily,
+            email="held@example.com",
+            form="f",
+            version="v",
+            ip="",
+            now=NOW,
+        )
+        assert held is not None and held.id is not None
+        # another sign-up's request took it and is sending it right now
+        assert store.claim_signup(held.id, now=NOW, stale=signup.CLAIM_STALE)
+        assert not store.claim_signup(held.id, now=NOW, stale=signup.CLAIM_STALE)
+    site.sign_up("next@example.com")
+    assert [str(m["To"]) for m in site.mails()] == ["next@example.com"]
+    # that sender died before marking it sent: once its claim is stale, the row goes out
+    site.clock.advance(signup.CLAIM_STALE.total_seconds() + 1)
+    site.sign_up("third@example.com")
+    assert sorted(str(m["To"]) for m in site.mails()) == [
+        "held@example.com",
+        "next@example.com",
+        "third@example.com",
+    ]

@@ -4,7 +4,8 @@
    address asked for this list less than DIGEST_SIGNUP_RESEND ago (then nothing is
    written: one confirmation mail an hour at most, whoever keeps submitting the form).
 2. `send_confirmations` sends every unsent row's confirmation mail and marks it sent:
-   written first, sent, then marked, so a crash loses none; the next sign-up sends what
+   written first, claimed, sent, then marked, so a crash loses none and two sign-ups at
+   once never send one row twice; the next sign-up (or `digest signups send`) sends what
    an earlier crash or a refusing server left. The mail carries nothing the reader typed
    (not the name), only the list's name and the signed link.
 3. `confirm` (from the POST of the confirmation page, never a GET) makes the reader an
@@ -40,6 +41,7 @@ from digest.store import Store
 log = logging.getLogger("digest.signup")
 PURPOSE = "signup"
 MAIL_TEMPLATE = "confirm_mail.txt"
+CLAIM_STALE = timedelta(minutes=5)  # a claimed row not marked sent by then is taken again
 
 
 class MailPages(Protocol):
@@ -173,11 +175,17 @@ def send_confirmations(
                 if signup.list_id not in lists:
                     lists[signup.list_id] = store.get_list_by_id(signup.list_id)
                 news_list = lists[signup.list_id]
-                if news_list is None:
+                assert signup.id is not None
+                if news_list is None or not store.claim_signup(
+                    signup.id, now=now, stale=CLAIM_STALE
+                ):
                     continue
                 data = build_confirmation(settings, pages, news_list, signup, now=now)
-                sender.send(news_list.from_addr, message.ascii_address(signup.email), data)
-                assert signup.id is not None
+                try:
+                    sender.send(news_list.from_addr, message.ascii_address(signup.email), data)
+                except DigestError:
+                    store.release_signup(signup.id)
+                    raise
                 store.mark_signup_sent(signup.id, now=now)
                 sent += 1
     except DigestError as exc:

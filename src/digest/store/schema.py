@@ -443,6 +443,7 @@ def _signups(db: Database) -> None:
     """Readers' own sign-ups (issue 13): whether a list's public form is served, and one
     row per sign-up, which is at once the confirmation mail's ledger row (`sent_at`) and
     the consent record (when, which form and text version, the IP truncated, `confirmed_at`).
+    `claimed_at`: a sender took the row (two sign-ups at once never both send one mail).
     """
     db.executescript(
         """
@@ -459,6 +460,7 @@ def _signups(db: Database) -> None:
             form_version TEXT NOT NULL,
             ip TEXT NOT NULL DEFAULT '',
             created_at TEXT NOT NULL,
+            claimed_at TEXT,
             sent_at TEXT,
             confirmed_at TEXT
         );

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from digest.models import Signup
@@ -62,6 +62,21 @@ class SignupsMixin(SubscriptionsMixin):
                 [to_text(since), limit],
             )
         ]
+
+    def claim_signup(self, signup_id: int, *, now: datetime, stale: timedelta) -> bool:
+        """Take an unsent row for sending; False when another sender has it (claimed less
+        than `stale` ago) or it went out already. A crash after the claim leaves it to be
+        taken again once the claim is stale."""
+        cursor = self.db.execute(
+            "UPDATE signups SET claimed_at = ? WHERE id = ? AND sent_at IS NULL"
+            " AND (claimed_at IS NULL OR claimed_at < ?)",
+            [to_text(now), signup_id, to_text(now - stale)],
+        )
+        return cursor.rowcount == 1
+
+    def release_signup(self, signup_id: int) -> None:
+        """Give a claimed row back (its send failed): the next try may take it at once."""
+        self.db.execute("UPDATE signups SET claimed_at = NULL WHERE id = ?", [signup_id])
 
     def mark_signup_sent(self, signup_id: int, *, now: datetime) -> None:
         self.db.execute(
