@@ -486,3 +486,25 @@ def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:
         password=settings.smtp_password,
         ca_file=settings.smtp_ca_file,
     )
+
+
+def bounce_report(store: Store) -> dict[str, Any]:
+    """Hard, soft and complaint counts from the bounce mailbox: per edition, per domain."""
+    rows = store.bounce_counts()
+    kinds = ("hard", "soft", "complaints")
+
+    def fold(name_of: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+        groups: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            name = name_of(row)
+            group = groups.setdefault(name, {"name": name, **dict.fromkeys(kinds, 0)})
+            for kind in kinds:
+                group[kind] += int(row[kind] or 0)
+        return list(groups.values())
+
+    editions = fold(lambda r: f"{r['list']}/{r['date']}" if r["date"] else "-")
+    domains = sorted(
+        fold(lambda r: r["domain"] or "-"), key=lambda g: (-sum(g[k] for k in kinds), g["name"])
+    )
+    total = {k: sum(int(r[k] or 0) for r in rows) for k in kinds}
+    return {"editions": editions, "domains": domains, "total": total}

@@ -1,0 +1,170 @@
+"""The bounce mailbox: read .eml files, mbox files or a Maildir, and act on what they say.
+
+Each message is classified by `dsn.read_notice`, matched to a subscriber (its VERP token
+first, then the quoted Message-ID, then the reported address), acted on and kept in the
+`bounce_messages` table in one transaction, so importing the same file again changes
+nothing. Files and mailboxes are only read: nothing is flagged, moved or deleted.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from digest import dsn
+from digest.errors import InputError
+from digest.secret import load_secrets, read_verp_token
+from digest.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class BounceImport:
+    """What one `digest bounces import` did."""
+
+    read: int = 0
+    duplicates: int = 0  # already imported before: nothing done
+    kinds: dict[str, int] = field(default_factory=dict)  # new messages by kind
+    unmatched: int = 0  # a bounce or complaint that names no subscriber we know
+    bounced: int = 0  # subscribers set bounced now (hard, or soft past the limit)
+    complained: int = 0  # subscribers set complained now
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{self.kinds.get(k, 0)} {k.replace('_', '-')}" for k in dsn.KINDS)
+        return (
+            f"read {self.read} messages ({self.duplicates} already imported): {kinds};"
+            f" {self.unmatched} matched no subscriber; {self.bounced} subscribers now bounced,"
+            f" {self.complained} complained"
+        )
+
+
+def _messages(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(source, bytes) of every message under `path`: a Maildir, an mbox, .eml files."""
+    if not path.exists():
+        raise InputError(f"{path} does not exist", hint="give a .eml file, an mbox or a Maildir")
+    if path.is_dir():
+        if (path / "cur").is_dir() and (path / "new").is_dir():
+            box = mailbox.Maildir(path, create=False)
+            for key in sorted(box.keys()):
+                yield f"{path}:{key}", box.get_bytes(key)
+            return
+        for child in sorted(p for p in path.iterdir() if p.is_file()):
+            if child.suffix.lower() == ".eml" or _is_mbox(child):
+                yield from _file_messages(child)  # other files (a README, ...) are not mail
+        return
+    yield from _file_messages(path)
+
+
+def _is_mbox(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(5) == b"From "
+
+
+def _file_messages(path: Path) -> Iterator[tuple[str, bytes]]:
+    if _is_mbox(path):
+        box = mailbox.mbox(path, create=False)
+        try:
+            for number, key in enumerate(box.keys(), start=1):
+                yield f"{path}#{number}", box.get_bytes(key)
+        finally:
+            box.close()
+    else:
+        yield str(path), path.read_bytes()
+
+
+def import_bounces(
+    store: Store,
+    path: Path,
+    *,
+    secret_file: Path,
+    bounce_address: str,
+    soft_bounce_limit: int,
+    now: datetime,
+) -> BounceImport:
+    keys = load_secrets(secret_file, now=now, create=False) if secret_file.exists() else ()
+    local_part = bounce_address.rpartition("@")[0] if bounce_address else "bounces"
+    read = duplicates = unmatched = bounced = complained = 0
+    kinds: Counter[str] = Counter()
+    for source, raw in _messages(path):
+        read += 1
+        notice = dsn.read_notice(raw, bounce_local_part=local_part)
+        if store.bounce_message_seen(notice.key):
+            duplicates += 1
+            continue
+        with store.transaction():
+            edition_id, subscriber_id = _match(store, notice, keys)
+            address = ""
+            if subscriber_id is not None:
+                found = store.get_subscriber_by_id(subscriber_id)
+                address = found.email if found else ""
+            address = address or (notice.recipients[0] if notice.recipients else "")
+            row = {
+                "message_key": notice.key,
+                "kind": notice.kind,
+                "subscriber_id": subscriber_id,
+                "edition_id": edition_id,
+                "address": address,
+                "domain": address.rpartition("@")[2].lower(),
+                "status": notice.status,
+                "detail": notice.detail,
+                "sender": notice.sender[:300],
+                "subject": notice.subject,
+                "source": source[:500],
+                "raw": raw if notice.kind == "unknown" else None,
+            }
+            if not store.add_bounce_message(row, now=now):
+                duplicates += 1  # the same message twice within this import
+                continue
+            kinds[notice.kind] += 1
+            if notice.kind not in ("hard", "soft", "complaint"):
+                continue
+            if subscriber_id is None:
+                unmatched += 1
+                continue
+            if notice.kind == "complaint":
+                if not store.subscriber_status_at_least(subscriber_id, "complained"):
+                    store.mark_subscriber_complained(subscriber_id, now=now)
+                    complained += 1
+            elif not store.subscriber_status_at_least(subscriber_id, "bounced"):
+                if notice.kind == "hard":
+                    store.mark_subscriber_bounced(subscriber_id, now=now)
+                elif edition_id is not None:
+                    store.record_soft_bounce(
+                        subscriber_id,
+                        edition_id,
+                        reply=f"{notice.status} {notice.detail}".strip(),
+                        now=now,
+                        limit=soft_bounce_limit,
+                    )
+                if store.subscriber_status_at_least(subscriber_id, "bounced"):
+                    bounced += 1
+    return BounceImport(
+        read=read,
+        duplicates=duplicates,
+        kinds=dict(kinds),
+        unmatched=unmatched,
+        bounced=bounced,
+        complained=complained,
+    )
+
+
+def _match(
+    store: Store, notice: dsn.BounceNotice, keys: tuple[bytes, ...]
+) -> tuple[int | None, int | None]:
+    """(edition_id, subscriber_id): the VERP token, the quoted Message-ID, the address."""
+    for token in notice.tokens:
+        named = read_verp_token(keys, token) if keys else None
+        if named is not None and store.get_subscriber_by_id(named[1]) is not None:
+            return named
+    if notice.original_message_id:
+        sent = store.edition_of_message(notice.original_message_id)
+        if sent is not None:
+            return sent
+    for address in notice.recipients:
+        subscriber_id = store.subscriber_id_by_email(address)
+        if subscriber_id is not None:
+            return store.last_edition_sent_to(subscriber_id), subscriber_id
+    return None, None
