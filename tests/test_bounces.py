@@ -306,3 +306,30 @@ def test_a_delay_warning_and_a_vacation_reply_change_nothing(
     assert set(statuses(verp_newsroom).values()) == {"active"}
     with Store.open(verp_newsroom.db_path) as store:
         assert all(store.soft_bounce_count(i) == 0 for i in (1, 2))
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def test_the_report_counts_per_edition_and_by_receiving_domain(
+    verp_newsroom: Cli, smtp_server: CaptureServer
+) -> None:
+    senders = verp_senders(smtp_server)
+    verp_newsroom.write("1.eml", bare_dsn(senders["amina@example.com"], "5.1.1"))
+    verp_newsroom.write("2.eml", bare_dsn(senders["john@example.org"], "5.7.1"))
+    verp_newsroom.write("3.eml", arf_report(senders["john@example.org"]))
+    verp_newsroom.write("4.eml", bare_dsn("nobody@elsewhere.example", "5.1.1"))
+    verp_newsroom("bounces", "import", str(verp_newsroom.tmp_path))
+    report = json.loads(verp_newsroom("bounces", "report", "--json").stdout)
+    assert report["editions"] == [
+        {"name": "daily/2026-11-27", "hard": 1, "soft": 1, "complaints": 1},
+        {"name": "-", "hard": 1, "soft": 0, "complaints": 0},  # matched no subscriber
+    ]
+    assert report["domains"] == [
+        {"name": "example.org", "hard": 0, "soft": 1, "complaints": 1},
+        {"name": "example.com", "hard": 1, "soft": 0, "complaints": 0},
+        {"name": "store7.internal", "hard": 1, "soft": 0, "complaints": 0},
+    ]
+    assert report["total"] == {"hard": 2, "soft": 1, "complaints": 1}
+    text = verp_newsroom("bounces", "report").stdout
+    assert "daily/2026-11-27" in text and "total: 2 hard, 1 soft, 1 complaints" in text

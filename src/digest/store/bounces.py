@@ -136,6 +136,7 @@ class BouncesMixin(SubscribersMixin):
                 " FROM bounce_messages b LEFT JOIN editions e ON e.id = b.edition_id"
                 " LEFT JOIN lists l ON l.id = e.list_id"
                 " WHERE b.kind IN ('hard', 'soft', 'complaint')"
-                " GROUP BY b.edition_id, b.domain ORDER BY e.date, l.slug, b.domain"
+                " GROUP BY b.edition_id, b.domain"
+                " ORDER BY e.date IS NULL, e.date, l.slug, b.domain"
             )
         )
