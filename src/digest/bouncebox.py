@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import mailbox
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,71 +84,110 @@ def import_bounces(
     soft_bounce_limit: int,
     now: datetime,
 ) -> BounceImport:
+    """Import every message of a file, an mbox, a Maildir or a folder of them."""
+    return import_messages(
+        store,
+        _messages(path),
+        secret_file=secret_file,
+        bounce_address=bounce_address,
+        soft_bounce_limit=soft_bounce_limit,
+        now=now,
+    )
+
+
+def import_messages(
+    store: Store,
+    messages: Iterable[tuple[str, bytes]],
+    *,
+    secret_file: Path,
+    bounce_address: str,
+    soft_bounce_limit: int,
+    now: datetime,
+    done: Callable[[str], None] | None = None,
+) -> BounceImport:
+    """Classify, match, act on and keep each (source, bytes); `done(source)` is called once
+    a message is committed (or found already kept), so a mailbox can flag it then."""
     keys = load_secrets(secret_file, now=now, create=False) if secret_file.exists() else ()
     local_part = bounce_address.rpartition("@")[0] if bounce_address else "bounces"
-    read = duplicates = unmatched = bounced = complained = 0
+    outcomes: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
-    for source, raw in _messages(path):
-        read += 1
+    for source, raw in messages:
+        outcomes["read"] += 1
         notice = dsn.read_notice(raw, bounce_local_part=local_part)
         if store.bounce_message_seen(notice.key):
-            duplicates += 1
-            continue
-        with store.transaction():
-            edition_id, subscriber_id = _match(store, notice, keys)
-            address = ""
-            if subscriber_id is not None:
-                found = store.get_subscriber_by_id(subscriber_id)
-                address = found.email if found else ""
-            address = address or (notice.recipients[0] if notice.recipients else "")
-            row = {
-                "message_key": notice.key,
-                "kind": notice.kind,
-                "subscriber_id": subscriber_id,
-                "edition_id": edition_id,
-                "address": address,
-                "domain": address.rpartition("@")[2].lower(),
-                "status": notice.status,
-                "detail": notice.detail,
-                "sender": notice.sender[:300],
-                "subject": notice.subject,
-                "source": source[:500],
-                "raw": raw if notice.kind == "unknown" else None,
-            }
-            if not store.add_bounce_message(row, now=now):
-                duplicates += 1  # the same message twice within this import
-                continue
-            kinds[notice.kind] += 1
-            if notice.kind not in ("hard", "soft", "complaint"):
-                continue
-            if subscriber_id is None:
-                unmatched += 1
-                continue
-            if notice.kind == "complaint":
-                if not store.subscriber_status_at_least(subscriber_id, "complained"):
-                    store.mark_subscriber_complained(subscriber_id, now=now)
-                    complained += 1
-            elif not store.subscriber_status_at_least(subscriber_id, "bounced"):
-                if notice.kind == "hard":
-                    store.mark_subscriber_bounced(subscriber_id, now=now)
-                elif edition_id is not None:
-                    store.record_soft_bounce(
-                        subscriber_id,
-                        edition_id,
-                        reply=f"{notice.status} {notice.detail}".strip(),
-                        now=now,
-                        limit=soft_bounce_limit,
-                    )
-                if store.subscriber_status_at_least(subscriber_id, "bounced"):
-                    bounced += 1
+            outcomes["duplicate"] += 1
+        else:
+            with store.transaction():
+                outcome = _take(store, notice, source, raw, keys, soft_bounce_limit, now)
+            outcomes[outcome] += 1
+            if outcome != "duplicate":
+                kinds[notice.kind] += 1
+        if done is not None:
+            done(source)
     return BounceImport(
-        read=read,
-        duplicates=duplicates,
+        read=outcomes["read"],
+        duplicates=outcomes["duplicate"],
         kinds=dict(kinds),
-        unmatched=unmatched,
-        bounced=bounced,
-        complained=complained,
+        unmatched=outcomes["unmatched"],
+        bounced=outcomes["bounced"],
+        complained=outcomes["complained"],
     )
+
+
+def _take(
+    store: Store,
+    notice: dsn.BounceNotice,
+    source: str,
+    raw: bytes,
+    keys: tuple[bytes, ...],
+    soft_bounce_limit: int,
+    now: datetime,
+) -> str:
+    """Keep one new message and act on it; says what happened (for the summary)."""
+    edition_id, subscriber_id = _match(store, notice, keys)
+    address = ""
+    if subscriber_id is not None:
+        found = store.get_subscriber_by_id(subscriber_id)
+        address = found.email if found else ""
+    address = address or (notice.recipients[0] if notice.recipients else "")
+    row = {
+        "message_key": notice.key,
+        "kind": notice.kind,
+        "subscriber_id": subscriber_id,
+        "edition_id": edition_id,
+        "address": address,
+        "domain": address.rpartition("@")[2].lower(),
+        "status": notice.status,
+        "detail": notice.detail,
+        "sender": notice.sender[:300],
+        "subject": notice.subject,
+        "source": source[:500],
+        "raw": raw if notice.kind == "unknown" else None,
+    }
+    if not store.add_bounce_message(row, now=now):
+        return "duplicate"  # the same message twice within this import
+    if notice.kind not in ("hard", "soft", "complaint"):
+        return "kept"
+    if subscriber_id is None:
+        return "unmatched"
+    if notice.kind == "complaint":
+        if store.subscriber_status_at_least(subscriber_id, "complained"):
+            return "kept"
+        store.mark_subscriber_complained(subscriber_id, now=now)
+        return "complained"
+    if store.subscriber_status_at_least(subscriber_id, "bounced"):
+        return "kept"
+    if notice.kind == "hard":
+        store.mark_subscriber_bounced(subscriber_id, now=now)
+    elif edition_id is not None:
+        store.record_soft_bounce(
+            subscriber_id,
+            edition_id,
+            reply=f"{notice.status} {notice.detail}".strip(),
+            now=now,
+            limit=soft_bounce_limit,
+        )
+    return "bounced" if store.subscriber_status_at_least(subscriber_id, "bounced") else "kept"
 
 
 def _match(
