@@ -10,16 +10,21 @@ from __future__ import annotations
 import json
 import mailbox
 import re
+import ssl
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 
 from digest.dsn import read_notice
 from digest.secret import load_secret, make_verp_token, read_verp_token
 from digest.sink import CaptureServer
 from digest.store import Store
 from tests.conftest import NOW, Cli, article
+from tests.imapserver import PASSWORD, USER, Dovecot
+from tests.test_sender import self_signed
 
 VERP = re.compile(r"^bounces\+(?P<token>[^@]+)@news\.example\.com$")
 
@@ -333,3 +338,71 @@ def test_the_report_counts_per_edition_and_by_receiving_domain(
     assert report["total"] == {"hard": 2, "soft": 1, "complaints": 1}
     text = verp_newsroom("bounces", "report").stdout
     assert "daily/2026-11-27" in text and "total: 2 hard, 1 soft, 1 complaints" in text
+
+
+# -- fetch: a real IMAP server (dovecot) on loopback --------------------------------------
+
+
+@pytest.fixture
+def imap(tmp_path: Path) -> Iterator[tuple[Dovecot, str]]:
+    cert, key = self_signed(tmp_path)
+    with Dovecot(tmp_path / "dovecot", cert=cert, key=key) as server:
+        yield server, cert
+
+
+def flags_on_server(server: Dovecot, cert: str) -> list[tuple[bytes, ...]]:
+    """Each message's flags, read back over IMAP with a client of its own."""
+    client = IMAPClient(
+        "127.0.0.1", port=server.port, ssl=True, ssl_context=ssl.create_default_context(cafile=cert)
+    )
+    client.login(USER, PASSWORD)
+    client.select_folder("INBOX", readonly=True)
+    flags = client.get_flags(client.search(["ALL"]))
+    client.logout()
+    return [tuple(sorted(f)) for _, f in sorted(flags.items())]
+
+
+def test_fetch_reads_the_imap_mailbox_over_verified_tls_and_flags_what_it_kept(
+    verp_newsroom: Cli, smtp_server: CaptureServer, imap: tuple[Dovecot, str]
+) -> None:
+    server, cert = imap
+    senders = verp_senders(smtp_server)
+    server.deliver(bare_dsn(senders["amina@example.com"], "5.1.1").encode())
+    server.deliver(arf_report(senders["john@example.org"]).encode())
+    verp_newsroom.env["DIGEST_BOUNCE_IMAP_URL"] = f"{server.url}?ca_file={cert}"
+    first = verp_newsroom("bounces", "fetch")
+    assert "read 2 messages (0 already imported): 1 hard, 0 soft, 1 complaint" in first.stderr
+    assert statuses(verp_newsroom) == {
+        "amina@example.com": "bounced",
+        "john@example.org": "complained",
+    }
+    flags = flags_on_server(server, cert)
+    assert len(flags) == 2  # nothing deleted or moved
+    assert all(b"$DigestImported" in f and b"\\Seen" in f for f in flags)
+    again = verp_newsroom("bounces", "fetch")
+    assert "read 0 messages" in again.stderr
+    server.deliver(bare_dsn("someone@elsewhere.example", "5.1.1").encode())
+    third = verp_newsroom("bounces", "fetch")
+    assert "read 1 messages (0 already imported)" in third.stderr
+
+
+def test_fetch_refuses_a_certificate_it_cannot_verify_in_one_line(
+    run: Cli, imap: tuple[Dovecot, str]
+) -> None:
+    server, _ = imap
+    run.env["DIGEST_BOUNCE_IMAP_URL"] = server.url  # self-signed, not trusted
+    result = run("bounces", "fetch", ok=False)
+    assert result.exit_code == 1 and "certificate we cannot verify" in result.output
+    assert "ca_file" in result.output and "Traceback" not in result.output
+
+
+def test_fetch_with_a_wrong_password_or_no_tls_is_one_line(
+    run: Cli, imap: tuple[Dovecot, str]
+) -> None:
+    server, cert = imap
+    run.env["DIGEST_BOUNCE_IMAP_URL"] = f"{server.url.replace(PASSWORD, 'wrong')}?ca_file={cert}"
+    result = run("bounces", "fetch", ok=False)
+    assert result.exit_code == 1 and "could not log in" in result.output
+    run.env["DIGEST_BOUNCE_IMAP_URL"] = server.url.replace("imaps://", "imap://")
+    result = run("bounces", "fetch", ok=False)
+    assert result.exit_code == 1 and "must start with imaps://" in result.output

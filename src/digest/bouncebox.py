@@ -3,7 +3,9 @@
 Each message is classified by `dsn.read_notice`, matched to a subscriber (its VERP token
 first, then the quoted Message-ID, then the reported address), acted on and kept in the
 `bounce_messages` table in one transaction, so importing the same file again changes
-nothing. Files and mailboxes are only read: nothing is flagged, moved or deleted.
+nothing. Files, mbox files and Maildirs are only read: nothing is flagged, moved or
+deleted. An IMAP folder (`fetch_bounces`) gets a `$DigestImported` flag on each message
+once it is kept, and nothing deleted.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import mailbox
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from digest import dsn
-from digest.errors import InputError
+from digest.errors import ConfigError, ImapError, InputError
 from digest.secret import load_secrets, read_verp_token
 from digest.store import Store
 
@@ -207,3 +210,133 @@ def _match(
         if subscriber_id is not None:
             return store.last_edition_sent_to(subscriber_id), subscriber_id
     return None, None
+
+
+# -- IMAP ---------------------------------------------------------------------------------
+
+IMPORTED_FLAG = b"$DigestImported"
+
+
+@dataclass(frozen=True, slots=True)
+class ImapMailbox:
+    """Where `digest bounces fetch` reads: imaps://USER:PASSWORD@HOST[:PORT]/FOLDER[?ca_file=]."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: str
+    ca_file: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> ImapMailbox:
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        hint = "for example imaps://bounces:PASSWORD@mail.example.com/INBOX"
+        if not url:
+            raise ConfigError("DIGEST_BOUNCE_IMAP_URL is not set", hint=hint)
+        parts = urlsplit(url)
+        if parts.scheme != "imaps":
+            raise ConfigError(
+                f"DIGEST_BOUNCE_IMAP_URL must start with imaps:// (TLS), got {parts.scheme}://",
+                hint=hint,
+            )
+        if not parts.hostname or not parts.username or parts.password is None:
+            raise ConfigError(
+                "DIGEST_BOUNCE_IMAP_URL needs a host, a user and a password", hint=hint
+            )
+        query = parse_qs(parts.query)
+        return cls(
+            host=parts.hostname,
+            port=parts.port or 993,
+            user=unquote(parts.username),
+            password=unquote(parts.password),
+            folder=unquote(parts.path.lstrip("/")) or "INBOX",
+            ca_file=query.get("ca_file", [""])[0],
+        )
+
+
+def fetch_bounces(
+    store: Store,
+    box: ImapMailbox,
+    *,
+    secret_file: Path,
+    bounce_address: str,
+    soft_bounce_limit: int,
+    now: datetime,
+    timeout: float = 30.0,
+) -> BounceImport:
+    """Import the folder's messages not yet flagged `$DigestImported`, then flag each.
+
+    The certificate and host name are verified (`ca_file` adds a CA to trust). A message
+    is flagged (and marked \\Seen) only after it is committed to the store; nothing is
+    deleted or moved, so a crash in between re-reads it and the store drops the duplicate.
+    """
+    import ssl
+
+    from imapclient import IMAPClient
+    from imapclient.exceptions import IMAPClientError, LoginError
+
+    context = ssl.create_default_context()
+    where = f"{box.host}:{box.port}"
+    try:
+        if box.ca_file:
+            context.load_verify_locations(cafile=box.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load CA file {box.ca_file}: {exc}",
+            hint="fix ?ca_file= in DIGEST_BOUNCE_IMAP_URL",
+        ) from None
+    try:
+        client = IMAPClient(box.host, port=box.port, ssl=True, ssl_context=context, timeout=timeout)
+    except ssl.SSLCertVerificationError as exc:
+        raise ImapError(
+            f"the IMAP server {where} has a certificate we cannot verify: {exc.verify_message}",
+            hint="for a private CA add ?ca_file=/path/to/ca.pem to DIGEST_BOUNCE_IMAP_URL",
+        ) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ImapError(
+            f"cannot connect to the IMAP server {where}: {exc}",
+            hint="check the host and port in DIGEST_BOUNCE_IMAP_URL (imaps:// is usually 993)",
+        ) from None
+    try:
+        try:
+            client.login(box.user, box.password)
+        except LoginError:
+            raise ImapError(
+                f"could not log in to {where} as {box.user}",
+                hint="check the user and password in DIGEST_BOUNCE_IMAP_URL",
+            ) from None
+        try:
+            client.select_folder(box.folder)
+        except IMAPClientError as exc:
+            raise ImapError(
+                f"cannot open folder {box.folder!r} on {where}: {exc}",
+                hint="check the folder (the URL's path) in DIGEST_BOUNCE_IMAP_URL",
+            ) from None
+        uids = client.search(["NOT", "KEYWORD", IMPORTED_FLAG.decode()])
+
+        def messages() -> Iterator[tuple[str, bytes]]:
+            for start in range(0, len(uids), 50):
+                batch = uids[start : start + 50]
+                fetched = client.fetch(batch, ["BODY.PEEK[]"])
+                for uid in batch:
+                    if uid in fetched:
+                        yield f"imap:{box.folder}:{uid}", fetched[uid][b"BODY[]"]
+
+        def done(source: str) -> None:
+            uid = int(source.rpartition(":")[2])
+            client.add_flags([uid], [IMPORTED_FLAG, b"\\Seen"])
+
+        return import_messages(
+            store,
+            messages(),
+            secret_file=secret_file,
+            bounce_address=bounce_address,
+            soft_bounce_limit=soft_bounce_limit,
+            now=now,
+            done=done,
+        )
+    finally:
+        with suppress(IMAPClientError, OSError):
+            client.logout()

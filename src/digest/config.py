@@ -47,6 +47,7 @@ class Settings:
     html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
     ledger_keep_days: int = 90  # DIGEST_LEDGER_KEEP_DAYS: `digest prune` folds older editions
     bounce_address: str = ""  # DIGEST_BOUNCE_ADDRESS: VERP envelope sender, bounces+TOKEN@...
+    bounce_imap_url: str = ""  # DIGEST_BOUNCE_IMAP_URL: imaps://user:pass@host/FOLDER to fetch
     # Not a setting: whether base_url came from the file, the environment or an option.
     # A real send refuses the loopback default (links nobody can open).
     base_url_set: bool = False

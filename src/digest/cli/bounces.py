@@ -51,6 +51,37 @@ def bounces_import(ctx: click.Context, path: Path) -> None:
     err.print(result.summary())
 
 
+@bounces_group.command("fetch")
+@click.pass_context
+@handle_errors
+def bounces_fetch(ctx: click.Context) -> None:
+    """Import the IMAP bounce mailbox (DIGEST_BOUNCE_IMAP_URL) like `bounces import`.
+
+    Reads over TLS with the certificate verified the messages not yet flagged
+    $DigestImported, and flags each (and marks it seen) once it is kept: nothing is
+    deleted or moved. Run it from cron.
+
+    \b
+    Example:
+      DIGEST_BOUNCE_IMAP_URL=imaps://bounces:PASSWORD@mail.example.com/INBOX digest bounces fetch
+    """
+    from digest import bouncebox, pipeline
+
+    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+    settings = settings_of(ctx)
+    box = bouncebox.ImapMailbox.from_url(settings.bounce_imap_url)
+    with pipeline.open_store(settings) as store:
+        result = bouncebox.fetch_bounces(
+            store,
+            box,
+            secret_file=settings.secret_file,
+            bounce_address=settings.bounce_address,
+            soft_bounce_limit=settings.soft_bounce_limit,
+            now=clock_of(ctx).now(),
+        )
+    err.print(result.summary())
+
+
 @bounces_group.command("list")
 @click.option("--unknown", is_flag=True, help="Only the messages that could not be classified.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
