@@ -438,7 +438,36 @@ def _roster_changes(db: Database) -> None:
     )
 
 
-@migrations(name="0011_signups")
+@migrations(name="0011_bounce_messages")
+def _bounce_messages(db: Database) -> None:
+    """Every message read from the bounce mailbox, once (by Message-ID, else a hash), with
+    what it was found to say. Unknown ones keep their bytes, for a person to read later."""
+    db.executescript(
+        """
+        CREATE TABLE bounce_messages (
+            id INTEGER PRIMARY KEY,
+            message_key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN
+                ('hard', 'soft', 'complaint', 'delayed', 'auto_reply', 'unknown')),
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+            edition_id INTEGER,
+            address TEXT NOT NULL DEFAULT '',
+            domain TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            sender TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            imported_at TEXT NOT NULL,
+            raw BLOB
+        );
+        CREATE INDEX bounce_messages_kind ON bounce_messages(kind);
+        CREATE INDEX bounce_messages_edition ON bounce_messages(edition_id);
+        """
+    )
+
+
+@migrations(name="0012_signups")
 def _signups(db: Database) -> None:
     """Readers' own sign-ups (issue 13): whether a list's public form is served, and one
     row per sign-up, which is at once the confirmation mail's ledger row (`sent_at`) and
