@@ -49,16 +49,41 @@ def edition_window(news_list: NewsList, day: date) -> tuple[datetime, datetime]:
     return edition_due(news_list, day - timedelta(days=1)), edition_due(news_list, day)
 
 
+def language_matches(tag: str, wanted: Iterable[str]) -> bool:
+    """RFC 4647 basic filtering: `fr` matches `fr`, `fr-FR` and `fr_CA`, not `frr`;
+    `pt-BR` matches only `pt-BR`. Case is ignored; an empty tag matches nothing."""
+    have = tag.strip().replace("_", "-").casefold()
+    if not have:
+        return False
+    for range_ in wanted:
+        want = range_.strip().replace("_", "-").casefold()
+        if have == want or have.startswith(want + "-"):
+            return True
+    return False
+
+
+def belongs_to(article: Article, news_list: NewsList) -> bool:
+    """Whether the list's own filters keep the article: its sections when
+    `only_sections` (an article without a section is in "News"), and its languages
+    (an article that names no language is left out of a list that restricts them)."""
+    if news_list.only_sections and news_list.sections:
+        keys = {s.casefold() for s in news_list.sections}
+        if (article.section or "News").casefold() not in keys:
+            return False
+    return not news_list.languages or language_matches(article.language, news_list.languages)
+
+
 def build_edition(articles: Iterable[Article], *, news_list: NewsList, day: date) -> Edition:
     """Group the articles published in the edition's window into ordered sections.
 
     Sections follow the list's configured order, then any others alphabetically;
-    within a section, newest first. Articles outside the window are ignored.
+    within a section, newest first. Articles outside the window, and articles the
+    list's own filters leave out (`belongs_to`), are ignored.
     """
     start, due = edition_window(news_list, day)
     by_section: dict[str, list[Article]] = {}
     for article in articles:
-        if start <= article.published_at < due:
+        if start <= article.published_at < due and belongs_to(article, news_list):
             by_section.setdefault(article.section or "News", []).append(article)
     rank = {name: i for i, name in enumerate(news_list.sections)}
     names = sorted(by_section, key=lambda n: (rank.get(n, len(rank)), n.casefold(), n))

@@ -51,6 +51,10 @@ class NewsList:
     locale: str = "en"
     sections: tuple[str, ...] = ()
     address: str = ""
+    # A list's own content: with `only_sections`, `sections` is a filter as well as an
+    # order; with `languages`, only articles in those languages (BCP 47 prefixes).
+    only_sections: bool = False
+    languages: tuple[str, ...] = ()
     id: int | None = None
 
 

@@ -96,6 +96,9 @@ def articles_group() -> None:
 @click.option("--section", help="Put every article in this section (overrides the file's).")
 @click.option("--strict", is_flag=True, help="Import nothing unless every record is valid.")
 @click.option(
+    "--list", "list_slug", help="These articles belong to this list only [default: every list]."
+)
+@click.option(
     "--encoding",
     help="The file's real encoding, e.g. windows-1252 [default: UTF-8, or what its BOM "
     "or XML declaration says].",
@@ -109,6 +112,7 @@ def articles_import(
     section: str | None,
     strict: bool,
     encoding: str | None,
+    list_slug: str | None,
 ) -> None:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom ('-' for stdin).
 
@@ -116,12 +120,15 @@ def articles_import(
     the same article: importing again updates in place. HTML is sanitised and repeated
     paragraphs are dropped. Bad records are reported and skipped (exit 1). Files are
     UTF-8, or UTF-16/UTF-32 with a byte order mark, or (feeds) what their XML
-    declaration names; --encoding reads one that says UTF-8 but is not.
+    declaration names; --encoding reads one that says UTF-8 but is not. With --list,
+    only that list's editions carry them (importing again with another --list moves
+    them; without --list, they stay where they are).
 
     \b
     Example:
       digest articles import today.jsonl
       digest articles import old-cms.xml --encoding windows-1252
+      digest articles import une-fr.jsonl --list matin
       curl -s https://example.com/feed.xml | digest articles import - --section Sport
     """
     from digest import pipeline
@@ -137,6 +144,7 @@ def articles_import(
             section=section,
             strict=strict,
             encoding=encoding,
+            list_slug=list_slug,
         )
     print_import(report)
     if report.rejected:

@@ -17,7 +17,8 @@ class ListsMixin(StoreBase):
         try:
             self.db.execute(
                 "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
-                " address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " address, only_sections, languages, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [news_list.slug, *_list_values(news_list), to_text(now)],
             )
         except sqlite3.IntegrityError:
@@ -30,7 +31,7 @@ class ListsMixin(StoreBase):
     def update_list(self, news_list: NewsList) -> NewsList:
         self.db.execute(
             "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
-            " address=? WHERE slug=?",
+            " address=?, only_sections=?, languages=? WHERE slug=?",
             [*_list_values(news_list), news_list.slug],
         )
         return self.get_list(news_list.slug)
@@ -91,6 +92,8 @@ def _list_values(news_list: NewsList) -> list[Any]:
         news_list.locale,
         sections_json(news_list.sections),
         news_list.address,
+        int(news_list.only_sections),
+        sections_json(news_list.languages),
     ]
 
 
@@ -105,4 +108,6 @@ def _list_from_row(row: dict[str, Any]) -> NewsList:
         locale=row["locale"],
         sections=tuple(json.loads(row["sections"])),
         address=row["address"],
+        only_sections=bool(row["only_sections"]),
+        languages=tuple(json.loads(row["languages"])),
     )

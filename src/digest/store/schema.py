@@ -436,3 +436,20 @@ def _roster_changes(db: Database) -> None:
             WHEN NEW.timezone IS NOT OLD.timezone {body("NULL", "NULL")}
         """
     )
+
+
+@migrations(name="0011_list_content")
+def _list_content(db: Database) -> None:
+    """A list's own content: articles imported for one list (`articles import --list`),
+    and a list's filters (`lists add|edit --only-sections`, `--language`).
+
+    articles.list_id NULL means every list may carry the article (as feeds.list_id);
+    removing a list hands its articles back to every list, as it does its feeds.
+    """
+    db.executescript(
+        """
+        ALTER TABLE articles ADD COLUMN list_id INTEGER REFERENCES lists(id) ON DELETE SET NULL;
+        ALTER TABLE lists ADD COLUMN only_sections INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lists ADD COLUMN languages TEXT NOT NULL DEFAULT '[]';
+        """
+    )
