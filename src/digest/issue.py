@@ -11,6 +11,58 @@ from digest.errors import InputError
 from digest.models import Article, Edition, NewsList, Section
 
 WINDOW = timedelta(hours=24)
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
+FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+EVERY_DAY = tuple(range(7))
+
+
+def parse_days(text: str) -> tuple[int, ...]:
+    """'mon,thu' -> (0, 3); 'daily' or 'every' -> every day. Case and spaces ignored,
+    full names accepted ('Monday'); InputError for anything else or for no day."""
+    words = [w.strip().casefold() for w in text.replace(" ", ",").split(",") if w.strip()]
+    if words in (["daily"], ["every"]):
+        return EVERY_DAY
+    days: set[int] = set()
+    for word in words:
+        found = [i for i, name in enumerate(DAY_NAMES) if word[:3] == name]
+        if not found or (len(word) > 3 and word != FULL_DAY_NAMES[found[0]]):
+            raise InputError(
+                f"--days: {word!r} is not a weekday",
+                hint="use mon,tue,wed,thu,fri,sat,sun, e.g. --days mon,thu (or --days daily)",
+            )
+        days.add(found[0])
+    if not days:
+        raise InputError("--days: no day given", hint="e.g. --days mon,thu (or --days daily)")
+    return tuple(sorted(days))
+
+
+def format_days(days: Iterable[int]) -> str:
+    """(0, 3) -> 'mon,thu', the stored and printed form."""
+    return ",".join(DAY_NAMES[d] for d in sorted(set(days)))
+
+
+def sends_on(news_list: NewsList, day: date) -> bool:
+    """Whether the list has an edition dated `day` (its weekday is one of the list's)."""
+    return day.weekday() in news_list.days
+
+
+def previous_send_day(news_list: NewsList, day: date) -> date:
+    """The latest day before `day` on which the list sends (a week back at most)."""
+    for back in range(1, 8):
+        earlier = day - timedelta(days=back)
+        if sends_on(news_list, earlier):
+            return earlier
+    return day - timedelta(days=1)  # no days at all: cannot be stored, kept total anyway
+
+
+def refuse_unsent_day(news_list: NewsList, day: date) -> None:
+    """InputError, one line, when the list has no edition dated `day`."""
+    if not sends_on(news_list, day):
+        raise InputError(
+            f"list {news_list.slug!r} does not send on a {FULL_DAY_NAMES[day.weekday()].title()}"
+            f" ({day.isoformat()}); it sends on {format_days(news_list.days)}",
+            hint=f"pick one of those days, or `digest lists edit {news_list.slug} --days ...`",
+        )
 
 
 def zone(name: str) -> ZoneInfo:
@@ -41,12 +93,16 @@ def local_today(news_list: NewsList, now: datetime) -> date:
 
 
 def edition_window(news_list: NewsList, day: date) -> tuple[datetime, datetime]:
-    """[start, end): from the previous day's due moment to this one.
+    """[start, end): from the previous edition's due moment to this one.
 
-    Usually 24 hours; 23 or 25 on daylight-saving days, so consecutive editions never
-    overlap and never leave a gap.
+    The previous edition is the one of the list's previous sending day (`--days`): a
+    daily list's window is usually 24 hours, 23 or 25 on daylight-saving days; a
+    Monday edition after a Thursday one holds four days (plus or minus the hour a
+    daylight-saving change in between moves). Consecutive editions never overlap and
+    never leave a gap.
     """
-    return edition_due(news_list, day - timedelta(days=1)), edition_due(news_list, day)
+    previous = previous_send_day(news_list, day)
+    return edition_due(news_list, previous), edition_due(news_list, day)
 
 
 def language_matches(tag: str, wanted: Iterable[str]) -> bool:

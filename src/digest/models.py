@@ -55,6 +55,8 @@ class NewsList:
     # order; with `languages`, only articles in those languages (BCP 47 prefixes).
     only_sections: bool = False
     languages: tuple[str, ...] = ()
+    # The weekdays it sends on (Monday is 0, as date.weekday()); every day by default.
+    days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     id: int | None = None
 
 

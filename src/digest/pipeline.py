@@ -244,6 +244,7 @@ def send_edition(
     list_zone = news_list.timezone
     if day is None:
         day = issue.local_today(news_list, clock.now())
+    issue.refuse_unsent_day(news_list, day)  # `--days`: no edition on the other days
     if zone is not None:
         news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)

@@ -46,6 +46,9 @@ def lists_group() -> None:
     multiple=True,
     help="Carry only articles in this language (repeat; 'fr' takes fr-FR too).",
 )
+@click.option(
+    "--days", default="daily", show_default=True, help="Weekdays it sends on: mon,thu or daily."
+)
 @click.option("--address", default="", help="Postal address / contact line for the footer.")
 @click.pass_context
 @handle_errors
@@ -60,6 +63,7 @@ def lists_add(
     sections: tuple[str, ...],
     only_sections: bool,
     languages: tuple[str, ...],
+    days: str,
     address: str,
 ) -> None:
     """Create a newsletter.
@@ -67,7 +71,9 @@ def lists_add(
     Every list carries every article unless told otherwise: articles imported with
     `articles import --list` and feeds added with `feeds add --list` belong to one list;
     --only-sections keeps only the --section sections; --language keeps only articles
-    in those languages (an article that names no language is left out).
+    in those languages (an article that names no language is left out). --days sends
+    on those weekdays only; each edition holds what was published since the one before
+    (a Monday edition after a Thursday one holds four days).
 
     \b
     Example:
@@ -75,6 +81,7 @@ def lists_add(
         --send-at 07:00 --timezone Africa/Ndjamena --locale fr \\
         --section Tchad --section Afrique --section Sport
       digest lists add sport-fr --name "Sport" --section Sport --only-sections --language fr
+      digest lists add weekly --name "The Week" --days mon --send-at 08:00
     """
     from digest import ingest, pipeline
 
@@ -97,12 +104,14 @@ def lists_add(
         address=ingest.check_text(address, where="--address", limit=500),
         only_sections=_check_only_sections(only_sections, sections),
         languages=_check_languages(languages),
+        days=issue.parse_days(days),
     )
     with pipeline.open_store(settings_of(ctx)) as store:
         created = store.add_list(news_list, now=clock_of(ctx).now())
+    every = "" if len(created.days) == 7 else f" on {issue.format_days(created.days)}"
     err.print(
         f"created list {created.slug} ({created.name}), sent at "
-        f"{created.send_at:%H:%M} {created.timezone}"
+        f"{created.send_at:%H:%M} {created.timezone}{every}"
     )
 
 
@@ -137,6 +146,7 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
                         "sections": list(r.sections),
                         "only_sections": r.only_sections,
                         "languages": list(r.languages),
+                        "days": issue.format_days(r.days),
                     }
                     for r in rows
                 ],
@@ -151,7 +161,8 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
             r.slug,
             r.name,
             r.from_addr,
-            f"{r.send_at:%H:%M} {r.timezone}",
+            f"{r.send_at:%H:%M} {r.timezone}"
+            + ("" if len(r.days) == 7 else f" {issue.format_days(r.days)}"),
             r.locale,
             ", ".join(r.sections),
         )
@@ -187,6 +198,7 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
         "sections": list(r.sections),
         "only_sections": r.only_sections,
         "languages": list(r.languages),
+        "days": issue.format_days(r.days),
         "address": r.address,
         "subscribers": total,
         "active": counts["active"],
@@ -216,6 +228,7 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
     "--language", "languages", multiple=True, help="Carry only these languages (repeat; replaces)."
 )
 @click.option("--any-language", is_flag=True, help="Carry articles in every language again.")
+@click.option("--days", help="Weekdays it sends on: mon,thu or daily.")
 @click.option("--address", help="Postal address / contact line for the footer.")
 @click.pass_context
 @handle_errors
@@ -231,6 +244,7 @@ def lists_edit(
     only_sections: bool | None,
     languages: tuple[str, ...],
     any_language: bool,
+    days: str | None,
     address: str | None,
 ) -> None:
     """Change a newsletter's settings; options not given stay as they are.
@@ -239,6 +253,7 @@ def lists_edit(
     Example:
       digest lists edit daily --send-at 06:30 --section Tchad --section Sport
       digest lists edit daily --only-sections --language fr --language ar
+      digest lists edit weekly --days mon,thu
     """
     from digest import ingest, pipeline
 
@@ -268,6 +283,8 @@ def lists_edit(
         )
     if languages or any_language:
         changes["languages"] = _check_languages(languages)
+    if days is not None:
+        changes["days"] = issue.parse_days(days)
     if not changes:
         raise InputError("nothing to change", hint="give at least one option, see --help")
     with pipeline.open_store(settings_of(ctx)) as store:

@@ -8,6 +8,7 @@ from datetime import datetime, time
 from typing import Any
 
 from digest.errors import NotFoundError, StoreError
+from digest.issue import format_days, parse_days
 from digest.models import NewsList
 from digest.store.base import StoreBase, sections_json, to_text
 
@@ -17,8 +18,8 @@ class ListsMixin(StoreBase):
         try:
             self.db.execute(
                 "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
-                " address, only_sections, languages, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " address, only_sections, languages, days, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [news_list.slug, *_list_values(news_list), to_text(now)],
             )
         except sqlite3.IntegrityError:
@@ -31,7 +32,7 @@ class ListsMixin(StoreBase):
     def update_list(self, news_list: NewsList) -> NewsList:
         self.db.execute(
             "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
-            " address=?, only_sections=?, languages=? WHERE slug=?",
+            " address=?, only_sections=?, languages=?, days=? WHERE slug=?",
             [*_list_values(news_list), news_list.slug],
         )
         return self.get_list(news_list.slug)
@@ -94,6 +95,7 @@ def _list_values(news_list: NewsList) -> list[Any]:
         news_list.address,
         int(news_list.only_sections),
         sections_json(news_list.languages),
+        format_days(news_list.days),
     ]
 
 
@@ -110,4 +112,5 @@ def _list_from_row(row: dict[str, Any]) -> NewsList:
         address=row["address"],
         only_sections=bool(row["only_sections"]),
         languages=tuple(json.loads(row["languages"])),
+        days=parse_days(row["days"]),
     )

@@ -453,3 +453,12 @@ def _list_content(db: Database) -> None:
         ALTER TABLE lists ADD COLUMN languages TEXT NOT NULL DEFAULT '[]';
         """
     )
+
+
+@migrations(name="0012_list_days")
+def _list_days(db: Database) -> None:
+    """A list's rhythm (`lists add|edit --days mon,thu`): the weekdays it sends on, as
+    three-letter English names joined by commas, Monday first."""
+    db.execute(
+        "ALTER TABLE lists ADD COLUMN days TEXT NOT NULL DEFAULT 'mon,tue,wed,thu,fri,sat,sun'"
+    )
