@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from digest.sink import CaptureServer
-from tests.conftest import Cli, article, received_messages
+from digest.store import Store
+from tests.conftest import NOW, Cli, article, received_messages
 
 # Friday 27 November 2026, Saturday and Sunday: all in the Monday edition of a mon,thu list.
 WEEKEND = [
@@ -86,3 +87,16 @@ def test_days_are_shown_edited_and_checked(run: Cli) -> None:
         "Error: --days: 'lundi' is not a weekday",
         "Hint: use mon,tue,wed,thu,fri,sat,sun, e.g. --days mon,thu (or --days daily)",
     ]
+
+
+def test_the_preview_offers_the_next_editions_on_the_lists_days(store: Store) -> None:
+    from datetime import date
+
+    from digest import proof
+    from digest.models import NewsList
+
+    weekly = store.add_list(NewsList(slug="w", name="W", days=(0, 3)), now=NOW)
+    friday = date(2026, 11, 27)
+    assert proof.edition_days(store, weekly, friday) == [date(2026, 12, 3), date(2026, 11, 30)]
+    daily = store.add_list(NewsList(slug="d", name="D"), now=NOW)
+    assert proof.edition_days(store, daily, friday) == [date(2026, 11, 28), friday]
