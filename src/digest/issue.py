@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import InputError
-from digest.models import Article, Edition, NewsList, Section
+from digest.models import Article, Edition, EditionEdits, NewsList, Section
 
 WINDOW = timedelta(hours=24)
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
@@ -161,3 +161,31 @@ def select_sections(edition: Edition, wanted: Iterable[str]) -> Edition:
     return replace(
         edition, sections=tuple(s for s in edition.sections if s.name.casefold() in wanted_keys)
     )
+
+
+def apply_edits(edition: Edition, edits: EditionEdits) -> Edition:
+    """The edition as its editor shaped it: dropped stories gone, pinned ones first in
+    their section (in the order pinned), the lead first of all (its section moves to the
+    top; the renderer shows it as the lead story when it has an https image), the note
+    and the subject carried along. URLs the edition does not hold are ignored."""
+    if edits.empty:
+        return edition
+    dropped = set(edits.drops)
+    pin_rank = {url: i for i, url in enumerate(edits.pins)}
+
+    def order(article: Article) -> tuple[int, int]:
+        if article.url == edits.lead:
+            return (0, 0)
+        if article.url in pin_rank:
+            return (1, pin_rank[article.url])
+        return (2, 0)  # sorted() is stable: the rest keep their order
+
+    sections = [
+        Section(s.name, tuple(sorted((a for a in s.articles if a.url not in dropped), key=order)))
+        for s in edition.sections
+    ]
+    sections = [s for s in sections if s.articles]
+    lead_at = [i for i, s in enumerate(sections) if s.articles[0].url == edits.lead]
+    if lead_at:
+        sections.insert(0, sections.pop(lead_at[0]))
+    return replace(edition, sections=tuple(sections), note=edits.note, subject=edits.subject)

@@ -6,6 +6,7 @@ Each command group lives in its own module; importing them registers the command
 from digest.cli import (  # noqa: F401
     articles,
     editions,
+    edits,
     feeds,
     lists,
     schedule,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from digest.errors import NotFoundError, StoreError
 from digest.issue import format_days, parse_days
-from digest.models import NewsList
-from digest.store.base import StoreBase, sections_json, to_text
+from digest.models import EditionEdits, NewsList
+from digest.store.base import StoreBase, from_text, sections_json, to_text
 
 
 class ListsMixin(StoreBase):
@@ -77,6 +77,52 @@ class ListsMixin(StoreBase):
             "several lists exist; say which one",
             hint="add --list with one of: " + ", ".join(lst.slug for lst in all_lists),
         )
+
+    # -- the editor's hand, per edition ----------------------------------------------------
+
+    def edition_edits(self, news_list: NewsList, day: date) -> EditionEdits:
+        """What an editor changed in the list's edition for `day` (nothing: all empty)."""
+        row = self._one(
+            "SELECT * FROM edition_edits WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        if row is None:
+            return EditionEdits()
+        return EditionEdits(
+            lead=row["lead"],
+            drops=tuple(json.loads(row["drops"])),
+            pins=tuple(json.loads(row["pins"])),
+            note=row["note"],
+            subject=row["subject"],
+            updated_at=from_text(row["updated_at"]),
+        )
+
+    def save_edition_edits(
+        self, news_list: NewsList, day: date, edits: EditionEdits, *, now: datetime
+    ) -> EditionEdits:
+        """Store the edits (all empty: forget them)."""
+        key = [news_list.id, day.isoformat()]
+        with self.transaction():
+            if edits.empty:
+                self.db.execute("DELETE FROM edition_edits WHERE list_id = ? AND date = ?", key)
+            else:
+                self.db.execute(
+                    "INSERT INTO edition_edits (list_id, date, lead, drops, pins, note, subject,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (list_id, date)"
+                    " DO UPDATE SET lead = excluded.lead, drops = excluded.drops,"
+                    " pins = excluded.pins, note = excluded.note, subject = excluded.subject,"
+                    " updated_at = excluded.updated_at",
+                    [
+                        *key,
+                        edits.lead,
+                        sections_json(edits.drops),
+                        sections_json(edits.pins),
+                        edits.note,
+                        edits.subject,
+                        to_text(now),
+                    ],
+                )
+        return self.edition_edits(news_list, day)
 
     def get_list_by_id(self, list_id: int) -> NewsList | None:
         row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])

@@ -462,3 +462,25 @@ def _list_days(db: Database) -> None:
     db.execute(
         "ALTER TABLE lists ADD COLUMN days TEXT NOT NULL DEFAULT 'mon,tue,wed,thu,fri,sat,sun'"
     )
+
+
+@migrations(name="0013_edition_edits")
+def _edition_edits(db: Database) -> None:
+    """The editor's hand (`digest editions edit`), per list and edition date, kept apart
+    from the articles (and from `editions`, which exist only once a send began): the
+    lead's URL, the dropped and pinned URLs as JSON arrays, the note, the subject."""
+    db.executescript(
+        """
+        CREATE TABLE edition_edits (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            lead TEXT NOT NULL DEFAULT '',
+            drops TEXT NOT NULL DEFAULT '[]',
+            pins TEXT NOT NULL DEFAULT '[]',
+            note TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, date)
+        );
+        """
+    )
