@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from digest.config import Settings
 from digest.sink import CaptureServer
 from digest.store import Store
 from tests.conftest import NOW, Cli, article, received_messages
@@ -100,3 +101,29 @@ def test_the_preview_offers_the_next_editions_on_the_lists_days(store: Store) ->
     assert proof.edition_days(store, weekly, friday) == [date(2026, 12, 3), date(2026, 11, 30)]
     daily = store.add_list(NewsList(slug="d", name="D"), now=NOW)
     assert proof.edition_days(store, daily, friday) == [date(2026, 11, 28), friday]
+
+
+def test_a_running_scheduler_follows_a_change_of_days(store: Store, settings: Settings) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from digest.models import NewsList, Subscriber
+    from digest.scheduler import Scheduler, job_id
+    from tests.conftest import ManualClock
+
+    daily = store.add_list(NewsList(slug="daily", name="Daily"), now=NOW)
+    store.upsert_subscriber(Subscriber(email="a@example.com"), lists=[(daily, ())], now=NOW)
+    friday = datetime(2026, 11, 27, 8, tzinfo=UTC)
+    scheduler = Scheduler(settings, clock=ManualClock(friday).clock)
+    scheduler.aps.start(paused=True)
+    try:
+        scheduler.sync()
+        job = scheduler.aps.get_job(job_id("daily", "UTC"))
+        assert job.trigger.get_next_fire_time(None, friday) == datetime(2026, 11, 28, 7, tzinfo=UTC)
+        store.update_list(replace(store.get_list("daily"), days=(0, 3)))
+        assert scheduler.sync()["changed"] == [job_id("daily", "UTC")]
+        job = scheduler.aps.get_job(job_id("daily", "UTC"))
+        monday = datetime(2026, 11, 30, 7, tzinfo=UTC)
+        assert job.trigger.get_next_fire_time(None, friday) == monday
+    finally:
+        scheduler.aps.shutdown(wait=False)

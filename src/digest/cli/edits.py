@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 
 from digest.cli.base import cli, clock_of, err, handle_errors, out, parse_day, settings_of
+
+if TYPE_CHECKING:
+    from digest.store import Store
 
 
 @cli.group("editions")
@@ -113,7 +116,7 @@ def editions_show(ctx: click.Context, slug: str, day: str, as_json: bool) -> Non
         out.print(escape(f"DROP  {url}"))
 
 
-def _show(store: Any, slug: str, day_text: str) -> dict[str, Any]:
+def _show(store: Store, slug: str, day_text: str) -> dict[str, Any]:
     from digest import pipeline
 
     day = parse_day(day_text, option="DATE")
