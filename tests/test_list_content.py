@@ -74,8 +74,11 @@ def test_reimporting_without_list_keeps_the_tie_and_with_another_list_moves_it(r
     path = str(run.write("fr.json", [FRENCH]))
     run("articles", "import", path, "--list", "matin")
     run("articles", "import", path)  # unchanged, still matin's
+    shown = json.loads(run("articles", "show", str(FRENCH["url"]), "--json").stdout)
+    assert shown["list"] == "matin"
     moved = run("articles", "import", path, "--list", "morning")
     assert "updated 1" in moved.stderr
+    assert "list: morning" in run("articles", "show", str(FRENCH["url"])).stdout
     run("preview", "--list", "matin", "--date", "2026-11-27", "--out", "m")
     assert "La crue" not in (run.tmp_path / "m" / "issue.html").read_text(encoding="utf-8")
 
@@ -99,6 +102,8 @@ def test_only_sections_makes_the_sections_a_filter_and_languages_restrict(run: C
         return (run.tmp_path / slug / "issue.txt").read_text(encoding="utf-8")
 
     assert all(t in titles("morning") for t in ("The Chari", "La crue", "Un but", "Météo"))
+    shown = json.loads(run("articles", "show", str(ENGLISH["url"]), "--json").stdout)
+    assert shown["list"] == "(every list)"
     run("lists", "edit", "morning", "--only-sections")
     text = titles("morning")
     assert "The Chari" in text and "La crue" not in text and "Un but" not in text

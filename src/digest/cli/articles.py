@@ -200,7 +200,8 @@ def articles_show(ctx: click.Context, article: str, as_json: bool) -> None:
 
     with pipeline.open_store(settings_of(ctx)) as store:
         found = store.get_article(article)
-    data = article_json(found, full=True)
+        only_for = store.article_list_slug(found.id or 0)
+    data = {**article_json(found, full=True), "list": only_for or "(every list)"}
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return

@@ -65,6 +65,14 @@ class ArticlesMixin(StoreBase):
             raise NotFoundError(f"no article {id_or_url}", hint="see `digest articles list`")
         return _article_from_row(row)
 
+    def article_list_slug(self, article_id: int) -> str:
+        """The slug of the list an article was imported for (`--list`); '' for every list."""
+        row = self._one(
+            "SELECT l.slug FROM articles a JOIN lists l ON l.id = a.list_id WHERE a.id = ?",
+            [article_id],
+        )
+        return str(row["slug"]) if row else ""
+
     def remove_article(self, id_or_url: str | int) -> Article:
         found = self.get_article(id_or_url)
         self.db.execute("DELETE FROM articles WHERE id = ?", [found.id])
