@@ -39,7 +39,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.render import Renderer, Theme
-from digest.secret import load_secret, make_token
+from digest.secret import load_secret, make_token, make_verp_token, verp_address
 from digest.sender import SmtpSettings
 from digest.store import Store
 
@@ -440,6 +440,7 @@ def _send_to_ledger(
         progress=progress,
         include=include,
         stop=stop,
+        envelope_from=_verp(settings, secret),
     ).run()
     sending_time = max(clock.monotonic() - run_started, 1e-9)
     counts = store.delivery_counts(edition_id, include)
@@ -471,6 +472,20 @@ def _send_to_ledger(
         elapsed=clock.monotonic() - started,
         notes=tuple(notes),
     )
+
+
+def _verp(settings: Settings, secret: bytes) -> Callable[[Delivery], str] | None:
+    """With DIGEST_BOUNCE_ADDRESS, each message's envelope sender names its ledger row."""
+    if not settings.bounce_address:
+        return None
+    bounce_address = settings.bounce_address
+
+    def envelope_from(delivery: Delivery) -> str:
+        assert delivery.subscriber.id is not None
+        token = make_verp_token(secret, delivery.edition_id, delivery.subscriber.id)
+        return verp_address(bounce_address, token)
+
+    return envelope_from
 
 
 def _retry_hint(store: Store, edition_id: int, deferred: int, now: datetime) -> str:
@@ -532,3 +547,25 @@ def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:
         password=settings.smtp_password,
         ca_file=settings.smtp_ca_file,
     )
+
+
+def bounce_report(store: Store) -> dict[str, Any]:
+    """Hard, soft and complaint counts from the bounce mailbox: per edition, per domain."""
+    rows = store.bounce_counts()
+    kinds = ("hard", "soft", "complaints")
+
+    def fold(name_of: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+        groups: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            name = name_of(row)
+            group = groups.setdefault(name, {"name": name, **dict.fromkeys(kinds, 0)})
+            for kind in kinds:
+                group[kind] += int(row[kind] or 0)
+        return list(groups.values())
+
+    editions = fold(lambda r: f"{r['list']}/{r['date']}" if r["date"] else "-")
+    domains = sorted(
+        fold(lambda r: r["domain"] or "-"), key=lambda g: (-sum(g[k] for k in kinds), g["name"])
+    )
+    total = {k: sum(int(r[k] or 0) for r in rows) for k in kinds}
+    return {"editions": editions, "domains": domains, "total": total}

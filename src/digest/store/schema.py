@@ -438,7 +438,36 @@ def _roster_changes(db: Database) -> None:
     )
 
 
-@migrations(name="0011_list_content")
+@migrations(name="0011_bounce_messages")
+def _bounce_messages(db: Database) -> None:
+    """Every message read from the bounce mailbox, once (by Message-ID, else a hash), with
+    what it was found to say. Unknown ones keep their bytes, for a person to read later."""
+    db.executescript(
+        """
+        CREATE TABLE bounce_messages (
+            id INTEGER PRIMARY KEY,
+            message_key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN
+                ('hard', 'soft', 'complaint', 'delayed', 'auto_reply', 'unknown')),
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+            edition_id INTEGER,
+            address TEXT NOT NULL DEFAULT '',
+            domain TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            sender TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            imported_at TEXT NOT NULL,
+            raw BLOB
+        );
+        CREATE INDEX bounce_messages_kind ON bounce_messages(kind);
+        CREATE INDEX bounce_messages_edition ON bounce_messages(edition_id);
+        """
+    )
+
+
+@migrations(name="0012_list_content")
 def _list_content(db: Database) -> None:
     """A list's own content: articles imported for one list (`articles import --list`),
     and a list's filters (`lists add|edit --only-sections`, `--language`).
@@ -455,7 +484,7 @@ def _list_content(db: Database) -> None:
     )
 
 
-@migrations(name="0012_list_days")
+@migrations(name="0013_list_days")
 def _list_days(db: Database) -> None:
     """A list's rhythm (`lists add|edit --days mon,thu`): the weekdays it sends on, as
     three-letter English names joined by commas, Monday first."""
@@ -464,7 +493,7 @@ def _list_days(db: Database) -> None:
     )
 
 
-@migrations(name="0013_edition_edits")
+@migrations(name="0014_edition_edits")
 def _edition_edits(db: Database) -> None:
     """The editor's hand (`digest editions edit`), per list and edition date, kept apart
     from the articles (and from `editions`, which exist only once a send began): the
