@@ -7,6 +7,7 @@ from digest.cli import (  # noqa: F401
     articles,
     bounces,
     editions,
+    edits,
     feeds,
     lists,
     schedule,
