@@ -33,7 +33,7 @@ from digest.models import (
     Recipient,
     Subscriber,
 )
-from digest.render import Renderer, Theme
+from digest.render import Renderer, Theme, check_locale, theme_folders
 from digest.secret import load_secret, make_token
 from digest.sender import SmtpSettings
 from digest.store import Store
@@ -57,6 +57,11 @@ def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
     start, end = issue.edition_window(news_list, day)
     articles = store.articles_between(start, end, news_list=news_list)
     return issue.build_edition(articles, news_list=news_list, day=day)
+
+
+def check_list_locale(settings: Settings, name: str, *, where: str = "--locale") -> str:
+    """Refuse a locale nobody knows; a warning ('' if none) for one without a catalogue."""
+    return check_locale(name, theme_folders(settings.templates), where=where)
 
 
 def make_renderer(settings: Settings) -> Renderer:

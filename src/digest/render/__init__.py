@@ -6,6 +6,7 @@ The public surface; the work happens in the private modules beside this one:
 locations) and `checks` (what the preview's checks panel reports).
 """
 
+from digest.render.language import check_locale
 from digest.render.renderer import (
     DEFAULT_BUDGET,
     MJML_TEMPLATE,
@@ -28,6 +29,7 @@ __all__ = [
     "TEXT_TEMPLATE",
     "Renderer",
     "Theme",
+    "check_locale",
     "default_templates_dir",
     "inline_css",
     "theme_folders",
