@@ -91,6 +91,7 @@ def run(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for key in list(os.environ):
         if key.startswith("DIGEST_"):
             monkeypatch.delenv(key)
+    Store.open(db_path).close()  # as `digest init` would: other commands need the database
     return Cli(tmp_path, db_path, {"DIGEST_OUTBOX": str(tmp_path / "outbox")})
 
 

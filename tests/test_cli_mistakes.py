@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests.conftest import Cli
@@ -32,3 +34,41 @@ def test_a_locale_without_a_catalogue_is_kept_with_a_warning_naming_the_catalogu
     ) in result.stderr
     quiet = run("lists", "edit", "daily", "--locale", "fr-CA")  # falls back to fr's catalogue
     assert "warning" not in quiet.stderr
+
+
+DB_COMMANDS = [
+    ["lists", "list"],
+    ["lists", "add", "daily", "--name", "D"],
+    ["subscribers", "add", "amina@example.com"],
+    ["subscribers", "count"],
+    ["articles", "list"],
+    ["feeds", "list"],
+    ["preview", "--out", "preview"],
+    ["send", "--date", "2026-11-27"],
+    ["send", "--date", "2026-11-27", "--dry-run"],
+    ["send", "--date", "2026-11-27", "--to", "editor@example.com"],
+    ["schedule", "--run-due", "--now", "2026-11-27T07:00:00+00:00"],
+    ["serve", "--port", "{busy}"],  # a taken port: without the check it fails differently
+]
+
+
+@pytest.mark.parametrize("args", DB_COMMANDS, ids=" ".join)
+def test_a_wrong_db_path_is_refused_and_never_created(run: Cli, args: list[str]) -> None:
+    typo = run.tmp_path / "subscriber.db"  # one letter off the real one
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = run("--db", str(typo), *[a.replace("{busy}", port) for a in args], ok=False)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[0] == f"Error: no database at {typo}"
+    assert "digest --db" in result.stderr and "init" in result.stderr  # the hint
+    assert "Traceback" not in result.output
+    assert not typo.exists()
+
+
+def test_init_creates_the_database_the_other_commands_then_use(run: Cli) -> None:
+    fresh = run.tmp_path / "news.db"
+    run("--db", str(fresh), "init")
+    assert fresh.is_file()
+    assert run("--db", str(fresh), "lists", "list", "--json").stdout.strip() == "[]"

@@ -492,7 +492,9 @@ def test_cross_site_posts_to_the_preview_are_refused(settings: Settings) -> None
             assert same.status_code != 403
 
 
-def test_without_public_mode_proxied_preview_requests_are_refused(settings: Settings) -> None:
+def test_without_public_mode_proxied_preview_requests_are_refused(
+    settings: Settings, store: Store
+) -> None:
     with TestClient(create_app(settings)) as client:
         assert client.get("/", headers={"x-forwarded-for": "203.0.113.9"}).status_code == 403
         assert client.get("/").status_code == 200  # on loopback: the preview's index

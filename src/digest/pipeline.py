@@ -40,12 +40,13 @@ from digest.store import Store
 
 
 def open_store(settings: Settings) -> Store:
-    return Store.open(settings.db)
+    """The existing database: only `init_project` creates one (StoreError names the path)."""
+    return Store.open(settings.db, create=False)
 
 
 def init_project(settings: Settings) -> tuple[Path, Path]:
     """Create the database (migrated) and the secret file; safe to run again."""
-    Store.open(settings.db).close()
+    Store.open(settings.db, create=True).close()
     load_secret(settings.secret_file)
     return settings.db, settings.secret_file
 

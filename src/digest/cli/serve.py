@@ -45,6 +45,9 @@ def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
             "--public needs an editor password of at least 12 characters",
             hint="set DIGEST_EDITOR_PASSWORD (it guards the preview pages)",
         )
+    from digest import pipeline
+
+    pipeline.open_store(settings).close()  # a wrong --db fails here, not on every page
     if public_mode:
         load_secret(settings.secret_file, create=False)  # links cannot be checked without it
     app = create_app(settings, public_mode=public_mode)

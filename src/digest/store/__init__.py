@@ -43,14 +43,26 @@ class Store(
     """One open database. Create with `Store.open(path)`; close when done."""
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, *, create: bool = True) -> Store:
+        """Open (and migrate) the database; `create=False` refuses a file that is not there.
+
+        Only `digest init` (and the demo) create one: a mistyped --db must not quietly
+        become a new, empty database.
+        """
+        if not create and not path.is_file():
+            raise StoreError(
+                f"no database at {path}",
+                hint=f"check --db / DIGEST_DB, or create it with: digest --db {path} init",
+            )
         if path.parent and not path.parent.exists():
             raise StoreError(
                 f"cannot create {path}: folder {path.parent} does not exist",
                 hint="create the folder or point --db / DIGEST_DB elsewhere",
             )
         try:
-            conn = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+            # mode=rw: the file vanishing between the check and here is not a new database
+            target = f"{path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
+            conn = sqlite3.connect(target, isolation_level=None, timeout=10, uri=True)
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             db = Database(conn, execute_plugins=False)
