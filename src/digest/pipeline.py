@@ -210,7 +210,9 @@ def send_edition(
     report = DeliveryReport(edition=edition.key, articles=edition.article_count, recipients=0)
     if edition.article_count == 0 and not force:
         return replace(
-            report, notes=("no articles in this edition; nothing sent (--force sends it anyway)",)
+            report,
+            empty=True,
+            notes=("no articles in this edition; nothing sent (--force sends it anyway)",),
         )
     secret = load_secret(settings.secret_file)
     cache = _EditionCache(make_renderer(settings), edition)
