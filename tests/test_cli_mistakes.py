@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import Cli, article
 
 
 @pytest.mark.parametrize("locale", ["english", "xx-YY"])
@@ -72,3 +72,24 @@ def test_init_creates_the_database_the_other_commands_then_use(run: Cli) -> None
     run("--db", str(fresh), "init")
     assert fresh.is_file()
     assert run("--db", str(fresh), "lists", "list", "--json").stdout.strip() == "[]"
+
+
+def test_set_sections_refuses_an_unknown_section_naming_the_known_ones(run: Cli) -> None:
+    run("lists", "add", "daily", "--name", "D", "--section", "Tchad", "--section", "Sport")
+    run("subscribers", "add", "amina@example.com", "--list", "daily")
+    articles = run.write("a.json", [article(section="Économie")])
+    run("articles", "import", str(articles))
+    result = run(
+        "subscribers", "set-sections", "amina@example.com", "--list", "daily",
+        "--section", "Sprot", ok=False,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: --section: 'Sprot' is not a section of daily",
+        "Hint: sections: Tchad, Sport, Économie",
+    ]
+    saved = run(
+        "subscribers", "set-sections", "amina@example.com", "--list", "daily",
+        "--section", "sport", "--section", "Économie",
+    )  # fmt: skip
+    assert "amina@example.com gets Sport, Économie of daily" in saved.stderr
