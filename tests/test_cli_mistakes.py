@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import subprocess
+import sys
+import urllib.request
 
 import pytest
 
@@ -93,3 +98,31 @@ def test_set_sections_refuses_an_unknown_section_naming_the_known_ones(run: Cli)
         "--section", "sport", "--section", "Économie",
     )  # fmt: skip
     assert "amina@example.com gets Sport, Économie of daily" in saved.stderr
+
+
+def test_serve_port_0_prints_the_port_it_really_listens_on(run: Cli) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    command = [sys.executable, "-m", "digest", "--db", str(run.db_path), "serve", "--port", "0"]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        found = re.fullmatch(r"serving on http://127\.0\.0\.1:(\d+)/ \(Ctrl-C stops\)\n", line)
+        assert found, line
+        port = int(found[1])
+        assert port != 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            assert answer.read() == b"ok"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_serve_on_a_port_in_use_is_one_line(run: Cli) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("serve", "--port", str(port), ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[0].startswith(f"Error: cannot listen on 127.0.0.1:{port}")
