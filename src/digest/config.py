@@ -29,6 +29,7 @@ class Settings:
     retry_base: float = 30.0  # DIGEST_RETRY_BASE: seconds before the first retry (doubling)
     retry_max: float = 3600.0  # DIGEST_RETRY_MAX: longest pause between two attempts
     retry_window: float = 600.0  # DIGEST_RETRY_WINDOW: how long one run waits for retries
+    busy_timeout: float = 30.0  # DIGEST_BUSY_TIMEOUT: seconds a writer waits for another's lock
     unsubscribe_mailto: str = ""  # DIGEST_UNSUBSCRIBE_MAILTO: address for mailto unsubscribe
     feedback_id: str = ""  # DIGEST_FEEDBACK_ID: sender id for the Feedback-ID header
     dkim_key_file: Path | None = None  # DIGEST_DKIM_KEY_FILE: PEM private key; signs mail
@@ -50,7 +51,7 @@ class Settings:
 
 
 _PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
-_FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window"}
+_FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window", "busy_timeout"}
 _INT_FIELDS = {"rate_limit", "html_budget_kb"}
 
 

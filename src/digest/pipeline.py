@@ -41,12 +41,12 @@ from digest.store import Store
 
 def open_store(settings: Settings) -> Store:
     """The existing database: only `init_project` creates one (StoreError names the path)."""
-    return Store.open(settings.db, create=False)
+    return Store.open(settings.db, create=False, busy_timeout=settings.busy_timeout)
 
 
 def init_project(settings: Settings) -> tuple[Path, Path]:
     """Create the database (migrated) and the secret file; safe to run again."""
-    Store.open(settings.db, create=True).close()
+    Store.open(settings.db, create=True, busy_timeout=settings.busy_timeout).close()
     load_secret(settings.secret_file)
     return settings.db, settings.secret_file
 

@@ -110,7 +110,9 @@ class Scheduler:
         gets one immediate run, so a list created or moved to an earlier time today is
         caught up within the window exactly as it would be after a restart.
         """
-        with Store.open(self.settings.db, create=False) as store:
+        with Store.open(
+            self.settings.db, create=False, busy_timeout=self.settings.busy_timeout
+        ) as store:
             pairs = dispatch.all_targets(store)
         wanted = {job_id(lst.slug, zone): (lst, zone) for lst, zone in pairs}
         changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
@@ -180,7 +182,9 @@ class Scheduler:
         self, run: Callable[..., list[dispatch.Run]], **options: Any
     ) -> list[dispatch.Run]:
         """Call a `dispatch` function with a fresh store, this clock and this stop flag."""
-        with Store.open(self.settings.db, create=False) as store:
+        with Store.open(
+            self.settings.db, create=False, busy_timeout=self.settings.busy_timeout
+        ) as store:
             return run(
                 store,
                 self.settings,

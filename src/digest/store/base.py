@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,23 @@ def sections_json(sections: Iterable[str]) -> str:
     return json.dumps(list(sections), ensure_ascii=False)
 
 
+@contextmanager
+def _immediate(db: Database) -> Iterator[Database]:
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+
+
 class StoreBase:
     """The open database and the two ways to read it; the Store's parts build on this."""
 
@@ -46,7 +63,16 @@ class StoreBase:
         self.path = path
 
     def transaction(self) -> AbstractContextManager[Database]:
-        return self.db.atomic()
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+        A deferred BEGIN reads first and asks for the lock at its first write; when
+        another process wrote in between, SQLite answers "database is locked" at once,
+        without waiting (the busy timeout cannot help a stale read snapshot). Taking
+        the lock first makes a second writer wait its turn. Nested: a savepoint.
+        """
+        if self.db.conn.in_transaction:
+            return self.db.atomic()
+        return _immediate(self.db)
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
         cursor = self.db.conn.execute(sql, tuple(params))

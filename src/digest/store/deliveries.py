@@ -175,7 +175,7 @@ class DeliveriesMixin(SubscribersMixin):
     ) -> None:
         """Record what became of one attempt (and mark a bounced subscriber) in one step."""
         stamp = to_text(now)
-        with self.db.atomic() if bounce_subscriber is not None else nullcontext():
+        with self.transaction() if bounce_subscriber is not None else nullcontext():
             self.db.conn.execute(
                 "UPDATE deliveries SET status = ?, last_code = ?, last_reply = ?, updated_at = ?,"
                 " next_attempt_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"

@@ -83,7 +83,7 @@ class PublicPages:
     # -- helpers ------------------------------------------------------------------------
 
     def _store(self) -> Store:
-        return Store.open(self.settings.db, create=False)
+        return Store.open(self.settings.db, create=False, busy_timeout=self.settings.busy_timeout)
 
     def _keys(self) -> tuple[bytes, ...]:
         return load_secrets(self.settings.secret_file, now=self.clock())
