@@ -22,6 +22,7 @@ from digest.store import Store
 
 DAY = date(2026, 11, 27)  # edition date used across tests; due 07:00 UTC by default
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+LOCAL = "http://127.0.0.1:8000"  # the app answers only the Host values it serves
 
 
 @pytest.fixture

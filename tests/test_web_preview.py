@@ -19,7 +19,7 @@ from digest.render import default_templates_dir
 from digest.sink import CaptureServer
 from digest.web import create_app
 from digest.web.preview import content_version
-from tests.conftest import received_messages
+from tests.conftest import LOCAL, received_messages
 
 PAST = date(2026, 11, 20)
 PAGE = f"/preview/daily/{PAST.isoformat()}"
@@ -46,7 +46,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture
 def client(demo: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(demo)) as opened:
+    with TestClient(base_url=LOCAL, app=create_app(demo)) as opened:
         yield opened
 
 
@@ -127,7 +127,7 @@ def test_checks_report_budget_cuts_and_a_missing_unsubscribe_link(
         footer.replace('<a href="{{ unsubscribe_url }}">', '<a href="{{ archive_url }}">')
     )
     tight = replace(demo, templates=site, html_budget_kb=20)
-    with TestClient(create_app(tight)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(tight)) as client:
         page = client.get(PAGE).text
     found = checks_of(page)
     assert found["unsubscribe link"] == "bad" and found["size budget"] == "bad"
@@ -138,7 +138,7 @@ def test_template_error_is_shown_in_the_page(demo: Settings, tmp_path: Path) -> 
     site = tmp_path / "site"
     site.mkdir()
     (site / "header.mjml").write_text("<mj-section>\n<mj-column>\n<mj-text>x\n</mj-section>\n")
-    with TestClient(create_app(replace(demo, templates=site))) as client:
+    with TestClient(base_url=LOCAL, app=create_app(replace(demo, templates=site))) as client:
         page = client.get(PAGE)
     assert page.status_code == 500
     assert 'role="alert"' in page.text and "header.mjml:3" in page.text
@@ -148,7 +148,9 @@ def test_template_error_is_shown_in_the_page(demo: Settings, tmp_path: Path) -> 
 def test_send_test_goes_through_the_configured_smtp_server(
     demo: Settings, smtp_server: CaptureServer
 ) -> None:
-    with TestClient(create_app(replace(demo, smtp_url=smtp_server.url))) as client:
+    with TestClient(
+        base_url=LOCAL, app=create_app(replace(demo, smtp_url=smtp_server.url))
+    ) as client:
         refused = client.post(
             f"{PAGE}/send-test",
             data={"to": "editor@example.com"},
@@ -176,7 +178,9 @@ def test_send_test_sends_the_previewed_view_to_the_test_address_only(
     demo: Settings, smtp_server: CaptureServer
 ) -> None:
     before = ledger_rows(demo)
-    with TestClient(create_app(replace(demo, smtp_url=smtp_server.url))) as client:
+    with TestClient(
+        base_url=LOCAL, app=create_app(replace(demo, smtp_url=smtp_server.url))
+    ) as client:
         page = client.get(PAGE).text
         john = re.search(r'<option value="(\d+)">John Smith', page)
         assert john  # John chose English News and Sport; he reads English
@@ -214,7 +218,7 @@ def test_version_changes_with_templates_and_database(demo: Settings, tmp_path: P
     site.mkdir()
     settings = replace(demo, templates=site, db=tmp_path / "copy.db")
     shutil.copy(demo.db, settings.db)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(settings)) as client:
         first = client.get("/preview/_version").json()["version"]
         assert client.get("/preview/_version").json()["version"] == first
         (site / "footer.mjml").write_text("changed")

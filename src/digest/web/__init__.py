@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from digest.config import Settings
 from digest.store import utc_now
 from digest.web import preview, public
-from digest.web.guard import Guard, TokenLimits
+from digest.web.guard import Guard, TokenLimits, served_hosts
 
 
 async def _health(_request: Request) -> PlainTextResponse:
@@ -32,8 +32,12 @@ def create_app(
     *,
     public_mode: bool = False,
     clock: Callable[[], datetime] | None = None,
+    port: int = 8000,
 ) -> Starlette:
     """Build the app. With `public_mode` the preview routes need the editor password.
+
+    It answers only Host values it serves: 127.0.0.1, localhost and [::1] with `port`
+    (the one it listens on), and under `public_mode` DIGEST_BASE_URL's host too.
 
     `clock` (default: the real UTC time) drives token grace periods, form expiry and
     rate-limit windows, so tests can move time instead of waiting.
@@ -49,6 +53,7 @@ def create_app(
         public_mode=public_mode,
         password=settings.editor_password,
         limiter=limits.failures,
+        hosts=served_hosts(port, public_url=settings.base_url if public_mode else ""),
         hsts=public_mode and settings.base_url.startswith("https://"),
     )
     errors = {404: subscriber_pages.error_page, 429: subscriber_pages.error_page}

@@ -14,7 +14,7 @@ import html
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +30,7 @@ from digest.models import Subscriber
 from digest.render import default_templates_dir
 from digest.render.checks import Check
 from digest.render.language import parse_locale
+from digest.web.guard import read_form
 
 VIEWS = {
     "desktop": "Desktop (600 px)",
@@ -43,6 +44,7 @@ VIEWS = {
 FRAME_WIDTHS = {"desktop": 600, "mobile": 375, "dark": 600}
 LANGUAGES = ("en", "fr", "ar")
 POLL_MS = 600
+SEND_TEST_MAX_BODY = 4 * 1024  # three short fields; anything bigger is refused (413)
 
 
 def _now() -> datetime:
@@ -204,8 +206,8 @@ class _Preview:
         slug, day = request.path_params["slug"], request.path_params["day"]
         if not _same_origin(request):
             return HTMLResponse("cross-site request refused", status_code=403)
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        field = {name: (form.get(name) or [""])[0].strip() for name in ("to", "as", "lang")}
+        form = await read_form(request, max_bytes=SEND_TEST_MAX_BODY, max_fields=20)
+        field = {name: str(form.get(name) or "").strip() for name in ("to", "as", "lang")}
 
         def send() -> str:
             with pipeline.open_store(self.settings) as store:
