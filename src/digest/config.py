@@ -116,7 +116,21 @@ def load_settings(
     return settings
 
 
+_MULTILINE_FIELDS = {"theme_footer"}  # text in the page body, never in a header
+
+
 def _validate(settings: Settings) -> None:
+    for item in fields(Settings):
+        value = getattr(settings, item.name)
+        if item.name in _MULTILINE_FIELDS or not isinstance(value, str):
+            continue
+        bad = next((c for c in value if (ord(c) < 32 and c != "\t") or c == "\x7f"), None)
+        if bad is not None:
+            raise ConfigError(
+                f"DIGEST_{item.name.upper()} must be one line, but it contains {bad!r}",
+                hint="remove the line break or control character: in a setting that ends "
+                "up in mail headers it would add a header line to every message",
+            )
     scheme = urlsplit(settings.smtp_url).scheme
     if scheme not in ("smtp", "smtps"):
         raise ConfigError(
