@@ -30,6 +30,23 @@ class SubscriberBatch:
     rejected: list[InputError] = field(default_factory=list)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may run such a cell
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """An exported cell a spreadsheet will not run as a formula (OWASP: CSV injection).
+
+    A cell starting with = + - @ (or a tab or CR) gets a leading single quote, which
+    spreadsheets show as text; `from_spreadsheet_safe` takes it off again on import.
+    """
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def from_spreadsheet_safe(cell: str) -> str:
+    """The cell as it was before `spreadsheet_safe`, so export, import, export round-trips."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
 def split_list(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in value.split(";") if v.strip()))
 
@@ -106,6 +123,7 @@ def read_subscribers_csv(
     count = 0
     for count, (row, values) in enumerate(rows, 1):  # noqa: B007 (count is used after)
         where = f"{name} row {row}"
+        values = {key: from_spreadsheet_safe(value) for key, value in values.items()}
         if progress is not None and count % 1000 == 0:
             progress(1000)
         try:

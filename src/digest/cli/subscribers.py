@@ -339,6 +339,5 @@ def subscribers_export(
             assert s.id is not None
             sections = store.subscription_sections(s.id)
             wanted = sections.get(slug, []) if slug else next(iter(sections.values()), [])
-            writer.writerow(
-                [s.email, s.name, ";".join(lists), s.locale, s.timezone, ";".join(wanted)]
-            )
+            cells = [s.email, s.name, ";".join(lists), s.locale, s.timezone, ";".join(wanted)]
+            writer.writerow([roster.spreadsheet_safe(cell) for cell in cells])
