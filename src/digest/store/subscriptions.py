@@ -145,6 +145,37 @@ class SubscriptionsMixin(SubscribersMixin):
             )
         }
 
+    def find_recipients(
+        self, news_list: NewsList, text: str, *, limit: int = 10
+    ) -> list[Subscriber]:
+        """Up to `limit` of the list's recipients whose address or name contains `text`
+        (any case), by address: what the preview's "preview as" search shows."""
+        needle = text.strip().casefold()[:200]
+        if not needle:
+            return []
+        rows = self._rows(
+            "SELECT s.* FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+            " AND s.paused_at IS NULL AND (instr(lower(s.email), ?) OR instr(lower(s.name), ?))"
+            " ORDER BY s.email LIMIT ?",
+            [news_list.id, needle, needle, limit],
+        )
+        return [_subscriber_from_row(row) for row in rows]
+
+    def recipient(self, news_list: NewsList, subscriber_id: int) -> Recipient | None:
+        """One subscriber as `recipients` would yield them, or None if they do not get it."""
+        row = self._one(
+            "SELECT s.*, x.sections AS list_sections FROM subscriptions x"
+            " JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.subscriber_id = ? AND x.status = 'active'"
+            " AND s.status = 'active' AND s.paused_at IS NULL",
+            [news_list.id, subscriber_id],
+        )
+        if row is None:
+            return None
+        sections = tuple(json.loads(row.pop("list_sections")))
+        return Recipient(_subscriber_from_row(row), sections)
+
     def recipients(self, news_list: NewsList) -> Iterator[Recipient]:
         """Active subscribers with an active subscription to the list, streamed by id."""
         for row in self._rows(
