@@ -19,6 +19,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from digest import pipeline
+from digest.clock import Clock
 from digest.config import load_settings
 from digest.demo import run_demo
 from digest.store import Store
@@ -36,7 +37,7 @@ def main() -> None:
         settings = load_settings(
             env={}, overrides={"db": base / "news.db", "outbox": base / "outbox"}, cwd=base
         )
-        run_demo(settings, day=DAY, now=lambda: NOW)
+        run_demo(settings, day=DAY, clock=Clock.frozen(NOW))
         rows = "".join(f"reader{n}@example.net,Reader {n},daily\n" for n in range(count))
         with Store.open(settings.db) as store:
             pipeline.import_subscribers(store, "email,name,lists\n" + rows, name="b", now=NOW)

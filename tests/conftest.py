@@ -8,21 +8,54 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
+from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.sink import CaptureServer
 from digest.store import Store
 
+pytest_plugins = ["pytester"]
+
 DAY = date(2026, 11, 27)  # edition date used across tests; due 07:00 UTC by default
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 LOCAL = "http://127.0.0.1:8000"  # the app answers only the Host values it serves
+
+
+class ManualClock:
+    """A test's own time, starting at NOW: it moves only when the product sleeps or the
+    test calls `advance`, so waits, backoff and pacing are checked without waiting."""
+
+    def __init__(self, at: datetime = NOW) -> None:
+        self.at = at
+        self.elapsed = 1000.0
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+        self.elapsed += seconds
+
+    @property
+    def clock(self) -> Clock:
+        return Clock(now=self.now, monotonic=self.monotonic, sleep=self.sleep)
 
 
 @pytest.fixture
@@ -60,17 +93,22 @@ def received_messages(server: CaptureServer) -> list[EmailMessage]:
 
 
 class Cli:
-    """Runs `digest` through CliRunner against one database, as a user would."""
+    """Runs `digest` through CliRunner against one database, as a user would.
+
+    Every run happens at `now` (NOW unless a test moves it), through the root `--now`;
+    a command's own `--now` overrides it.
+    """
 
     def __init__(self, tmp_path: Path, db_path: Path, env: dict[str, str]) -> None:
         self.tmp_path = tmp_path
         self.db_path = db_path
         self.env = env
+        self.now = NOW
 
     def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
         result = CliRunner().invoke(
             cli,
-            ["--db", str(self.db_path), *args],
+            ["--db", str(self.db_path), "--now", self.now.isoformat(), *args],
             input=input,
             env=self.env,
             catch_exceptions=False,
@@ -96,6 +134,35 @@ def run(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     return Cli(tmp_path, db_path, {"DIGEST_OUTBOX": str(tmp_path / "outbox")})
 
 
+@contextmanager
+def serving(app: Any, port: int) -> Iterator[str]:
+    """The app on real uvicorn (a real HTTP parser) on a loopback port; yields its origin."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def without_digest_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any DIGEST_* setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(extra)
+    return env
+
+
 def article(**fields: object) -> dict[str, object]:
     """An article record in the import format, with defaults for the required fields."""
     record: dict[str, object] = {
@@ -116,7 +183,35 @@ def require_tool(name: str) -> str:
         return path
     if os.environ.get("DIGEST_REQUIRE_TOOLS") == "1":
         pytest.fail(f"{name} is required here (DIGEST_REQUIRE_TOOLS=1) but not installed")
-    pytest.skip(f"{name} not installed (.ci/run installs it)")
+    pytest.skip(f"{TOOL_MISSING}{name}")
+
+
+TOOL_MISSING = "tool not installed: "
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly which tests did not run for want of a tool, and how to run them."""
+    missing: dict[str, list[str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        if TOOL_MISSING in reason:
+            tool = reason.split(TOOL_MISSING, 1)[1].strip()
+            missing.setdefault(tool, []).append(report.nodeid)
+    if not missing:
+        return
+    count = sum(len(ids) for ids in missing.values())
+    terminalreporter.section("tests NOT run: tools missing", sep="!", bold=True)
+    terminalreporter.write_line(
+        f"{count} tests did not run because these tools are not installed: "
+        + ", ".join(f"{tool} ({len(ids)})" for tool, ids in sorted(missing.items()))
+    )
+    for tool, ids in sorted(missing.items()):
+        for nodeid in ids:
+            terminalreporter.write_line(f"  {tool}: {nodeid}")
+    terminalreporter.write_line(
+        "Install them as .ci/run does (apt-get install chromium spamassassin ...), or set"
+        " DIGEST_REQUIRE_TOOLS=1 to make these tests fail instead of skipping."
+    )
 
 
 # -- golden files and the headless browser (render and preview tests) ---------------------

@@ -1,6 +1,7 @@
 """A scriptable SMTP server for fault tests, built on aiosmtpd, on a free loopback port.
 
-`rcpt` maps a recipient to a rule `attempt -> reply or None` (None: accept); `data` is a
+`rcpt` maps a recipient to a rule `attempt -> reply or None` (None: accept; "drop" closes
+the connection without a reply); `data` is a
 rule `n -> action` for the server's n-th DATA (1-based), where an action is None
 (accept), a reply such as "421 4.3.2 closing" or "554 5.7.1 blocked", "drop" (close the
 connection without a reply after reading the message), "slow:SECONDS" (reply late), or
@@ -83,6 +84,10 @@ class FaultHandler:
             attempt = self.rcpt_attempts[address] = self.rcpt_attempts.get(address, 0) + 1
         rule = self.rcpt.get(address)
         reply = rule(attempt) if rule else None
+        if reply == "drop":  # the connection is lost before the message's final dot
+            assert server.transport is not None
+            server.transport.abort()
+            return "250 never sent"
         if reply:
             return reply
         envelope.rcpt_tos.append(address)

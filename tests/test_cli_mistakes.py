@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -11,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import Cli, article
+from tests.conftest import Cli, article, without_digest_env
 
 
 @pytest.mark.parametrize("locale", ["english", "xx-YY"])
@@ -101,9 +100,8 @@ def test_set_sections_refuses_an_unknown_section_naming_the_known_ones(run: Cli)
 
 
 def test_serve_port_0_prints_the_port_it_really_listens_on(run: Cli) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     command = [sys.executable, "-m", "digest", "--db", str(run.db_path), "serve", "--port", "0"]
-    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(command, env=without_digest_env(), stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None
         line = server.stderr.readline()

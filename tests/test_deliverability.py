@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from digest.clock import Clock
 from digest.config import Settings
 from digest.demo import run_demo
 from tests.conftest import NOW, require_tool
@@ -15,7 +16,7 @@ WELL_UNDER = 2.0  # SpamAssassin's threshold is 5.0
 
 def test_sample_edition_scores_well_under_the_spam_threshold(settings: Settings) -> None:
     spamassassin = require_tool("spamassassin")
-    result = run_demo(settings, day=NOW.date(), now=lambda: NOW)
+    result = run_demo(settings, day=NOW.date(), clock=Clock.frozen(NOW))
     # The biggest message is a whole edition (all sections), the most to be suspicious of.
     message = max(Path(result.outbox).glob("*.eml"), key=lambda p: p.stat().st_size)
     scored = subprocess.run(

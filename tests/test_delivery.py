@@ -8,12 +8,13 @@ import email.policy
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from digest import pipeline
+from digest.clock import Clock
 from digest.config import Settings
 from digest.delivery import SendLock
 from digest.errors import BusyError, SmtpConnectionError
@@ -21,7 +22,7 @@ from digest.models import Article, DeliveryReport, NewsList, Subscriber
 from digest.pool import RateLimiter
 from digest.sink import free_port
 from digest.store import Store
-from tests.conftest import DAY, NOW, Cli
+from tests.conftest import DAY, NOW, Cli, ManualClock
 from tests.faultsmtp import FaultServer, always, at, fail_times
 
 
@@ -49,6 +50,9 @@ def make_project(
         )
 
 
+MINUTE = timedelta(minutes=1)
+
+
 def quick(settings: Settings, url: str, **extra: object) -> Settings:
     """Tiny backoff values so retries happen within the test, without real waiting."""
     values: dict[str, object] = {
@@ -61,13 +65,16 @@ def quick(settings: Settings, url: str, **extra: object) -> Settings:
     return dataclasses.replace(settings, **values)  # type: ignore[arg-type]
 
 
-def send(store: Store, settings: Settings, **kw: object) -> DeliveryReport:
+def send(
+    store: Store, settings: Settings, *, clock: Clock | None = None, **kw: object
+) -> DeliveryReport:
+    """Send DAY's edition; by default on a clock that starts at NOW and runs in real time."""
     return pipeline.send_edition(
         store,
         settings,
         slug="daily",
         day=DAY,
-        now=lambda: datetime.now(UTC),
+        clock=clock or Clock.starting_at(NOW),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -175,7 +182,7 @@ def test_550_5_1_1_bounces_and_the_subscriber_is_never_mailed_again(
         quick(settings, server.url),
         slug="daily",
         day=DAY + timedelta(days=1),
-        now=lambda: datetime.now(UTC),
+        clock=Clock.starting_at(NOW + timedelta(days=1)),
     )
     rcpts = [r.rcpt for r in server.handler.accepted]
     assert rcpts.count("s2@example.org") == 0 and rcpts.count("s1@example.org") == 2
@@ -218,7 +225,14 @@ def test_timeout_after_the_final_dot_is_maybe_delivered_not_resent_at_once(
     status, attempts, message_id = ledger(store)["s2@example.org"]
     assert (status, attempts) == ("deferred", 1)
     assert [r.rcpt for r in server.handler.seen].count("s2@example.org") == 1
-    resumed = send(store, quick(settings, url))
+    # The next run, a minute later, leaves it alone: it waits DIGEST_RETRY_MAX.
+    soon = send(store, quick(settings, url, retry_max=3600), clock=Clock.starting_at(NOW + MINUTE))
+    assert (soon.sent, soon.deferred, soon.complete) == (0, 1, False)
+    assert any("from 2026-11-27 08:00" in note for note in soon.notes), soon.notes
+    assert [r.rcpt for r in server.handler.seen].count("s2@example.org") == 1
+    # An hour on, it goes again, with the same Message-ID.
+    later = NOW + timedelta(hours=1, minutes=1)
+    resumed = send(store, quick(settings, url), clock=Clock.starting_at(later))
     assert (resumed.sent, resumed.complete) == (1, True)
     assert server.handler.accepted_ids()["s2@example.org"] == {message_id}
 
@@ -231,7 +245,8 @@ def test_connection_dropped_after_data_resends_with_the_same_message_id(
     report = send(store, quick(settings, server.url, retry_max=3600))
     assert (report.sent, report.deferred) == (2, 1)
     assert "maybe delivered" in _last_reply(store, "s1@example.org")
-    resumed = send(store, quick(settings, server.url))
+    later = Clock.starting_at(NOW + timedelta(hours=1, minutes=1))  # past DIGEST_RETRY_MAX
+    resumed = send(store, quick(settings, server.url), clock=later)
     assert resumed.complete
     ids = server.handler.accepted_ids()
     assert all(len(v) == 1 for v in ids.values()) and len(ids) == 3
@@ -291,32 +306,12 @@ def test_a_second_sender_exits_with_a_clear_message_and_sends_nothing(
     assert send(store, quick(settings, server.url)).sent == 2
 
 
-class FakeTime:
-    """Injected clock: sleeping advances it, so pacing is checked without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_rate_limit_spaces_messages_evenly(
     store: Store, settings: Settings, server: FaultServer
 ) -> None:
     make_project(store, 5)
-    fake = FakeTime()
-    report = send(
-        store,
-        quick(settings, server.url + "?rate=4/s&connections=2"),
-        clock=fake.clock,
-        sleep=fake.sleep,
-    )
+    fake = ManualClock()
+    report = send(store, quick(settings, server.url + "?rate=4/s&connections=2"), clock=fake.clock)
     assert report.sent == 5
     assert sum(fake.slept) == pytest.approx(4 * 0.25)
 
@@ -326,23 +321,23 @@ def test_max_per_hour_counts_earlier_runs_and_stops_with_the_rest_queued(
 ) -> None:
     make_project(store, 5)
     url = server.url + "?max_per_hour=3"
-    fake = FakeTime()
-    first = send(store, quick(settings, url), clock=fake.clock, sleep=fake.sleep)
+    fake = ManualClock()
+    first = send(store, quick(settings, url), clock=fake.clock)
     assert (first.sent, first.remaining, first.complete) == (3, 2, False)
     assert "hourly limit of 3" in first.stopped
-    second = send(store, quick(settings, url), clock=fake.clock, sleep=fake.sleep)
+    second = send(store, quick(settings, url), clock=fake.clock)
     assert second.sent == 0 and second.remaining == 2
     # With a window longer than the wait, the run paces itself instead of stopping.
-    third = send(
-        store, quick(settings, url, retry_window=7200.0), clock=fake.clock, sleep=fake.sleep
-    )
+    third = send(store, quick(settings, url, retry_window=7200.0), clock=fake.clock)
     assert (third.sent, third.complete) == (2, True)
     assert sum(fake.slept) > 3000
 
 
 def test_rate_limiter_alone() -> None:
-    fake = FakeTime()
-    limiter = RateLimiter(0, 2, clock=fake.clock, sleep=fake.sleep, history=[fake.now - 3599])
+    fake = ManualClock()
+    limiter = RateLimiter(
+        0, 2, clock=fake.monotonic, sleep=fake.sleep, history=[fake.elapsed - 3599]
+    )
     limiter.wait()
     assert fake.slept == []
     limiter.wait()
@@ -357,16 +352,15 @@ def test_deferred_messages_expire_when_the_next_edition_is_due(
     first = send(store, quick(settings, server.url, retry_window=0.0))
     assert first.deferred == 1
     del server.handler.rcpt["s1@example.org"]
-    late = pipeline.send_edition(
+    late = send(
         store,
         quick(settings, server.url),
-        slug="daily",
-        day=DAY,
-        now=lambda: NOW + timedelta(days=1, minutes=1),
+        clock=Clock.starting_at(NOW + timedelta(days=1, minutes=1)),
     )
-    assert (late.sent, late.failed, late.remaining) == (0, 0, 0)
+    # Given up counts as failed: `digest send` exits 1, not 0 as if all went out.
+    assert (late.sent, late.failed, late.remaining) == (0, 1, 0)
     assert ledger(store)["s1@example.org"][0] == "failed"
-    assert any("next edition is due" in n for n in late.notes)
+    assert any("retried until the next edition was due" in n for n in late.notes)
 
 
 def test_server_down_fails_with_a_hint_and_keeps_everything_queued(
@@ -397,12 +391,12 @@ def test_cli_send_json_and_exit_codes(run: Cli, db_path: Path) -> None:
         )
         server.handler.rcpt["s2@example.org"] = always("451 4.3.0 later")
         args = ("send", "--list", "daily", "--date", DAY.isoformat())
-        result = run(*args, "--json", ok=False)
+        result = run(*args, "--now", NOW.isoformat(), "--json", ok=False)
         assert result.exit_code == 75
         data = json.loads(result.stdout)
         assert (data["sent"], data["deferred"], data["complete"]) == (1, 1, False)
         del server.handler.rcpt["s2@example.org"]
-        result = run(*args)
+        result = run(*args, "--now", (NOW + timedelta(minutes=1)).isoformat())
         assert "sent 1," in result.stderr and "complete" in result.stderr
         # A policy block stops the run: exit 1, the reason on stderr.
         run.env["DIGEST_SMTP_URL"] = server.url
@@ -411,7 +405,7 @@ def test_cli_send_json_and_exit_codes(run: Cli, db_path: Path) -> None:
                 Subscriber(email="s3@example.org"), lists=[(store.get_list("daily"), ())], now=NOW
             )
         server.handler.data = always("554 5.7.1 blocked")
-        result = run(*args, ok=False)
+        result = run(*args, "--now", (NOW + timedelta(minutes=2)).isoformat(), ok=False)
         assert result.exit_code == 1
         assert "stopped: 554 5.7.1 blocked" in result.stderr
 

@@ -194,13 +194,13 @@ def test_timeout_and_size_cap(store: Store, site: Site) -> None:
     site.pages["/slow.xml"] = (200, rss(("s", "S")))
     site.slow.add("/slow.xml")
     site.pages["/big.xml"] = (200, rss(*[(f"i{i}", "x" * 100) for i in range(50)]))
-    pipeline.add_feed(store, site.url + "/slow.xml", now=NOW)
-    pipeline.add_feed(store, site.url + "/big.xml", now=NOW)
-    started = time.monotonic()
-    reports = pipeline.fetch_feeds(store, now=clock, timeout=0.3, max_bytes=2000)
-    assert time.monotonic() - started < 2.5
-    assert "no answer within 0.3 s" in reports[0].error
-    assert "larger than" in reports[1].error
+    slow = pipeline.add_feed(store, site.url + "/slow.xml", now=NOW)
+    big = pipeline.add_feed(store, site.url + "/big.xml", now=NOW)
+    [late] = pipeline.fetch_feeds(store, now=clock, which=str(slow.id), timeout=0.3)
+    assert "no answer within 0.3 s" in late.error  # the server takes 1 s
+    # The size cap on its own, with time to spare even on a loaded machine.
+    [large] = pipeline.fetch_feeds(store, now=clock, which=str(big.id), timeout=20, max_bytes=2000)
+    assert "larger than" in large.error
     assert store.articles() == []
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from digest.config import Settings
 from digest.store import Store
-from tests.conftest import DAY
+from tests.conftest import DAY, NOW
 from tests.faultsmtp import FaultServer
 from tests.test_delivery import make_project
 
@@ -29,6 +29,8 @@ def start_send(db: Path, url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
             "digest",
             "--db",
             str(db),
+            "--now",
+            NOW.isoformat(),
             "send",
             "--list",
             "daily",

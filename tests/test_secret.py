@@ -6,6 +6,9 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from digest.errors import ConfigError
 from digest.secret import (
     load_secret,
     load_secrets,
@@ -14,7 +17,7 @@ from digest.secret import (
     read_token,
     rotate_secret,
 )
-from tests.conftest import Cli
+from tests.conftest import Cli, article
 
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 
@@ -84,3 +87,27 @@ def test_cli_secret_rotate(run: Cli) -> None:
     assert entries[1].expires_at is not None
     bad = run("secret", "rotate", "--grace", "soon", ok=False)
     assert bad.exit_code == 1 and "not a duration" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [("", "is empty"), ("\n\n", "is empty"), ("not-hex at all\n", "line 1 is damaged")],
+    ids=["empty", "blank-lines", "damaged"],
+)
+def test_an_empty_or_damaged_secret_is_one_line_and_changes_nothing(
+    run: Cli, content: str, complaint: str
+) -> None:
+    run("init")
+    run("lists", "add", "daily", "--name", "Daily", "--from-addr", "news@example.com")
+    run("subscribers", "add", "a@example.com", "--list", "daily")
+    run("articles", "import", str(run.write("a.json", [article()])))
+    secret_file = Path(str(run.db_path) + ".secret")
+    secret_file.write_text(content)
+    with pytest.raises(ConfigError, match=complaint):
+        load_secret(secret_file)
+    result = run("send", "--list", "daily", "--dry-run", ok=False)
+    assert result.exit_code == 1
+    assert f"Error: secret file {secret_file} {complaint}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert secret_file.read_text() == content  # never silently replaced: old links would die
+    assert not (run.tmp_path / "outbox").exists()

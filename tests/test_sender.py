@@ -73,7 +73,7 @@ def self_signed(tmp_path: Path) -> tuple[str, str]:
     """A certificate for 127.0.0.1 that no CA vouches for, made now."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "digest test")])
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)  # real clock: TLS checks validity against the real time
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -7,7 +7,6 @@ wait past DIGEST_BUSY_TIMEOUT ends with one line.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -18,20 +17,17 @@ from pathlib import Path
 import pytest
 
 from digest.sink import CaptureServer
-from tests.conftest import Cli, article
+from tests.conftest import NOW, Cli, article, without_digest_env
 
 SUBSCRIBERS = 300
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(extra)
-    return env
+_env = without_digest_env
 
 
 def _digest(db: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "digest", "--db", str(db), *args],
+        [sys.executable, "-m", "digest", "--db", str(db), "--now", NOW.isoformat(), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -26,18 +26,18 @@ def test_set_subscriber_status_by_email_or_id_and_sending_skips_it(store: Store)
     assert bounced.status == "bounced"
     assert [r.subscriber.email for r in store.recipients(daily)] == ["john@example.org"]
 
-    assert store.set_subscriber_status("amina@example.com", "active").status == "active"
+    assert store.set_subscriber_status("amina@example.com", "active", now=NOW).status == "active"
     assert len(list(store.recipients(daily))) == 2
 
 
 def test_set_subscriber_status_rejects_unknown_status_and_address(store: Store) -> None:
     store.upsert_subscriber(Subscriber(email="amina@example.com"), now=NOW)
     with pytest.raises(InputError, match="unknown subscriber status 'gone'"):
-        store.set_subscriber_status("amina@example.com", "gone")
+        store.set_subscriber_status("amina@example.com", "gone", now=NOW)
     with pytest.raises(NotFoundError):
-        store.set_subscriber_status("nobody@example.com", "bounced")
+        store.set_subscriber_status("nobody@example.com", "bounced", now=NOW)
     with pytest.raises(NotFoundError):
-        store.set_subscriber_status(999, "bounced")
+        store.set_subscriber_status(999, "bounced", now=NOW)
 
 
 def test_unsubscribing_from_one_list_stops_only_that_list(store: Store) -> None:

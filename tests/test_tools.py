@@ -71,7 +71,8 @@ def test_smtp_sink_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=30,
+            # At once: aiosmtpd alone would notice only after its 10 s ready timeout.
+            timeout=8,
             check=False,
         )
     assert result.returncode == 1

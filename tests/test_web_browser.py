@@ -4,8 +4,6 @@ the email frames' layout, and live reload keeping the scroll position."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -13,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.demo import run_demo
 from digest.models import Article
@@ -22,7 +20,7 @@ from digest.pipeline import open_store
 from digest.render import default_templates_dir
 from digest.web import create_app
 from digest.web.preview import POLL_MS
-from tests.conftest import offline_page
+from tests.conftest import offline_page, serving
 
 DAY = date(2026, 11, 20)
 PAGE = f"/preview/daily/{DAY.isoformat()}"
@@ -44,21 +42,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         overrides={"db": tmp_path / "news.db", "outbox": tmp_path / "outbox"},
         cwd=tmp_path,
     )
-    run_demo(settings, day=DAY, now=lambda: datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
+    run_demo(settings, day=DAY, clock=Clock.frozen(datetime(2026, 11, 20, 7, 0, tzinfo=UTC)))
     settings = replace(settings, templates=site)
     port = free_port()
-    app = create_app(settings, port=port)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", settings
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, port=port), port) as origin:
+        yield origin, settings
 
 
 FRAME = """(view) => {

@@ -16,18 +16,10 @@ from digest.models import Article, NewsList, Subscriber
 from digest.sink import CaptureServer
 from digest.store import Store
 from digest.web import create_app
-from tests.conftest import LOCAL, NOW
+from tests.conftest import LOCAL, NOW, ManualClock
 
 PASSWORD = "correct horse battery"
 EDITION = "/preview/daily/2026-11-27"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self):  # type: ignore[no-untyped-def]
-        return self.now
 
 
 @pytest.fixture
@@ -107,9 +99,9 @@ def _basic(password: str) -> dict[str, str]:
 
 
 def test_once_a_client_is_limited_even_the_right_password_is_refused(site: Settings) -> None:
-    clock = Clock()
+    fake = ManualClock()
     limited = replace(site, rate_limit=3)
-    app = create_app(limited, public_mode=True, clock=clock)
+    app = create_app(limited, public_mode=True, clock=fake.clock)
     with TestClient(base_url=LOCAL, app=app) as client:
         assert client.get("/", headers=_basic(PASSWORD)).status_code == 200
         for guess in ("guess1", "guess2", "guess3"):
@@ -118,7 +110,7 @@ def test_once_a_client_is_limited_even_the_right_password_is_refused(site: Setti
         assert right.status_code == 429 and int(right.headers["retry-after"]) > 0
         assert client.get("/", headers=_basic("guess4")).status_code == 429
         assert client.get("/").status_code == 429
-        clock.now += timedelta(minutes=1)  # the window is over
+        fake.advance(60)  # the window is over
         assert client.get("/", headers=_basic(PASSWORD)).status_code == 200
 
 

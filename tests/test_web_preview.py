@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from digest import pipeline
+from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.demo import run_demo
 from digest.render import default_templates_dir
@@ -25,6 +26,7 @@ from tests.conftest import LOCAL, NOW, received_messages
 
 PAST = date(2026, 11, 20)
 PAGE = f"/preview/daily/{PAST.isoformat()}"
+LATE_EVENING = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # the app's clock
 
 
 def checks_of(page: str) -> dict[str, str]:
@@ -42,13 +44,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         env={}, overrides={"db": folder / "news.db", "outbox": folder / "outbox"}, cwd=folder
     )
     moment = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
-    run_demo(settings, day=PAST, now=lambda: moment)
+    run_demo(settings, day=PAST, clock=Clock.frozen(moment))
     return settings
 
 
 @pytest.fixture
 def client(demo: Settings) -> Iterator[TestClient]:
-    with TestClient(base_url=LOCAL, app=create_app(demo)) as opened:
+    with TestClient(
+        base_url=LOCAL, app=create_app(demo, clock=Clock.frozen(LATE_EVENING))
+    ) as opened:
         yield opened
 
 
@@ -56,7 +60,8 @@ def test_index_lists_lists_with_past_and_upcoming_editions(client: TestClient) -
     page = client.get("/")
     assert page.status_code == 200
     assert "Sahel Morning Digest" in page.text
-    today = datetime.now(UTC).date()
+    # 23:30 UTC is already tomorrow in N'Djamena (UTC+1): "today" is the list's date.
+    today = date(2026, 11, 28)
     for day, label in [(today, "(today)"), (today + timedelta(days=1), "(tomorrow)")]:
         assert f'href="/preview/daily/{day}">{day} {label}</a>' in page.text
     assert f'href="{PAGE}">{PAST}</a>' in page.text  # the recorded, sent edition

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import http.client
 import re
-import threading
-import time as walltime
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -14,35 +12,41 @@ from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from digest import pipeline
+from digest.clock import Clock
 from digest.config import Settings
 from digest.models import Article, NewsList, Subscriber
 from digest.secret import load_secret, make_token, rotate_secret
 from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
-from tests.conftest import LOCAL, Cli, received_messages
+from tests.conftest import LOCAL, Cli, received_messages, serving
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ORIGIN = LOCAL
 
 
-class Clock:
+class WallClock:
+    """The site's wall time, set by the test; `.clock` is what the app is given."""
+
     def __init__(self, now: datetime = NOW) -> None:
         self.now = now
 
     def __call__(self) -> datetime:
         return self.now
 
+    @property
+    def clock(self) -> Clock:
+        return Clock(now=self)
+
 
 @dataclass
 class Site:
     settings: Settings
     store: Store
-    clock: Clock
+    clock: WallClock
     client: TestClient
     daily: NewsList
     weekly: NewsList
@@ -63,7 +67,7 @@ class Site:
 def site(settings: Settings) -> Iterator[Site]:
     settings = replace(settings, base_url=ORIGIN, rate_limit=1000)
     pipeline.init_project(settings)
-    clock = Clock()
+    clock = WallClock()
     with Store.open(settings.db) as store:
         daily = store.add_list(
             NewsList(slug="daily", name="Daily News", sections=("Sport", "Politics")), now=NOW
@@ -78,7 +82,7 @@ def site(settings: Settings) -> Iterator[Site]:
             Subscriber(email="bob@example.com", name="Bob"), lists=[(daily, ())], now=NOW
         )
         with TestClient(
-            base_url=LOCAL, app=create_app(settings, clock=clock), follow_redirects=False
+            base_url=LOCAL, app=create_app(settings, clock=clock.clock), follow_redirects=False
         ) as client:
             yield Site(settings, store, clock, client, daily, weekly, amina, bob)
 
@@ -190,7 +194,7 @@ def test_old_tokens_work_during_the_grace_period_only(site: Site) -> None:
 
 def test_a_deleted_subscriber_gets_the_same_answer(site: Site) -> None:
     token = site.token("unsubscribe", site.bob, site.daily)
-    site.store.remove_subscriber("bob@example.com")
+    site.store.remove_subscriber("bob@example.com", now=NOW)
     response = site.client.post(f"/u/{token}", data=ONE_CLICK)
     assert response.status_code == 200
     assert "Daily News" in response.text
@@ -253,7 +257,7 @@ def test_preferences_texts_come_from_the_catalogues_a_site_can_override(
     folder = site_catalogue(tmp_path / "theme", "fr", {"Save": "Garder mes choix"})
     settings = replace(site.settings, templates=folder)
     url = f"/p/{site.token('preferences', site.amina, site.daily)}"
-    with TestClient(base_url=LOCAL, app=create_app(settings, clock=site.clock)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(settings, clock=site.clock.clock)) as client:
         page = client.get(url).text
     assert '<html lang="fr" dir="ltr">' in page
     assert ">Garder mes choix</button>" in page  # the site's own msgstr wins...
@@ -389,8 +393,8 @@ def test_large_bodies_are_refused(site: Site) -> None:
 def test_token_routes_are_rate_limited_per_client(settings: Settings) -> None:
     settings = replace(settings, base_url=ORIGIN, rate_limit=5)
     pipeline.init_project(settings)
-    clock = Clock()
-    with TestClient(base_url=LOCAL, app=create_app(settings, clock=clock)) as client:
+    clock = WallClock()
+    with TestClient(base_url=LOCAL, app=create_app(settings, clock=clock.clock)) as client:
         codes = [client.get("/u/1-1-forged").status_code for _ in range(6)]
         assert codes == [404] * 5 + [429]
         limited = client.get("/p/1-1-forged")
@@ -415,7 +419,9 @@ def test_genuine_one_click_posts_from_one_provider_address_are_not_turned_away(
                 Subscriber(email=f"p{i}@example.com"), lists=[(daily, ())], now=NOW
             )
         assert daily.id is not None
-        with TestClient(base_url=LOCAL, app=create_app(settings, clock=Clock())) as client:
+        with TestClient(
+            base_url=LOCAL, app=create_app(settings, clock=WallClock().clock)
+        ) as client:
             # Ten users of one mailbox provider unsubscribe within a minute: all served.
             for subscriber_id in range(1, 11):
                 token = make_token(key, "unsubscribe", subscriber_id, daily.id)
@@ -447,7 +453,7 @@ def test_archive_shows_sent_editions_without_personal_data(
         replace(site.settings, smtp_url=smtp_server.url),
         slug="daily",
         day=date(2026, 11, 27),
-        now=site.clock,
+        clock=site.clock.clock,
     )
     assert report.sent == 2
     index = site.client.get("/archive/daily/")
@@ -526,24 +532,8 @@ def uvicorn_server(run: Cli, tmp_path: Path) -> Iterator[str]:
 
     settings = load_settings(env=run.env, overrides={"db": run.db_path}, cwd=tmp_path)
     run("init")
-    config = uvicorn.Config(
-        create_app(settings, public_mode=False, port=port),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = walltime.monotonic() + 10
-    while not server.started:
-        assert walltime.monotonic() < deadline, "uvicorn did not start"
-        walltime.sleep(0.01)
-    try:
+    with serving(create_app(settings, public_mode=False, port=port), port):
         yield origin
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_rfc8058_one_click_on_real_uvicorn_then_send_skips_the_subscriber(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from digest.clock import Clock
 from digest.errors import BusyError
 from digest.models import Delivery
 from digest.pool import Job, RateLimiter, SenderPool
@@ -33,7 +33,9 @@ class RetryPolicy:
 
     base: float = 30.0  # first retry after this many seconds, then doubling
     maximum: float = 3600.0  # longest pause between two attempts
-    window: float = 600.0  # a run waits for due retries this long after it starts
+    # A run waits for due retries this long after it starts, and a deferred message keeps
+    # its retries this long after its first attempt even when the next edition is due.
+    window: float = 600.0
     immediate: int = 2  # 421 and lost connections: this many quick retries first
 
     def delay(self, attempts: int) -> float:
@@ -90,7 +92,12 @@ class DeliveryRun:
     """Send every pending row of one edition; see `run()`.
 
     `build(delivery)` returns the message bytes, or None when the subscriber's section
-    choice leaves nothing to send. Time comes in through `now`, `clock` and `sleep`.
+    choice leaves nothing to send. Time comes in through `clock` alone.
+
+    Retries: a deferred message is retried until `deadline` (the next edition's due
+    moment), and in any case for `policy.window` after its first deferral; a retry that
+    would fall later is not made. A run waits for due retries at most `policy.window` of
+    elapsed time, however its wall clock moves.
     """
 
     def __init__(
@@ -104,9 +111,7 @@ class DeliveryRun:
         build: Callable[[Delivery], bytes | None],
         deadline: datetime,
         policy: RetryPolicy,
-        now: Callable[[], datetime],
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock,
         progress: Progress | None = None,
         include: Callable[[Delivery], bool] | None = None,
         stop: Callable[[], bool] | None = None,
@@ -121,9 +126,8 @@ class DeliveryRun:
         self.build = build
         self.deadline = deadline
         self.policy = policy
-        self.now = now
         self.clock = clock
-        self.sleep = sleep
+        self.now = clock.now
         self.progress = progress or (lambda done, total, note: None)
         self.tally = Tally()
         self.inflight = 0
@@ -132,34 +136,47 @@ class DeliveryRun:
 
     def run(self) -> Tally:
         started = self.now()
-        if started >= self.deadline:
-            self.tally.expired = self.store.expire_deliveries(
-                self.edition_id, reason="gave up: the next edition is due", now=started
-            )
-        horizon = min(self.deadline, started + timedelta(seconds=self.policy.window))
+        self._expire(started)
         self.total = self.store.count_pending(self.edition_id, self.include)
         if not self.total:
             return self.tally
         self.progress(0, self.total, "")
         limiter = self._limiter(started)
+        wait_until = self.clock.monotonic() + self.policy.window
         with SenderPool(self.smtp) as pool:
-            due: datetime | None = None  # the first pass takes every pending row
+            due = started  # queued rows, and deferred ones whose retry time has come
             while True:
                 self._pass(pool, limiter, due)
                 self._drain(pool, until_empty=True)
                 if self.tally.stopped:
                     break
                 retry_at = self.store.next_retry_at(self.edition_id)
-                if retry_at is None or retry_at > horizon:
+                if retry_at is None:
                     break
-                pause = (retry_at - self.now()).total_seconds()
+                pause = max(0.0, (retry_at - self.now()).total_seconds())
+                # Elapsed time, not the wall clock, ends the wait: a frozen or stepped
+                # clock cannot keep a run waiting past its window.
+                if self.clock.monotonic() + pause > wait_until:
+                    break
                 if pause > 0:
                     self.progress(self.finished, self.total, f"retrying in {pause:.0f} s")
                     self._nap(pause)
                 if self.halted:
                     break
                 due = self.now()
+        self._expire(self.now())
         return self.tally
+
+    def _expire(self, now: datetime) -> None:
+        """Give up deferred rows whose retries are over (see `give_up_at`)."""
+        self.tally.expired += self.store.expire_deliveries(
+            self.edition_id, reason="gave up: retried until the next edition was due", now=now
+        )
+
+    def give_up_at(self, now: datetime) -> datetime:
+        """When a message first deferred `now` stops being retried: the next edition's due
+        moment, or `policy.window` from now if that is later (a late run)."""
+        return max(self.deadline, now + timedelta(seconds=self.policy.window))
 
     @property
     def halted(self) -> bool:
@@ -169,7 +186,7 @@ class DeliveryRun:
         """Sleep, a second at a time, so that `stop` is heard during a long wait."""
         while seconds > 0 and not self._stopping():
             step = min(seconds, 1.0)
-            self.sleep(step)
+            self.clock.sleep(step)
             seconds -= step
 
     def _stopping(self) -> bool:
@@ -181,7 +198,7 @@ class DeliveryRun:
     def _limiter(self, started: datetime) -> RateLimiter:
         history: list[float] = []
         if self.smtp.max_per_hour:
-            base = self.clock()
+            base = self.clock.monotonic()
             history = [
                 base - (started - sent).total_seconds()
                 for sent in self.store.sent_since(
@@ -191,12 +208,12 @@ class DeliveryRun:
         return RateLimiter(
             self.smtp.rate,
             self.smtp.max_per_hour,
-            clock=self.clock,
-            sleep=self.sleep,
+            clock=self.clock.monotonic,
+            sleep=self.clock.sleep,
             history=history,
         )
 
-    def _pass(self, pool: SenderPool, limiter: RateLimiter, due: datetime | None) -> None:
+    def _pass(self, pool: SenderPool, limiter: RateLimiter, due: datetime) -> None:
         after = 0
         while not self.halted:
             batch = self.store.pending_deliveries(
@@ -310,6 +327,7 @@ class DeliveryRun:
             code=outcome.code or None,
             now=now,
             retry_at=now + timedelta(seconds=delay),
+            give_up_at=self.give_up_at(now),
         )
         self.tally.deferred += 1
 

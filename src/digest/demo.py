@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
+from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import DigestError
+from digest.issue import local_today
 from digest.models import DeliveryReport, NewsList
 from digest.pipeline import (
     import_articles,
@@ -35,9 +36,14 @@ class DemoResult:
     smtp_url: str
 
 
-def run_demo(settings: Settings, *, day: date, now: Callable[[], datetime]) -> DemoResult:
-    """Sample list, subscribers and a day of articles; send the edition to a capture server."""
+def run_demo(settings: Settings, *, day: date | None, clock: Clock) -> DemoResult:
+    """Sample list, subscribers and a day of articles; send the edition to a capture server.
+
+    `day` None means today in the sample list's time zone.
+    """
     from digest.sink import CaptureServer
+
+    now = clock.now
 
     init_project(settings)
     with open_store(settings) as store:
@@ -54,6 +60,7 @@ def run_demo(settings: Settings, *, day: date, now: Callable[[], datetime]) -> D
                 ),
                 now=now(),
             )
+        day = day or local_today(store.get_list("daily"), now())
         shift = timedelta(days=(day - SAMPLE_DAY).days)
         import_articles(
             store,
@@ -67,10 +74,12 @@ def run_demo(settings: Settings, *, day: date, now: Callable[[], datetime]) -> D
             store, sample_text("subscribers.csv"), name="sample subscribers", now=now()
         )
         preview_dir = settings.outbox.parent / "preview"
-        _, _, paths = preview_edition(store, settings, slug="daily", day=day, out=preview_dir)
+        _, _, paths = preview_edition(
+            store, settings, slug="daily", day=day, now=now(), out=preview_dir
+        )
         with CaptureServer(settings.outbox) as server:
             report = send_edition(
-                store, settings, slug="daily", day=day, now=now, smtp_url=server.url
+                store, settings, slug="daily", day=day, clock=clock, smtp_url=server.url
             )
     if report.failed:
         raise DigestError(f"demo: {report.failed} messages failed", hint="; ".join(report.notes))

@@ -7,12 +7,12 @@ slot twice sends nothing twice.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import pipeline, timetable
+from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.models import DeliveryReport, NewsList
@@ -42,18 +42,18 @@ def run_slot(
     settings: Settings,
     slot: Slot,
     *,
-    clock: Callable[[], datetime],
+    clock: Clock,
     stop: Callable[[], bool] | None = None,
 ) -> Run:
     """Send one slot's batch and log one line: list, edition, counts, elapsed."""
-    started = time.monotonic()
+    started = clock.monotonic()
     try:
         report = pipeline.send_edition(
             store,
             settings,
             slug=slot.news_list.slug,
             day=slot.day,
-            now=clock,
+            clock=clock,
             zone=slot.zone,
             stop=stop,
         )
@@ -63,7 +63,7 @@ def run_slot(
             slot.label,
             exc.message,
             exc.hint,
-            time.monotonic() - started,
+            clock.monotonic() - started,
         )
         return Run(slot, error=exc.message)
     log.info(
@@ -99,9 +99,9 @@ def _pending(store: Store, slot: Slot, now: datetime) -> bool:
     )
 
 
-def _fetch_feeds(store: Store, clock: Callable[[], datetime]) -> None:
+def _fetch_feeds(store: Store, clock: Clock) -> None:
     """Refresh every feed right before a first send, so the edition has the latest news."""
-    for report in pipeline.fetch_feeds(store, now=clock):
+    for report in pipeline.fetch_feeds(store, now=clock.now):
         if report.status == "failed":
             log.warning("feed %s: %s", report.feed.title or report.feed.url, report.error)
 
@@ -110,27 +110,26 @@ def run_due(
     store: Store,
     settings: Settings,
     *,
-    now: datetime,
+    clock: Clock,
     catch_up: timedelta,
-    clock: Callable[[], datetime] | None = None,
     stop: Callable[[], bool] | None = None,
     only: tuple[str, str] | None = None,
     fetch: bool = True,
 ) -> list[Run]:
-    """Run every slot due at `now` (within `catch_up`); log the ones missed for good.
+    """Run every slot due now (within `catch_up`); log the ones missed for good.
 
     Slots with nothing pending are passed over without touching SMTP, so running this
     every few minutes from cron is cheap. Before a slot's first send, feeds are fetched
     (unless `fetch` is off), so the edition holds what they published up to then.
 
-    `clock` stamps the ledger (default: `now` itself, for cron and tests); `only`
-    limits the run to one (list slug, zone) pair, as the scheduler's jobs do.
+    "Now" is `clock.now()` when the round starts; the same clock stamps the ledger.
+    `only` limits the run to one (list slug, zone) pair, as the scheduler's jobs do.
     """
+    now = clock.now()
     pairs = all_targets(store)
     if only is not None:
         pairs = [(lst, z) for lst, z in pairs if (lst.slug, z) == only]
     the_plan = timetable.plan(pairs, now=now, catch_up=catch_up)
-    clock = clock or (lambda: now)
     if fetch and any(store.find_edition(s.news_list, s.day) is None for s in the_plan.due):
         _fetch_feeds(store, clock)
     for slot in the_plan.missed:
@@ -150,8 +149,7 @@ def retry_started(
     store: Store,
     settings: Settings,
     *,
-    now: datetime,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock,
     stop: Callable[[], bool] | None = None,
 ) -> list[Run]:
     """Resume editions that already began going out, until each list's next edition.
@@ -161,9 +159,10 @@ def retry_started(
     time has come, or a row left queued, is sent again through the ledger. Editions
     that never began are the catch-up window's business, not this function's.
     """
+    now = clock.now()
     the_plan = timetable.plan(all_targets(store), now=now, catch_up=timedelta(days=1))
     started = [s for s in the_plan.due if store.find_edition(s.news_list, s.day) is not None]
-    return _run_pending(store, settings, started, now=now, clock=clock or (lambda: now), stop=stop)
+    return _run_pending(store, settings, started, now=now, clock=clock, stop=stop)
 
 
 def _run_pending(
@@ -172,7 +171,7 @@ def _run_pending(
     slots: Iterable[Slot],
     *,
     now: datetime,
-    clock: Callable[[], datetime],
+    clock: Clock,
     stop: Callable[[], bool] | None,
 ) -> list[Run]:
     runs = []

@@ -35,6 +35,11 @@ def edition_due(news_list: NewsList, day: date) -> datetime:
     return local.astimezone(UTC)
 
 
+def local_today(news_list: NewsList, now: datetime) -> date:
+    """The date it is at `now` in the list's time zone: the default edition everywhere."""
+    return now.astimezone(zone(news_list.timezone)).date()
+
+
 def edition_window(news_list: NewsList, day: date) -> tuple[datetime, datetime]:
     """[start, end): from the previous day's due moment to this one.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from digest import issue, message, timetable
+from digest.clock import Clock
 from digest.config import Settings
 from digest.delivery import DeliveryRun, Progress, RetryPolicy, SendLock
 from digest.errors import ConfigError
@@ -177,16 +177,14 @@ def send_edition(
     settings: Settings,
     *,
     slug: str | None,
-    day: date,
-    now: Callable[[], datetime],
+    day: date | None,
+    clock: Clock,
     dry_run: bool = False,
     force: bool = False,
     smtp_url: str | None = None,
     zone: str | None = None,
     stop: Callable[[], bool] | None = None,
     progress: Progress | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryReport:
     """Send the list's edition for `day` to every subscriber who does not have it yet.
 
@@ -199,11 +197,14 @@ def send_edition(
     zone (theirs, else the list's) is `zone`, with the edition's window ending at the
     send time in that zone. `stop` is asked before each message; when it says so, the
     run ends there (what was sent is recorded) and a later run resumes it. `progress`
-    is called with (finished, total, note); `clock` and `sleep` pace the run.
+    is called with (finished, total, note). `clock` is the only source of time; `day`
+    None means today in the list's time zone.
     """
-    started = time.monotonic()
+    started = clock.monotonic()
     news_list = store.pick_list(slug)
     list_zone = news_list.timezone
+    if day is None:
+        day = issue.local_today(news_list, clock.now())
     if zone is not None:
         news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)
@@ -224,7 +225,9 @@ def send_edition(
         written = 0
         for recipient in _recipients(store, news_list, list_zone, zone):
             sub = recipient.subscriber
-            env = envelope_for(sub, news_list, day, settings=settings, secret=secret, now=now())
+            env = envelope_for(
+                sub, news_list, day, settings=settings, secret=secret, now=clock.now()
+            )
             data = message.build_message(
                 cache.get(recipient.sections, sub.locale or news_list.locale), env, dkim
             )
@@ -235,7 +238,7 @@ def send_edition(
             recipients=written,
             dry_run=True,
             outbox=str(settings.outbox),
-            elapsed=time.monotonic() - started,
+            elapsed=clock.monotonic() - started,
         )
 
     with SendLock(settings.db):
@@ -248,9 +251,7 @@ def send_edition(
             secret=secret,
             dkim=dkim,
             smtp=smtp,
-            now=now,
             clock=clock,
-            sleep=sleep,
             progress=progress,
             started=started,
             zone_filter=_zone_filter(list_zone, zone),
@@ -275,9 +276,7 @@ def _send_to_ledger(
     secret: bytes,
     dkim: message.DkimKey | None,
     smtp: SmtpSettings,
-    now: Callable[[], datetime],
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
+    clock: Clock,
     progress: Progress | None,
     started: float,
     zone_filter: Callable[[str], bool] | None,
@@ -291,7 +290,7 @@ def _send_to_ledger(
         due_at=edition.due_at,
         subject=cache.get((), news_list.locale).subject,
         article_count=edition.article_count,
-        now=now(),
+        now=clock.now(),
     )
     domain = news_list.from_addr.rpartition("@")[2]
     store.queue_deliveries(
@@ -299,7 +298,7 @@ def _send_to_ledger(
         news_list,
         message_id=lambda sid: message.message_id(news_list.slug, day.isoformat(), sid, domain),
         zone_filter=zone_filter,
-        now=now(),
+        now=clock.now(),
     )
     include = None if zone_filter is None else lambda d: zone_filter(d.subscriber.timezone)
     already = store.delivery_counts(edition_id, include).get("sent", 0)
@@ -315,12 +314,12 @@ def _send_to_ledger(
             day,
             settings=settings,
             secret=secret,
-            now=now(),
+            now=clock.now(),
             message_id=delivery.message_id,
         )
         return message.build_message(compiled, env, dkim)
 
-    run_started = clock()
+    run_started = clock.monotonic()
     tally = DeliveryRun(
         store,
         edition_id=edition_id,
@@ -330,23 +329,22 @@ def _send_to_ledger(
         build=build,
         deadline=issue.edition_due(news_list, day + timedelta(days=1)),
         policy=retry_policy(settings),
-        now=now,
         clock=clock,
-        sleep=sleep,
         progress=progress,
         include=include,
         stop=stop,
     ).run()
-    sending_time = max(clock() - run_started, 1e-9)
+    sending_time = max(clock.monotonic() - run_started, 1e-9)
     counts = store.delivery_counts(edition_id, include)
     remaining = sum(counts.get(s, 0) for s in PENDING_STATES)
     notes = list(tally.notes)
     if tally.expired:
-        notes.append(f"{tally.expired} deferred messages given up: the next edition is due")
-    if counts.get("deferred"):
         notes.append(
-            f"{counts['deferred']} deferred by the server; `digest send` again retries them"
+            f"{tally.expired} deferred messages given up (failed): retried until the next"
+            " edition was due, or for DIGEST_RETRY_WINDOW after they were first deferred"
         )
+    if counts.get("deferred"):
+        notes.append(_retry_hint(store, edition_id, counts["deferred"], clock.now()))
     if already and already == sum(counts.values()) - counts.get("skipped", 0):
         notes.append("every subscriber already has this edition; nothing sent twice")
     return DeliveryReport(
@@ -356,15 +354,27 @@ def _send_to_ledger(
         sent=tally.sent,
         already_sent=already,
         skipped=tally.skipped,
-        failed=tally.failed,
+        failed=tally.failed + tally.expired,
         bounced=tally.bounced,
         deferred=counts.get("deferred", 0),
         remaining=remaining,
         stopped=tally.stopped,
         complete=remaining == 0 and not tally.stopped,
         rate=tally.sent / sending_time,
-        elapsed=time.monotonic() - started,
+        elapsed=clock.monotonic() - started,
         notes=tuple(notes),
+    )
+
+
+def _retry_hint(store: Store, edition_id: int, deferred: int, now: datetime) -> str:
+    """What the next run will do with the deferred rows: from when, and until when."""
+    span = store.deferred_span(edition_id)
+    assert span is not None
+    first_retry, until = span
+    when = "now" if first_retry <= now else f"from {first_retry:%Y-%m-%d %H:%M:%S} UTC"
+    return (
+        f"{deferred} deferred by the server; a later `digest send` retries them {when}"
+        f" until {until:%Y-%m-%d %H:%M} UTC, then gives them up"
     )
 
 

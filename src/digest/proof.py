@@ -25,11 +25,20 @@ from digest.store import Store
 
 
 def preview_edition(
-    store: Store, settings: Settings, *, slug: str | None, day: date, out: Path
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str | None,
+    day: date | None,
+    now: datetime,
+    out: Path,
 ) -> tuple[Edition, RenderedEdition, list[Path]]:
-    """Write issue.html, issue.txt and issue.mjml for the edition into `out`."""
+    """Write issue.html, issue.txt and issue.mjml for the edition into `out`.
+
+    `day` None means today at `now` in the list's time zone.
+    """
     news_list = store.pick_list(slug)
-    edition = load_edition(store, news_list, day)
+    edition = load_edition(store, news_list, day or issue.local_today(news_list, now))
     rendered = make_renderer(settings).render(edition)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -108,7 +117,7 @@ def send_test(
     settings: Settings,
     *,
     slug: str,
-    day: date,
+    day: date | None,
     to: str,
     subscriber_id: int | None = None,
     locale: str | None = None,
@@ -122,6 +131,7 @@ def send_test(
     no subscriber's tokens: clicking "unsubscribe" in a test copy unsubscribes nobody.
     """
     address = ingest.normalize_email(to, where="test address")
+    day = day or issue.local_today(store.get_list(slug), now)
     news_list, _, rendered, subscriber = _preview_view(
         store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
     )

@@ -37,9 +37,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from digest import dispatch, timetable
+from digest.clock import SYSTEM, Clock
 from digest.config import Settings
 from digest.models import NewsList
-from digest.store import Store, utc_now
+from digest.store import Store
 
 log = logging.getLogger("digest.schedule")
 
@@ -79,7 +80,7 @@ class Scheduler:
         *,
         catch_up: timedelta = timetable.DEFAULT_CATCH_UP,
         reload_every: timedelta = timedelta(minutes=5),
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.settings = settings
         self.catch_up = catch_up
@@ -92,6 +93,7 @@ class Scheduler:
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
         self._stop_requested = False
+        self._wakeup_installed = False
         self._lock = threading.Lock()
         self.signal_name = ""
         self.reload_requested = False
@@ -162,7 +164,7 @@ class Scheduler:
                 "%s [%s]: nothing to send at %s (no articles, or everyone has it)",
                 slug,
                 zone,
-                f"{self.clock():%H:%M} UTC",
+                f"{self.clock.now():%H:%M} UTC",
             )
 
     def next_runs(self) -> list[tuple[str, datetime | None]]:
@@ -188,7 +190,6 @@ class Scheduler:
             return run(
                 store,
                 self.settings,
-                now=self.clock(),
                 clock=self.clock,
                 stop=self.should_stop,
                 **options,
@@ -229,6 +230,12 @@ class Scheduler:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+        # A signal may land on the worker thread while a send runs; Python then runs the
+        # handler only when the main thread next executes bytecode, and the main thread
+        # sits in select(). The wakeup fd makes the C-level handler write to the pipe,
+        # so select() returns at once and the handler runs.
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._wakeup_installed = True
 
     def run(self) -> None:
         """Catch up, start the jobs, reload on SIGHUP and every `reload_every`; stop cleanly."""
@@ -262,6 +269,8 @@ class Scheduler:
             log.info("%s: finishing the message in flight", self.signal_name or "stop")
         finally:
             self.aps.shutdown(wait=True)
+            if self._wakeup_installed:
+                signal.set_wakeup_fd(-1)
             os.close(self._wake_r)
             os.close(self._wake_w)
         log.info("stopped")

@@ -58,6 +58,10 @@ class CaptureServer:
         return f"smtp://{self.host}:{self.port}"
 
     def __enter__(self) -> CaptureServer:
+        # aiosmtpd reports a port in use only after ready_timeout (10 s): ask at once.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.create_server((self.host, self.port), family=family):
+            pass
         self.controller.start()
         return self
 

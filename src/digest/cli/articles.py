@@ -15,9 +15,9 @@ from rich.table import Table
 from digest import ingest, pipeline
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
     out,
     parse_day,
     settings_of,
@@ -108,7 +108,7 @@ def articles_import(
     data, name = read_bytes(file)
     with pipeline.open_store(settings_of(ctx)) as store:
         report = pipeline.import_articles(
-            store, data, name=name, now=now_utc(), fmt=fmt, section=section, strict=strict
+            store, data, name=name, now=clock_of(ctx).now(), fmt=fmt, section=section, strict=strict
         )
     print_import(report)
     if report.rejected:

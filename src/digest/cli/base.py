@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 
 from digest import pipeline
+from digest.clock import SYSTEM, Clock
 from digest.config import Settings, load_settings
 from digest.errors import DigestError, InputError
 
@@ -24,10 +25,6 @@ R = TypeVar("R")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -49,9 +46,44 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
-def parse_day(value: str | None, *, option: str = "--date") -> date:
-    if value is None:
-        return now_utc().date()
+def clock_of(ctx: click.Context) -> Clock:
+    """The one clock of this invocation: the system's, or started at `--now`."""
+    clock: Clock = ctx.ensure_object(dict).get("clock", SYSTEM)
+    return clock
+
+
+def parse_moment(value: str, *, option: str = "--now") -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{option}: {value!r} is not an ISO-8601 moment", hint="e.g. 2026-11-27T07:05:00+01:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _set_now(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        try:
+            moment = parse_moment(value)
+        except InputError as exc:
+            raise click.BadParameter(f"{value!r} is not an ISO-8601 moment ({exc.hint})") from None
+        ctx.ensure_object(dict)["clock"] = Clock.starting_at(moment)
+
+
+def now_option(func: Callable[P, R]) -> Callable[P, R]:
+    """`--now ISO-8601`: act as if it were that moment; the clock runs on from it."""
+    return click.option(
+        "--now",
+        "now_text",
+        metavar="ISO-8601",
+        expose_value=False,
+        callback=_set_now,
+        help="Act as if it were this moment (the clock runs on from it); no offset means UTC.",
+    )(func)
+
+
+def parse_day(value: str, *, option: str = "--date") -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -95,6 +127,7 @@ def read_input(path: str) -> tuple[str, str]:
     envvar="DIGEST_TEMPLATES",
     help="Folder whose files override the default theme.",
 )
+@now_option
 @click.version_option(package_name="digest")
 @click.pass_context
 @handle_errors

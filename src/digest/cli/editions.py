@@ -14,9 +14,10 @@ import click
 from digest import pipeline, proof
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
+    now_option,
     parse_day,
     settings_of,
 )
@@ -26,7 +27,10 @@ from digest.cli.base import (
 
 @cli.command()
 @click.option("--list", "slug", help="The list (needed when there are several).")
-@click.option("--date", "day", help="Edition date, YYYY-MM-DD [default: today, UTC].")
+@click.option(
+    "--date", "day", help="Edition date, YYYY-MM-DD [default: today in the list's time zone]."
+)
+@now_option
 @click.option(
     "--out",
     "out_dir",
@@ -43,13 +47,15 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
     Example:
       digest preview --list daily --date 2026-11-27 --out preview/
     """
-    edition, rendered, paths = proof.preview_edition(
-        pipeline.open_store(settings_of(ctx)),
-        settings_of(ctx),
-        slug=slug,
-        day=parse_day(day),
-        out=out_dir,
-    )
+    with pipeline.open_store(settings_of(ctx)) as store:
+        edition, rendered, paths = proof.preview_edition(
+            store,
+            settings_of(ctx),
+            slug=slug,
+            day=parse_day(day) if day else None,
+            now=clock_of(ctx).now(),
+            out=out_dir,
+        )
     err.print(
         f"{edition.key}: {edition.article_count} articles in {len(edition.sections)} "
         f"sections, HTML {len(rendered.html.encode()) / 1024:.1f} KB"
@@ -68,7 +74,10 @@ EXIT_INCOMPLETE = 75  # EX_TEMPFAIL: messages remain queued or deferred; run aga
 
 @cli.command()
 @click.option("--list", "slug", help="The list (needed when there are several).")
-@click.option("--date", "day", help="Edition date, YYYY-MM-DD [default: today, UTC].")
+@click.option(
+    "--date", "day", help="Edition date, YYYY-MM-DD [default: today in the list's time zone]."
+)
+@now_option
 @click.option(
     "--dry-run", is_flag=True, help="Write .eml files to the outbox; send and record nothing."
 )
@@ -110,9 +119,9 @@ def send(
                 store,
                 settings,
                 slug=store.pick_list(slug).slug,
-                day=parse_day(day),
+                day=parse_day(day) if day else None,
                 to=test_to,
-                now=now_utc(),
+                now=clock_of(ctx).now(),
             )
         err.print(note)
         return
@@ -121,8 +130,8 @@ def send(
             store,
             settings,
             slug=slug,
-            day=parse_day(day),
-            now=now_utc,
+            day=parse_day(day) if day else None,
+            clock=clock_of(ctx),
             dry_run=dry_run,
             force=force,
             progress=progress,

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from digest import pipeline
 from digest.cli.articles import print_import
-from digest.cli.base import cli, err, handle_errors, now_utc, out, settings_of
+from digest.cli.base import cli, clock_of, err, handle_errors, out, settings_of
 from digest.models import Feed
 
 
@@ -48,7 +48,9 @@ def feeds_add(ctx: click.Context, url: str, section: str, slug: str) -> None:
       digest feeds add https://www.alwihdainfo.com/xml/syndication.rss --section Tchad
     """
     with pipeline.open_store(settings_of(ctx)) as store:
-        added = pipeline.add_feed(store, url, section=section, list_slug=slug, now=now_utc())
+        added = pipeline.add_feed(
+            store, url, section=section, list_slug=slug, now=clock_of(ctx).now()
+        )
     err.print(f"added feed {added.id}: {added.url}")
 
 
@@ -112,7 +114,7 @@ def feeds_fetch(ctx: click.Context, feed: str | None, timeout: float) -> None:
       digest feeds fetch && digest articles list --date 2026-11-27
     """
     with pipeline.open_store(settings_of(ctx)) as store:
-        reports = pipeline.fetch_feeds(store, now=now_utc, which=feed, timeout=timeout)
+        reports = pipeline.fetch_feeds(store, now=clock_of(ctx).now, which=feed, timeout=timeout)
     failed = 0
     for r in reports:
         if r.status == "failed":

@@ -12,9 +12,9 @@ from rich.table import Table
 from digest import ingest, issue, pipeline
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
     out,
     parse_send_at,
     settings_of,
@@ -80,7 +80,7 @@ def lists_add(
         address=ingest.check_text(address, where="--address", limit=500),
     )
     with pipeline.open_store(settings_of(ctx)) as store:
-        created = store.add_list(news_list, now=now_utc())
+        created = store.add_list(news_list, now=clock_of(ctx).now())
     err.print(
         f"created list {created.slug} ({created.name}), sent at "
         f"{created.send_at:%H:%M} {created.timezone}"

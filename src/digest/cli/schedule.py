@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import click
 
-from digest.cli.base import cli, handle_errors, now_utc, settings_of
+from digest.cli.base import cli, clock_of, handle_errors, now_option, settings_of
 from digest.errors import InputError
 from digest.timetable import DEFAULT_CATCH_UP
 from digest.timetable import parse_duration as _parse
@@ -21,16 +21,6 @@ def parse_duration(value: str, option: str) -> timedelta:
         raise InputError(
             f"{option}: {value!r} is not a duration", hint="use e.g. 6h, 90m, 2d or 1h30m"
         ) from None
-
-
-def parse_moment(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"--now: {value!r} is not an ISO-8601 moment", hint="e.g. 2026-11-27T07:05:00+01:00"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -53,7 +43,7 @@ def _setup_logging(verbose: bool) -> None:
     help="Send an edition missed by less than this (after downtime); skip older ones.",
 )
 @click.option("--run-due", is_flag=True, help="Run whatever is due now, once, and exit (cron).")
-@click.option("--now", "now_text", help="With --run-due: the moment to act as (ISO-8601).")
+@now_option
 @click.option(
     "--reload-every",
     default="5m",
@@ -67,7 +57,6 @@ def schedule(
     ctx: click.Context,
     catch_up: str,
     run_due: bool,
-    now_text: str | None,
     reload_every: str,
     verbose: bool,
 ) -> None:
@@ -89,18 +78,11 @@ def schedule(
     settings = settings_of(ctx)
     window = parse_duration(catch_up, "--catch-up")
     _setup_logging(verbose)
-    if now_text and not run_due:
+    if "clock" in ctx.ensure_object(dict) and not run_due:
         raise click.UsageError("--now needs --run-due")
     if run_due:
-        now = parse_moment(now_text) if now_text else now_utc()
         with pipeline.open_store(settings) as store:
-            runs = dispatch.run_due(
-                store,
-                settings,
-                now=now,
-                catch_up=window,
-                clock=(lambda: now) if now_text else now_utc,
-            )
+            runs = dispatch.run_due(store, settings, clock=clock_of(ctx), catch_up=window)
         if any(r.error or (r.report and r.report.failed) for r in runs):
             sys.exit(1)
         return

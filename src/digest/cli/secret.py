@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.base import cli, err, handle_errors, now_utc, settings_of
+from digest.cli.base import cli, clock_of, err, handle_errors, settings_of
 from digest.cli.schedule import parse_duration
 from digest.secret import rotate_secret
 
@@ -35,7 +35,7 @@ def secret_rotate(ctx: click.Context, grace: str) -> None:
       digest secret rotate --grace 60d
     """
     settings = settings_of(ctx)
-    now = now_utc()
+    now = clock_of(ctx).now()
     entries = rotate_secret(settings.secret_file, now=now, grace=parse_duration(grace, "--grace"))
     err.print(f"new secret written to {settings.secret_file}")
     for entry in entries[1:]:

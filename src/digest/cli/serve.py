@@ -6,7 +6,7 @@ import socket
 
 import click
 
-from digest.cli.base import cli, err, handle_errors, settings_of
+from digest.cli.base import cli, clock_of, err, handle_errors, settings_of
 from digest.errors import DigestError
 from digest.secret import load_secret
 
@@ -54,7 +54,7 @@ def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
         load_secret(settings.secret_file, create=False)  # links cannot be checked without it
     sock = _listen(host, port)
     port = sock.getsockname()[1]  # the real one when --port 0 let the system choose
-    app = create_app(settings, public_mode=public_mode, port=port)
+    app = create_app(settings, public_mode=public_mode, clock=clock_of(ctx), port=port)
     shown = f"[{host}]" if ":" in host else host
     err.print(f"serving on http://{shown}:{port}/ (Ctrl-C stops)", markup=False)
     config = uvicorn.Config(app, log_level="warning", proxy_headers=True)

@@ -17,9 +17,9 @@ from digest import ingest, pipeline, roster
 from digest.cli.articles import print_import
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
     out,
     read_input,
     settings_of,
@@ -99,7 +99,7 @@ def subscribers_add(
     )
     with pipeline.open_store(settings_of(ctx)) as store:
         stored, new = pipeline.add_subscriber(
-            store, subscriber, lists=slugs, now=now_utc(), force=force
+            store, subscriber, lists=slugs, now=clock_of(ctx).now(), force=force
         )
     err.print(
         f"{'added' if new else 'updated'} {stored.email}"
@@ -122,7 +122,7 @@ def subscribers_remove(ctx: click.Context, email: str, forget: bool) -> None:
     """
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
-        store.remove_subscriber(address, forget=forget, now=now_utc())
+        store.remove_subscriber(address, forget=forget, now=clock_of(ctx).now())
     err.print(
         f"removed {address}"
         + ("; nothing kept" if forget else "; a hash of the address is kept (--forget drops it)")
@@ -143,7 +143,7 @@ def subscribers_unsubscribe(ctx: click.Context, email: str, slug: str | None) ->
     """
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
-        store.unsubscribe(address, slug, now=now_utc())
+        store.unsubscribe(address, slug, now=clock_of(ctx).now())
     err.print(f"unsubscribed {address}" + (f" from {slug}" if slug else " from every list"))
 
 
@@ -162,7 +162,7 @@ def subscribers_resubscribe(ctx: click.Context, email: str, slug: str | None, fo
     """
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
-        store.resubscribe(address, slug, force=force, now=now_utc())
+        store.resubscribe(address, slug, force=force, now=clock_of(ctx).now())
     err.print(f"resubscribed {address}" + (f" to {slug}" if slug else ""))
 
 
@@ -300,7 +300,7 @@ def subscribers_import(
             data,
             name=name,
             default_lists=slugs,
-            now=now_utc(),
+            now=clock_of(ctx).now(),
             strict=strict,
             check_dns=check_dns,
             progress=progress,

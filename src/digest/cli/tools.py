@@ -8,9 +8,10 @@ import click
 
 from digest.cli.base import (
     cli,
+    clock_of,
     err,
     handle_errors,
-    now_utc,
+    now_option,
     out,
     parse_day,
     settings_of,
@@ -64,7 +65,8 @@ def smtp_sink(ctx: click.Context, host: str, port: int, outbox: Path | None) -> 
 
 
 @cli.command()
-@click.option("--date", "day", help="Edition date [default: today, UTC].")
+@click.option("--date", "day", help="Edition date [default: today in the list's time zone].")
+@now_option
 @click.pass_context
 @handle_errors
 def demo(ctx: click.Context, day: str | None) -> None:
@@ -77,7 +79,7 @@ def demo(ctx: click.Context, day: str | None) -> None:
     Example:
       digest demo && ls outbox/
     """
-    result = run_demo(settings_of(ctx), day=parse_day(day), now=now_utc)
+    result = run_demo(settings_of(ctx), day=parse_day(day) if day else None, clock=clock_of(ctx))
     print_report(result.report, False)
     out.print(f"messages: {result.outbox.resolve()}/ (.eml files, captured by {result.smtp_url})")
     out.print(f"preview:  {result.preview.resolve()}")

@@ -16,7 +16,7 @@ from sqlite_utils import Database
 
 from digest.errors import DatabaseBusyError, StoreError
 from digest.store.articles import ArticlesMixin
-from digest.store.base import from_text, to_precise_text, to_text, utc_now
+from digest.store.base import from_text, to_precise_text, to_text
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.feeds import FeedsMixin
 from digest.store.schema import migrations
@@ -31,7 +31,6 @@ __all__ = [
     "migrations",
     "to_precise_text",
     "to_text",
-    "utc_now",
 ]
 
 

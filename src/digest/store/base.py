@@ -12,10 +12,6 @@ from typing import Any
 from sqlite_utils import Database
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def to_text(moment: datetime, *, timespec: str = "seconds") -> str:
     """The one storage format for datetimes: UTC ISO-8601 with an explicit offset."""
     if moment.tzinfo is None:

@@ -171,21 +171,26 @@ class DeliveriesMixin(SubscribersMixin):
         now: datetime,
         code: int | None = None,
         retry_at: datetime | None = None,
+        give_up_at: datetime | None = None,
         bounce_subscriber: int | None = None,
     ) -> None:
-        """Record what became of one attempt (and mark a bounced subscriber) in one step."""
+        """Record what became of one attempt (and mark a bounced subscriber) in one step.
+
+        A deferral gives `retry_at`, and `give_up_at`, which only the first one sets.
+        """
         stamp = to_text(now)
         with self.transaction() if bounce_subscriber is not None else nullcontext():
             self.db.conn.execute(
                 "UPDATE deliveries SET status = ?, last_code = ?, last_reply = ?, updated_at = ?,"
-                " next_attempt_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
-                " WHERE id = ?",
+                " next_attempt_at = ?, give_up_at = coalesce(give_up_at, ?),"
+                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
                 [
                     status,
                     code,
                     reply[:1000],
                     stamp,
                     to_precise_text(retry_at) if retry_at else None,
+                    to_precise_text(give_up_at) if give_up_at else None,
                     status,
                     stamp,
                     delivery_id,
@@ -206,13 +211,26 @@ class DeliveriesMixin(SubscribersMixin):
         )
 
     def expire_deliveries(self, edition_id: int, *, reason: str, now: datetime) -> int:
-        """Deferred rows become failed: retrying stops once the next edition is due."""
+        """Deferred rows whose retries are over become failed: their give-up moment has
+        come, or their next retry would fall after it. Queued and sending rows never."""
         cursor = self.db.conn.execute(
             "UPDATE deliveries SET status = 'failed', last_reply = ? || ': ' || last_reply,"
-            " updated_at = ? WHERE edition_id = ? AND status = 'deferred'",
-            [reason, to_text(now), edition_id],
+            " updated_at = ? WHERE edition_id = ? AND status = 'deferred'"
+            " AND (give_up_at <= ? OR next_attempt_at > give_up_at)",
+            [reason, to_text(now), edition_id, to_precise_text(now)],
         )
         return max(cursor.rowcount, 0)
+
+    def deferred_span(self, edition_id: int) -> tuple[datetime, datetime] | None:
+        """(earliest retry, latest give-up moment) of the edition's deferred rows."""
+        row = self._one(
+            "SELECT min(next_attempt_at) AS t, max(give_up_at) AS g FROM deliveries"
+            " WHERE edition_id = ? AND status = 'deferred'",
+            [edition_id],
+        )
+        if not row or not row["t"] or not row["g"]:
+            return None
+        return from_text(row["t"]), from_text(row["g"])
 
     def next_retry_at(self, edition_id: int) -> datetime | None:
         row = self._one(

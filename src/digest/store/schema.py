@@ -161,3 +161,16 @@ def _delivery_ledger(db: Database) -> None:
         CREATE INDEX deliveries_sent_at ON deliveries(sent_at) WHERE sent_at IS NOT NULL;
         """
     )
+
+
+@migrations(name="0004_delivery_give_up_at")
+def _delivery_give_up_at(db: Database) -> None:
+    # When a deferred row stops being retried: the later of the next edition's due moment
+    # and DIGEST_RETRY_WINDOW after its first deferral (set once, at that deferral).
+    # Rows deferred before this column existed keep the old rule: the next edition.
+    db.execute("ALTER TABLE deliveries ADD COLUMN give_up_at TEXT")
+    db.execute(
+        "UPDATE deliveries SET give_up_at = (SELECT strftime('%Y-%m-%dT%H:%M:%S.000000+00:00',"
+        " e.due_at, '+1 day') FROM editions e WHERE e.id = deliveries.edition_id)"
+        " WHERE status = 'deferred'"
+    )

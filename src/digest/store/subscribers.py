@@ -11,7 +11,7 @@ from typing import Any
 
 from digest.errors import InputError, NotFoundError
 from digest.models import NewsList, Subscriber
-from digest.store.base import sections_json, to_text, utc_now
+from digest.store.base import sections_json, to_text
 from digest.store.lists import ListsMixin
 
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
@@ -87,7 +87,7 @@ class SubscribersMixin(ListsMixin):
         return self.get_subscriber(email_or_id)
 
     def set_subscriber_status(
-        self, email_or_id: str | int, status: str, *, now: datetime | None = None
+        self, email_or_id: str | int, status: str, *, now: datetime
     ) -> Subscriber:
         """Set active / unsubscribed / bounced / complained. Sending skips all but active.
 
@@ -102,13 +102,11 @@ class SubscribersMixin(ListsMixin):
         subscriber = self.find_subscriber(email_or_id)
         self.db.execute(
             "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
-            [status, to_text(now or utc_now()), subscriber.id],
+            [status, to_text(now), subscriber.id],
         )
         return self.find_subscriber(int(subscriber.id or 0))
 
-    def remove_subscriber(
-        self, email: str, *, forget: bool = False, now: datetime | None = None
-    ) -> bool:
+    def remove_subscriber(self, email: str, *, forget: bool = False, now: datetime) -> bool:
         """Erase the person's data but keep a suppression entry (a hash of the address),
         so a later import does not re-subscribe them; `forget` removes that entry too.
 
@@ -128,7 +126,7 @@ class SubscribersMixin(ListsMixin):
                 self.db.execute(
                     "INSERT INTO suppressions (address_hash, reason, created_at)"
                     " VALUES (?, 'removed', ?) ON CONFLICT (address_hash) DO NOTHING",
-                    [digest_of, to_text(now or utc_now())],
+                    [digest_of, to_text(now)],
                 )
         return row is not None
 

@@ -8,17 +8,14 @@ subscriber route.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Route
 
+from digest.clock import SYSTEM, Clock
 from digest.config import Settings
-from digest.store import utc_now
 from digest.web import preview, public
 from digest.web.guard import Guard, TokenLimits, served_hosts
 
@@ -31,7 +28,7 @@ def create_app(
     settings: Settings,
     *,
     public_mode: bool = False,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock = SYSTEM,
     port: int = 8000,
 ) -> Starlette:
     """Build the app. With `public_mode` the preview routes need the editor password.
@@ -39,15 +36,15 @@ def create_app(
     It answers only Host values it serves: 127.0.0.1, localhost and [::1] with `port`
     (the one it listens on), and under `public_mode` DIGEST_BASE_URL's host too.
 
-    `clock` (default: the real UTC time) drives token grace periods, form expiry and
-    rate-limit windows, so tests can move time instead of waiting.
+    `clock` (default: the system's) drives token grace periods, form expiry, rate-limit
+    windows and the preview's "today", so tests can move time instead of waiting.
     """
-    now = clock or utc_now
+    now = clock.now
     limits = TokenLimits(settings.rate_limit, lambda: now().timestamp())
     subscriber_pages = public.PublicPages(settings, clock=now, limits=limits)
     routes: list[BaseRoute] = [Route("/healthz", _health)]
     routes += subscriber_pages.routes()
-    routes += preview.routes(settings, public_mode=public_mode)
+    routes += preview.routes(settings, public_mode=public_mode, now=now)
     guard = Middleware(
         Guard,
         public_mode=public_mode,

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
@@ -23,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from digest import pipeline, proof
+from digest import issue, pipeline, proof
 from digest.config import Settings
 from digest.errors import DigestError, InputError, NotFoundError, TemplateError
 from digest.models import Subscriber
@@ -48,13 +47,11 @@ FIND_LIMIT = 10  # matches a "preview as" search shows
 SEND_TEST_MAX_BODY = 4 * 1024  # three short fields; anything bigger is refused (413)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def routes(settings: Settings, *, public_mode: bool) -> list[BaseRoute]:
+def routes(
+    settings: Settings, *, public_mode: bool, now: Callable[[], datetime]
+) -> list[BaseRoute]:
     """The preview routes. `public_mode` is for the editor password (not handled here yet)."""
-    preview = _Preview(settings)
+    preview = _Preview(settings, now)
     return [
         Route("/", preview.index),
         Route("/preview/", preview.index),
@@ -86,8 +83,9 @@ def content_version(settings: Settings) -> str:
 
 
 class _Preview:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, now: Callable[[], datetime]) -> None:
         self.settings = settings
+        self._now = now
 
     # -- routes --------------------------------------------------------------------------
 
@@ -100,7 +98,7 @@ class _Preview:
         rows = []
         with pipeline.open_store(self.settings) as store:
             for news_list in store.lists():
-                today = _now().astimezone(ZoneInfo(news_list.timezone)).date()
+                today = issue.local_today(news_list, self._now())
                 days = proof.edition_days(store, news_list, today)
                 links = " ".join(
                     f'<a href="/preview/{_q(news_list.slug)}/{d.isoformat()}">{d.isoformat()}'
@@ -144,7 +142,7 @@ class _Preview:
                     day=parsed_day,
                     subscriber_id=chosen,
                     locale=_locale(params.get("lang")),
-                    now=_now(),
+                    now=self._now(),
                 )
         except DigestError as exc:
             return self._error(exc, title=f"{slug} {day}")
@@ -199,7 +197,7 @@ class _Preview:
                     day=_parse_day(day),
                     subscriber_id=_int(params.get("as")),
                     locale=_locale(params.get("lang")),
-                    now=_now(),
+                    now=self._now(),
                 )
         except DigestError as exc:
             return self._error(exc, title=f"{slug} {day}")
@@ -226,7 +224,7 @@ class _Preview:
                     to=field["to"],
                     subscriber_id=_int(field["as"]),
                     locale=_locale(field["lang"]),
-                    now=_now(),
+                    now=self._now(),
                 )
 
         try:
