@@ -94,11 +94,11 @@ def served_hosts(port: int, *, public_url: str = "") -> frozenset[str]:
         if parts.hostname:
             name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
             default = {"http": 80, "https": 443}.get(parts.scheme)
-            port_given = parts.port
-            if port_given is None or port_given == default:
+            explicit = parts.port
+            if explicit is None or explicit == default:
                 hosts.add(name)
-            if port_given is not None:
-                hosts.add(f"{name}:{port_given}")
+            if explicit is not None:
+                hosts.add(f"{name}:{explicit}")
             elif default is not None:
                 hosts.add(f"{name}:{default}")
     return frozenset(hosts)
