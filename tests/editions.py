@@ -34,6 +34,25 @@ def sample_edition(locale: str = "en") -> Edition:
     return build_edition(articles, news_list=sample_list(locale), day=SAMPLE_DAY)
 
 
+MIXED_TITLE = "Apple تطلق iPhone 18 في أسواق نجامينا…"
+
+
+def mixed_edition(locale: str = "ar") -> Edition:
+    """The sample plus an Arabic story whose title and summary mix Latin and Arabic."""
+    articles = ingest.read_articles_json(sample_text("articles.json"), name="sample")
+    mixed = Article(
+        url="https://news.example.com/economie/apple-iphone-18",
+        title=MIXED_TITLE,
+        published_at=max(a.published_at for a in articles),
+        section="Économie",
+        summary="أعلنت Apple عن iPhone 18 بسعر 999 دولارًا. يبدأ البيع يوم الجمعة.",
+        author="يوسف عبد الله",
+        source="Alwihda Info",
+        language="ar",
+    )
+    return build_edition([*articles, mixed], news_list=sample_list(locale), day=SAMPLE_DAY)
+
+
 SUMMARY = (
     "Ministers from the region meet to discuss trade, energy and transport links, "
     "with new rail and road corridors expected to cut the time goods take to reach the sea."

@@ -1,7 +1,8 @@
 """A scriptable SMTP server for fault tests, built on aiosmtpd, on a free loopback port.
 
-`rcpt` maps a recipient to a rule `attempt -> reply or None` (None: accept; "drop" closes
-the connection without a reply); `data` is a
+`greeting` replaces the 220 greeting (e.g. "421 4.3.2 too busy"), closing the connection.
+`rcpt` maps a recipient to a rule `attempt -> reply or None` (None: accept; "drop": close
+without a reply; "drop-after-250": accept it, then close before DATA); `data` is a
 rule `n -> action` for the server's n-th DATA (1-based), where an action is None
 (accept), a reply such as "421 4.3.2 closing" or "554 5.7.1 blocked", "drop" (close the
 connection without a reply after reading the message), "slow:SECONDS" (reply late), or
@@ -13,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import hmac
+import socket
 import ssl
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from digest.sink import free_port
 
@@ -56,6 +60,9 @@ class FaultHandler:
         self.accepted: list[Received] = []  # those answered 250
         self.connections = 0
         self.pipelining = True
+        self.credentials: tuple[str, str] | None = None
+        self.greeting = ""
+        self.auth_seen: list[str] = []  # the mechanism of each successful AUTH
         self._released = threading.Event()
         self.holding = threading.Event()
         self._lock = threading.Lock()
@@ -77,6 +84,21 @@ class FaultHandler:
             responses.insert(1, "250-PIPELINING")
         return responses
 
+    async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
+        """CRAM-MD5 (RFC 2195), which aiosmtpd lacks: HMAC-MD5 keyed by the UTF-8 password."""
+        challenge = b"<1896.697170952@digest.test>"
+        answer = await server.challenge_auth(challenge)
+        if answer is MISSING or self.credentials is None:
+            return AuthResult(success=False, handled=False)
+        assert isinstance(answer, bytes)
+        user, _, digest = answer.rpartition(b" ")
+        name, password = self.credentials
+        expected = hmac.new(password.encode(), challenge, "md5").hexdigest().encode()
+        ok = user == name.encode() and hmac.compare_digest(digest, expected)
+        if ok:
+            self.auth_seen.append("CRAM-MD5")
+        return AuthResult(success=ok, handled=False)
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
@@ -84,9 +106,13 @@ class FaultHandler:
             attempt = self.rcpt_attempts[address] = self.rcpt_attempts.get(address, 0) + 1
         rule = self.rcpt.get(address)
         reply = rule(attempt) if rule else None
+        assert server.transport is not None
         if reply == "drop":  # the connection is lost before the message's final dot
-            assert server.transport is not None
             server.transport.abort()
+            return "250 never sent"
+        if reply == "drop-after-250":
+            server.transport.write(b"250 OK\r\n")
+            server.transport.close()  # written first, then closed: DATA gets no reply
             return "250 never sent"
         if reply:
             return reply
@@ -128,10 +154,34 @@ class FaultHandler:
         return ids
 
 
+class _FaultSMTP(SMTP):
+    """aiosmtpd's server, except that it can greet with the handler's `greeting` and hang up."""
+
+    _greeted = False
+
+    async def push(self, status: bytes | str) -> None:
+        greeting = getattr(self.event_handler, "greeting", "")
+        if not self._greeted:
+            self._greeted = True
+            if greeting:
+                await super().push(greeting)
+                assert self.transport is not None
+                self.transport.close()
+                return
+        await super().push(status)
+
+
+class _FaultController(Controller):
+    def factory(self) -> SMTP:
+        return _FaultSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class FaultServer:
     """`with FaultServer() as server:`; script `server.handler`; `server.url` to send to.
 
     `tls` = (certfile, keyfile): `implicit=True` serves smtps, otherwise offers STARTTLS.
+    `credentials` = (user, password) turns on AUTH with `mechanisms`, offered only after
+    STARTTLS unless `auth_require_tls=False`.
     """
 
     def __init__(
@@ -142,6 +192,8 @@ class FaultServer:
         host: str = "127.0.0.1",
         pipelining: bool = True,
         credentials: tuple[str, str] | None = None,
+        mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
+        auth_require_tls: bool = True,
     ) -> None:
         self.host = host
         self.port = free_port(host)
@@ -157,17 +209,24 @@ class FaultServer:
             else:
                 kwargs["tls_context"] = context
         if credentials is not None:
+            self.handler.credentials = credentials
+            handler = self.handler
 
             def authenticate(
                 server: Any, session: Any, envelope: Any, mechanism: str, data: Any
             ) -> AuthResult:
                 given = tuple(v.decode() if isinstance(v, bytes) else v for v in data)
                 ok = given == credentials
+                if ok:
+                    handler.auth_seen.append(mechanism)
                 return AuthResult(success=ok, handled=False)
 
             kwargs["authenticator"] = authenticate
-            kwargs["auth_require_tls"] = True
-        self.controller = Controller(
+            kwargs["auth_require_tls"] = auth_require_tls
+            # mechanisms: those the server offers (aiosmtpd's PLAIN and LOGIN, ours CRAM-MD5)
+            excluded = {"PLAIN", "LOGIN", "CRAM-MD5"} - set(mechanisms)
+            kwargs["auth_exclude_mechanism"] = sorted(excluded)
+        self.controller = _FaultController(
             self.handler,
             hostname=host,
             port=self.port,
@@ -187,3 +246,54 @@ class FaultServer:
     def __exit__(self, *exc: object) -> None:
         self.handler.release()
         self.controller.stop()
+
+
+class Wiretap:
+    """A loopback relay to `target` that records each chunk the client's writes arrive in.
+
+    `with Wiretap(server.port) as tap:` then connect to `tap.url`; `tap.chunks` holds
+    what each recv() from the client returned, in order.
+    """
+
+    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.target_port = target_port
+        self.chunks: list[bytes] = []
+        self._listener = socket.create_server((host, 0))
+        self.port = self._listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def __enter__(self) -> Wiretap:
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((self.host, self.target_port))
+            for source, sink, record in ((client, upstream, True), (upstream, client, False)):
+                pump = threading.Thread(target=self._pump, args=(source, sink, record), daemon=True)
+                pump.start()
+                self._threads.append(pump)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                if record:
+                    self.chunks.append(data)
+                sink.sendall(data)
+        for sock in (source, sink):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

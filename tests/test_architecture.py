@@ -11,7 +11,18 @@ FORBIDDEN = ("sqlite3", "smtplib", "click", "apscheduler", "starlette")
 
 
 @pytest.mark.parametrize(
-    "module", ["digest.issue", "digest.render", "digest.message", "digest.timetable"]
+    "module",
+    [
+        "digest.issue",
+        "digest.render",
+        "digest.message",
+        "digest.timetable",
+        "digest.charset",
+        "digest.spoofing",
+        "digest.roster",
+        "digest.ingest",
+        "digest.feed",
+    ],
 )
 def test_pure_module_imports_nothing_impure(module: str) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {FORBIDDEN!r} if m in sys.modules))"

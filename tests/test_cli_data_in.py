@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
+
+import pytest
 
 from tests.conftest import Cli, article
 
@@ -154,3 +157,108 @@ def test_demo_imports_the_cleaned_sample(run: Cli) -> None:
         "articles", "show", "https://news.example.com/tchad/ndjamena-crue-chari-quartiers-sud"
     )
     assert "utm_source" not in crue.stdout
+
+
+# -- encodings (issue 10): what a file says about itself decides -----------------------------
+
+TITLE = "Abéché : la rentrée — قمة في نجامينا"
+
+
+def feed_text(encoding: str, title: str = TITLE) -> str:
+    declaration = f' encoding="{encoding}"' if encoding else ""
+    return (
+        f'<?xml version="1.0"{declaration}?>\n<rss version="2.0"><channel><title>Journal</title>'
+        f"<item><title>{title}</title><link>https://journal.example.td/a</link>"
+        "<pubDate>Fri, 27 Nov 2026 05:00:00 GMT</pubDate></item></channel></rss>\n"
+    )
+
+
+def imported_titles(run: Cli) -> list[str]:
+    return [a["title"] for a in json.loads(run("articles", "list", "--json").stdout)]
+
+
+@pytest.mark.parametrize(
+    ("declared", "data"),
+    [
+        ("UTF-16", lambda t: t.encode("utf-16")),  # little-endian BOM
+        ("UTF-16", lambda t: b"\xfe\xff" + t.encode("utf-16-be")),
+        ("UTF-16LE", lambda t: t.encode("utf-16-le")),  # no BOM: the "<?" bytes tell
+        ("UTF-16BE", lambda t: t.encode("utf-16-be")),
+        ("UTF-32", lambda t: t.encode("utf-32")),
+        ("UTF-32BE", lambda t: t.encode("utf-32-be")),
+        ("UTF-8", lambda t: t.encode("utf-8-sig")),
+        ("UTF-16", lambda t: t.encode("utf-8")),  # a wrong declaration: the bytes win
+    ],
+    ids=[
+        "utf16-bom-le",
+        "utf16-bom-be",
+        "utf16le",
+        "utf16be",
+        "utf32-bom",
+        "utf32be",
+        "utf8-bom",
+        "utf8-declared-utf16",
+    ],
+)
+def test_unicode_feed_files_are_read_in_their_encoding(
+    run: Cli, declared: str, data: Callable[[str], bytes]
+) -> None:
+    """`digest articles import` refused these ("not UTF-8") or read them as CSV."""
+    (run.tmp_path / "feed.xml").write_bytes(data(feed_text(declared)))
+    result = run("articles", "import", str(run.tmp_path / "feed.xml"))
+    assert "added 1, updated 0, unchanged 0, rejected 0" in result.stderr
+    assert imported_titles(run) == [TITLE]
+
+
+@pytest.mark.parametrize(
+    ("declared", "title"),
+    [("ISO-8859-1", "La rentrée à Abéché"), ("windows-1256", "قمة اقتصادية في نجامينا")],
+)
+def test_a_feed_is_read_in_the_encoding_its_declaration_names(
+    run: Cli, declared: str, title: str
+) -> None:
+    (run.tmp_path / "feed.xml").write_bytes(feed_text(declared, title).encode(declared))
+    run("articles", "import", str(run.tmp_path / "feed.xml"))
+    assert imported_titles(run) == [title]
+
+
+def test_json_and_csv_with_a_utf16_bom_are_read(run: Cli) -> None:
+    record = article(url="https://news.example.com/j", title=TITLE)
+    (run.tmp_path / "a.json").write_bytes(json.dumps([record], ensure_ascii=False).encode("utf-16"))
+    csv_text = f"url,title,published_at\nhttps://news.example.com/c,{TITLE},2026-11-27T05:00:00Z\n"
+    (run.tmp_path / "a.csv").write_bytes(csv_text.encode("utf-16"))
+    (run.tmp_path / "people.csv").write_bytes(
+        "email,name\nfatime@example.org,Fatimé\n".encode("utf-16")
+    )
+    run("articles", "import", str(run.tmp_path / "a.json"))
+    run("articles", "import", str(run.tmp_path / "a.csv"))
+    assert imported_titles(run) == [TITLE, TITLE]
+    run("lists", "add", "daily", "--name", "Daily")
+    result = run("subscribers", "import", str(run.tmp_path / "people.csv"), "--list", "daily")
+    assert "added 1" in result.stderr
+    shown = json.loads(run("subscribers", "show", "fatime@example.org", "--json").stdout)
+    assert shown["name"] == "Fatimé"
+
+
+def test_a_latin1_feed_that_claims_utf8_is_refused_unless_its_encoding_is_given(
+    run: Cli,
+) -> None:
+    """Refused, not guessed: a guess that fits a French Latin-1 feed garbles an Arabic
+    Windows-1256 one. `--encoding` imports a file whose real encoding is known."""
+    title = "La rentrée à Abéché — “enfin”"
+    path = run.tmp_path / "old-cms.xml"
+    for declared in ("utf-8", ""):
+        data = feed_text(declared, title).encode("windows-1252")
+        path.write_bytes(data)
+        result = run("articles", "import", str(path), ok=False)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        first = result.stderr.splitlines()[0]
+        assert first.startswith(f"Error: {path}: ")
+        at = data.index("é".encode("windows-1252"))
+        assert f"but is not (byte {at}: 0xe9)" in first, first
+        assert "--encoding windows-1252" in result.stderr
+    assert imported_titles(run) == []
+    run("articles", "import", str(path), "--encoding", "windows-1252")
+    assert imported_titles(run) == [title]
+    result = run("articles", "import", str(path), "--encoding", "klingon", ok=False)
+    assert "unknown encoding 'klingon'" in result.stderr

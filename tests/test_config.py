@@ -32,6 +32,8 @@ def test_precedence_file_env_option(tmp_path: Path) -> None:
         ("colour = 'red'", {}, "unknown setting 'colour'"),
         ("", {"DIGEST_SMTP_URL": "mail.example.com:25"}, "must start with smtp://"),
         ("", {"DIGEST_BASE_URL": "news.example.com"}, "must be an http(s) origin"),
+        ("", {"DIGEST_SOFT_BOUNCE_LIMIT": "0"}, "SOFT_BOUNCE_LIMIT must be at least 1"),
+        ("", {"DIGEST_SOFT_BOUNCE_LIMIT": "three"}, "SOFT_BOUNCE_LIMIT must be a whole number"),
     ],
 )
 def test_bad_settings_are_explained(

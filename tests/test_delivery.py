@@ -487,3 +487,91 @@ def test_a_paused_subscriber_is_not_sent_the_rest_of_an_edition(
     report = send(store, quick(settings, server.url))
     assert (report.sent, report.skipped, report.complete) == (0, 1, True)
     assert ledger(store)["s2@example.org"][0] == "skipped"
+
+
+def send_day(store: Store, settings: Settings, day_offset: int) -> DeliveryReport:
+    """The edition `day_offset` days after DAY, sent at its due time (a fixed clock)."""
+    day = DAY + timedelta(days=day_offset)
+    moment = NOW + timedelta(days=day_offset)
+    store.upsert_article(
+        Article(
+            url=f"https://news.example.com/day{day_offset}",
+            title=f"Day {day_offset}",
+            published_at=moment - timedelta(hours=1),
+        ),
+        now=moment,
+    )
+    return pipeline.send_edition(
+        store, settings, slug="daily", day=day, clock=Clock.starting_at(moment)
+    )
+
+
+def test_a_bare_550_is_a_soft_bounce_and_three_on_distinct_editions_bounce(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    """Many policy rejections are a bare 550: it counts, but only N of them end an address."""
+    make_project(store, 3)
+    server.handler.rcpt["s2@example.org"] = always("550 Rejected by policy")
+    server.handler.rcpt["s3@example.org"] = always("550 5.2.2 Mailbox full")
+    fast = quick(settings, server.url)
+    for day in range(2):
+        report = send_day(store, fast, day)
+        assert (report.sent, report.bounced, report.complete) == (1, 2, True)
+        assert statuses(store)["s2@example.org"] == "active"
+    s2 = store.find_subscriber("s2@example.org")
+    assert store.soft_bounce_count(s2.id or 0) == 2
+    again = send_day(store, fast, 1)  # a rerun of the same edition sends and counts nothing
+    assert (again.sent, again.bounced, again.already_sent, again.remaining) == (0, 0, 1, 0)
+    assert store.soft_bounce_count(s2.id or 0) == 2
+    third = send_day(store, fast, 2)
+    assert (third.sent, third.bounced) == (1, 2)
+    assert statuses(store) == {
+        "s1@example.org": "active",
+        "s2@example.org": "bounced",
+        "s3@example.org": "bounced",
+    }
+    edition = store.find_edition(store.get_list("daily"), DAY + timedelta(days=2))
+    replies = {d.subscriber.email: d.last_reply for d in store.deliveries(edition or 0)}
+    assert replies["s2@example.org"] == (
+        "550 Rejected by policy (soft bounce 3 of 3; the subscriber is now bounced)"
+    )
+    # The fourth edition is not even queued for them.
+    send_day(store, fast, 3)
+    assert [r.rcpt for r in server.handler.seen][-1:] == ["s1@example.org"]
+    assert server.handler.rcpt_attempts["s2@example.org"] == 3
+
+
+def test_the_soft_bounce_limit_is_a_setting(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    make_project(store, 2)
+    server.handler.rcpt["s2@example.org"] = always("550 Rejected by policy")
+    report = send_day(store, quick(settings, server.url, soft_bounce_limit=1), 0)
+    assert (report.sent, report.bounced) == (1, 1)
+    assert statuses(store)["s2@example.org"] == "bounced"
+
+
+def test_delivered_messages_are_byte_identical_to_the_dry_run(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """What --dry-run writes is exactly what the server receives (same clock, same bytes)."""
+    from digest.sink import CaptureServer
+
+    make_project(store, 3, sections={2: ("Sport",)})
+    with CaptureServer(tmp_path / "received") as capture:
+        fast = quick(settings, capture.url)
+        dry = send(store, fast, clock=Clock.frozen(NOW), dry_run=True)
+        assert dry.recipients == 3
+        report = send(store, fast, clock=Clock.frozen(NOW))
+        assert report.sent == 3
+        received = {rcpt[0]: path.read_bytes() for _, rcpt, path in capture.handler.received}
+    written = {
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"]
+        .addresses[0]
+        .addr_spec: p.read_bytes()
+        for p in settings.outbox.glob("*.eml")
+    }
+    assert sorted(written) == sorted(received) == [f"s{i}@example.org" for i in (1, 2, 3)]
+    for address, data in received.items():
+        assert data == written[address], address
+    assert received["s1@example.org"] != received["s2@example.org"]  # personalised

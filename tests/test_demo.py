@@ -38,7 +38,8 @@ def test_demo_sends_one_message_per_sample_subscriber_and_is_rerunnable(tmp_path
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert message.get_content_type() == "multipart/alternative"
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        sections = [line.strip("= ") for line in text.splitlines() if line.startswith("== ")]
+        lines = [line.lstrip("\u200e\u200f") for line in text.splitlines()]  # direction marks
+        sections = [line.strip("= ") for line in lines if line.startswith("== ")]
         assert sections == [s for s in full_order if s in sections]  # always in list order
         seen_full += sections == full_order
         assert "SCO Secretary-General" in text or sections == ["Sport"]

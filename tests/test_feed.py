@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from digest import pipeline
+from digest import ingest, pipeline
+from digest.errors import InputError
 from digest.models import NewsList
 from digest.store import Store
 from tests.conftest import NOW, Cli
@@ -40,6 +44,7 @@ class Site:
     etags: dict[str, str] = field(default_factory=dict)
     slow: set[str] = field(default_factory=set)
     redirects: dict[str, tuple[int, str]] = field(default_factory=dict)  # path: (code, to)
+    types: dict[str, str] = field(default_factory=dict)  # path: Content-Type
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
@@ -67,7 +72,7 @@ def site() -> Iterator[Site]:
                 self.end_headers()
                 return
             self.send_response(status)
-            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Type", state.types.get(self.path, "application/rss+xml"))
             self.send_header("Content-Length", str(len(body)))
             if etag:
                 self.send_header("ETag", etag)
@@ -236,3 +241,121 @@ def test_feed_commands(run: Cli, site: Site) -> None:
     assert "missing" not in run("feeds", "list", "--json").stdout
     shown = run("articles", "show", "https://news.example.com/crue?utm_source=x").stdout
     assert "La crue" in shown and "Tchad" in shown
+
+
+# -- feeds that are not well-formed XML (issue 10) -----------------------------------------
+
+# A typical French feed: HTML entities that XML never declared, in titles, descriptions
+# and the channel's own title.
+FRENCH = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+<title>Le Journal du Tchad&nbsp;: l&rsquo;actualit&eacute;</title>
+<link>https://journal.example.td/</link><language>fr</language>
+<item><title>Ab&eacute;ch&eacute;&nbsp;: la rentr&eacute;e universitaire&hellip;</title>
+<link>https://journal.example.td/rentree</link><pubDate>Fri, 27 Nov 2026 05:00:00 GMT</pubDate>
+<description>&laquo;&nbsp;Bient&ocirc;t&nbsp;&raquo;, dit-il&hellip;
+&lt;b&gt;120&lt;/b&gt; postes</description>
+</item>
+<item><title>L&rsquo;&eacute;quipe nationale s&rsquo;impose 2&ndash;1</title>
+<link>https://journal.example.td/sport</link><pubDate>Fri, 27 Nov 2026 04:00:00 GMT</pubDate>
+<description>Victoire &agrave; N&rsquo;Djamena.</description></item>
+<item><title>March&eacute;s&nbsp;: le mil recule de 15&nbsp;%</title>
+<link>https://journal.example.td/mil</link><pubDate>Fri, 27 Nov 2026 03:00:00 GMT</pubDate>
+</item>
+</channel></rss>
+"""
+
+
+def test_a_french_feed_with_html_entities_imports_decoded() -> None:
+    batch = ingest.read_articles(FRENCH.encode(), name="journal.xml")
+    assert not batch.rejected
+    titles = [a.title for _, a in batch.articles]
+    assert titles == [
+        "Abéché\xa0: la rentrée universitaire…",
+        "L’équipe nationale s’impose 2–1",
+        "Marchés\xa0: le mil recule de 15\xa0%",
+    ]
+    first = batch.articles[0][1]
+    assert first.summary == "«\xa0Bientôt\xa0», dit-il… 120 postes"
+    assert first.source == batch.title == "Le Journal du Tchad\xa0: l’actualité"
+    # Imported, but the editor hears that the feed is not well-formed.
+    assert batch.warnings == [
+        "journal.xml: malformed XML: 3:26: undefined entity; read 3 items anyway"
+    ]
+
+
+CORPUS = sorted((Path(__file__).parent / "data" / "feedparser").glob("*.xml"))
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+def test_feedparsers_entity_corpus_imports_as_its_authors_expect(path: Path) -> None:
+    """feedparser's own test files (tests/data/feedparser): each title, in a dated item."""
+    text = path.read_text(encoding="utf-8")
+    expected = ast.literal_eval(re.search(r"feed\['title'\] == (.*)", text).group(1))  # type: ignore[union-attr]
+    title = re.search(r"<title>(.*)</title>", text).group(1)  # type: ignore[union-attr]
+    assert "&" in title and ";" in title  # an undeclared entity, e.g. &eacute;
+    feed = rss(("story", title)).replace(b"<title>Alwihda Info</title>", b"<title>Flux</title>")
+    batch = ingest.read_articles(feed, name=path.name)
+    [(_, article)] = batch.articles
+    assert article.title == expected
+    assert batch.warnings and "undefined entity" in batch.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"<rss version='2.0'><channel><item><title>x", "malformed XML: 2:42: no element found"),
+        (
+            b"<rss version='2.0'><channel><item><title>Caf&eacute;</title></item></channel></rss>",
+            "undefined entity; no item could be read from it (of 1); bad.xml item 1: no "
+            "published or updated date",
+        ),
+    ],
+)
+def test_a_broken_feed_is_refused_only_without_a_readable_item(data: bytes, reason: str) -> None:
+    with pytest.raises(InputError, match=re.escape(reason)):
+        ingest.read_articles(data, name="bad.xml")
+
+
+def test_feeds_fetch_and_import_say_a_recovered_feed_is_malformed(
+    store: Store, site: Site, run: Cli
+) -> None:
+    site.pages["/journal.xml"] = (200, FRENCH.encode())
+    pipeline.add_feed(store, site.url + "/journal.xml", now=NOW)
+    [report] = pipeline.fetch_feeds(store, now=clock)
+    assert report.status == "ok" and report.report.added == 3
+    # The report line names the feed: the warning does not repeat it.
+    assert report.report.warnings == ("malformed XML: 3:26: undefined entity; read 3 items anyway",)
+    assert run("feeds", "fetch").stderr.splitlines() == [
+        f"warning: {report.feed.name}: malformed XML: 3:26: undefined entity; read 3 items anyway",
+        f"{report.feed.name}: added 0, updated 0, unchanged 3, rejected 0",
+    ]
+
+    path = run.write("journal.xml", FRENCH)
+    result = run("articles", "import", str(path))
+    assert result.stderr.splitlines() == [
+        f"warning: {path}: malformed XML: 3:26: undefined entity; read 3 items anyway",
+        "added 0, updated 0, unchanged 3, rejected 0",  # the same items as fetched
+    ]
+
+
+def test_fetch_reads_a_feed_in_the_charset_http_names_and_refuses_false_utf8(
+    store: Store, site: Site
+) -> None:
+    """No XML declaration: HTTP's charset names the encoding; without one it is UTF-8."""
+    latin1 = (
+        rss(("rentree", "La rentrée à Abéché"))
+        .decode()
+        .replace('<?xml version="1.0" encoding="utf-8"?>', "")
+    )
+    site.pages["/latin1.xml"] = (200, latin1.encode("latin-1"))
+    site.types["/latin1.xml"] = "text/xml; charset=ISO-8859-1"
+    site.pages["/false.xml"] = (200, latin1.encode("latin-1"))
+    site.types["/false.xml"] = "application/rss+xml; charset=utf-8"
+    pipeline.add_feed(store, site.url + "/latin1.xml", now=NOW)
+    pipeline.add_feed(store, site.url + "/false.xml", now=NOW)
+    reports = {r.feed.url.rsplit("/", 1)[1]: r for r in pipeline.fetch_feeds(store, now=clock)}
+    assert reports["latin1.xml"].status == "ok", reports["latin1.xml"].error
+    assert [a.title for a in store.articles()] == ["La rentrée à Abéché"]
+    assert reports["false.xml"].status == "failed"
+    assert "is UTF-8 by XML's rule, but is not (byte" in reports["false.xml"].error

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from digest.render import Renderer, Theme
 from tests.conftest import offline_page
-from tests.editions import big_edition, sample_edition
+from tests.editions import MIXED_TITLE, big_edition, mixed_edition, sample_edition
 
 LAYOUT = """() => {
   const rect = (el) => el.getBoundingClientRect();
@@ -114,3 +120,172 @@ def test_logo_keeps_a_light_backing_in_dark_mode(browser: Any) -> None:
     assert found[True][0] == "rgb(255, 255, 255)"  # a dark logo stays readable
     assert found[False][0] == "rgba(0, 0, 0, 0)"
     assert found[False][1:] == [200, 48]  # explicit size holds even when the image is blocked
+
+
+# Every rendered element with its own text: its computed direction, and the direction its
+# language asks for (the nearest lang attribute; Arabic is rtl, the others here ltr).
+DIRECTIONS = """() => [...document.body.querySelectorAll('*')].filter((el) =>
+    [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())
+    && el.getClientRects().length && !el.closest('.preheader')
+  ).map((el) => ({
+    text: el.textContent.trim().slice(0, 40),
+    lang: el.closest('[lang]').getAttribute('lang'),
+    direction: getComputedStyle(el).direction,
+  }))"""
+
+# Where each of `words` (in reading order) lands after `needle`: [line top, x centre].
+PLACES = """([needle, words]) => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node; (node = walker.nextNode());) {
+    if (!node.textContent.includes(needle) || !node.parentElement.getClientRects().length
+        || node.parentElement.closest('.preheader')) continue;
+    let at = node.textContent.indexOf(needle);
+    return words.map((word) => {
+      const range = document.createRange();
+      at = node.textContent.indexOf(word, at);
+      range.setStart(node, at); range.setEnd(node, at + word.length);
+      const r = range.getBoundingClientRect();
+      return [Math.round(r.top), (r.left + r.right) / 2];
+    });
+  }
+  return null;
+}"""
+
+TITLE_WORDS = ["Apple", "تطلق", "iPhone", "أسواق", "…"]  # in the order an Arabic reader reads
+
+
+def read_right_to_left(places: list[list[float]]) -> bool:
+    """True when each word comes after the previous one reading rtl (top to bottom, then <-)."""
+    keys = [(top, -x) for top, x in places]
+    return all(a < b for a, b in zip(keys, keys[1:], strict=False))
+
+
+@pytest.mark.parametrize("locale", ["ar", "fr", "en"])
+def test_every_text_block_runs_in_its_languages_direction(browser: Any, locale: str) -> None:
+    """Arabic editions, and Arabic stories in any edition, are rtl block by block (issue 10).
+
+    MJML writes `direction:ltr` inline on its sections and columns, which beats the
+    document's dir="rtl"; Arabic text then ran ltr with only right alignment.
+    """
+    html = Renderer().render(mixed_edition(locale)).html
+    for width in (375, 600):
+        for dark in (False, True):
+            page: Any = offline_page(browser, width, dark=dark)
+            page.set_content(html)
+            blocks = page.evaluate(DIRECTIONS)
+            places = page.evaluate(PLACES, [MIXED_TITLE[:5], TITLE_WORDS])
+            page.close()
+            wrong = [b for b in blocks if b["direction"] != ("rtl" if b["lang"] == "ar" else "ltr")]
+            assert not wrong, (width, dark, wrong[:5])
+            arabic = [b for b in blocks if b["lang"] == "ar"]
+            assert len(arabic) >= (20 if locale == "ar" else 6), (locale, len(arabic))
+            assert places and read_right_to_left(places), (width, dark, places)
+
+
+def test_plain_text_part_reads_right_to_left_where_clients_guess_direction(
+    browser: Any,
+) -> None:
+    """Mail clients give each plain-text line the direction of its first strong letter.
+
+    A line of an Arabic story that begins with a Latin word ("Apple تطلق iPhone 18…", the
+    source name of its meta line) would run ltr, in the wrong order, without a mark.
+    """
+    text = Renderer().render(mixed_edition("ar")).text
+    page: Any = offline_page(browser, 600)
+    page.set_content('<pre style="unicode-bidi:plaintext;font-size:16px"></pre>')
+    page.evaluate("(text) => { document.querySelector('pre').textContent = text; }", text)
+    title = page.evaluate(PLACES, [MIXED_TITLE[:5], TITLE_WORDS])
+    meta = page.evaluate(PLACES, ["Alwihda Info · يوسف", ["Alwihda", "يوسف", ":"]])
+    page.close()
+    assert title and read_right_to_left(title), title
+    assert meta and read_right_to_left(meta), meta
+
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG of that size (grey, 8-bit): enough for the browser to know its ratio."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+SHAPES = {"wide.png": (320, 180), "square.png": (200, 200), "tall.png": (150, 200)}  # 16:9 1:1 3:4
+
+
+@pytest.fixture(scope="module")
+def image_server() -> Iterator[str]:
+    """Serves SHAPES over HTTP on a free loopback port; yields its origin."""
+    images = {f"/{name}": png(*size) for name, size in SHAPES.items()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = images.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+# Each loaded image: its natural and its rendered width / height.
+RATIOS = """() => [...document.images].filter((img) => img.getClientRects().length).map((img) => {
+  const r = img.getBoundingClientRect();
+  return {src: img.src.split('/').pop(), cls: img.className, natural: img.naturalWidth
+          / img.naturalHeight, rendered: r.width / r.height, width: r.width, height: r.height};
+})"""
+
+
+@pytest.mark.parametrize("lead", ["wide.png", "square.png", "tall.png"])
+def test_no_image_is_distorted_at_any_aspect_ratio(
+    browser: Any, image_server: str, lead: str
+) -> None:
+    """Thumbnails and the lead image keep the photo's own shape (they were forced to 96x96).
+
+    Images are sized by their width alone (attribute and CSS, height:auto): caniemail
+    lists no client without support for that, whereas object-fit fails in Outlook,
+    Yahoo and Gmail's webmail for non-Gmail accounts.
+    """
+    edition = big_edition(12)
+    names = [lead, *(n for n in SHAPES if n != lead)]
+    shapes = iter(names * 4)
+    sections = tuple(
+        replace(
+            section,
+            articles=tuple(
+                replace(a, image_url=f"https://img.example/{next(shapes)}") if a.image_url else a
+                for a in section.articles
+            ),
+        )
+        for section in edition.sections
+    )
+    html = Renderer().render(replace(edition, sections=sections)).html
+    html = html.replace("https://img.example/", f"{image_server}/")
+    for width in (375, 600):
+        page: Any = offline_page(browser, width)
+        page.set_content(html, wait_until="load")
+        images = page.evaluate(RATIOS)
+        page.close()
+        assert {i["cls"] for i in images} == {"lead-img", "thumb"}, images
+        assert {i["src"] for i in images if i["cls"] == "thumb"} == set(SHAPES), images
+        for image in images:
+            assert image["natural"] == pytest.approx(image["rendered"], rel=0.03), (width, image)
+            if image["cls"] == "thumb":
+                assert image["width"] == 96, image

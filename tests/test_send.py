@@ -192,3 +192,78 @@ def test_a_test_copy_and_a_dry_run_do_not_combine(
         result.stderr
     )
     assert not smtp_server.handler.received and not (tmp_path / "outbox").exists()
+
+
+def test_names_read_back_exactly_by_perl_from_a_real_send(
+    run: Cli, smtp_server: CaptureServer
+) -> None:
+    """The bytes the SMTP server received, read by Perl Email::MIME: names keep their spaces."""
+    from tests import perlmail
+
+    list_name = "L'Écho du Tchad — صدى تشاد"
+    run.env["DIGEST_SMTP_URL"] = smtp_server.url
+    run("lists", "add", "tchad", "--name", list_name, "--from-addr", "echo@example.com")
+    names = {
+        "fatime@example.com": "Fatimé Haroun",
+        "youssouf@example.com": "يوسف عبد الله",
+        "john@example.com": 'Smith, John (Sport) "JS"',
+    }
+    run.write(
+        "people.csv",
+        "email,name,lists\n"
+        + "".join(f'{a},"{n.replace(chr(34), chr(34) * 2)}",tchad\n' for a, n in names.items()),
+    )
+    run("subscribers", "import", "people.csv")
+    run.write("articles.json", [article(title="Tchad : la une", section="Tchad")])
+    run("articles", "import", "articles.json")
+    run("send", "--list", "tchad", "--date", "2026-11-27")
+
+    assert len(smtp_server.handler.received) == 3
+    for _, recipients, path in smtp_server.handler.received:
+        data = path.read_bytes()
+        perl = perlmail.read_message(data)
+        assert perl["To"] == [{"name": names[recipients[0]], "address": recipients[0]}]
+        assert perl["From"] == [{"name": list_name, "address": "echo@example.com"}]
+        assert perl["List-Id"] == f"{list_name} <tchad.example.com>"
+        assert perl["Subject"].startswith(list_name)
+        text, html = perl["parts"]
+        assert text["type"].startswith("text/plain") and html["type"].startswith("text/html")
+        parsed = email.message_from_bytes(data, policy=email.policy.default)
+        assert parsed["Subject"] == perl["Subject"]
+        for part, got in zip(parsed.iter_parts(), (text, html), strict=True):  # type: ignore[attr-defined]
+            assert got["body"] == part.get_content()
+        assert "Tchad : la une" in text["body"]
+
+
+def test_non_ascii_smtp_password_from_the_setting(newsroom: Cli, tmp_path: Path) -> None:
+    """DIGEST_SMTP_PASSWORD='pässwörd': sent (AUTH in UTF-8); a wrong one is one line."""
+    from tests.faultsmtp import FaultServer
+    from tests.test_sender import self_signed
+
+    cert, key = self_signed(tmp_path)
+    with FaultServer(tls=(cert, key), credentials=("news", "pässwörd")) as server:
+        newsroom.env["DIGEST_SMTP_URL"] = server.url.replace("//", "//news@") + "?starttls=true"
+        newsroom.env["DIGEST_SMTP_CA_FILE"] = cert
+        newsroom.env["DIGEST_SMTP_PASSWORD"] = "passwörd"
+        refused = newsroom("send", "--date", "2026-11-27", ok=False)
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        assert refused.stderr.startswith("Error: could not log in to 127.0.0.1 as news")
+        newsroom.env["DIGEST_SMTP_PASSWORD"] = "pässwörd"
+        report = json.loads(newsroom("send", "--date", "2026-11-27", "--json").stdout)
+    assert report["sent"] == 3 and len(server.handler.accepted) == 3
+
+
+def test_a_421_greeting_is_one_line_that_says_try_later(newsroom: Cli) -> None:
+    from tests.faultsmtp import FaultServer
+
+    with FaultServer() as server:
+        server.handler.greeting = "421 4.3.2 Too many connections, try later"
+        newsroom.env["DIGEST_SMTP_URL"] = server.url
+        result = newsroom("send", "--date", "2026-11-27", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    first, hint = result.stderr.strip().splitlines()
+    assert first == (
+        f"Error: {server.url} turned us away at the greeting:"
+        " 421 4.3.2 Too many connections, try later"
+    )
+    assert hint.startswith("Hint: a temporary refusal") and "(421" not in result.stderr

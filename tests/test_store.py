@@ -83,3 +83,49 @@ def test_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Store.open(bad)
     assert info.value.hint
+
+
+def test_soft_bounces_count_distinct_editions_since_the_last_accepted_message(
+    store: Store,
+) -> None:
+    from datetime import timedelta
+
+    news_list = store.add_list(NewsList(slug="daily", name="Daily"), now=NOW)
+    sub, _ = store.upsert_subscriber(
+        Subscriber(email="a@example.com"), lists=[(news_list, ())], now=NOW
+    )
+    assert sub.id is not None
+    editions = [
+        store.ensure_edition(
+            news_list, DAY + timedelta(days=i), due_at=NOW, subject="s", article_count=1, now=NOW
+        )
+        for i in range(4)
+    ]
+
+    def bounce(edition_id: int, hours: int) -> int:
+        return store.record_soft_bounce(
+            sub.id or 0,
+            edition_id,
+            reply="550 Rejected",
+            code=550,
+            now=NOW + timedelta(hours=hours),
+            limit=3,
+        )
+
+    assert bounce(editions[0], 1) == 1
+    assert bounce(editions[0], 2) == 1  # the same edition again does not count twice
+    assert bounce(editions[1], 25) == 2
+    # An accepted message after those bounces proves the address alive: counting restarts.
+    store.queue_deliveries(editions[2], news_list, message_id=lambda i: f"<{i}@x>", now=NOW)
+    (delivery,) = store.deliveries(editions[2])
+    store.finish_delivery(delivery.id, status="sent", reply="250", now=NOW + timedelta(hours=49))
+    assert bounce(editions[3], 73) == 1
+    assert store.find_subscriber("a@example.com").status == "active"
+    assert bounce(editions[0], 74) == 2 and bounce(editions[1], 75) == 3
+    assert store.find_subscriber("a@example.com").status == "bounced"
+    # Made active again by hand: counting starts from zero.
+    store.resubscribe("a@example.com", force=True, now=NOW)
+    assert store.soft_bounce_count(sub.id) == 0
+    # A subscriber removed while their message was out: nothing recorded, no error.
+    store.remove_subscriber("a@example.com", now=NOW)
+    assert bounce(editions[2], 80) == 0

@@ -30,6 +30,7 @@ class Settings:
     retry_max: float = 3600.0  # DIGEST_RETRY_MAX: longest pause between two attempts
     retry_window: float = 600.0  # DIGEST_RETRY_WINDOW: how long one run waits for retries
     busy_timeout: float = 30.0  # DIGEST_BUSY_TIMEOUT: seconds a writer waits for another's lock
+    soft_bounce_limit: int = 3  # DIGEST_SOFT_BOUNCE_LIMIT: soft bounces (editions) to bounced
     unsubscribe_mailto: str = ""  # DIGEST_UNSUBSCRIBE_MAILTO: address for mailto unsubscribe
     feedback_id: str = ""  # DIGEST_FEEDBACK_ID: sender id for the Feedback-ID header
     dkim_key_file: Path | None = None  # DIGEST_DKIM_KEY_FILE: PEM private key; signs mail
@@ -52,7 +53,7 @@ class Settings:
 
 _PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
 _FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window", "busy_timeout"}
-_INT_FIELDS = {"rate_limit", "html_budget_kb"}
+_INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit"}
 
 
 def load_settings(
@@ -141,6 +142,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"DIGEST_RATE_LIMIT must be at least 1, got {settings.rate_limit}",
             hint="requests a minute per client address; the default is 30",
+        )
+    if settings.soft_bounce_limit < 1:
+        raise ConfigError(
+            f"DIGEST_SOFT_BOUNCE_LIMIT must be at least 1, got {settings.soft_bounce_limit}",
+            hint="soft bounces on distinct editions before an address counts as bounced;"
+            " the default is 3",
         )
     if settings.html_budget_kb < 10:
         raise ConfigError(

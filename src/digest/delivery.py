@@ -112,6 +112,7 @@ class DeliveryRun:
         deadline: datetime,
         policy: RetryPolicy,
         clock: Clock,
+        soft_bounce_limit: int = 3,
         progress: Progress | None = None,
         include: Callable[[Delivery], bool] | None = None,
         stop: Callable[[], bool] | None = None,
@@ -126,6 +127,7 @@ class DeliveryRun:
         self.build = build
         self.deadline = deadline
         self.policy = policy
+        self.soft_bounce_limit = soft_bounce_limit
         self.clock = clock
         self.now = clock.now
         self.progress = progress or (lambda done, total, note: None)
@@ -290,6 +292,28 @@ class DeliveryRun:
         attempts = delivery.attempts + 1
         kind = outcome.kind
         subscriber_id = delivery.subscriber.id
+        if kind is Kind.SOFT_BOUNCED:
+            assert subscriber_id is not None
+            limit = self.soft_bounce_limit
+            count = self.store.record_soft_bounce(
+                subscriber_id,
+                delivery.edition_id,
+                reply=outcome.text,
+                code=outcome.code or None,
+                now=now,
+                limit=limit,
+            )
+            verdict = "; the subscriber is now bounced" if count >= limit else ""
+            self.store.finish_delivery(
+                delivery.id,
+                status="bounced",
+                reply=f"{outcome.text} (soft bounce {count} of {limit}{verdict})",
+                code=outcome.code or None,
+                now=now,
+            )
+            self.tally.bounced += 1
+            self._advance()
+            return
         if kind in FINAL:
             self.store.finish_delivery(
                 delivery.id,

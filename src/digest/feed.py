@@ -16,27 +16,41 @@ from xml.sax import SAXException
 
 import feedparser
 
-from digest import sanitizer
+from digest import charset, sanitizer
 from digest.errors import DigestError, InputError
-from digest.ingest import ArticleBatch, article_from_dict
+from digest.ingest import ArticleBatch, article_from_dict, article_warnings
 from digest.sanitizer import http_url
 
 # -- reading --------------------------------------------------------------------------------
 
 
 def read_feed(
-    data: bytes, *, name: str, section: str | None = None, base_url: str = ""
+    data: bytes,
+    *,
+    name: str,
+    section: str | None = None,
+    base_url: str = "",
+    content_type: str = "",
 ) -> ArticleBatch:
     """RSS 0.9x/1.0/2.0 or Atom, mapped to the article contract.
 
-    `base_url` (where the feed was fetched from) resolves relative item links.
+    `base_url` (where the feed was fetched from) resolves relative item links; a
+    `content_type` with a charset (from HTTP) names the encoding as XML's rules say.
+    A feed that is not well-formed XML (undeclared HTML entities such as `&eacute;`,
+    a stray `&`) is read as far as feedparser recovers it, with a warning; it is refused
+    only when no item can be read from it, and the message gives feedparser's reason.
     """
+    http_charset = _charset_of(content_type)
+    if not http_charset or charset.is_utf8(http_charset):
+        _check_utf8(data, name=name)
     headers = {"content-location": base_url} if base_url else {}
+    if content_type:
+        headers["content-type"] = content_type
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, response_headers=headers)
-    problem = parsed.get("bozo_exception")
-    if isinstance(problem, SAXException) or (parsed.get("bozo") and not parsed.get("version")):
-        detail = str(problem).splitlines()[0] if problem else "unreadable"
-        raise InputError(f"{name}: malformed XML: {detail}", hint="is it a valid RSS/Atom file?")
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    reason = _reason(problem) if problem is not None else ""
+    if problem is not None and not parsed.get("version"):
+        raise InputError(f"{name}: {reason}", hint="is it a valid RSS/Atom file?")
     if not parsed.get("version"):
         raise InputError(f"{name}: not an RSS or Atom feed", hint="check the file or URL")
     channel = parsed.get("feed", {})
@@ -46,12 +60,65 @@ def read_feed(
         where = f"{name} item {index}"
         try:
             record = _feed_record(entry, channel, where=where)
-            batch.articles.append(
-                (where, article_from_dict(record, where=where, section=section, lenient=True))
-            )
+            article = article_from_dict(record, where=where, section=section, lenient=True)
+            batch.articles.append((where, article))
+            batch.warnings.extend(article_warnings(article, where=where))
         except InputError as exc:
             batch.rejected.append(exc)
+    if problem is not None:
+        if not batch.articles:
+            items = len(parsed.get("entries", []))
+            why = f"; {batch.rejected[0].message}" if batch.rejected else ""
+            raise InputError(
+                f"{name}: {reason}; no item could be read from it"
+                + (f" (of {items}){why}" if items else ""),
+                hint="is it a valid RSS/Atom file? feedparser recovers what it can",
+            )
+        count = len(batch.articles)
+        batch.warnings.append(
+            f"{name}: {reason}; read {count} item{'s' if count != 1 else ''} anyway"
+        )
     return batch
+
+
+def _charset_of(content_type: str) -> str:
+    """The charset parameter of an HTTP Content-Type, lower case; "" when none."""
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'").lower()
+    return ""
+
+
+def _check_utf8(data: bytes, *, name: str) -> None:
+    """Refuse a feed that says UTF-8 (or, naming nothing, is UTF-8 by XML's rule) but is not.
+
+    Guessing would garble it: a Latin-1 French feed and a Windows-1256 Arabic one look
+    alike to a guesser, and feedparser's guess for a UTF-8 feed with one stray Latin-1
+    byte turns every accent into two wrong letters. A file can be imported with
+    `--encoding` when its real encoding is known.
+    """
+    encoding, skip = charset.sniff(data)
+    if encoding and not charset.is_utf8(encoding):
+        return  # it names its encoding: feedparser decodes it
+    try:
+        data[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        says = "says UTF-8" if encoding else "names no encoding, so is UTF-8 by XML's rule,"
+        raise InputError(
+            f"{name}: {says} but is not (byte {exc.start + skip}: {data[exc.start + skip]:#04x})",
+            hint="re-save it as UTF-8, or name its real encoding in the XML declaration; "
+            "to import the file: digest articles import FILE --encoding windows-1252",
+        ) from None
+
+
+def _reason(problem: Exception) -> str:
+    """feedparser's bozo exception as a short reason: 'malformed XML: 2:54: undefined entity'."""
+    detail = (str(problem).splitlines() or [type(problem).__name__])[0]
+    detail = detail.removeprefix("<unknown>:")
+    if isinstance(problem, SAXException):
+        return f"malformed XML: {detail}"
+    return f"not a clean feed: {detail}"
 
 
 def _feed_record(entry: Any, channel: Any, *, where: str) -> dict[str, Any]:
@@ -126,6 +193,7 @@ class FetchResult:
     etag: str = ""
     last_modified: str = ""
     url: str = ""  # after redirects
+    content_type: str = ""  # the Content-Type header, whose charset may name the encoding
     moved_to: str = ""  # where permanent redirects (301, 308) say the feed now lives
 
 
@@ -202,6 +270,7 @@ def fetch(
                 etag=response.headers.get("ETag", "") or "",
                 last_modified=response.headers.get("Last-Modified", "") or "",
                 url=response.geturl(),
+                content_type=response.headers.get("Content-Type", "") or "",
                 moved_to=redirects.moved_to(),
             )
     except urllib.error.HTTPError as exc:

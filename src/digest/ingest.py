@@ -18,7 +18,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from digest import sanitizer
+from digest import charset, sanitizer, spoofing
 from digest.errors import InputError
 from digest.models import ARTICLE_FIELDS, Article
 
@@ -260,33 +260,74 @@ class ArticleBatch:
     articles: list[tuple[str, Article]] = field(default_factory=list)  # (where, article)
     rejected: list[InputError] = field(default_factory=list)
     title: str = ""  # a feed's own title
+    warnings: list[str] = field(default_factory=list)  # imported anyway, but worth a look
 
 
 def decode_text(data: bytes, *, name: str) -> str:
-    """UTF-8 (with or without a BOM), or a one-line error."""
+    """UTF-8, or the UTF-16/UTF-32 its byte order mark says; else a one-line error.
+
+    Without a BOM, text is UTF-8: nothing is guessed (a Latin-1 file is refused).
+    """
+    encoding, skip = charset.byte_encoding(data)
+    if not skip:
+        encoding = "utf-8"
     try:
-        return data.decode("utf-8-sig")
+        return data[skip:].decode(encoding)
     except UnicodeDecodeError as exc:
+        label = encoding.upper().replace("-LE", "").replace("-BE", "")
         raise InputError(
-            f"{name}: not UTF-8 (byte {exc.start})", hint="save the file as UTF-8"
+            f"{name}: not {label} (byte {exc.start + skip})", hint="save the file as UTF-8"
         ) from None
 
 
+def _recode(data: bytes, encoding: str, *, name: str) -> bytes:
+    """The file as UTF-8 (its XML declaration saying so), from the encoding the user named."""
+    try:
+        text = charset.decode_as(data, encoding)
+    except LookupError:
+        raise InputError(
+            f"--encoding: unknown encoding {encoding!r}",
+            hint="e.g. utf-8, windows-1252, latin-1, windows-1256, utf-16",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: not {encoding} (byte {exc.start})", hint="check --encoding"
+        ) from None
+    return charset.declare_utf8(text).encode("utf-8")
+
+
 def detect_format(data: bytes) -> str:
-    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"["):
+    """From the first character, in the encoding a BOM or an XML start gives (else UTF-8)."""
+    encoding, skip = charset.byte_encoding(data)
+    if encoding.startswith(("utf-16", "utf-32")):
+        head = data[skip : skip + 4096].decode(encoding, errors="ignore")
+    else:
+        head = data[skip : skip + 1024].decode("utf-8", errors="ignore")
+    head = head.lstrip(" \t\r\n")
+    if head.startswith("["):
         return "json"
-    if head.startswith(b"{"):
+    if head.startswith("{"):
         return "jsonl"
-    if head.startswith(b"<"):
+    if head.startswith("<"):
         return "feed"
     return "csv"
 
 
 def read_articles(
-    data: bytes, *, name: str, fmt: str | None = None, section: str | None = None
+    data: bytes,
+    *,
+    name: str,
+    fmt: str | None = None,
+    section: str | None = None,
+    encoding: str | None = None,
 ) -> ArticleBatch:
-    """Read JSON, JSON Lines, CSV or an RSS/Atom feed (detected from the content)."""
+    """Read JSON, JSON Lines, CSV or an RSS/Atom feed (detected from the content).
+
+    The encoding is UTF-8, or what a byte order mark or a feed's XML declaration says;
+    `encoding` overrides both (for a file that says UTF-8 but is Windows-1252).
+    """
+    if encoding:
+        data = _recode(data, encoding, name=name)
     fmt = fmt or detect_format(data)
     if fmt == "feed":
         from digest.feed import read_feed  # feed builds on this module's record checks
@@ -305,10 +346,26 @@ def read_articles(
         try:
             if isinstance(record, InputError):
                 raise record
-            batch.articles.append((where, article_from_dict(record, where=where, section=section)))
+            article = article_from_dict(record, where=where, section=section)
+            batch.articles.append((where, article))
+            batch.warnings.extend(article_warnings(article, where=where))
         except InputError as exc:
             batch.rejected.append(exc)
     return batch
+
+
+def article_warnings(article: Article, *, where: str) -> list[str]:
+    """Bidirectional controls in an article's names, title or URLs (kept, but worth a look)."""
+    return spoofing.check_texts(
+        {
+            "title": article.title,
+            "author": article.author,
+            "source": article.source,
+            "url": article.url,
+            "image_url": article.image_url,
+        },
+        where=where,
+    )
 
 
 def read_articles_json(data: str, *, name: str) -> list[Article]:

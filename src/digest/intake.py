@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from digest import feed, ingest, roster, sanitizer
@@ -25,6 +25,7 @@ class ImportReport:
     rejected: int = 0
     problems: tuple[InputError, ...] = ()
     aborted: bool = False  # --strict and something was rejected: nothing was written
+    warnings: tuple[str, ...] = ()  # imported, but worth a look (a recovered feed, ...)
 
     def summary(self) -> str:
         counts = (
@@ -44,6 +45,7 @@ def import_articles(
     section: str | None = None,
     strict: bool = False,
     adjust: Callable[[Article], Article] | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom (detected, or `fmt`).
 
@@ -51,7 +53,7 @@ def import_articles(
     transaction. With `strict`, nothing is written unless every record is good.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section)
+    batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section, encoding=encoding)
     return write_articles(store, batch, now=now, strict=strict, adjust=adjust)
 
 
@@ -67,8 +69,11 @@ def write_articles(
     """Write a batch read by `ingest`: the good records in one transaction (none when
     `strict` and anything was rejected)."""
     problems = tuple(batch.rejected)
+    warnings = tuple(batch.warnings)
     if strict and problems:
-        return ImportReport(rejected=len(problems), problems=problems, aborted=True)
+        return ImportReport(
+            rejected=len(problems), problems=problems, aborted=True, warnings=warnings
+        )
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     with store.transaction():
         for _, article in batch.articles:
@@ -80,6 +85,7 @@ def write_articles(
         unchanged=counts["unchanged"],
         rejected=len(problems),
         problems=problems,
+        warnings=warnings,
     )
 
 
@@ -131,8 +137,11 @@ def import_subscribers(
             continue
         good.append((row.subscriber, [(int(known[s].id or 0), row.sections) for s in slugs]))
     problems.sort(key=_row_number)
+    warnings = tuple(batch.warnings)
     if strict and problems:
-        return ImportReport(rejected=len(problems), problems=tuple(problems), aborted=True)
+        return ImportReport(
+            rejected=len(problems), problems=tuple(problems), aborted=True, warnings=warnings
+        )
     with store.transaction():
         added, updated, unchanged = store.add_subscribers(good, now=now, progress=progress)
     return ImportReport(
@@ -141,6 +150,7 @@ def import_subscribers(
         unchanged=unchanged,
         rejected=len(problems),
         problems=tuple(problems),
+        warnings=warnings,
     )
 
 
@@ -231,13 +241,13 @@ def fetch_feeds(
                 name=subscription.title or subscription.url,
                 section=subscription.section or None,
                 base_url=result.url or subscription.url,
+                content_type=result.content_type,
             )
             report = write_articles(store, batch, now=now(), feed_id=subscription.id)
+            warnings = tuple(_unnamed(w, subscription) for w in report.warnings)
+            report = replace(report, warnings=warnings)
         except DigestError as exc:
-            reason = exc.message  # without the feed's name: the report names the feed
-            for prefix in (subscription.url, subscription.title):
-                if prefix and reason.startswith(prefix + ": "):
-                    reason = reason[len(prefix) + 2 :]
+            reason = _unnamed(exc.message, subscription)  # the report names the feed
             store.record_feed_fetch(subscription.id, now=now(), error=reason)
             reports.append(FeedReport(store.get_feed(subscription.id), "failed", reason, exc.hint))
             continue
@@ -253,6 +263,14 @@ def fetch_feeds(
             FeedReport(store.get_feed(subscription.id), "ok", report=report, moved=moved)
         )
     return reports
+
+
+def _unnamed(text: str, subscription: Feed) -> str:
+    """`text` without the feed's URL or title in front: the report line names the feed."""
+    for prefix in (subscription.url, subscription.title):
+        if prefix and text.startswith(prefix + ": "):
+            return text[len(prefix) + 2 :]
+    return text
 
 
 def _follow_move(store: Store, subscription: Feed, moved_to: str) -> str:

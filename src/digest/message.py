@@ -177,43 +177,88 @@ def encode_header(value: str, name: str = "Subject") -> str:
 
 _SPECIALS = set('()<>[]:;@\\,."')
 MAX_NAME = 200  # display names are cut to this many characters
+LINE = 78  # RFC 5322 §2.1.1: lines should stay within 78 characters (CRLF excluded)
+_WORD_BYTES = 45  # UTF-8 bytes per encoded word: 60 base64 characters, 72 in all
 
 
 def format_address(name: str, address: str, header: str = "To") -> str:
     """`Name <addr>`: the name quoted if it has specials, RFC 2047-encoded if non-ASCII.
 
-    A non-ASCII name becomes one encoded word per word of the name, folded between
-    words: decoders join encoded words separated only by folding whitespace without a
-    space (RFC 2047 §6.2) where the stdlib would add one, so splitting at the name's own
-    spaces reads back the same everywhere.
+    A non-ASCII name is encoded as a whole, its spaces inside the encoded words, and cut
+    into as many words as it needs at character boundaries. RFC 2047 §6.2 tells readers
+    to drop the whitespace between adjacent encoded words (Perl Email::MIME, Python's
+    `decode_header` and the rest do), so a name encoded word by word would lose its
+    spaces ("FatiméHaroun"); encoded whole it reads back exactly everywhere. Lines are
+    folded to stay within 78 characters (an address longer than that cannot be folded).
     """
     addr = ascii_address(address)
+    tokens = phrase_tokens(name)
+    if not tokens:
+        return addr
+    return fold(header, [*tokens, f"<{addr}>"])
+
+
+def phrase_tokens(name: str) -> list[str]:
+    """A display name as the pieces of an RFC 5322 phrase, to be joined by folding space.
+
+    ASCII: its words (quoted as one quoted-string when it has specials; a fold between
+    them unfolds back to the one space). Otherwise: base64 encoded words of the whole
+    name, between which readers drop the folding space.
+    """
     name = " ".join(name.split())[:MAX_NAME].strip()
     if not name:
-        return addr
+        return []
     if name.isascii() and "=?" not in name:
         if _SPECIALS.intersection(name) or "'" in name:
             name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return f"{name} <{addr}>"
+        return name.split(" ")
+    return _encoded_words(name)
+
+
+def fold(header: str, tokens: list[str]) -> str:
+    """`tokens` joined by single spaces, folded (CRLF + space) to keep lines within 78."""
+    joined = " ".join(tokens)
+    if len(header) + 2 + len(joined) <= LINE:  # most names: one line, nothing to fold
+        return joined
     lines = [header + ":"]
-    for word in name.split(" "):
-        for encoded in _encoded_words(word):
-            if len(lines[-1]) + 1 + len(encoded) > 76:
-                lines.append("")
-            lines[-1] += " " + encoded
-    lines[-1] += f" <{addr}>"
+    for token in tokens:
+        if len(lines[-1]) + 1 + len(token) > LINE and lines[-1] != header + ":":
+            lines.append("")
+        lines[-1] += " " + token
     return CRLF.join(lines)[len(header) + 2 :]
 
 
-def _encoded_words(word: str) -> list[str]:
-    """`word` as base64 encoded words of at most 75 characters (45 bytes of UTF-8 each)."""
-    chunks: list[bytes] = [b""]
-    for char in word:
-        data = char.encode("utf-8")
-        if len(chunks[-1]) + len(data) > 45:
-            chunks.append(b"")
-        chunks[-1] += data
-    return ["=?utf-8?b?" + binascii.b2a_base64(c, newline=False).decode() + "?=" for c in chunks]
+def _encoded_words(text: str) -> list[str]:
+    """`text` as base64 encoded words of at most 72 characters, whole characters in each.
+
+    A word ends after a space where one is within reach, so that a reader that wrongly
+    puts a space between adjacent encoded words (Python 3.11's `email.policy.default`,
+    CPython gh-128110) at worst doubles a space instead of splitting a word.
+    """
+    chunks: list[str] = []
+    current = ""
+    size = 0
+    for char in text:
+        n = len(char.encode("utf-8"))
+        if size + n > _WORD_BYTES:
+            cut = current.rfind(" ") + 1
+            if cut <= 0 or len(current[cut:].encode("utf-8")) + n > _WORD_BYTES:
+                cut = len(current)
+            chunks.append(current[:cut])
+            current = current[cut:]
+            size = len(current.encode("utf-8"))
+        current += char
+        size += n
+    chunks.append(current)
+    return [
+        "=?utf-8?b?" + binascii.b2a_base64(c.encode("utf-8"), newline=False).decode() + "?="
+        for c in chunks
+    ]
+
+
+def list_id(name: str, slug: str, domain: str) -> str:
+    """The List-Id value (RFC 2919): the list's name as a phrase, then `<slug.domain>`."""
+    return fold("List-Id", [*phrase_tokens(name), f"<{slug}.{ascii_domain(domain)}>"])
 
 
 def list_unsubscribe(url: str, mailto: str = "") -> str:
@@ -255,7 +300,7 @@ def build_message(compiled: CompiledEdition, env: Envelope, dkim: DkimKey | None
         headers.append("Feedback-ID: " + env.feedback_id)
     headers += [
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"',
     ]
     parts = [
         CRLF.join(headers),

@@ -128,7 +128,7 @@ def envelope_for(
         message_id=message_id
         or message.message_id(news_list.slug, day.isoformat(), subscriber.id, domain),
         date=now,
-        list_id=_list_id(news_list.slug, domain),
+        list_id=_list_id(news_list.name, news_list.slug, domain),
         unsubscribe_url=f"{base}/u/{unsub}",
         preferences_url=f"{base}/p/{prefs}",
         unsubscribe_mailto=message.unsubscribe_mailto(mailto, unsub) if mailto else "",
@@ -141,9 +141,9 @@ def envelope_for(
 
 
 @functools.lru_cache(maxsize=64)
-def _list_id(slug: str, domain: str) -> str:
+def _list_id(name: str, slug: str, domain: str) -> str:
     """The List-Id, once per list: IDNA costs ~50 µs for an internationalised domain."""
-    return f"<{slug}.{message.ascii_domain(domain)}>"
+    return message.list_id(name, slug, domain)
 
 
 def dkim_key(settings: Settings, news_list: NewsList) -> message.DkimKey | None:
@@ -330,6 +330,7 @@ def _send_to_ledger(
         deadline=issue.edition_due(news_list, day + timedelta(days=1)),
         policy=retry_policy(settings),
         clock=clock,
+        soft_bounce_limit=settings.soft_bounce_limit,
         progress=progress,
         include=include,
         stop=stop,

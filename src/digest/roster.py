@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from digest import issue
+from digest import issue, spoofing
 from digest.errors import InputError
 from digest.ingest import check_text, csv_rows, normalize_email
 from digest.models import Subscriber
@@ -28,6 +28,7 @@ class SubscriberRow:
 class SubscriberBatch:
     rows: list[SubscriberRow] = field(default_factory=list)
     rejected: list[InputError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # imported, but worth a look
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may run such a cell
@@ -131,22 +132,29 @@ def read_subscribers_csv(
                 raise InputError(f"{where}: {values['#error']}", hint="quote fields with commas")
             for key in ("lists", "sections"):
                 check_text(values.get(key), where=f"{where} field {key!r}", limit=2000)
+            subscriber = make_subscriber(
+                email=values["email"],
+                name=values.get("name", ""),
+                locale=values.get("locale", ""),
+                timezone=values.get("timezone", ""),
+                where=where,
+                check_dns=check_dns,
+                cache=cache,
+            )
             batch.rows.append(
                 SubscriberRow(
                     row=row,
-                    subscriber=make_subscriber(
-                        email=values["email"],
-                        name=values.get("name", ""),
-                        locale=values.get("locale", ""),
-                        timezone=values.get("timezone", ""),
-                        where=where,
-                        check_dns=check_dns,
-                        cache=cache,
-                    ),
+                    subscriber=subscriber,
                     lists=split_list(values.get("lists", "")),
                     sections=split_list(values.get("sections", "")),
                 )
             )
+            if not subscriber.email.isascii() or "xn--" in subscriber.email:
+                batch.warnings.extend(
+                    spoofing.check_email(subscriber.email, where=f"{where} field 'email'")
+                )
+            if spoofing.BIDI_CONTROLS.search(subscriber.name):
+                batch.warnings.extend(spoofing.check_texts({"name": subscriber.name}, where=where))
         except InputError as exc:
             batch.rejected.append(exc)
     if progress is not None and count % 1000:

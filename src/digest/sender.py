@@ -7,7 +7,9 @@ a reply: it returns an `Outcome` (RFC 5321 reply codes, RFC 3463 enhanced codes)
 
 from __future__ import annotations
 
+import base64
 import enum
+import hmac
 import smtplib
 import ssl
 from contextlib import AbstractContextManager, suppress
@@ -149,7 +151,8 @@ class Kind(enum.Enum):
     RECONNECT = "reconnect"  # 421: the server closes; reconnect and try again
     RETRY = "retry"  # connection lost before the message was complete: not delivered
     MAYBE = "maybe"  # lost or timed out after the final dot: maybe delivered
-    BOUNCED = "bounced"  # 5.1.x, 5.2.1: the address is dead
+    BOUNCED = "bounced"  # 5.1.x, 5.2.1: the address is dead (a hard bounce)
+    SOFT_BOUNCED = "soft-bounced"  # a bare 550 or another 5xx that does not say so
     POLICY = "policy"  # 5.7.x or a refused sender: stop the run
     FAILED = "failed"  # any other permanent failure of this message
     DOWN = "down"  # cannot connect, log in or start TLS
@@ -175,8 +178,25 @@ def enhanced_code(reply: str) -> str:
     return ""
 
 
+def is_hard_bounce(enhanced: str) -> bool:
+    """Does this RFC 3463 code say the recipient's address is dead?
+
+    5.1.x (addressing: bad mailbox 5.1.1, bad system 5.1.2, bad syntax 5.1.3, moved
+    without forwarding 5.1.6, no mail service 5.1.10, other 5.1.0) and 5.2.1 (mailbox
+    disabled). Not 5.1.7 and 5.1.8: those are about the sender's address.
+    """
+    if enhanced == "5.2.1":
+        return True
+    return enhanced.startswith("5.1.") and enhanced not in ("5.1.7", "5.1.8")
+
+
 def classify(code: int, reply: str, *, stage: str = "rcpt") -> Kind:
-    """Map a reply to a Kind. `stage` is mail, rcpt or data (data includes the final dot)."""
+    """Map a reply to a Kind. `stage` is mail, rcpt or data (data includes the final dot).
+
+    Only an enhanced code decides a hard bounce. Many policy rejections are a bare 550,
+    so a 5xx refusing a recipient without saying the address is dead is a soft bounce:
+    it counts against the address, which bounces after several (delivery.py).
+    """
     if 200 <= code < 400:
         return Kind.SENT
     if code == 421:
@@ -186,12 +206,12 @@ def classify(code: int, reply: str, *, stage: str = "rcpt") -> Kind:
     enhanced = enhanced_code(reply)
     if enhanced.startswith("5.7.") or stage == "mail":
         return Kind.POLICY
-    if enhanced.startswith("5.1.") or enhanced == "5.2.1":
-        return Kind.BOUNCED
-    if not enhanced and code in (550, 551, 553) and stage == "rcpt":
+    if is_hard_bounce(enhanced):
         return Kind.BOUNCED
     if not enhanced and code in (530, 535, 554):
         return Kind.POLICY
+    if stage == "rcpt" and enhanced not in ("5.1.7", "5.1.8"):
+        return Kind.SOFT_BOUNCED
     return Kind.FAILED
 
 
@@ -213,11 +233,13 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
     def connect(self) -> None:
         s = self.settings
         smtp: smtplib.SMTP | None = None
+        step = "greeting"  # which exchange failed, for the message
         try:
             if s.implicit_tls:
                 smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=tls_context(s))
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            step = "EHLO"
             smtp.ehlo_or_helo_if_needed()
             if s.starttls and not s.implicit_tls:
                 if not smtp.has_extn("starttls"):
@@ -225,32 +247,19 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
                         f"{s.label} does not offer STARTTLS; refusing to send in clear",
                         hint="use the server's TLS port or fix its TLS setup",
                     )
+                step = "STARTTLS"
                 smtp.starttls(context=tls_context(s))
                 smtp.ehlo()
             if s.username:
-                smtp.login(s.username, s.password)
+                step = "AUTH"
+                authenticate(smtp, s.username, s.password)
             self._pipelining = smtp.has_extn("pipelining")
         except SmtpError:
             _close_quietly(smtp)
             raise
-        except smtplib.SMTPAuthenticationError:
-            _close_quietly(smtp)
-            raise SmtpAuthError(
-                f"could not log in to {s.host} as {s.username}",
-                hint="check the user and password in DIGEST_SMTP_URL / DIGEST_SMTP_PASSWORD",
-            ) from None
-        except ssl.SSLError as exc:
-            _close_quietly(smtp)
-            raise SmtpConnectionError(
-                f"TLS with {s.label} failed: {getattr(exc, 'verify_message', '') or exc.reason}",
-                hint="for a private CA set DIGEST_SMTP_CA_FILE (or ?ca_file=) to its certificate",
-            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             _close_quietly(smtp)
-            raise SmtpConnectionError(
-                f"cannot connect to {s.label}: {exc}",
-                hint="is the SMTP server running? (try `digest smtp-sink` locally)",
-            ) from None
+            raise _connect_error(s, smtp, step, exc) from None
         self._smtp = smtp
 
     def deliver(self, from_addr: str, to_addr: str, data: bytes) -> Outcome:
@@ -259,7 +268,9 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
             try:
                 self.connect()
             except SmtpError as exc:
-                return Outcome(Kind.DOWN, 0, exc.message)
+                return Outcome(
+                    Kind.DOWN, 0, f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+                )
         smtp = self._smtp
         assert smtp is not None
         if _UNSAFE.intersection(from_addr + to_addr):
@@ -269,7 +280,11 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         stage = "mail"
         clean = True
         try:
-            stage, code, reply, clean = self._envelope(smtp, from_addr, to_addr)
+            try:
+                stage, code, reply, clean = self._envelope(smtp, from_addr, to_addr)
+            except _LostAt as lost:
+                stage = lost.stage
+                raise lost.cause from None
             if code == 354:
                 payload = data
                 if b"\r\n." in payload:
@@ -293,7 +308,7 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
             what = "timed out" if timed_out else "was lost"
             if stage == "dot":
                 return Outcome(Kind.MAYBE, 0, f"connection {what} after the final dot: {exc}")
-            return Outcome(Kind.RETRY, 0, f"connection {what} during {stage.upper()}: {exc}")
+            return Outcome(Kind.RETRY, 0, f"connection {what} {_LOST_AT[stage]}: {exc}")
         text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
         text = " ".join(text.split())
         kind = classify(code, text, stage="data" if stage == "dot" else stage)
@@ -323,20 +338,27 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         if not self._pipelining:
             code, reply = 0, b""
             for stage, line, ok in commands:
-                smtp.send(line)
-                code, reply = smtp.getreply()
+                try:
+                    smtp.send(line)
+                    code, reply = smtp.getreply()
+                except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                    raise _LostAt(stage, exc) from None
                 if code not in ok:
                     return stage, code, reply, True
             return "data", code, reply, True
-        smtp.send(b"".join(line for _, line, _ in commands))
+        try:
+            smtp.send(b"".join(line for _, line, _ in commands))
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _LostAt("mail", exc) from None
         replies: list[tuple[int, bytes]] = []
         failed: tuple[str, int, bytes] | None = None
         for stage, _, ok in commands:
             try:
                 code, reply = smtp.getreply()
-            except smtplib.SMTPServerDisconnected:
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 if failed is None:
-                    raise
+                    # The replies come in order: lost while waiting for this one.
+                    raise _LostAt(stage, exc) from None
                 return (*failed, False)
             replies.append((code, reply))
             if failed is None and code not in ok:
@@ -352,7 +374,8 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         if outcome.kind is Kind.SENT:
             return outcome.text
         error = _ERRORS.get(outcome.kind, SmtpError)
-        raise error(f"{to_addr}: {outcome.text}", hint=_HINTS.get(error, ""))
+        hint = _KIND_HINTS.get(outcome.kind) or _HINTS.get(error, "")
+        raise error(f"{to_addr}: {outcome.text}", hint=hint)
 
     def _reset(self) -> None:
         if self._smtp is None:
@@ -375,6 +398,151 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         _close_quietly(smtp)
 
 
+def _connect_error(
+    s: SmtpSettings, smtp: smtplib.SMTP | None, step: str, exc: Exception
+) -> SmtpError:
+    """What went wrong while connecting, and what to do about it, as one error."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return SmtpAuthError(
+            f"could not log in to {s.host} as {s.username}: {_reply_text(exc)}",
+            hint="check the user and password in DIGEST_SMTP_URL / DIGEST_SMTP_PASSWORD",
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and step == "AUTH":
+        assert smtp is not None
+        if not (s.implicit_tls or s.starttls) and smtp.has_extn("starttls"):
+            return SmtpAuthError(
+                f"{s.label} offers AUTH only after STARTTLS, and DIGEST_SMTP_URL does not ask"
+                " for STARTTLS: not logging in",
+                hint="add ?starttls=true to DIGEST_SMTP_URL (port 587), or use smtps:// (port 465)",
+            )
+        if str(exc) == "no AUTH":
+            return SmtpAuthError(
+                f"{s.label} does not offer AUTH, so it cannot log us in as {s.username}",
+                hint="if the server needs no login, drop the user from DIGEST_SMTP_URL;"
+                " otherwise turn on AUTH on the server",
+            )
+        return SmtpAuthError(
+            f"{s.label} offers {exc}: none of {', '.join(AUTH_MECHANISMS)}, which digest speaks",
+            hint="enable PLAIN or LOGIN (over TLS) on the server, or relay through one that has",
+        )
+    if isinstance(exc, smtplib.SMTPConnectError):  # a greeting other than 220
+        if 400 <= exc.smtp_code < 500:
+            return SmtpConnectionError(
+                f"{s.label} turned us away at the greeting: {_reply_text(exc)}",
+                hint="a temporary refusal (busy, or limiting connections): run `digest send`"
+                " again later; it resumes where it stopped",
+            )
+        return SmtpConnectionError(
+            f"{s.label} refuses connections from this machine: {_reply_text(exc)}",
+            hint="ask the server's administrator to accept this host, or send through the"
+            " relay you are meant to use",
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected) or (
+        isinstance(exc, ConnectionError) and step != "greeting"
+    ):
+        where = "before greeting us" if step == "greeting" else f"during {step}"
+        return SmtpConnectionError(
+            f"{s.label} closed the connection {where}",
+            hint="it may be limiting connections or refusing this client: try again later,"
+            " and read the server's log if it keeps happening",
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):  # EHLO or STARTTLS refused
+        return SmtpConnectionError(
+            f"{s.label} refused {step}: {_reply_text(exc)}",
+            hint="the server does not accept this client"
+            if step == "EHLO"
+            else "the server's TLS is not working: fix it, or use smtps:// (port 465)",
+        )
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "verify_message", "") or exc.reason
+        return SmtpConnectionError(
+            f"TLS with {s.label} failed: {reason}",
+            hint="for a private CA set DIGEST_SMTP_CA_FILE (or ?ca_file=) to its certificate",
+        )
+    if isinstance(exc, TimeoutError):
+        return SmtpConnectionError(
+            f"{s.label} did not answer within {s.timeout:g} s ({step})",
+            hint="check the host and port (a firewall that drops packets looks like this),"
+            " or allow longer with ?timeout=",
+        )
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return SmtpConnectionError(
+        f"cannot connect to {s.label}: {detail}",
+        hint="is the SMTP server running, and are the host and port right?"
+        " (try `digest smtp-sink` locally)",
+    )
+
+
+def _reply_text(exc: smtplib.SMTPResponseException) -> str:
+    """`421 4.3.2 busy`, not smtplib's `(421, b'4.3.2 busy')`."""
+    error = exc.smtp_error
+    text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+    return f"{exc.smtp_code} {' '.join(text.split())}"
+
+
+AUTH_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")  # in smtplib's order of preference
+
+
+def authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with the user and password as UTF-8 (RFC 4954, RFC 4616), any characters.
+
+    smtplib's `login()` encodes them as ASCII and raises UnicodeEncodeError for
+    'pässwörd'. Mechanisms are tried as smtplib does: CRAM-MD5, PLAIN, LOGIN, those the
+    server offers, until one succeeds. Raises SMTPAuthenticationError (refused) or
+    SMTPNotSupportedError (no AUTH, or no mechanism we know, on this connection).
+    """
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    mechanisms = [m for m in AUTH_MECHANISMS if m in offered]
+    if not mechanisms:
+        raise smtplib.SMTPNotSupportedError(
+            "no AUTH" if not offered else "AUTH " + " ".join(offered)
+        )
+    user, secret = username.encode("utf-8"), password.encode("utf-8")
+    refused: smtplib.SMTPAuthenticationError | None = None
+    for mechanism in mechanisms:
+        if mechanism == "PLAIN":
+            code, reply = smtp.docmd("AUTH", "PLAIN " + _b64(b"\0" + user + b"\0" + secret))
+        else:
+            code, reply = smtp.docmd("AUTH", mechanism)
+            # LOGIN: the user, then the password; CRAM-MD5: one answer to its challenge.
+            answers: list[bytes | None] = [user, secret] if mechanism == "LOGIN" else [None]
+            for answer in answers:
+                if code != 334:
+                    break
+                if answer is None:
+                    digest = hmac.new(secret, base64.b64decode(reply), "md5").hexdigest()
+                    answer = user + b" " + digest.encode("ascii")
+                code, reply = smtp.docmd(_b64(answer))
+            if code == 334:  # more challenges than the mechanism has: cancel (RFC 4954)
+                code, reply = smtp.docmd("*")
+        if code in (235, 503):  # 503: already authenticated
+            return
+        refused = smtplib.SMTPAuthenticationError(code, reply)
+    assert refused is not None
+    raise refused
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class _LostAt(Exception):
+    """The connection broke while sending a command of `stage` or awaiting its reply."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.cause = cause
+
+
+# What a lost connection means at each stage (the replies before it came in).
+_LOST_AT = {
+    "mail": "before the server answered MAIL FROM",
+    "rcpt": "after MAIL FROM was accepted, before the server answered RCPT TO",
+    "data": "after RCPT TO was accepted, before the server answered DATA",
+}
+
+
 def _close_quietly(smtp: smtplib.SMTP | None) -> None:
     if smtp is not None:
         with suppress(OSError):
@@ -388,6 +556,7 @@ _ERRORS: dict[Kind, type[SmtpError]] = {
     Kind.MAYBE: SmtpConnectionError,
     Kind.DOWN: SmtpConnectionError,
     Kind.BOUNCED: SmtpBounceError,
+    Kind.SOFT_BOUNCED: SmtpBounceError,
     Kind.POLICY: SmtpPolicyError,
 }
 _HINTS = {
@@ -395,4 +564,8 @@ _HINTS = {
     SmtpConnectionError: "check the SMTP server; the run can be resumed with `digest send`",
     SmtpBounceError: "the address is dead",
     SmtpPolicyError: "the server refuses us (policy or reputation): check before sending more",
+}
+_KIND_HINTS = {
+    Kind.SOFT_BOUNCED: "the server refused this address without saying it is dead"
+    " (a soft bounce): check the reply, or try again later",
 }

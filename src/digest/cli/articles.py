@@ -41,7 +41,11 @@ def read_bytes(path: str) -> tuple[bytes, str]:
 def print_import(
     report: pipeline.ImportReport, *, limit: int = 50, prefix: str = "", suffix: str = ""
 ) -> None:
-    """Each rejected record on its own line (first `limit`), then the counts."""
+    """Each warning and rejected record on its own line (first `limit`), then the counts."""
+    for warning in report.warnings[:limit]:
+        err.print(f"warning: {prefix}{warning}" if prefix else f"warning: {warning}")
+    if len(report.warnings) > limit:
+        err.print(f"... and {len(report.warnings) - limit} more warnings")
     for problem in report.problems[:limit]:
         err.print(f"rejected: {problem.message}" + (f" ({problem.hint})" if problem.hint else ""))
     if len(report.problems) > limit:
@@ -89,26 +93,46 @@ def articles_group() -> None:
 )
 @click.option("--section", help="Put every article in this section (overrides the file's).")
 @click.option("--strict", is_flag=True, help="Import nothing unless every record is valid.")
+@click.option(
+    "--encoding",
+    help="The file's real encoding, e.g. windows-1252 [default: UTF-8, or what its BOM "
+    "or XML declaration says].",
+)
 @click.pass_context
 @handle_errors
 def articles_import(
-    ctx: click.Context, file: str, fmt: str | None, section: str | None, strict: bool
+    ctx: click.Context,
+    file: str,
+    fmt: str | None,
+    section: str | None,
+    strict: bool,
+    encoding: str | None,
 ) -> None:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom ('-' for stdin).
 
     The same URL (tracking parameters and fragment ignored) or the same feed guid means
     the same article: importing again updates in place. HTML is sanitised and repeated
-    paragraphs are dropped. Bad records are reported and skipped (exit 1).
+    paragraphs are dropped. Bad records are reported and skipped (exit 1). Files are
+    UTF-8, or UTF-16/UTF-32 with a byte order mark, or (feeds) what their XML
+    declaration names; --encoding reads one that says UTF-8 but is not.
 
     \b
     Example:
       digest articles import today.jsonl
+      digest articles import old-cms.xml --encoding windows-1252
       curl -s https://example.com/feed.xml | digest articles import - --section Sport
     """
     data, name = read_bytes(file)
     with pipeline.open_store(settings_of(ctx)) as store:
         report = pipeline.import_articles(
-            store, data, name=name, now=clock_of(ctx).now(), fmt=fmt, section=section, strict=strict
+            store,
+            data,
+            name=name,
+            now=clock_of(ctx).now(),
+            fmt=fmt,
+            section=section,
+            strict=strict,
+            encoding=encoding,
         )
     print_import(report)
     if report.rejected:

@@ -100,16 +100,15 @@ def parse_send_at(value: str) -> time:
 
 
 def read_input(path: str) -> tuple[str, str]:
+    """The text of a file ('-' is stdin): UTF-8, or UTF-16/32 with a byte order mark."""
+    from digest.ingest import decode_text
+
     if path == "-":
-        return sys.stdin.read(), "stdin"
+        return decode_text(sys.stdin.buffer.read(), name="stdin"), "stdin"
     try:
-        return Path(path).read_bytes().decode("utf-8"), path
+        return decode_text(Path(path).read_bytes(), name=path), path
     except FileNotFoundError:
         raise InputError(f"{path}: no such file", hint="check the path") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: not UTF-8 (byte {exc.start})", hint="save the file as UTF-8"
-        ) from None
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -99,6 +100,7 @@ class Renderer:
                 load_translations(self.folders, locale), newstyle=True
             )
             env.filters["wrap"] = wrap_text
+            env.filters["bidi"] = mark_direction
             self._envs[key] = env
         return self._envs[key]
 
@@ -185,7 +187,8 @@ class Renderer:
             ) from None
         leftover = re.search(r"<mj-[a-z-]*", compiled)
         if leftover:
-            offset = source.find(leftover.group(0))
+            found = re.search(re.escape(leftover.group(0)) + r"(?![a-z-])", source)
+            offset = found.start() if found else -1
             raise TemplateError(
                 f"{self._where(env, context, offset if offset >= 0 else None)}"
                 f"unknown MJML tag {leftover.group(0)}> left in the output",
@@ -349,3 +352,34 @@ def wrap_text(text: str, width: int = 78) -> str:
         if line or not para.strip():
             out.append(line)
     return "\n".join(out)
+
+
+MARKS = {"ltr": "\u200e", "rtl": "\u200f"}  # LEFT-TO-RIGHT MARK, RIGHT-TO-LEFT MARK
+
+
+def first_strong(line: str) -> str:
+    """'ltr'/'rtl' from a line's first strong letter (how clients guess plain text), else ''."""
+    for char in line:
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return ""
+
+
+def mark_direction(text: str, direction: str) -> str:
+    """Start each line whose first strong letter would mislead a client with a direction mark.
+
+    Plain text carries no dir attribute: clients give each line the direction of its
+    first strong letter (ltr when none). An Arabic line that opens with a Latin word
+    ("Apple تطلق iPhone 18…") then runs ltr, in the wrong order; a RIGHT-TO-LEFT MARK
+    in front makes it rtl. URL lines stay untouched, so they remain clickable.
+    """
+    if direction not in MARKS:
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() and not URL_RE.match(line) and (first_strong(line) or "ltr") != direction:
+            lines[i] = MARKS[direction] + line
+    return "\n".join(lines)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any
 
-from digest.errors import NotFoundError
 from digest.models import PENDING_STATES, Delivery, NewsList
 from digest.store.base import from_text, to_precise_text, to_text
-from digest.store.subscribers import SubscribersMixin, _subscriber_from_row
+from digest.store.bounces import BouncesMixin
+from digest.store.subscribers import _subscriber_from_row
 
 # A ledger row with what its subscriber is now; the caller adds list_sections.
 _DELIVERY_SELECT = (
@@ -21,7 +21,7 @@ _DELIVERY_SELECT = (
 )
 
 
-class DeliveriesMixin(SubscribersMixin):
+class DeliveriesMixin(BouncesMixin):
     def ensure_edition(
         self,
         news_list: NewsList,
@@ -250,11 +250,6 @@ class DeliveriesMixin(SubscribersMixin):
                 [to_text(moment), limit],
             )
         ]
-
-    def mark_subscriber_bounced(self, subscriber_id: int, *, now: datetime) -> None:
-        """A hard bounce: this address is never mailed again (until someone fixes it)."""
-        with suppress(NotFoundError):  # removed while its message was out
-            self.set_subscriber_status(subscriber_id, "bounced", now=now)
 
     def deliveries(self, edition_id: int) -> Iterator[Delivery]:
         """Every ledger row of the edition, by id."""

@@ -174,3 +174,21 @@ def _delivery_give_up_at(db: Database) -> None:
         " e.due_at, '+1 day') FROM editions e WHERE e.id = deliveries.edition_id)"
         " WHERE status = 'deferred'"
     )
+
+
+@migrations(name="0005_soft_bounces")
+def _soft_bounces(db: Database) -> None:
+    """Soft bounces: one row per (subscriber, edition), so that only distinct editions count."""
+    db.executescript(
+        """
+        CREATE TABLE soft_bounces (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            code INTEGER,
+            reply TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, edition_id)
+        );
+        CREATE INDEX soft_bounces_edition ON soft_bounces(edition_id);
+        """
+    )

@@ -104,6 +104,8 @@ class SubscribersMixin(ListsMixin):
             "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
             [status, to_text(now), subscriber.id],
         )
+        if status == "active":  # made active by hand: soft bounces count from zero again
+            self.db.execute("DELETE FROM soft_bounces WHERE subscriber_id = ?", [subscriber.id])
         return self.find_subscriber(int(subscriber.id or 0))
 
     def remove_subscriber(self, email: str, *, forget: bool = False, now: datetime) -> bool:
