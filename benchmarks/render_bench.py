@@ -3,12 +3,15 @@
 Reports the median time of each step and of a whole `Renderer.render`, and the HTML
 size, against the targets: under 100 ms and under 100 KB.
 
-    python benchmarks/render_bench.py [--runs 30] [--articles 30]
+    python benchmarks/render_bench.py [--runs 30] [--articles 30] [--tiny]
+
+`--tiny` (or DIGEST_BENCH_TINY=1) runs twice: a check that the benchmark still works.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -41,11 +44,14 @@ def edition(count: int):  # type: ignore[no-untyped-def]
     )
     day = date(2026, 11, 27)
     due = edition_due(news_list, day)
+    # Every article inside the edition's 24-hour window: 20 minutes apart, closer when
+    # there are more than 69 (at 20 minutes, 120 articles spanned 40 hours and 48 fell out).
+    step = min(timedelta(minutes=20), timedelta(hours=23) / max(count, 1))
     articles = [
         Article(
             url=f"https://news.example.com/{i % 5}/story-{i:02d}-regional-news",
             title=f"Story {i:02d}: regional leaders agree on a plan for the new trade corridor",
-            published_at=due - timedelta(minutes=20 * (i + 1)),
+            published_at=due - step * (i + 1),
             section=SECTIONS[i % 5],
             summary=SUMMARY,
             author="Achta Saleh",
@@ -56,7 +62,9 @@ def edition(count: int):  # type: ignore[no-untyped-def]
         )
         for i in range(count)
     ]
-    return build_edition(articles, news_list=news_list, day=day)
+    built = build_edition(articles, news_list=news_list, day=day)
+    assert built.article_count == count, f"{built.article_count} of {count} articles in the window"
+    return built
 
 
 def median_ms(step: Callable[[], object], runs: int) -> float:
@@ -73,7 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--articles", type=int, default=30)
+    parser.add_argument("--tiny", action="store_true", help="two runs: checks it still works")
     args = parser.parse_args()
+    if args.tiny or os.environ.get("DIGEST_BENCH_TINY") == "1":
+        args.runs = 2
 
     renderer = Renderer()
     ed = edition(args.articles)

@@ -68,11 +68,12 @@ def big_edition(
 ) -> Edition:
     """`count` realistic articles over the sections; every third has a thumbnail."""
     due = edition_due(sample_list(locale), DAY)
+    step = min(timedelta(minutes=20), timedelta(hours=23) / max(count, 1))  # all in the window
     articles = [
         Article(
             url=f"https://news.example.com/{i % len(sections)}/story-{i:02d}-news",
             title=f"Story {i:02d}: regional leaders agree on a plan for the new trade corridor",
-            published_at=due - timedelta(minutes=20 * (i + 1)),
+            published_at=due - step * (i + 1),
             section=sections[i % len(sections)],
             summary=summary,
             author="Achta Saleh",

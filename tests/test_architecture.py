@@ -4,27 +4,69 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 FORBIDDEN = ("sqlite3", "smtplib", "click", "apscheduler", "starlette")
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "digest.issue",
-        "digest.render",
-        "digest.message",
-        "digest.timetable",
-        "digest.charset",
-        "digest.spoofing",
-        "digest.roster",
-        "digest.ingest",
-        "digest.feed",
-    ],
+PURE = (
+    "models",
+    "errors",
+    "issue",
+    "timetable",
+    "render",
+    "message",
+    "sanitizer",
+    "ingest",
+    "feed",
+    "charset",
+    "spoofing",
+    "roster",
 )
+
+
+@pytest.mark.parametrize("module", [f"digest.{name}" for name in PURE])
 def test_pure_module_imports_nothing_impure(module: str) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {FORBIDDEN!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# What a command costs to start is mostly what it imports (benchmarks/startup.py times it).
+# `digest --help` needs click and rich only; `digest send` needs the store, the renderer
+# and smtplib, but not the feed parser, the address validator or the web and cron faces.
+HEAVY = ("sqlite_utils", "jinja2", "mjml", "babel", "premailer", "feedparser", "email_validator")
+NOT_FOR_SEND = ("feedparser", "email_validator", "premailer", "starlette", "apscheduler", "nh3")
+
+
+def _imported(code: str, names: tuple[str, ...]) -> list[str]:
+    probe = f"import sys; {code}; print(','.join(m for m in {names!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [name for name in out.stdout.strip().split(",") if name]
+
+
+def test_the_command_line_imports_no_library_before_a_command_runs() -> None:
+    assert _imported("import digest.cli", HEAVY) == []
+
+
+def test_loading_the_settings_imports_no_renderer(tmp_path: Path) -> None:
+    """Every command loads its settings (and checks the theme); most never render."""
+    code = (
+        "from pathlib import Path; from digest.config import load_settings; "
+        f"load_settings(env={{}}, cwd=Path({str(tmp_path)!r}))"
+    )
+    assert _imported(code, HEAVY) == []
+
+
+def test_sending_imports_nothing_only_imports_and_feeds_need() -> None:
+    assert _imported("import digest.cli, digest.pipeline", NOT_FOR_SEND) == []
+
+
+def test_pipeline_still_offers_intake_by_name() -> None:
+    from digest import intake, pipeline
+
+    assert pipeline.import_articles is intake.import_articles
+    with pytest.raises(AttributeError):
+        pipeline.no_such_thing  # noqa: B018

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -17,8 +18,10 @@ from digest.config import load_settings
 from digest.errors import ConfigError, TemplateError
 from digest.issue import build_edition
 from digest.message import compile_edition
-from digest.models import Article, NewsList
-from digest.render import PLACEHOLDERS, Renderer, Theme, default_templates_dir
+from digest.models import Article, Edition, NewsList
+from digest.render import PLACEHOLDERS, Renderer, Theme, default_templates_dir, inline_css
+from digest.render.language import resolve_locale
+from digest.render.view import full_layout, shrink
 from tests.conftest import require_tool
 from tests.editions import SUMMARY, Elements, big_edition, sample_edition
 
@@ -247,6 +250,71 @@ def test_budget_cuts_lowest_ranked_articles_of_longest_sections() -> None:
     # Sections stay balanced: shown counts differ by at most one where anything was cut.
     shown = [len([a for a in s.articles if a.url in kept]) for s in edition.sections]
     assert max(shown) - min(shown) <= 1
+
+
+def _fewest_cuts_one_at_a_time(renderer: Renderer, edition: Edition) -> int:
+    """The slow reference: inline each layout, one more article cut per step, until one fits."""
+    loc = resolve_locale("", edition.news_list.locale)
+    env = renderer.environment(loc)
+    base = renderer._base_context(edition, loc)
+    full = full_layout(edition)
+    for cuts in range(sum(full.shown) + 1):
+        context = renderer._context(edition, loc, base, shrink(full, cuts))
+        html = inline_css(renderer._compile(env, context)[1])
+        if len(html.encode()) <= renderer.budget:
+            return cuts
+    return sum(full.shown)
+
+
+@pytest.mark.parametrize("budget_kb", [22, 31, 40, 47])
+def test_budget_keeps_as_many_articles_as_cutting_one_at_a_time(budget_kb: int) -> None:
+    edition = big_edition(30)
+    fitting = Renderer(budget=budget_kb * 1024)
+    rendered = fitting.render(edition)
+    assert len(rendered.dropped) == _fewest_cuts_one_at_a_time(fitting, edition)
+    assert len(rendered.html.encode()) <= fitting.budget
+
+
+def test_budget_at_the_exact_size_of_a_layout_keeps_that_layout() -> None:
+    edition = big_edition(30)
+    loc = resolve_locale("", edition.news_list.locale)
+    probe = Renderer()
+    env, base = probe.environment(loc), probe._base_context(edition, loc)
+    context = probe._context(edition, loc, base, shrink(full_layout(edition), 7))
+    size = len(inline_css(probe._compile(env, context)[1]).encode())
+    assert len(Renderer(budget=size).render(edition).dropped) == 7
+    assert len(Renderer(budget=size - 1).render(edition).dropped) > 7
+
+
+def test_budget_too_small_for_any_article_cuts_them_all() -> None:
+    edition = big_edition(12)
+    rendered = Renderer(budget=4 * 1024).render(edition)
+    assert len(rendered.dropped) == 12
+    assert "12 more stories" not in rendered.text  # per section: 3 in each of the 4
+    assert rendered.text.count("more stories in") == len(edition.sections)
+
+
+def test_budget_fits_a_big_edition_in_few_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted, not timed (benchmarks/budget_fit.py times it): one compile per cut was 1.2 s."""
+    import mjml
+    from premailer import Premailer
+
+    calls = {"mjml": 0, "premailer": 0}
+    compile_, transform = mjml.mjml2html, Premailer.transform
+
+    def counted_compile(*args: Any, **kwargs: Any) -> str:
+        calls["mjml"] += 1
+        return compile_(*args, **kwargs)
+
+    def counted_transform(self: Premailer, *args: Any, **kwargs: Any) -> str:
+        calls["premailer"] += 1
+        return transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(mjml, "mjml2html", counted_compile)
+    monkeypatch.setattr(Premailer, "transform", counted_transform)
+    rendered = Renderer().render(big_edition(120))
+    assert len(rendered.dropped) > 40  # the budget cut many articles ...
+    assert calls["mjml"] <= 12 and calls["premailer"] <= 4  # ... at a cost that does not grow
 
 
 def _site(tmp_path: Path, name: str, text: str) -> Path:

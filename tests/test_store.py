@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from digest.errors import StoreError
-from digest.models import NewsList, Subscriber
+from digest.models import Article, NewsList, Subscriber
 from digest.store import Store, migrations
 from tests.conftest import DAY, NOW
 
@@ -129,3 +130,51 @@ def test_soft_bounces_count_distinct_editions_since_the_last_accepted_message(
     # A subscriber removed while their message was out: nothing recorded, no error.
     store.remove_subscriber("a@example.com", now=NOW)
     assert bounce(editions[2], 80) == 0
+
+
+def _sqlite_steps(store: Store, action: Callable[[], object]) -> int:
+    """SQLite virtual-machine steps (in hundreds) that `action` makes: work, not time."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    store.db.conn.set_progress_handler(count, 100)
+    try:
+        action()
+    finally:
+        store.db.conn.set_progress_handler(None, 0)
+    return steps
+
+
+def test_adding_a_feed_item_costs_the_same_however_many_articles_are_stored(
+    store: Store,
+) -> None:
+    """A feed's guid lookup scanned every article, so a feed file imported in quadratic time."""
+
+    def item(i: int) -> Article:
+        return Article(
+            url=f"https://news.example.com/a/{i}",
+            title=f"Item {i}",
+            published_at=NOW,
+            guid=f"https://news.example.com/?p={i}",
+        )
+
+    def add(first: int, count: int) -> None:
+        with store.transaction():
+            for i in range(first, first + count):
+                assert store.upsert_article(item(i), now=NOW) == "added"
+
+    add(0, 100)
+    few = _sqlite_steps(store, lambda: store.upsert_article(item(100), now=NOW))
+    add(101, 3000)
+    many = _sqlite_steps(store, lambda: store.upsert_article(item(5000), now=NOW))
+    assert many <= few + 2  # with 30x the articles (a scan made it ~30x the work)
+    assert store.upsert_article(item(7), now=NOW) == "unchanged"  # still found by url ...
+    moved = Article(
+        url="https://news.example.com/moved/7", title="Item 7", published_at=NOW, guid=item(7).guid
+    )
+    assert store.upsert_article(moved, now=NOW) == "updated"  # ... and by guid
+    assert store.get_article(moved.url).guid == item(7).guid

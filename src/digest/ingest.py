@@ -21,9 +21,9 @@ from email_validator import EmailNotValidError, validate_email
 from digest import charset, sanitizer, spoofing
 from digest.errors import InputError
 from digest.models import ARTICLE_FIELDS, Article
+from digest.models import ARTICLE_FORMATS as FORMATS
 
 REQUIRED_ARTICLE_FIELDS = ("url", "title", "published_at")
-FORMATS = ("json", "jsonl", "csv", "feed")
 _LIMITS = {"body_html": 1_000_000, "summary": 20_000, "url": 2048, "image_url": 2048}
 _LINE_BREAKS = {"\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"}
 _CONTROL = (

@@ -38,6 +38,7 @@ ARTICLE_FIELDS = (
     "language",
     "guid",
 )
+ARTICLE_FORMATS = ("json", "jsonl", "csv", "feed")  # what `articles import --format` takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,7 @@ class RenderedEdition:
 
 DELIVERY_STATES = ("queued", "sending", "sent", "deferred", "bounced", "failed", "skipped")
 PENDING_STATES = ("queued", "sending", "deferred")
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
 
 
 @dataclass(frozen=True, slots=True)

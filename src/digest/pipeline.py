@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from digest import issue, message, timetable
 from digest.clock import Clock
@@ -15,15 +16,18 @@ from digest.delivery import DeliveryRun, Progress, RetryPolicy, SendLock
 from digest.errors import ConfigError
 
 # Data in (imports, feeds) lives in `intake`; callers use it as pipeline.*, like the rest.
-from digest.intake import FLAG_AFTER_FAILURES as FLAG_AFTER_FAILURES
-from digest.intake import FeedReport as FeedReport
-from digest.intake import ImportReport as ImportReport
-from digest.intake import add_feed as add_feed
-from digest.intake import add_subscriber as add_subscriber
-from digest.intake import fetch_feeds as fetch_feeds
-from digest.intake import import_articles as import_articles
-from digest.intake import import_subscribers as import_subscribers
-from digest.intake import write_articles as write_articles
+# It is loaded on first use (`__getattr__` below): it brings feedparser and email-validator,
+# which `digest send` never needs and which cost a third of its start-up.
+if TYPE_CHECKING:
+    from digest.intake import FLAG_AFTER_FAILURES as FLAG_AFTER_FAILURES
+    from digest.intake import FeedReport as FeedReport
+    from digest.intake import ImportReport as ImportReport
+    from digest.intake import add_feed as add_feed
+    from digest.intake import add_subscriber as add_subscriber
+    from digest.intake import fetch_feeds as fetch_feeds
+    from digest.intake import import_articles as import_articles
+    from digest.intake import import_subscribers as import_subscribers
+    from digest.intake import write_articles as write_articles
 from digest.models import (
     PENDING_STATES,
     Delivery,
@@ -33,10 +37,33 @@ from digest.models import (
     Recipient,
     Subscriber,
 )
-from digest.render import Renderer, Theme, check_locale, theme_folders
+from digest.render import Renderer, Theme
 from digest.secret import load_secret, make_token
 from digest.sender import SmtpSettings
 from digest.store import Store
+
+_INTAKE = frozenset(
+    {
+        "FLAG_AFTER_FAILURES",
+        "FeedReport",
+        "ImportReport",
+        "add_feed",
+        "add_subscriber",
+        "fetch_feeds",
+        "import_articles",
+        "import_subscribers",
+        "write_articles",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    """pipeline.import_articles and the rest of `intake`, imported when first asked for."""
+    if name in _INTAKE:
+        from digest import intake
+
+        return getattr(intake, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(settings: Settings) -> Store:
@@ -62,6 +89,9 @@ def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
 
 def check_list_locale(settings: Settings, name: str, *, where: str = "--locale") -> str:
     """Refuse a locale nobody knows; a warning ('' if none) for one without a catalogue."""
+    from digest.render import theme_folders
+    from digest.render.language import check_locale  # Babel: loaded only when asked
+
     return check_locale(name, theme_folders(settings.templates), where=where)
 
 

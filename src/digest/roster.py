@@ -10,7 +10,6 @@ from digest import issue, spoofing
 from digest.errors import InputError
 from digest.ingest import check_text, csv_rows, normalize_email
 from digest.models import Subscriber
-from digest.render.language import parse_locale
 
 SUBSCRIBER_COLUMNS = ("email", "name", "lists", "locale", "timezone", "sections")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
@@ -54,6 +53,8 @@ def split_list(value: str) -> tuple[str, ...]:
 
 def check_locale(value: str, *, where: str) -> str:
     value = check_text(value, where=where, limit=35)
+    from digest.render.language import parse_locale  # Babel: only when a file is read
+
     if value and (not _LOCALE.match(value) or parse_locale(value) is None):
         raise InputError(f"{where}: {value!r} is not a language code", hint="e.g. fr, en, ar")
     return value.replace("_", "-")

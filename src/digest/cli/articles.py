@@ -6,13 +6,11 @@ import json
 import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from digest import ingest, pipeline
 from digest.cli.base import (
     cli,
     clock_of,
@@ -23,7 +21,10 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.errors import InputError
-from digest.models import Article
+from digest.models import ARTICLE_FORMATS, Article
+
+if TYPE_CHECKING:
+    from digest import pipeline
 
 
 def read_bytes(path: str) -> tuple[bytes, str]:
@@ -88,7 +89,7 @@ def articles_group() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(ingest.FORMATS),
+    type=click.Choice(ARTICLE_FORMATS),
     help="Force the format [default: detected from the content].",
 )
 @click.option("--section", help="Put every article in this section (overrides the file's).")
@@ -122,6 +123,8 @@ def articles_import(
       digest articles import old-cms.xml --encoding windows-1252
       curl -s https://example.com/feed.xml | digest articles import - --section Sport
     """
+    from digest import pipeline
+
     data, name = read_bytes(file)
     with pipeline.open_store(settings_of(ctx)) as store:
         report = pipeline.import_articles(
@@ -152,6 +155,10 @@ def articles_list(ctx: click.Context, day: str | None, section: str | None, as_j
     Example:
       digest articles list --date 2026-11-27 --section Sport
     """
+    from rich.table import Table
+
+    from digest import pipeline
+
     start = datetime.combine(parse_day(day), time(0), tzinfo=UTC) if day else None
     end = start + timedelta(days=1) if start else None
     with pipeline.open_store(settings_of(ctx)) as store:
@@ -180,6 +187,8 @@ def articles_show(ctx: click.Context, article: str, as_json: bool) -> None:
     Example:
       digest articles show https://news.example.com/sport/sao-victoire
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         found = store.get_article(article)
     data = article_json(found, full=True)
@@ -201,6 +210,8 @@ def articles_remove(ctx: click.Context, article: str) -> None:
     Example:
       digest articles remove 42
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         removed = store.remove_article(article)
     err.print(f"removed article {removed.id}: {removed.title}")

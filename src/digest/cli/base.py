@@ -15,7 +15,6 @@ from typing import ParamSpec, TypeVar
 import click
 from rich.console import Console
 
-from digest import pipeline
 from digest.clock import SYSTEM, Clock
 from digest.config import Settings, load_settings
 from digest.errors import DigestError, InputError
@@ -152,5 +151,7 @@ def init(ctx: click.Context) -> None:
     Example:
       digest --db news.db init
     """
+    from digest import pipeline
+
     db, secret = pipeline.init_project(settings_of(ctx))
     out.print(f"database: {db}\nsecret:   {secret} (keep it private; mode 0600)")

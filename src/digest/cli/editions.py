@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from digest import pipeline, proof
 from digest.cli.base import (
     cli,
     clock_of,
@@ -47,6 +46,8 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
     Example:
       digest preview --list daily --date 2026-11-27 --out preview/
     """
+    from digest import pipeline, proof
+
     with pipeline.open_store(settings_of(ctx)) as store:
         edition, rendered, paths = proof.preview_edition(
             store,
@@ -107,6 +108,8 @@ def send(
       DIGEST_SMTP_URL='smtp://news:secret@mail.example.com:587?starttls=true&rate=20/s' \\
         digest send --list daily --date 2026-11-27
     """
+    from digest import pipeline
+
     settings = settings_of(ctx)
     if test_to is not None and dry_run:
         raise click.UsageError(
@@ -114,6 +117,8 @@ def send(
             "(--dry-run alone writes every message to the outbox)"
         )
     if test_to is not None:
+        from digest import proof
+
         with pipeline.open_store(settings) as store:
             note = proof.send_test(
                 store,
@@ -146,14 +151,13 @@ def send(
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
     """A rich progress bar with rate and ETA on a terminal (stderr); nothing otherwise."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
     if not (enabled and err.is_terminal):
         yield None
         return
     from rich.progress import (
-        BarColumn,
         MofNCompleteColumn,
-        Progress,
-        TextColumn,
         TimeRemainingColumn,
     )
 

@@ -6,15 +6,15 @@ import json
 import sys
 
 import click
-from rich.table import Table
 
-from digest import pipeline
 from digest.cli.articles import print_import
 from digest.cli.base import cli, clock_of, err, handle_errors, out, settings_of
 from digest.models import Feed
 
 
 def feed_json(feed: Feed) -> dict[str, object]:
+    from digest import pipeline
+
     return {
         "id": feed.id,
         "url": feed.url,
@@ -47,6 +47,8 @@ def feeds_add(ctx: click.Context, url: str, section: str, slug: str) -> None:
     Example:
       digest feeds add https://www.alwihdainfo.com/xml/syndication.rss --section Tchad
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         added = pipeline.add_feed(
             store, url, section=section, list_slug=slug, now=clock_of(ctx).now()
@@ -65,6 +67,10 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
     Example:
       digest feeds list
     """
+    from rich.table import Table
+
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         rows = store.feeds()
     if as_json:
@@ -93,6 +99,8 @@ def feeds_remove(ctx: click.Context, feed: str) -> None:
     Example:
       digest feeds remove 3
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         removed = store.remove_feed(feed)
     err.print(f"removed feed {removed.id}: {removed.url}")
@@ -113,6 +121,8 @@ def feeds_fetch(ctx: click.Context, feed: str | None, timeout: float) -> None:
     Example:
       digest feeds fetch && digest articles list --date 2026-11-27
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         reports = pipeline.fetch_feeds(store, now=clock_of(ctx).now, which=feed, timeout=timeout)
     failed = 0

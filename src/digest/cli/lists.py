@@ -7,9 +7,8 @@ from dataclasses import replace
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from digest import ingest, issue, pipeline
+from digest import issue
 from digest.cli.base import (
     cli,
     clock_of,
@@ -60,6 +59,8 @@ def lists_add(
         --send-at 07:00 --timezone Africa/Ndjamena --locale fr \\
         --section Tchad --section Afrique --section Sport
     """
+    from digest import ingest, pipeline
+
     if not slug.replace("-", "").replace("_", "").isalnum() or not slug.isascii():
         raise InputError(f"list slug {slug!r} is not valid", hint="use letters, digits, - and _")
     issue.zone(tz)
@@ -100,6 +101,10 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
     Example:
       digest lists list --json
     """
+    from rich.table import Table
+
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         rows = store.lists()
     if as_json:
@@ -147,6 +152,8 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
     Example:
       digest lists show daily
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         r = store.get_list(slug)
         counts = {s: store.count_subscribers(slug, status=s) for s in ("active", "unsubscribed")}
@@ -199,6 +206,8 @@ def lists_edit(
     Example:
       digest lists edit daily --send-at 06:30 --section Tchad --section Sport
     """
+    from digest import ingest, pipeline
+
     changes: dict[str, object] = {}
     if name is not None:
         changes["name"] = ingest.check_text(name, where="--name", limit=200)
@@ -240,6 +249,8 @@ def lists_remove(ctx: click.Context, slug: str, force: bool) -> None:
     Example:
       digest lists remove weekly
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         dropped = store.remove_list(slug, force=force)
     err.print(f"removed list {slug}" + (f" and its {dropped} subscriptions" if dropped else ""))

@@ -7,13 +7,11 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-from rich.table import Table
 
-from digest import ingest, pipeline, roster
 from digest.cli.articles import print_import
 from digest.cli.base import (
     cli,
@@ -24,8 +22,10 @@ from digest.cli.base import (
     read_input,
     settings_of,
 )
-from digest.models import Subscriber
-from digest.store import SUBSCRIBER_STATUSES, Store
+from digest.models import SUBSCRIBER_STATUSES, Subscriber
+
+if TYPE_CHECKING:
+    from digest.store import Store
 
 STATUS = click.Choice(SUBSCRIBER_STATUSES)
 
@@ -53,6 +53,8 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
     if not err.is_terminal or total < 10_000:
         yield None
         return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
     with Progress(
         TextColumn(label), BarColumn(), TaskProgressColumn(), console=err, transient=True
     ) as bar:
@@ -94,6 +96,8 @@ def subscribers_add(
     Example:
       digest subscribers add amina@example.com --name "Amina" --list daily
     """
+    from digest import pipeline, roster
+
     subscriber = roster.make_subscriber(
         email=email, name=name, locale=locale, timezone=tz, where="", check_dns=check_dns
     )
@@ -120,6 +124,8 @@ def subscribers_remove(ctx: click.Context, email: str, forget: bool) -> None:
       digest subscribers remove amina@example.com
       digest subscribers remove amina@example.com --forget   # no trace at all
     """
+    from digest import ingest, pipeline
+
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
         store.remove_subscriber(address, forget=forget, now=clock_of(ctx).now())
@@ -141,6 +147,8 @@ def subscribers_unsubscribe(ctx: click.Context, email: str, slug: str | None) ->
     Example:
       digest subscribers unsubscribe amina@example.com --list daily
     """
+    from digest import ingest, pipeline
+
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
         store.unsubscribe(address, slug, now=clock_of(ctx).now())
@@ -160,6 +168,8 @@ def subscribers_resubscribe(ctx: click.Context, email: str, slug: str | None, fo
     Example:
       digest subscribers resubscribe amina@example.com
     """
+    from digest import ingest, pipeline
+
     address = ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
         store.resubscribe(address, slug, force=force, now=clock_of(ctx).now())
@@ -181,6 +191,8 @@ def subscribers_set_sections(
     Example:
       digest subscribers set-sections amina@example.com --list daily --section Sport
     """
+    from digest import ingest, pipeline
+
     address = ingest.normalize_email(email, where="EMAIL")
     wanted = [ingest.check_text(s, where="--section", limit=200) for s in sections]
     with pipeline.open_store(settings_of(ctx)) as store:
@@ -203,6 +215,10 @@ def subscribers_list(
     Example:
       digest subscribers list --list daily --status active --json
     """
+    from rich.table import Table
+
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         rows = list(store.subscribers(slug, status=status))
         if as_json:
@@ -228,6 +244,8 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
     Example:
       digest subscribers show amina@example.com
     """
+    from digest import ingest, pipeline
+
     address = email if email.isdigit() else ingest.normalize_email(email, where="EMAIL")
     with pipeline.open_store(settings_of(ctx)) as store:
         found = store.find_subscriber(address)
@@ -258,6 +276,8 @@ def subscribers_count(
     Example:
       digest subscribers count --list daily --status active
     """
+    from digest import pipeline
+
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
             counts = {
@@ -290,6 +310,8 @@ def subscribers_import(
     Example:
       digest subscribers import people.csv --list daily
     """
+    from digest import pipeline
+
     data, name = read_input(file)
     with (
         pipeline.open_store(settings_of(ctx)) as store,
@@ -325,6 +347,8 @@ def subscribers_export(
     Example:
       digest subscribers export --list daily > backup.csv
     """
+    from digest import pipeline, roster
+
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
             rows = [

@@ -17,7 +17,6 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.cli.editions import print_report
-from digest.demo import run_demo
 from digest.errors import DigestError
 
 # -- tools --------------------------------------------------------------------------------
@@ -79,6 +78,8 @@ def demo(ctx: click.Context, day: str | None) -> None:
     Example:
       digest demo && ls outbox/
     """
+    from digest.demo import run_demo
+
     result = run_demo(settings_of(ctx), day=parse_day(day) if day else None, clock=clock_of(ctx))
     print_report(result.report, False)
     out.print(f"messages: {result.outbox.resolve()}/ (.eml files, captured by {result.smtp_url})")

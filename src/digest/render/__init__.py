@@ -6,20 +6,25 @@ The public surface; the work happens in the private modules beside this one:
 locations) and `checks` (what the preview's checks panel reports).
 """
 
-from digest.render.language import check_locale
-from digest.render.renderer import (
-    DEFAULT_BUDGET,
-    MJML_TEMPLATE,
-    PLACEHOLDER_RE,
-    PLACEHOLDERS,
-    TEXT_TEMPLATE,
-    Renderer,
-    default_templates_dir,
-    inline_css,
-    theme_folders,
-    wrap_text,
-)
+from typing import TYPE_CHECKING, Any
+
 from digest.render.theme import Theme
+
+# The renderer (Jinja2, MJML, Babel) loads on first use, through `__getattr__` below:
+# every command validates its settings with `Theme`, and most never render.
+if TYPE_CHECKING:
+    from digest.render.renderer import (
+        DEFAULT_BUDGET,
+        MJML_TEMPLATE,
+        PLACEHOLDER_RE,
+        PLACEHOLDERS,
+        TEXT_TEMPLATE,
+        Renderer,
+        default_templates_dir,
+        inline_css,
+        theme_folders,
+        wrap_text,
+    )
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -29,9 +34,16 @@ __all__ = [
     "TEXT_TEMPLATE",
     "Renderer",
     "Theme",
-    "check_locale",
     "default_templates_dir",
     "inline_css",
     "theme_folders",
     "wrap_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__ and name != "Theme":
+        from digest.render import renderer
+
+        return getattr(renderer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

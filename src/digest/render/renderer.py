@@ -20,11 +20,12 @@ import mjml
 from babel import Locale
 
 from digest.errors import TemplateError
-from digest.models import Edition, RenderedEdition
+from digest.models import Article, Edition, RenderedEdition
 from digest.render import sourcemap
 from digest.render.language import direction, load_translations, resolve_locale
 from digest.render.theme import Theme
 from digest.render.view import (
+    ArticleView,
     Layout,
     SectionView,
     anchor,
@@ -144,33 +145,60 @@ class Renderer:
         compiled: str,
         html: str,
     ) -> tuple[Layout, str, str]:
-        """Hide articles one at a time until the inlined HTML fits the budget.
+        """The layout with the fewest cuts whose inlined HTML fits the budget.
 
-        Inlining (premailer) is the slow step, so the size after inlining is predicted
-        from the compiled size and checked with a real inlining only when it should fit.
+        Cutting k articles (`shrink`, lowest-ranked of the longest section first) gives
+        one layout per k, and the HTML shrinks as k grows: the answer is the smallest k
+        that fits (all articles cut when none does). MJML compiles take milliseconds and
+        premailer tens of them, so k is binary-searched on compiled sizes, predicting the
+        inlined size from the (compiled, inlined) sizes measured so far, and then
+        confirmed with premailer: k must fit and k - 1 must not. Each confirmation adds a
+        measured point, so a fit usually costs about log2(articles) compiles and two or
+        three inlinings (one per article before).
         """
-        ratio = _size(html) / max(_size(compiled), 1)
-        tried: list[tuple[Layout, str, str]] = []  # layouts predicted too big, not inlined
-        while sum(layout.shown):
-            layout = shrink(layout, 1)
-            source, compiled = self._compile(env, self._context(edition, loc, base, layout))
-            if _size(compiled) * ratio > self.budget:
-                tried.append((layout, source, compiled))
-                continue
-            html = inline_css(compiled)
-            if _size(html) > self.budget:
-                ratio = _size(html) / max(_size(compiled), 1)
-                tried.clear()
-                continue
-            # The prediction may have skipped a layout that fits: step back while one does.
-            while tried:
-                bigger, bigger_source, bigger_compiled = tried.pop()
-                bigger_html = inline_css(bigger_compiled)
-                if _size(bigger_html) > self.budget:
-                    break
-                layout, source, html = bigger, bigger_source, bigger_html
-            return layout, source, html
-        return layout, source, inline_css(compiled)
+        known: dict[int, ArticleView] = {}  # one view per article, whatever the layout
+        compiled_at: dict[int, tuple[Layout, str, str]] = {0: (layout, "", compiled)}
+        inlined_at: dict[int, str] = {0: html}
+
+        def compiled_of(cuts: int) -> tuple[Layout, str, str]:
+            if cuts not in compiled_at:
+                shrunk = shrink(layout, cuts)
+                context = self._context(edition, loc, base, shrunk, known)
+                compiled_at[cuts] = (shrunk, *self._compile(env, context))
+            return compiled_at[cuts]
+
+        def inlined_of(cuts: int) -> str:
+            if cuts not in inlined_at:
+                inlined_at[cuts] = inline_css(compiled_of(cuts)[2])
+            return inlined_at[cuts]
+
+        total = sum(layout.shown)
+        if not total:  # nothing to cut: the header and footer alone pass the budget
+            return layout, self._compile(env, self._context(edition, loc, base, layout))[0], html
+        measured = [(_size(compiled), _size(html))]  # (compiled, inlined) sizes seen
+        too_big, fits = 0, None  # the largest k seen too big and the smallest k seen to fit
+        while fits is None or fits - too_big > 1:
+            low, high = too_big + 1, total if fits is None else fits - 1
+            for cuts in compiled_at:  # narrow the range with the layouts compiled already
+                if low <= cuts <= high:
+                    if _predict(measured, _size(compiled_at[cuts][2])) <= self.budget:
+                        high = cuts
+                    else:
+                        low = max(low, min(cuts + 1, high))
+            while low < high:  # smallest k in [low, high] predicted to fit (high if none)
+                middle = (low + high) // 2
+                if _predict(measured, _size(compiled_of(middle)[2])) <= self.budget:
+                    high = middle
+                else:
+                    low = middle + 1
+            inlined = inlined_of(low)
+            measured.append((_size(compiled_of(low)[2]), _size(inlined)))
+            if _size(inlined) <= self.budget or low == total:
+                fits = low
+            else:
+                too_big = low
+        shrunk, source, _ = compiled_of(fits)
+        return shrunk, source, inlined_of(fits)
 
     def _compile(self, env: jinja2.Environment, context: dict[str, Any]) -> tuple[str, str]:
         """MJML source and compiled HTML; errors name the template file and line."""
@@ -247,9 +275,23 @@ class Renderer:
         }
 
     def _context(
-        self, edition: Edition, loc: Locale, base: dict[str, Any], layout: Layout
+        self,
+        edition: Edition,
+        loc: Locale,
+        base: dict[str, Any],
+        layout: Layout,
+        known: dict[int, ArticleView] | None = None,
     ) -> dict[str, Any]:
         tz = ZoneInfo(edition.news_list.timezone)
+        known = {} if known is None else known  # views already made, by id(article)
+
+        def view_of(article: Article) -> ArticleView:
+            if id(article) not in known:
+                known[id(article)] = article_view(
+                    article, locale=loc, edition_dir=base["dir"], tz=tz
+                )
+            return known[id(article)]
+
         lead = lead_of(edition) if layout.shown and layout.shown[0] else None
         sections = []
         for index, (section, shown) in enumerate(zip(edition.sections, layout.shown, strict=True)):
@@ -261,16 +303,13 @@ class Renderer:
                 SectionView(
                     name=section.name,
                     anchor=section_anchor,
-                    articles=tuple(
-                        article_view(a, locale=loc, edition_dir=base["dir"], tz=tz)
-                        for a in articles
-                    ),
+                    articles=tuple(view_of(a) for a in articles),
                     more=len(section.articles) - shown,
                     more_url=f"{base['archive_url']}#{section_anchor}",
                 )
             )
         views = [a for s in sections for a in s.articles[:1]]
-        lead_view = article_view(lead, locale=loc, edition_dir=base["dir"], tz=tz) if lead else None
+        lead_view = view_of(lead) if lead else None
         top = [v.title for v in ([lead_view] if lead_view else []) + views]
         return {
             **base,
@@ -282,6 +321,22 @@ class Renderer:
 
 def _size(html: str) -> int:
     return len(html.encode("utf-8"))
+
+
+def _predict(measured: list[tuple[int, int]], compiled: int) -> float:
+    """The inlined size of `compiled` bytes of MJML output, from sizes measured before.
+
+    Between two measured points, on the line through them; outside, at the nearest
+    point's ratio. (Inlining adds more per article than to the fixed head and styles.)
+    """
+    below = max((p for p in measured if p[0] <= compiled), default=None)
+    above = min((p for p in measured if p[0] >= compiled), default=None)
+    if below and above and above[0] > below[0]:
+        slope = (above[1] - below[1]) / (above[0] - below[0])
+        return below[1] + (compiled - below[0]) * slope
+    nearest = below or above
+    assert nearest is not None
+    return compiled * nearest[1] / max(nearest[0], 1)
 
 
 def _shorten(text: str, limit: int) -> str:

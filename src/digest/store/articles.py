@@ -21,10 +21,10 @@ class ArticlesMixin(StoreBase):
         columns = "id, " + ", ".join(values)
         existing = self._one(f"SELECT {columns} FROM articles WHERE url = ?", [article.url])
         if existing is None and article.guid:
-            existing = self._one(
-                f"SELECT {columns} FROM articles WHERE guid = ? ORDER BY id LIMIT 1",
-                [article.guid],
-            )
+            # `guid != ''` lets SQLite use the partial index `articles_guid`: without it,
+            # every lookup scanned the table, and a feed file imported in quadratic time.
+            by_guid = "WHERE guid = ? AND guid != '' ORDER BY id LIMIT 1"
+            existing = self._one(f"SELECT {columns} FROM articles {by_guid}", [article.guid])
         if existing is None:
             self.db.execute(
                 f"INSERT INTO articles ({', '.join(values)}, feed_id, created_at, updated_at)"

@@ -10,11 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from digest.errors import InputError, NotFoundError
-from digest.models import NewsList, Subscriber
+from digest.models import SUBSCRIBER_STATUSES, NewsList, Subscriber
 from digest.store.base import sections_json, to_text
 from digest.store.lists import ListsMixin
-
-SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
 
 # Join a list, or change the sections wanted from it; no sections given keeps the old ones.
 _JOIN_LIST = (
