@@ -25,9 +25,11 @@ from digest.store import Store
 
 pytest_plugins = ["pytester"]
 
+# Tests link to loopback on purpose, set explicitly: a real send refuses an unset base URL.
+BASE_URL = "http://127.0.0.1:8000"
 DAY = date(2026, 11, 27)  # edition date used across tests; due 07:00 UTC by default
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
-LOCAL = "http://127.0.0.1:8000"  # the app answers only the Host values it serves
+LOCAL = BASE_URL  # the app answers only the Host values it serves (loopback, its port)
 
 
 class ManualClock:
@@ -67,7 +69,7 @@ def db_path(tmp_path: Path) -> Path:
 def settings(tmp_path: Path, db_path: Path) -> Settings:
     return load_settings(
         env={},
-        overrides={"db": db_path, "outbox": tmp_path / "outbox"},
+        overrides={"db": db_path, "outbox": tmp_path / "outbox", "base_url": BASE_URL},
         cwd=tmp_path,
     )
 
@@ -131,7 +133,9 @@ def run(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
         if key.startswith("DIGEST_"):
             monkeypatch.delenv(key)
     Store.open(db_path).close()  # as `digest init` would: other commands need the database
-    return Cli(tmp_path, db_path, {"DIGEST_OUTBOX": str(tmp_path / "outbox")})
+    return Cli(
+        tmp_path, db_path, {"DIGEST_OUTBOX": str(tmp_path / "outbox"), "DIGEST_BASE_URL": BASE_URL}
+    )
 
 
 @contextmanager

@@ -104,6 +104,9 @@ def test_lists_and_subscribers_round_trip(run: Cli) -> None:
         "locale": "en",
         "timezone": "Europe/London",
         "sections": "Sport;Tchad",
+        "status": "active",
+        "list_status": "active",
+        "paused": "",
     }
     run("subscribers", "remove", "bob@example.org")
     assert len(json.loads(run("subscribers", "list", "--json").stdout)) == 1

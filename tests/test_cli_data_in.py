@@ -52,8 +52,8 @@ def test_subscriber_lifecycle(run: Cli) -> None:
     run("subscribers", "resubscribe", "amina@example.com", "--force")
 
     exported = run("subscribers", "export", "--list", "weekly").stdout
-    assert exported == "email,name,lists,locale,timezone,sections\n" + (
-        'john@example.org,"Smith, John",daily;weekly,,,\n'
+    assert exported == "email,name,lists,locale,timezone,sections,status,list_status,paused\n" + (
+        'john@example.org,"Smith, John",weekly,,,,unsubscribed,unsubscribed,\n'
     )
 
 
@@ -141,6 +141,7 @@ def test_malformed_files_end_in_one_line_and_write_nothing(run: Cli) -> None:
 
 def test_demo_imports_the_cleaned_sample(run: Cli) -> None:
     run("demo", "--date", "2026-11-27")
+    run.db_path = run.tmp_path / "digest-demo" / "demo.db"  # the demo's own database
     shown = json.loads(
         run(
             "articles",
@@ -157,6 +158,125 @@ def test_demo_imports_the_cleaned_sample(run: Cli) -> None:
         "articles", "show", "https://news.example.com/tchad/ndjamena-crue-chari-quartiers-sud"
     )
     assert "utm_source" not in crue.stdout
+
+
+def _consent_site(run: Cli) -> None:
+    """Subscribers in every state an export has to carry (issue 11.3)."""
+    _setup(run)
+    run.write(
+        "people.csv",
+        "email,name,lists,locale,timezone,sections\n"
+        'amina@example.com,"Mahamat, Amina",daily,fr,Africa/Ndjamena,Tchad;Sport\n'
+        "amina@example.com,,weekly,,,\n"
+        "john@example.org,John,daily;weekly,en,,\n"
+        "zoe@example.net,Zoé,daily,,,\n"
+        "kim@example.com,Kim,weekly,,,Sport\n"
+        "lee@example.com,Lee,daily;weekly,,,\n"
+        "pat@example.com,Pat,daily,,,\n"
+        "ned@example.com,Ned,,,,\n",
+    )
+    run("subscribers", "import", "people.csv")
+    run("subscribers", "unsubscribe", "john@example.org")  # everything
+    run("subscribers", "unsubscribe", "lee@example.com", "--list", "weekly")  # one list
+    conn = sqlite3.connect(run.db_path)
+    with conn:
+        conn.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'zoe@example.net'")
+        conn.execute("UPDATE subscribers SET status = 'complained' WHERE email LIKE 'kim@%'")
+        conn.execute(
+            "UPDATE subscribers SET paused_at = '2026-11-20T08:00:00+00:00'"
+            " WHERE email LIKE 'pat@%'"
+        )
+    conn.close()
+
+
+def _consent(run: Cli, email: str) -> tuple[str, dict[str, str], dict[str, list[str]], bool]:
+    shown = json.loads(run("subscribers", "show", email, "--json").stdout)
+    return shown["status"], shown["list_status"], shown["sections"], shown["paused"]
+
+
+def test_export_then_import_into_an_empty_database_then_export_is_identical(run: Cli) -> None:
+    _consent_site(run)
+    first = run("subscribers", "export").stdout
+    assert (
+        first.splitlines()[0]
+        == "email,name,lists,locale,timezone,sections,status,list_status,paused"
+    )
+    assert (
+        'amina@example.com,"Mahamat, Amina",daily,fr,Africa/Ndjamena,Tchad;Sport,active,active,'
+        in first
+    )
+    assert "john@example.org,John,weekly,en,,,unsubscribed,unsubscribed," in first
+    assert "lee@example.com,Lee,weekly,,,,active,unsubscribed," in first
+    assert "ned@example.com,Ned,,,,,active,," in first
+    run.write("backup.csv", first)
+    people = ("john@example.org", "zoe@example.net", "kim@example.com", "lee@example.com",
+              "pat@example.com", "amina@example.com")  # fmt: skip
+    original = {e: _consent(run, e) for e in people}
+
+    run.db_path = run.tmp_path / "restored.db"
+    run("init")  # only init creates a database (issue 11, item 5)
+    _setup(run)
+    result = run("subscribers", "import", "backup.csv")
+    assert "added 7, " in result.stderr and "rejected 0" in result.stderr
+    assert run("subscribers", "export").stdout == first
+    assert {e: _consent(run, e) for e in original} == original
+    assert original["john@example.org"][0] == "unsubscribed"
+    assert original["lee@example.com"][1] == {"daily": "active", "weekly": "unsubscribed"}
+    assert original["amina@example.com"][2] == {"daily": ["Tchad", "Sport"], "weekly": []}
+    assert original["pat@example.com"][3] is True
+    assert run("subscribers", "count", "--list", "weekly", "--status", "active").stdout == "1\n"
+
+
+def test_import_never_reactivates_without_resubscribe_and_says_how_many_it_kept(
+    run: Cli,
+) -> None:
+    _consent_site(run)
+    before = run("subscribers", "export").stdout
+    # the site's old mailing-list file, and one that says "active" outright
+    run.write(
+        "old.csv",
+        "email,name,lists\n"
+        "john@example.org,John,daily;weekly\n"
+        "zoe@example.net,,daily\n"
+        "kim@example.com,,weekly\n"
+        "lee@example.com,,weekly\n"
+        "amina@example.com,,daily\n",
+    )
+    run.write(
+        "active.csv",
+        "email,lists,status,list_status\n"
+        "john@example.org,daily,active,active\n"
+        "lee@example.com,weekly,active,active\n",
+    )
+    for name, kept in (("old.csv", 4), ("active.csv", 2)):
+        result = run("subscribers", "import", name)
+        assert f"kept {kept} unsubscribed, bounced or complained" in result.stderr, result.stderr
+        assert "--resubscribe" in result.stderr
+        assert run("subscribers", "export").stdout == before
+    assert run("subscribers", "count", "--status", "active").stdout == "4\n"
+
+    # a file may stop mail: its unsubscribe is applied
+    run.write("stop.csv", "email,lists,status,list_status\namina@example.com,daily,,unsubscribed\n")
+    run("subscribers", "import", "stop.csv")
+    assert _consent(run, "amina@example.com")[1] == {"daily": "unsubscribed", "weekly": "active"}
+
+    result = run("subscribers", "import", "old.csv", "--resubscribe")
+    assert "kept" not in result.stderr
+    for email in ("john@example.org", "zoe@example.net", "kim@example.com", "lee@example.com"):
+        status, lists, _, _ = _consent(run, email)
+        assert status == "active" and set(lists.values()) == {"active"}, (email, lists)
+
+
+def test_a_subscribers_file_that_is_not_utf8_is_one_line_naming_the_line(run: Cli) -> None:
+    _setup(run)
+    path = run.tmp_path / "latin1.csv"
+    path.write_bytes("email,name\nok@example.com,Ok\nx@example.com,Zoé\n".encode("latin-1"))
+    result = run("subscribers", "import", str(path), "--list", "daily", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: {path}: not UTF-8 (line 3, byte 17)")
+    assert run("subscribers", "count").stdout == "0\n"  # nothing half written
+    result = run("subscribers", "import", "-", "--list", "daily", input="email\nin@example.com\n")
+    assert "added 1" in result.stderr
 
 
 # -- encodings (issue 10): what a file says about itself decides -----------------------------

@@ -14,9 +14,11 @@ from tests.conftest import NOW, require_tool
 WELL_UNDER = 2.0  # SpamAssassin's threshold is 5.0
 
 
-def test_sample_edition_scores_well_under_the_spam_threshold(settings: Settings) -> None:
+def test_sample_edition_scores_well_under_the_spam_threshold(
+    settings: Settings, tmp_path: Path
+) -> None:
     spamassassin = require_tool("spamassassin")
-    result = run_demo(settings, day=NOW.date(), clock=Clock.frozen(NOW))
+    result = run_demo(settings, day=NOW.date(), clock=Clock.frozen(NOW), folder=tmp_path / "demo")
     # The biggest message is a whole edition (all sections), the most to be suspicious of.
     message = max(Path(result.outbox).glob("*.eml"), key=lambda p: p.stat().st_size)
     scored = subprocess.run(

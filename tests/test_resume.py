@@ -21,7 +21,12 @@ SUBSCRIBERS = 30
 
 def start_send(db: Path, url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(DIGEST_SMTP_URL=url, DIGEST_RETRY_BASE="0.01", DIGEST_RETRY_MAX="0.05")
+    env.update(
+        DIGEST_SMTP_URL=url,
+        DIGEST_BASE_URL="https://news.example.com",
+        DIGEST_RETRY_BASE="0.01",
+        DIGEST_RETRY_MAX="0.05",
+    )
     return subprocess.Popen(
         [
             sys.executable,

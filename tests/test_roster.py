@@ -204,3 +204,21 @@ def test_the_cached_address_check_agrees_with_email_validator(local: str, domain
         except InputError:
             got = None
         assert got == expected
+
+
+def test_status_columns_are_checked_per_row(lists: Store) -> None:
+    text = (
+        "email,lists,status,list_status,paused\n"
+        "a@example.com,daily,gone,,\n"
+        "b@example.com,daily,,paused,\n"
+        "c@example.com,daily,,,yesterday\n"
+        "d@example.com,daily,Unsubscribed,,2026-11-20T09:00:00+01:00\n"
+    )
+    report = _import(lists, text)
+    assert [p.message.split(":")[0] for p in report.problems] == [
+        "people.csv row 2 field 'status'",
+        "people.csv row 3 field 'list_status'",
+        "people.csv row 4 field 'paused'",
+    ]
+    [(d, _)] = list(lists.subscribers())
+    assert d.status == "unsubscribed" and lists.is_paused(int(d.id or 0))

@@ -300,6 +300,7 @@ def test_foreground_scheduler_reloads_on_sighup_and_stops_on_sigterm(
         make_list(store)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env["DIGEST_DB"] = str(settings.db)
+    env["DIGEST_BASE_URL"] = settings.base_url
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", "schedule", "--reload-every", "1h"],
         cwd=tmp_path,

@@ -19,7 +19,7 @@ from digest.config import Settings
 from digest.models import Article, NewsList, Subscriber
 from digest.sink import free_port
 from digest.store import Store
-from tests.conftest import DAY, NOW, Cli, without_digest_env
+from tests.conftest import BASE_URL, DAY, NOW, Cli, without_digest_env
 from tests.faultsmtp import FaultServer, always
 from tests.test_delivery import ledger, make_project
 
@@ -81,6 +81,7 @@ def test_cron_round_with_a_frozen_now_and_a_4xx_ends_and_keeps_the_row(
         env = without_digest_env(
             DIGEST_DB=str(db_path),
             DIGEST_SMTP_URL=server.url,
+            DIGEST_BASE_URL=BASE_URL,
             DIGEST_RETRY_WINDOW="2",
             DIGEST_RETRY_BASE="60",
         )

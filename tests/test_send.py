@@ -267,3 +267,29 @@ def test_a_421_greeting_is_one_line_that_says_try_later(newsroom: Cli) -> None:
         " 421 4.3.2 Too many connections, try later"
     )
     assert hint.startswith("Hint: a temporary refusal") and "(421" not in result.stderr
+
+
+def test_send_refuses_while_the_base_url_is_unset_but_dry_run_and_test_copy_go_on(
+    newsroom: Cli, smtp_server: CaptureServer, tmp_path: Path
+) -> None:
+    """Issue 11.2: real mail must not carry unsubscribe links to the loopback default."""
+    del newsroom.env["DIGEST_BASE_URL"]
+    result = newsroom("send", "--date", "2026-11-27", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    first, hint = result.stderr.splitlines()
+    assert first.startswith("Error: DIGEST_BASE_URL is not set") and hint.startswith("Hint:")
+    assert not smtp_server.handler.received
+    again = newsroom("schedule", "--run-due", "--now", "2026-11-27T07:05:00+00:00", ok=False)
+    assert again.exit_code == 1 and "DIGEST_BASE_URL is not set" in again.stderr
+    assert not smtp_server.handler.received
+
+    newsroom("send", "--date", "2026-11-27", "--dry-run")
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+    newsroom("send", "--date", "2026-11-27", "--to", "editor@example.com")
+    assert len(smtp_server.handler.received) == 1
+
+    newsroom.env["DIGEST_BASE_URL"] = "https://news.example.com"
+    report = json.loads(newsroom("send", "--date", "2026-11-27", "--json").stdout)
+    assert report["sent"] == 3 and report["already_sent"] == 0  # the refusals recorded nothing
+    sent = received_messages(smtp_server)[1:]
+    assert all(m["List-Unsubscribe"].startswith("<https://news.example.com/u/") for m in sent)

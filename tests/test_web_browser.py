@@ -42,7 +42,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         overrides={"db": tmp_path / "news.db", "outbox": tmp_path / "outbox"},
         cwd=tmp_path,
     )
-    run_demo(settings, day=DAY, clock=Clock.frozen(datetime(2026, 11, 20, 7, 0, tzinfo=UTC)))
+    moment = Clock.frozen(datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
+    settings = run_demo(settings, day=DAY, clock=moment, folder=tmp_path / "demo").settings
     settings = replace(settings, templates=site)
     port = free_port()
     with serving(create_app(settings, port=port), port) as origin:

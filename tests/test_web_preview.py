@@ -44,8 +44,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         env={}, overrides={"db": folder / "news.db", "outbox": folder / "outbox"}, cwd=folder
     )
     moment = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
-    run_demo(settings, day=PAST, clock=Clock.frozen(moment))
-    return settings
+    return run_demo(settings, day=PAST, clock=Clock.frozen(moment), folder=folder / "demo").settings
 
 
 @pytest.fixture
@@ -86,10 +85,33 @@ def test_edition_page_has_views_tabs_and_checks(client: TestClient) -> None:
         "size": "ok",
         "images without alt": "ok",  # importing gives an image without alt the title (issue 3)
         "non-https links": "bad",  # DIGEST_BASE_URL is http://127.0.0.1:8000 here
+        "base URL": "bad",  # and that is loopback and plain http
         "unsubscribe link": "ok",
         "size budget": "ok",
     }
     assert "http://127.0.0.1:8000/u/" in page.text
+
+
+@pytest.mark.parametrize(
+    ("base_url", "state", "words"),
+    [
+        ("http://127.0.0.1:8000", "bad", ["loopback", "plain http"]),
+        ("https://localhost", "bad", ["loopback"]),
+        ("https://[::1]:8443", "bad", ["loopback"]),
+        ("http://news.example.com", "bad", ["plain http"]),
+        ("https://news.example.com", "ok", ["links go to https://news.example.com"]),
+    ],
+)
+def test_checks_flag_a_loopback_or_plain_http_base_url(
+    demo: Settings, base_url: str, state: str, words: list[str]
+) -> None:
+    """Issue 11.2: real mail would carry unsubscribe links nobody can open."""
+    with TestClient(base_url=LOCAL, app=create_app(replace(demo, base_url=base_url))) as client:
+        page = client.get(PAGE).text
+    assert checks_of(page)["base URL"] == state
+    item = re.search(r'<li class="\w+" data-check="base URL">(.*?)</li>', page, re.S)
+    assert item and all(word in item.group(1) for word in words), item
+    assert ("loopback" in item.group(1)) == ("loopback" in words)
 
 
 def test_source_tabs_show_html_text_mjml_and_the_raw_message(client: TestClient) -> None:

@@ -590,3 +590,26 @@ def test_rfc8058_one_click_on_real_uvicorn_then_send_skips_the_subscriber(
     assert "sent 1," in result.stderr
     new = [tos for _, tos, _ in smtp_server.handler.received[before:]]
     assert new == [["amina@example.com"]]
+
+
+def test_unsubscribe_links_of_a_merged_duplicate_reach_the_merged_subscriber(
+    settings: Settings,
+) -> None:
+    """Issue 11.4: mail sent to 'Amina@...' before the merge still unsubscribes her."""
+    from tests.test_store_subscribers import _old_database_with_duplicates
+
+    _old_database_with_duplicates(settings.db)
+    settings = replace(settings, base_url=ORIGIN, rate_limit=1000)
+    pipeline.init_project(settings)  # migrates: subscriber 3 becomes part of 1
+    secret = load_secret(settings.secret_file)
+    with Store.open(settings.db) as store:
+        weekly = store.get_list("weekly")
+        assert store.subscription_statuses(1)["weekly"] == "active"
+        old_link = make_token(secret, "unsubscribe", 3, int(weekly.id or 0))
+        with TestClient(
+            base_url=LOCAL, app=create_app(settings, clock=Clock()), follow_redirects=False
+        ) as client:
+            assert client.post(f"/u/{old_link}", data=ONE_CLICK).status_code == 200
+            prefs = make_token(secret, "preferences", 3, int(weekly.id or 0))
+            assert "Weekly" in client.get(f"/p/{prefs}").text
+        assert store.subscription_statuses(1)["weekly"] == "unsubscribed"

@@ -45,12 +45,16 @@ class Settings:
     theme_accent: str = "#b3261e"  # DIGEST_THEME_ACCENT: links and rules, #rrggbb
     theme_footer: str = ""  # DIGEST_THEME_FOOTER: a line of text above the postal address
     html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
+    # Not a setting: whether base_url came from the file, the environment or an option.
+    # A real send refuses the loopback default (links nobody can open).
+    base_url_set: bool = False
 
     @property
     def secret_file(self) -> Path:
         return self.db.with_name(self.db.name + ".secret")
 
 
+_DERIVED_FIELDS = {"base_url_set"}  # computed here, never read from DIGEST_* or the file
 _PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
 _FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window", "busy_timeout"}
 _INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit"}
@@ -65,7 +69,7 @@ def load_settings(
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
     values: dict[str, object] = {}
-    known = {f.name for f in fields(Settings)}
+    known = {f.name for f in fields(Settings)} - _DERIVED_FIELDS
 
     config_path = Path(env["DIGEST_CONFIG"]) if env.get("DIGEST_CONFIG") else cwd / CONFIG_FILE
     if env.get("DIGEST_CONFIG") and not config_path.is_file():
@@ -92,6 +96,7 @@ def load_settings(
         if value is not None:
             values[key] = value
 
+    values["base_url_set"] = bool(values.get("base_url"))
     for key in _PATH_FIELDS & values.keys():
         values[key] = Path(str(values[key])).expanduser()
     for key in _FLOAT_FIELDS & values.keys():

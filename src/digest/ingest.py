@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -152,6 +153,8 @@ def _fast_email(value: str, domains: dict[str, tuple[str, str] | None]) -> str |
     known = domains[domain]
     if known is None or len(local) + 1 + len(known[1]) > 254:
         return None
+    if _DOT_ATOM is not None:  # what validate_email_local_part checks an ASCII local part with
+        return f"{local}@{known[0]}" if _DOT_ATOM.match(local) else None
     try:
         _validate_local(local, allow_smtputf8=False)
     except EmailNotValidError:
@@ -163,6 +166,10 @@ try:  # a stable helper of email-validator 2.x; without it every address takes t
     from email_validator.syntax import validate_email_local_part as _validate_local
 except ImportError:  # pragma: no cover
     _validate_local = None  # type: ignore[assignment]
+try:
+    from email_validator.rfc_constants import DOT_ATOM_TEXT as _DOT_ATOM
+except ImportError:  # pragma: no cover
+    _DOT_ATOM = None  # type: ignore[assignment]
 
 
 # -- articles -----------------------------------------------------------------------------
@@ -433,18 +440,28 @@ def _json_records(text: str, *, name: str, lines: bool) -> list[tuple[str, Any]]
 
 
 def csv_rows(
-    text: str, *, name: str, columns: tuple[str, ...], required: tuple[str, ...] = ()
+    text: str | Iterable[str],
+    *,
+    name: str,
+    columns: tuple[str, ...],
+    required: tuple[str, ...] = (),
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number, {column: value}) for a CSV with a header; ',' or ';', quoted fields.
 
-    Row numbers count the header as row 1, like a spreadsheet. A row with more fields
-    than the header yields an InputError in place of its values.
+    `text` is the whole file, or its lines with their line endings (a text stream opened
+    with newline="", read as it goes, so a big file is never held whole). Row numbers
+    count the header as row 1, like a spreadsheet. A row with more fields than the
+    header yields an InputError in place of its values.
     """
     csv.field_size_limit(2_000_000)
-    text = text.lstrip("\ufeff")
-    header_line = text.split("\n", 1)[0]
+    stream = iter(io.StringIO(text, newline="") if isinstance(text, str) else text)
+    try:
+        first = next(stream, "").lstrip("\ufeff")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not UTF-8 (row 1)", hint="save the file as UTF-8") from None
+    header_line = first.split("\n", 1)[0]
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter, strict=True)
     try:
         header = [c.strip().lower() for c in next(reader, [])]
     except csv.Error as exc:
@@ -466,6 +483,7 @@ def csv_rows(
         if header.count(column) > 1:
             raise InputError(f"{name}: column {column!r} appears twice", hint="keep one")
     row = 1
+    width = len(header)
     while True:
         try:
             values = next(reader)
@@ -475,13 +493,19 @@ def csv_rows(
             raise InputError(
                 f"{name} row {row + 1}: {exc}", hint="check the quotes on that row"
             ) from None
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{name}: not UTF-8 (near row {row + 1})", hint="save the file as UTF-8"
+            ) from None
         row += 1
         if not values or values == [""]:
             continue
-        if len(values) > len(header):
-            yield row, {"#error": f"{len(values)} fields but the header has {len(header)}"}
+        if len(values) > width:
+            yield row, {"#error": f"{len(values)} fields but the header has {width}"}
             continue
-        yield row, {column: values[i] if i < len(values) else "" for i, column in enumerate(header)}
+        if len(values) < width:
+            values += [""] * (width - len(values))
+        yield row, dict(zip(header, values, strict=True))
 
 
 def _csv_records(text: str, *, name: str) -> list[tuple[str, Any]]:

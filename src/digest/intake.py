@@ -9,8 +9,8 @@ from datetime import datetime
 
 from digest import feed, ingest, roster, sanitizer
 from digest.errors import DigestError, InputError
-from digest.models import Article, Feed, Subscriber
-from digest.store import Store, address_hash
+from digest.models import Article, Feed, Subscriber, SubscriberImport
+from digest.store import Store
 
 # -- import -------------------------------------------------------------------------------
 
@@ -23,15 +23,21 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    problems: tuple[InputError, ...] = ()
+    problems: tuple[InputError, ...] = ()  # the first KEEP_PROBLEMS of `rejected`
     aborted: bool = False  # --strict and something was rejected: nothing was written
     warnings: tuple[str, ...] = ()  # imported, but worth a look (a recovered feed, ...)
+    kept: int = 0  # subscribers' rows whose unsubscribe, bounce or complaint was kept
 
     def summary(self) -> str:
         counts = (
             f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
             f"rejected {self.rejected}"
         )
+        if self.kept:
+            counts += (
+                f"; kept {self.kept} unsubscribed, bounced or complained as they were"
+                " (--resubscribe reactivates them)"
+            )
         return counts + ("; nothing imported (--strict)" if self.aborted else "")
 
 
@@ -89,68 +95,130 @@ def write_articles(
     )
 
 
+IMPORT_CHUNK = 5000  # rows merged per batch of SQL: big enough to be fast, small to stay flat
+KEEP_PROBLEMS = 1000  # rejected rows kept for the report; the rest are only counted
+
+
+class _StrictAbort(Exception):
+    """Raised inside the import's transaction to roll it back (--strict)."""
+
+
 def import_subscribers(
     store: Store,
-    data: str,
+    data: str | Iterable[str],
     *,
     name: str,
     default_lists: Iterable[str] = (),
     now: datetime,
     strict: bool = False,
     check_dns: bool = False,
+    resubscribe: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import a subscribers CSV. Re-importing merges list memberships.
+    """Import a subscribers CSV (the text, or a stream read as it goes). Re-importing
+    merges list memberships; statuses that stop mail are kept (see
+    `Store.merge_subscribers`) unless `resubscribe`.
 
     Each bad row is reported (row number and reason) and skipped, and so is an address
-    that was removed at its owner's request (suppressed). The good rows are written in
-    one transaction; with `strict`, nothing is written unless every row is good.
+    that was removed at its owner's request (suppressed). Rows are checked and written
+    a chunk at a time, so memory stays flat, all in one transaction: with `strict`,
+    nothing is written unless every row is good. `progress` gets row counts, each row
+    counted when checked and again when written.
     """
     defaults = tuple(default_lists)
     known = {lst.slug: lst for lst in store.lists()}
     for slug in defaults:
         if slug not in known:
             store.get_list(slug)  # raises with the known lists as a hint
-    batch = roster.read_subscribers_csv(data, name=name, check_dns=check_dns, progress=progress)
-    problems = list(batch.rejected)
-    suppressed = store.suppressed_hashes()
-    good: list[tuple[Subscriber, list[tuple[int, tuple[str, ...]]]]] = []
-    for row in batch.rows:
-        where = f"{name} row {row.row}"
-        slugs = row.lists or defaults
-        missing = [s for s in slugs if s not in known]
-        if missing:
-            problems.append(
-                InputError(
-                    f"{where} field 'lists': no list called {missing[0]!r}",
-                    hint="create it first with `digest lists add`",
+    problems: list[InputError] = []
+    warnings: list[str] = []  # the first KEEP_PROBLEMS, like problems
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "kept": 0, "rejected": 0}
+    chunk: list[tuple[int, SubscriberImport]] = []
+    shapes: dict[tuple[object, ...], tuple[tuple[int, tuple[str, ...], str], ...]] = {}
+
+    def reject(problem: InputError) -> None:
+        counts["rejected"] += 1
+        if len(problems) < KEEP_PROBLEMS:
+            problems.append(problem)
+
+    def flush() -> None:
+        suppressed = store.suppressed_among([item.subscriber.email for _, item in chunk])
+        good = []
+        for row, item in chunk:
+            if item.subscriber.email in suppressed:
+                reject(
+                    InputError(
+                        f"{name} row {row}: {item.subscriber.email} was removed at their"
+                        " request; not re-added",
+                        hint="only if they asked to come back: digest subscribers add --force",
+                    )
                 )
-            )
-            continue
-        if suppressed and address_hash(row.subscriber.email) in suppressed:
-            problems.append(
-                InputError(
-                    f"{where}: {row.subscriber.email} was removed at their request; not re-added",
-                    hint="only if they asked to come back: digest subscribers add --force",
+            else:
+                good.append(item)
+        if not (strict and counts["rejected"]):  # --strict: the rest is only checked
+            merged = store.merge_subscribers(good, now=now, resubscribe=resubscribe)
+            for key in ("added", "updated", "unchanged", "kept"):
+                counts[key] += getattr(merged, key)
+        if progress is not None:
+            progress(len(chunk))
+        chunk.clear()
+
+    try:
+        with store.transaction():
+            for row in roster.iter_subscribers_csv(data, name=name, check_dns=check_dns):
+                if progress is not None:
+                    progress(1)
+                if isinstance(row, InputError):
+                    reject(row)
+                    continue
+                if row.warnings and len(warnings) < KEEP_PROBLEMS:
+                    warnings.extend(row.warnings)
+                shape = (row.lists, row.sections, row.list_status)
+                memberships = shapes.get(shape)
+                if memberships is None:  # a few distinct shapes repeat over the file
+                    slugs = row.lists or defaults
+                    missing = [s for s in slugs if s not in known]
+                    if missing:
+                        reject(
+                            InputError(
+                                f"{name} row {row.row} field 'lists': no list called"
+                                f" {missing[0]!r}",
+                                hint="create it first with `digest lists add`",
+                            )
+                        )
+                        continue
+                    memberships = tuple(
+                        (int(known[s].id or 0), row.sections, row.list_status) for s in slugs
+                    )
+                    if len(shapes) < 10_000:
+                        shapes[shape] = memberships
+                chunk.append(
+                    (row.row, SubscriberImport(row.subscriber, row.status, row.paused, memberships))
                 )
-            )
-            continue
-        good.append((row.subscriber, [(int(known[s].id or 0), row.sections) for s in slugs]))
+                if len(chunk) >= IMPORT_CHUNK:
+                    flush()
+            if chunk:
+                flush()
+            if strict and counts["rejected"]:
+                raise _StrictAbort
+    except _StrictAbort:
+        pass
     problems.sort(key=_row_number)
-    warnings = tuple(batch.warnings)
-    if strict and problems:
+    if strict and counts["rejected"]:
         return ImportReport(
-            rejected=len(problems), problems=tuple(problems), aborted=True, warnings=warnings
+            rejected=counts["rejected"],
+            problems=tuple(problems),
+            aborted=True,
+            warnings=tuple(warnings),
         )
-    with store.transaction():
-        added, updated, unchanged = store.add_subscribers(good, now=now, progress=progress)
     return ImportReport(
-        added=added,
-        updated=updated,
-        unchanged=unchanged,
-        rejected=len(problems),
+        added=counts["added"],
+        updated=counts["updated"],
+        unchanged=counts["unchanged"],
+        rejected=counts["rejected"],
         problems=tuple(problems),
-        warnings=warnings,
+        kept=counts["kept"],
+        warnings=tuple(warnings),
     )
 
 

@@ -54,6 +54,10 @@ class NewsList:
     id: int | None = None
 
 
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+LIST_STATUSES = ("active", "unsubscribed")  # a subscription's own status, per list
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     email: str
@@ -62,6 +66,20 @@ class Subscriber:
     timezone: str = ""
     status: str = "active"
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberImport:
+    """One row of a subscribers import, as the store merges it.
+
+    Empty `status`, `paused_at` or membership status mean "not given": active for a new
+    subscriber or subscription, and the stored value kept for an existing one.
+    """
+
+    subscriber: Subscriber  # its `status` is not used: see `status`
+    status: str = ""
+    paused_at: str = ""  # UTC ISO-8601, when the subscriber paused all mail
+    memberships: tuple[tuple[int, tuple[str, ...], str], ...] = ()  # (list id, sections, status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +128,6 @@ class RenderedEdition:
 
 DELIVERY_STATES = ("queued", "sending", "sent", "deferred", "bounced", "failed", "skipped")
 PENDING_STATES = ("queued", "sending", "deferred")
-SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
 
 
 @dataclass(frozen=True, slots=True)

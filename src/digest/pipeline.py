@@ -196,6 +196,22 @@ def dkim_key(settings: Settings, news_list: NewsList) -> message.DkimKey | None:
     return message.DkimKey(private_key=pem, selector=settings.dkim_selector, domain=domain)
 
 
+def require_base_url(settings: Settings) -> None:
+    """Real mail needs links its readers can open: refuse while DIGEST_BASE_URL is unset.
+
+    Without it every unsubscribe and preferences link would point at the loopback
+    default, and Gmail and Yahoo require a working one-click unsubscribe. Dry runs,
+    test copies and the demo go on with the default.
+    """
+    if not settings.base_url_set:
+        raise ConfigError(
+            f"DIGEST_BASE_URL is not set: real mail would link to {settings.base_url}, "
+            "which no reader can open",
+            hint="set DIGEST_BASE_URL to the public https origin of `digest serve --public`, "
+            "e.g. https://news.example.com (--dry-run and --to work without it)",
+        )
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         base=settings.retry_base, maximum=settings.retry_max, window=settings.retry_window
@@ -231,6 +247,8 @@ def send_edition(
     None means today in the list's time zone.
     """
     started = clock.monotonic()
+    if not dry_run:
+        require_base_url(settings)
     news_list = store.pick_list(slug)
     list_zone = news_list.timezone
     if day is None:

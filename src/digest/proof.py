@@ -104,7 +104,7 @@ def preview_as(
         raw=raw,
         html=html,
         text=text,
-        checks=check_edition(view, rendered, html),
+        checks=check_edition(view, rendered, html, base_url=settings.base_url),
         subscriber=subscriber,
     )
 

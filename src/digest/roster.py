@@ -3,31 +3,50 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from digest import issue, spoofing
 from digest.errors import InputError
-from digest.ingest import check_text, csv_rows, normalize_email
-from digest.models import Subscriber
+from digest.ingest import (
+    _CONTROL_RE,
+    _fast_email,
+    check_text,
+    csv_rows,
+    normalize_email,
+    parse_datetime,
+)
+from digest.models import LIST_STATUSES, SUBSCRIBER_STATUSES, Subscriber
 
-SUBSCRIBER_COLUMNS = ("email", "name", "lists", "locale", "timezone", "sections")
+# The import format, and what `subscribers export` writes: one row per subscriber and list
+# (a subscriber on no list has one row with `lists` empty), so each list keeps its own
+# sections and status. Files with only the first columns import as before.
+SUBSCRIBER_COLUMNS = (
+    "email",
+    "name",
+    "lists",
+    "locale",
+    "timezone",
+    "sections",
+    "status",  # the subscriber's: active, unsubscribed, bounced, complained
+    "list_status",  # that list subscription's: active, unsubscribed
+    "paused",  # when they paused all mail (UTC ISO-8601), empty if not
+)
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a big import makes one per row, and frozen costs 3x
 class SubscriberRow:
+    """One valid row. Empty `status`, `list_status` and `paused` mean "not given"."""
+
     row: int
     subscriber: Subscriber
     lists: tuple[str, ...]
     sections: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberBatch:
-    rows: list[SubscriberRow] = field(default_factory=list)
-    rejected: list[InputError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # imported, but worth a look
+    status: str = ""
+    list_status: str = ""
+    paused: str = ""  # UTC ISO-8601
+    warnings: tuple[str, ...] = ()  # imported, but worth a look (a look-alike domain, ...)
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may run such a cell
@@ -101,38 +120,128 @@ def make_subscriber(
 
 @dataclass
 class _Cache:
-    """Per-import memo of validated domains and zones (a 100,000-row file repeats them)."""
+    """Per-import memo of validated domains and zones (a 100,000-row file repeats them),
+    and of the other values that repeat (lists, sections, locale, status): each distinct
+    value is checked once, by the same function a row without the memo goes through."""
 
     domains: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     zones: set[str] = field(default_factory=set)
+    memo: dict[str, dict[str, object]] = field(
+        default_factory=lambda: {column: {} for column in _CHECKS}
+    )
+    shapes: dict[tuple[str, ...], tuple[object, ...]] = field(default_factory=dict)
+
+    def checked(self, column: str, raw: str) -> object:
+        """The checked value for a value of `column`; _INVALID if the check refuses it."""
+        known = self.memo[column]
+        found = known.get(raw)
+        if found is None:
+            try:
+                found = _CHECKS[column](raw)
+            except InputError:
+                return _INVALID
+            if len(known) < 10_000:  # a memo, not a copy of the file
+                known[raw] = found
+        return found
 
 
-def read_subscribers_csv(
-    data: str,
+_INVALID = object()
+_CHECKS: dict[str, Callable[[str], object]] = {
+    "lists": lambda v: split_list(check_text(v, where="", limit=2000)),
+    "sections": lambda v: split_list(check_text(v, where="", limit=2000)),
+    "locale": lambda v: check_locale(v, where=""),
+    "status": lambda v: check_choice(v, SUBSCRIBER_STATUSES, where=""),
+    "list_status": lambda v: check_choice(v, LIST_STATUSES, where=""),
+}
+
+
+def _fast_row(row: int, values: dict[str, str], cache: _Cache) -> SubscriberRow | None:
+    """The common row, checked with what the file's earlier rows taught: plain text, a
+    known domain, values seen before. None whenever the full check must decide (it
+    then gives the same result, or the error message).
+
+    Length limits: the memoised values passed the full check, which has them; an
+    address `_fast_email` accepts is at most 254 characters; the name is checked here.
+    """
+    joined = "".join(values.values())
+    if _CONTROL_RE.search(joined) or (not joined.isascii() and not _encodable(joined)):
+        return None
+    get = values.get
+    name = get("name", "")
+    email = _fast_email(values["email"].strip(), cache.domains)
+    zone = get("timezone", "").strip()
+    if email is None or len(name) > 200 or (zone and zone not in cache.zones):
+        return None
+    if not email.isascii() or "xn--" in email:
+        return None  # the full path also looks for look-alike domains
+    if not name.isascii() and spoofing.BIDI_CONTROLS.search(name):
+        return None  # and for bidirectional controls
+    if get("paused", "").strip():
+        return None
+    raw = (get("lists", ""), get("sections", ""), get("locale", ""), get("status", ""),
+           get("list_status", ""))  # fmt: skip
+    found = cache.shapes.get(raw)
+    if found is None:  # a new combination: each value checked (most are memoised too)
+        found = tuple(cache.checked(c, v) for c, v in zip(_SHAPE, raw, strict=True))
+        if _INVALID in found:
+            return None
+        if len(cache.shapes) < 10_000:
+            cache.shapes[raw] = found
+    lists, sections, locale, status, list_status = found
+    return SubscriberRow(
+        row,
+        Subscriber(email, name.strip(), locale, zone),  # type: ignore[arg-type]
+        lists,  # type: ignore[arg-type]
+        sections,  # type: ignore[arg-type]
+        status,  # type: ignore[arg-type]
+        list_status,  # type: ignore[arg-type]
+    )
+
+
+_SHAPE = ("lists", "sections", "locale", "status", "list_status")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_choice(value: str, choices: tuple[str, ...], *, where: str) -> str:
+    value = check_text(value, where=where, limit=40).lower()
+    if value and value not in choices:
+        raise InputError(f"{where}: {value!r} is not one of " + ", ".join(choices), hint="or empty")
+    return value
+
+
+def iter_subscribers_csv(
+    data: str | Iterable[str],
     *,
     name: str,
     check_dns: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> SubscriberBatch:
-    """Rows of a subscribers CSV (',' or ';', BOM or not, quoted fields with newlines).
-
-    A file that cannot be read raises InputError; a bad row becomes one InputError in
-    `rejected`, naming the row number and the field.
+) -> Iterator[SubscriberRow | InputError]:
+    """Rows of a subscribers CSV (',' or ';', BOM or not, quoted fields with newlines),
+    read as they come: a valid row is a SubscriberRow, a bad one an InputError naming
+    its row number and field. A file that cannot be read at all raises InputError.
     """
-    batch = SubscriberBatch()
     cache = _Cache()
-    rows = csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",))
-    count = 0
-    for count, (row, values) in enumerate(rows, 1):  # noqa: B007 (count is used after)
+    for row, values in csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",)):
+        if any(value[:1] == "'" for value in values.values()):  # a quote export added
+            values = {key: from_spreadsheet_safe(value) for key, value in values.items()}
+        if not check_dns and "#error" not in values:
+            fast = _fast_row(row, values, cache)
+            if fast is not None:
+                yield fast
+                continue
         where = f"{name} row {row}"
-        values = {key: from_spreadsheet_safe(value) for key, value in values.items()}
-        if progress is not None and count % 1000 == 0:
-            progress(1000)
         try:
             if "#error" in values:
                 raise InputError(f"{where}: {values['#error']}", hint="quote fields with commas")
             for key in ("lists", "sections"):
                 check_text(values.get(key), where=f"{where} field {key!r}", limit=2000)
+            paused = check_text(values.get("paused"), where=f"{where} field 'paused'", limit=40)
             subscriber = make_subscriber(
                 email=values["email"],
                 name=values.get("name", ""),
@@ -142,22 +251,30 @@ def read_subscribers_csv(
                 check_dns=check_dns,
                 cache=cache,
             )
-            batch.rows.append(
-                SubscriberRow(
-                    row=row,
-                    subscriber=subscriber,
-                    lists=split_list(values.get("lists", "")),
-                    sections=split_list(values.get("sections", "")),
-                )
-            )
+            warnings: list[str] = []
             if not subscriber.email.isascii() or "xn--" in subscriber.email:
-                batch.warnings.extend(
-                    spoofing.check_email(subscriber.email, where=f"{where} field 'email'")
-                )
+                warnings += spoofing.check_email(subscriber.email, where=f"{where} field 'email'")
             if spoofing.BIDI_CONTROLS.search(subscriber.name):
-                batch.warnings.extend(spoofing.check_texts({"name": subscriber.name}, where=where))
+                warnings += spoofing.check_texts({"name": subscriber.name}, where=where)
+            yield SubscriberRow(
+                row=row,
+                subscriber=subscriber,
+                lists=split_list(values.get("lists", "")),
+                sections=split_list(values.get("sections", "")),
+                status=check_choice(
+                    values.get("status", ""), SUBSCRIBER_STATUSES, where=f"{where} field 'status'"
+                ),
+                list_status=check_choice(
+                    values.get("list_status", ""),
+                    LIST_STATUSES,
+                    where=f"{where} field 'list_status'",
+                ),
+                paused=(
+                    parse_datetime(paused, where=f"{where} field 'paused'").isoformat()
+                    if paused
+                    else ""
+                ),
+                warnings=tuple(warnings),
+            )
         except InputError as exc:
-            batch.rejected.append(exc)
-    if progress is not None and count % 1000:
-        progress(count % 1000)
-    return batch
+            yield exc

@@ -49,8 +49,9 @@ def print_import(
         err.print(f"... and {len(report.warnings) - limit} more warnings")
     for problem in report.problems[:limit]:
         err.print(f"rejected: {problem.message}" + (f" ({problem.hint})" if problem.hint else ""))
-    if len(report.problems) > limit:
-        err.print(f"... and {len(report.problems) - limit} more rejected")
+    shown = min(limit, len(report.problems))
+    if report.rejected > shown:
+        err.print(f"... and {report.rejected - shown} more rejected")
     err.print(prefix + report.summary() + suffix)
 
 

@@ -5,6 +5,7 @@ The one place that turns a DigestError into a message, a hint and an exit code.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
@@ -24,6 +25,21 @@ R = TypeVar("R")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+
+
+class _NoticeHandler(logging.Handler):
+    """What the store tells the person running a command (a migration's merges), on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(record.getMessage(), markup=False)
+
+
+def _show_store_notices() -> None:
+    logger = logging.getLogger("digest.store")
+    if not any(isinstance(h, _NoticeHandler) for h in logger.handlers):
+        handler = _NoticeHandler(logging.INFO)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -136,6 +152,7 @@ def cli(ctx: click.Context, db: Path | None, templates: Path | None) -> None:
     Try it:  digest demo
     Then:    digest lists list ; digest preview --out preview ; digest send
     """
+    _show_store_notices()
     ctx.ensure_object(dict)["settings"] = load_settings(
         overrides={"db": db, "templates": templates}
     )

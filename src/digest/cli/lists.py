@@ -156,8 +156,9 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
 
     with pipeline.open_store(settings_of(ctx)) as store:
         r = store.get_list(slug)
-        counts = {s: store.count_subscribers(slug, status=s) for s in ("active", "unsubscribed")}
-        total = store.count_subscribers(slug)
+        by_status = store.count_by_status(slug)
+        counts = {s: by_status[s] for s in ("active", "unsubscribed")}
+        total = by_status["total"]
     data = {
         "slug": r.slug,
         "name": r.name,

@@ -76,6 +76,7 @@ def schedule(
     from digest import dispatch, pipeline
 
     settings = settings_of(ctx)
+    pipeline.require_base_url(settings)  # before anything is due: it sends real mail
     window = parse_duration(catch_up, "--catch-up")
     _setup_logging(verbose)
     if "clock" in ctx.ensure_object(dict) and not run_due:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 from rich.markup import escape
 
+from digest import charset
 from digest.cli.articles import print_import
 from digest.cli.base import (
     cli,
@@ -19,9 +22,9 @@ from digest.cli.base import (
     err,
     handle_errors,
     out,
-    read_input,
     settings_of,
 )
+from digest.errors import InputError
 from digest.models import SUBSCRIBER_STATUSES, Subscriber
 
 if TYPE_CHECKING:
@@ -42,6 +45,61 @@ def subscriber_json(s: Subscriber, lists: list[str], store: Store) -> dict[str, 
         "lists": lists,
         "sections": store.subscription_sections(s.id),
     }
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[tuple[Iterator[str], str]]:
+    """A file (or '-', stdin) as text lines, read as they are needed, and its name.
+
+    UTF-8, or the UTF-16/UTF-32 its byte order mark says (as `read_input`). Lines keep
+    their line endings (what the csv module wants); text that does not decode is one
+    error naming the file and, for UTF-8, the line and the byte.
+    """
+    if path == "-":
+        yield _text_lines(sys.stdin.buffer, "stdin"), "stdin"
+        return
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", hint="check the path") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}", hint="check the path and permissions") from None
+    with raw:
+        yield _text_lines(raw, path), path
+
+
+def _text_lines(raw: BinaryIO, name: str) -> Iterator[str]:
+    # a file or stdin is buffered already; a test's stdin (BytesIO) is wrapped to peek
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
+    encoding, skip = charset.byte_encoding(buffered.peek(4)[:4])
+    if skip and encoding != "utf-8":  # UTF-16/32: the codec finds the lines
+        buffered.read(skip)
+        text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
+        label = encoding.upper().replace("-LE", "").replace("-BE", "")
+        try:
+            yield from text
+        except UnicodeDecodeError:
+            raise InputError(f"{name}: not {label}", hint="save the file as UTF-8") from None
+        return
+    for number, line in enumerate(buffered, 1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{name}: not UTF-8 (line {number}, byte {exc.start + 1})",
+                hint="save the file as UTF-8",
+            ) from None
+
+
+def count_lines(path: str) -> int:
+    """Lines in a file, for a progress bar on a terminal (0 for stdin or elsewhere)."""
+    if path == "-" or not err.is_terminal:
+        return 0
+    lines = 0
+    with open(path, "rb") as raw:
+        while block := raw.read(1 << 20):
+            lines += block.count(b"\n")
+    return lines
 
 
 @contextmanager
@@ -209,27 +267,72 @@ def subscribers_set_sections(
 def subscribers_list(
     ctx: click.Context, slug: str | None, status: str | None, as_json: bool
 ) -> None:
-    """Show subscribers.
+    """Show subscribers, as they are read (a million start showing at once).
 
     \b
     Example:
       digest subscribers list --list daily --status active --json
     """
-    from rich.table import Table
-
     from digest import pipeline
 
     with pipeline.open_store(settings_of(ctx)) as store:
-        rows = list(store.subscribers(slug, status=status))
+        rows = store.subscriber_listing(slug, status=status)
         if as_json:
-            data = [subscriber_json(s, lists, store) for s, lists in rows]
-            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            echo_json_array(listing_json(s, sections) for s, sections in rows)
             return
-    table = Table("email", "name", "status", "lists")
-    for s, lists in rows:
-        table.add_row(s.email, s.name, s.status, ", ".join(lists))
-    out.print(table)
-    err.print(f"{len(rows)} subscribers")
+        shown = echo_columns(
+            ("email", "name", "status", "lists"),
+            ((s.email, s.name, s.status, ", ".join(sections)) for s, sections in rows),
+        )
+    err.print(f"{shown} subscribers")
+
+
+def listing_json(s: Subscriber, sections: dict[str, list[str]]) -> dict[str, object]:
+    return {
+        "id": s.id,
+        "email": s.email,
+        "name": s.name,
+        "status": s.status,
+        "locale": s.locale,
+        "timezone": s.timezone,
+        "lists": list(sections),
+        "sections": sections,
+    }
+
+
+def echo_json_array(items: Iterable[object]) -> None:
+    """What json.dumps(list(items), indent=2) prints, written one item at a time."""
+    write = sys.stdout.write
+    first = True
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        write(("[\n  " if first else ",\n  ") + text)
+        first = False
+    write("[]\n" if first else "\n]\n")
+
+
+def echo_columns(headers: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> int:
+    """Rows in aligned columns, streamed: widths come from the first 1,000 rows (a longer
+    value later just pushes its line out). Returns how many rows were written."""
+    head: list[tuple[str, ...]] = []
+    rest = iter(rows)
+    for row in rest:
+        head.append(row)
+        if len(head) >= 1000:
+            break
+    widths = [max([len(h), *(len(r[i]) for r in head)]) for i, h in enumerate(headers)]
+
+    def line(values: tuple[str, ...]) -> str:
+        cells = [v.ljust(w) for v, w in zip(values[:-1], widths, strict=False)]
+        return "  ".join([*cells, values[-1]]).rstrip() + "\n"
+
+    write = sys.stdout.write
+    write(line(headers))
+    count = 0
+    for row in itertools.chain(head, rest):
+        write(line(row))
+        count += 1
+    return count
 
 
 @subscribers_group.command("show")
@@ -279,15 +382,12 @@ def subscribers_count(
     from digest import pipeline
 
     with pipeline.open_store(settings_of(ctx)) as store:
-        if as_json:
-            counts = {
-                s: store.count_subscribers(slug, status=s)
-                for s in ([status] if status else SUBSCRIBER_STATUSES)
-            }
-            counts_all = {"total": store.count_subscribers(slug), **counts}
-            click.echo(json.dumps(counts_all, indent=2))
+        if not as_json:
+            click.echo(store.count_subscribers(slug, status=status))
             return
-        click.echo(store.count_subscribers(slug, status=status))
+        # every status in one pass over the list
+        counts = store.count_by_status(slug, statuses=(status,) if status else SUBSCRIBER_STATUSES)
+    click.echo(json.dumps(counts, indent=2))
 
 
 @subscribers_group.command("import")
@@ -295,16 +395,29 @@ def subscribers_count(
 @click.option("--list", "slugs", multiple=True, help="List for rows without a 'lists' value.")
 @click.option("--strict", is_flag=True, help="Import nothing unless every row is valid.")
 @click.option("--check-dns", is_flag=True, help="Also check each domain accepts mail (slow).")
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Make unsubscribed, bounced or complained subscribers in the file active again.",
+)
 @click.pass_context
 @handle_errors
 def subscribers_import(
-    ctx: click.Context, file: str, slugs: tuple[str, ...], strict: bool, check_dns: bool
+    ctx: click.Context,
+    file: str,
+    slugs: tuple[str, ...],
+    strict: bool,
+    check_dns: bool,
+    resubscribe: bool,
 ) -> None:
-    """Import subscribers from CSV (columns: email,name,lists,locale,timezone,sections).
+    """Import subscribers from CSV (the export format: email,name,lists,locale,timezone,
+    sections,status,list_status,paused; only email is required).
 
     ',' or ';' separated, with or without a BOM. Each bad row is reported with its row
     number; the valid rows are imported and the command exits 1 if any was rejected
     (--strict: nothing is imported then). Importing again merges list memberships.
+    An unsubscribed, bounced or complained address or list stays so (the summary
+    counts them) unless --resubscribe.
 
     \b
     Example:
@@ -312,19 +425,20 @@ def subscribers_import(
     """
     from digest import pipeline
 
-    data, name = read_input(file)
     with (
+        open_input(file) as (stream, name),
         pipeline.open_store(settings_of(ctx)) as store,
-        progress_bar(2 * data.count("\n"), "importing") as progress,
+        progress_bar(2 * count_lines(file), "importing") as progress,
     ):
         report = pipeline.import_subscribers(
             store,
-            data,
+            stream,
             name=name,
             default_lists=slugs,
             now=clock_of(ctx).now(),
             strict=strict,
             check_dns=check_dns,
+            resubscribe=resubscribe,
             progress=progress,
         )
     print_import(report)
@@ -343,6 +457,10 @@ def subscribers_export(
 ) -> None:
     """Write subscribers as CSV to stdout (the import format), or as JSON.
 
+    One row per subscriber and list, with the subscriber's status, that list's status
+    and sections, and when they paused: importing the file into an empty database
+    gives the same subscribers, with the same consent.
+
     \b
     Example:
       digest subscribers export --list daily > backup.csv
@@ -351,17 +469,12 @@ def subscribers_export(
 
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
-            rows = [
-                subscriber_json(s, lists, store)
-                for s, lists in store.subscribers(slug, status=status)
-            ]
-            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            rows = store.subscriber_listing(slug, status=status)
+            echo_json_array(listing_json(s, sections) for s, sections in rows)
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(roster.SUBSCRIBER_COLUMNS)
-        for s, lists in store.subscribers(slug, status=status):
-            assert s.id is not None
-            sections = store.subscription_sections(s.id)
-            wanted = sections.get(slug, []) if slug else next(iter(sections.values()), [])
-            cells = [s.email, s.name, ";".join(lists), s.locale, s.timezone, ";".join(wanted)]
-            writer.writerow([roster.spreadsheet_safe(cell) for cell in cells])
+        writer.writerows(
+            [roster.spreadsheet_safe(cell) for cell in cells]
+            for cells in store.export_rows(slug, status=status)
+        )

@@ -65,22 +65,34 @@ def smtp_sink(ctx: click.Context, host: str, port: int, outbox: Path | None) -> 
 
 @cli.command()
 @click.option("--date", "day", help="Edition date [default: today in the list's time zone].")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("digest-demo"),  # digest.demo.DEMO_DIR (imported only when the demo runs)
+    show_default=True,
+    help="The demo's own folder: its database, outbox/ and preview/.",
+)
 @now_option
 @click.pass_context
 @handle_errors
-def demo(ctx: click.Context, day: str | None) -> None:
+def demo(ctx: click.Context, day: str | None, folder: Path) -> None:
     """Try everything: sample list, subscribers and articles, sent to a local capture server.
 
-    Creates subscribers.db (or --db) here, sends today's sample edition over real SMTP to
-    a built-in server on a free loopback port, and writes .eml files to outbox/.
+    Works in its own folder (digest-demo/): creates demo.db there, sends today's sample
+    edition over real SMTP to a built-in server on a free loopback port, and writes .eml
+    files to digest-demo/outbox/. It never opens --db / DIGEST_DB or subscribers.db.
 
     \b
     Example:
-      digest demo && ls outbox/
+      digest demo && ls digest-demo/outbox/
     """
     from digest.demo import run_demo
 
-    result = run_demo(settings_of(ctx), day=parse_day(day) if day else None, clock=clock_of(ctx))
+    result = run_demo(
+        settings_of(ctx), day=parse_day(day) if day else None, clock=clock_of(ctx), folder=folder
+    )
     print_report(result.report, False)
+    out.print(f"database: {result.db.resolve()} (the demo's own; no other database touched)")
     out.print(f"messages: {result.outbox.resolve()}/ (.eml files, captured by {result.smtp_url})")
     out.print(f"preview:  {result.preview.resolve()}")

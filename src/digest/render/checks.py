@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 from digest.models import Edition, RenderedEdition
 
@@ -34,8 +36,41 @@ class _Links(HTMLParser):
             self.urls.append(values.get("src") or "")
 
 
-def check_edition(edition: Edition, rendered: RenderedEdition, html: str) -> list[Check]:
-    """`edition` as rendered (after section choice); `html` the personalised HTML."""
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8, ::1 or 0.0.0.0: a host only this machine can reach."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def check_base_url(base_url: str) -> Check:
+    """Whether the links in real mail (unsubscribe, preferences) can be opened by readers."""
+    parts = urlsplit(base_url)
+    problems = []
+    if is_loopback_host(parts.hostname or ""):
+        problems.append("loopback: its links open only on this machine")
+    if parts.scheme != "https":
+        problems.append("plain http: mailbox providers want https for one-click unsubscribe")
+    if problems:
+        return Check(
+            "base URL",
+            False,
+            f"DIGEST_BASE_URL {base_url} is " + "; ".join(problems),
+            ("set DIGEST_BASE_URL to the site's public https origin before a real send",),
+        )
+    return Check("base URL", True, f"unsubscribe and preferences links go to {base_url}")
+
+
+def check_edition(
+    edition: Edition, rendered: RenderedEdition, html: str, *, base_url: str = ""
+) -> list[Check]:
+    """`edition` as rendered (after section choice); `html` the personalised HTML;
+    `base_url` the origin of the links in real mail (DIGEST_BASE_URL), checked if given."""
     size = len(html.encode("utf-8"))
     page = _Links(html)
     checks = [
@@ -46,6 +81,8 @@ def check_edition(edition: Edition, rendered: RenderedEdition, html: str) -> lis
             f"({size / CLIP_LIMIT:.0%})",
         )
     ]
+    if base_url:
+        checks.append(check_base_url(base_url))
     no_alt = [
         f"{a.title} ({a.image_url}): the title stands in"
         for s in edition.sections

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -31,6 +32,14 @@ def from_text(value: str) -> datetime:
 
 def sections_json(sections: Iterable[str]) -> str:
     """How a list of section names is stored: a JSON array, non-ASCII kept as is."""
+    if isinstance(sections, tuple):
+        return _tuple_json(sections)
+    return json.dumps(list(sections), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tuple_json(sections: tuple[str, ...]) -> str:
+    """sections_json for a tuple, memoised: an import repeats a few section sets."""
     return json.dumps(list(sections), ensure_ascii=False)
 
 

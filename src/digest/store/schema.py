@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("digest")
+log = logging.getLogger("digest.store")
 
 
 @migrations(name="0001_initial")
@@ -191,4 +195,101 @@ def _soft_bounces(db: Database) -> None:
         );
         CREATE INDEX soft_bounces_edition ON soft_bounces(edition_id);
         """
+    )
+
+
+# The statuses that stop mail, mildest first: merging duplicates keeps the strongest.
+_STRENGTH = ("active", "unsubscribed", "bounced", "complained")
+
+
+@migrations(name="0006_one_subscriber_per_address")
+def _one_subscriber_per_address(db: Database) -> None:
+    """One subscriber per address whatever the case of its local part (issue 11.4).
+
+    Subscribers whose addresses differ only in case are merged into the oldest (its
+    spelling is kept for sending): the strongest status, the earliest pause, every list
+    (unsubscribed from a list if any of them was), the ledger rows of editions it lacks.
+    Each merge is logged and recorded in `subscriber_merges`, which also keeps the old
+    ids' unsubscribe and preferences links working. Then a unique index on the
+    case-folded address (ASCII NOCASE: local parts are ASCII, domains are normalised)
+    keeps it so.
+    """
+    conn = db.conn
+    conn.execute(
+        """
+        CREATE TABLE subscriber_merges (
+            merged_id INTEGER PRIMARY KEY,
+            merged_email TEXT NOT NULL,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            merged_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))
+        )
+        """
+    )
+    groups = conn.execute(
+        "SELECT group_concat(id) FROM (SELECT id, email FROM subscribers ORDER BY id)"
+        " GROUP BY email COLLATE NOCASE HAVING count(*) > 1"
+    ).fetchall()
+    for (ids_text,) in groups:
+        keep, *others = sorted(int(i) for i in ids_text.split(","))
+        _merge_into(conn, keep, others)
+    conn.execute("CREATE UNIQUE INDEX subscribers_address ON subscribers(email COLLATE NOCASE)")
+
+
+def _merge_into(conn: sqlite3.Connection, keep: int, others: list[int]) -> None:
+    columns = "email, name, locale, timezone, status, paused_at"
+    marks = ",".join("?" * (1 + len(others)))
+    rows = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            f"SELECT id, {columns} FROM subscribers WHERE id IN ({marks})", [keep, *others]
+        )
+    }
+    email, name, locale, zone, status, paused = rows[keep]
+    for other in others:
+        o_email, o_name, o_locale, o_zone, o_status, o_paused = rows[other]
+        name, locale, zone = name or o_name, locale or o_locale, zone or o_zone
+        status = max(status, o_status, key=_STRENGTH.index)
+        paused = min(p for p in (paused, o_paused) if p) if (paused or o_paused) else None
+        for (list_id,) in conn.execute(
+            "SELECT list_id FROM subscriptions WHERE subscriber_id = ?", [other]
+        ).fetchall():
+            conn.execute(
+                "INSERT INTO subscriptions (subscriber_id, list_id, sections, status, created_at)"
+                " SELECT ?, list_id, sections, status, created_at FROM subscriptions"
+                " WHERE subscriber_id = ? AND list_id = ?"
+                " ON CONFLICT (subscriber_id, list_id) DO UPDATE SET"
+                " sections = CASE WHEN sections = '[]' THEN excluded.sections ELSE sections END,"
+                " status = CASE WHEN excluded.status = 'unsubscribed' THEN 'unsubscribed'"
+                " ELSE status END",
+                [keep, other, list_id],
+            )
+        # the ledger (and soft bounces): editions the kept one lacks move over; a copy
+        # both got stays once
+        for table in ("deliveries", "soft_bounces"):
+            conn.execute(
+                f"UPDATE OR IGNORE {table} SET subscriber_id = ? WHERE subscriber_id = ?",
+                [keep, other],
+            )
+            conn.execute(f"DELETE FROM {table} WHERE subscriber_id = ?", [other])
+        conn.execute("DELETE FROM subscriptions WHERE subscriber_id = ?", [other])
+        conn.execute(
+            "UPDATE subscriber_merges SET subscriber_id = ? WHERE subscriber_id = ?", [keep, other]
+        )
+        conn.execute("DELETE FROM subscribers WHERE id = ?", [other])
+        conn.execute(
+            "INSERT INTO subscriber_merges (merged_id, merged_email, subscriber_id)"
+            " VALUES (?, ?, ?)",
+            [other, o_email, keep],
+        )
+        log.warning(
+            "migration: merged subscriber %d <%s> into %d <%s> (same address but for case)",
+            other,
+            o_email,
+            keep,
+            email,
+        )
+    conn.execute(
+        "UPDATE subscribers SET name = ?, locale = ?, timezone = ?, status = ?, paused_at = ?"
+        " WHERE id = ?",
+        [name, locale, zone, status, paused, keep],
     )

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from digest.errors import InputError, NotFoundError
-from digest.models import SUBSCRIBER_STATUSES, NewsList, Subscriber
+from digest.models import SUBSCRIBER_STATUSES, NewsList, Subscriber, SubscriberImport
 from digest.store.base import sections_json, to_text
 from digest.store.lists import ListsMixin
+
+# Statuses that stop mail, from mildest to strongest: a merge keeps the strongest.
+_STRENGTH = {status: rank for rank, status in enumerate(SUBSCRIBER_STATUSES)}
 
 # Join a list, or change the sections wanted from it; no sections given keeps the old ones.
 _JOIN_LIST = (
@@ -36,7 +40,9 @@ class SubscribersMixin(ListsMixin):
         Returns the stored subscriber and whether it was new.
         """
         stamp = to_text(now)
-        existing = self._one("SELECT id FROM subscribers WHERE email = ?", [subscriber.email])
+        existing = self._one(
+            "SELECT id FROM subscribers WHERE email = ? COLLATE NOCASE", [subscriber.email]
+        )
         if existing is None:
             cursor = self.db.execute(
                 "INSERT INTO subscribers (email, name, locale, timezone, status, created_at,"
@@ -68,7 +74,8 @@ class SubscribersMixin(ListsMixin):
         return self.get_subscriber(subscriber.email), existing is None
 
     def get_subscriber(self, email: str) -> Subscriber:
-        row = self._one("SELECT * FROM subscribers WHERE email = ?", [email])
+        """By address, whatever the case of its local part (one subscriber per address)."""
+        row = self._one("SELECT * FROM subscribers WHERE email = ? COLLATE NOCASE", [email])
         if row is None:
             raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
         return _subscriber_from_row(row)
@@ -113,7 +120,7 @@ class SubscribersMixin(ListsMixin):
         Returns whether a subscriber row was deleted (with `forget`, an address that is
         only suppressed is not an error).
         """
-        row = self._one("SELECT id FROM subscribers WHERE email = ?", [email])
+        row = self._one("SELECT id FROM subscribers WHERE email = ? COLLATE NOCASE", [email])
         digest_of = address_hash(email)
         if row is None and not (forget and self.is_suppressed(email)):
             raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
@@ -136,110 +143,122 @@ class SubscribersMixin(ListsMixin):
         )
         return row is not None
 
-    def suppressed_hashes(self) -> set[str]:
-        return {r["address_hash"] for r in self._rows("SELECT address_hash FROM suppressions")}
+    def suppressed_among(self, emails: Iterable[str]) -> set[str]:
+        """Those of `emails` that were removed at their owner's request (one query)."""
+        if self._one("SELECT 1 AS x FROM suppressions LIMIT 1") is None:
+            return set()  # nothing to hash against: most imports
+        hashes = {address_hash(e): e for e in emails}
+        found = self.db.conn.execute(
+            "SELECT address_hash FROM suppressions WHERE address_hash IN"
+            " (SELECT value FROM json_each(?))",
+            [json.dumps(list(hashes))],
+        )
+        return {hashes[h] for (h,) in found}
 
     def unsuppress(self, email: str) -> None:
         self.db.execute("DELETE FROM suppressions WHERE address_hash = ?", [address_hash(email)])
 
-    def add_subscribers(
-        self,
-        rows: Iterable[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]],
-        *,
-        now: datetime,
-        progress: Callable[[int], None] | None = None,
-    ) -> tuple[int, int, int]:
-        """Bulk upsert (the CSV import): (subscriber, [(list id, sections)]) per row.
+    def merge_subscribers(
+        self, rows: Sequence[SubscriberImport], *, now: datetime, resubscribe: bool = False
+    ) -> MergeCounts:
+        """Upsert one chunk of an import (a few thousand rows) in the caller's transaction.
 
-        Same merge rules as `upsert_subscriber`; runs in the caller's transaction.
-        A row that would change nothing is not written. Returns (added, updated,
-        unchanged).
+        Same merge rules as `upsert_subscriber`: fields given replace stored ones, list
+        memberships are added (never removed), sections given replace a list's, and a
+        row that would change nothing is not written. Consent is never widened: an
+        unsubscribed, bounced or complained subscriber, or an unsubscribed list
+        subscription, stays so (counted in `kept`) unless `resubscribe`; a status the
+        file gives that stops mail (unsubscribed, bounced, complained) is applied.
+        Only the stored rows of this chunk's addresses are read, so memory stays flat.
         """
         stamp = to_text(now)
         conn = self.db.conn
-        # What is stored now, to tell updated from unchanged: email -> [name, locale,
-        # timezone, {list id: sections JSON}]
-        known: dict[str, tuple[list[str], dict[int, str]]] = {
-            email: ([name, locale, timezone], {})
-            for email, name, locale, timezone in conn.execute(
-                "SELECT email, name, locale, timezone FROM subscribers"
-            )
-        }
-        for email, list_id, stored_sections in conn.execute(
-            "SELECT s.email, x.list_id, x.sections FROM subscriptions x"
-            " JOIN subscribers s ON s.id = x.subscriber_id"
+        emails = json.dumps([r.subscriber.email for r in rows])
+        states: dict[str, _State] = {}  # by identity: address_key
+        for row in conn.execute(
+            "SELECT id, email, name, locale, timezone, status, paused_at FROM subscribers"
+            " WHERE email COLLATE NOCASE IN (SELECT value FROM json_each(?))",
+            [emails],
         ):
-            known[email][1][list_id] = stored_sections
-        added = updated = unchanged = 0
-        chunk: list[tuple[Subscriber, Iterable[tuple[int, tuple[str, ...]]]]] = []
+            sid, email, name, locale, zone, status, paused = row
+            states[address_key(email)] = _State(sid, email, name, locale, zone, status, paused, {})
+        by_id = {state.id: state for state in states.values()}
+        if by_id:
+            for subscriber_id, list_id, sections, status in conn.execute(
+                "SELECT subscriber_id, list_id, sections, status FROM subscriptions"
+                " WHERE subscriber_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(list(by_id))],
+            ):
+                by_id[subscriber_id].subs[list_id] = [sections, status]
+        counts = MergeCounts()
+        dirty: dict[str, _State] = {}
+        for item in rows:
+            email = item.subscriber.email
+            key = address_key(email)
+            state = states.get(key)
+            if state is None:  # the address as first given is the one mail goes to
+                sub = item.subscriber
+                subs = {i: [sections_json(x), st or "active"] for i, x, st in item.memberships}
+                state = _State(
+                    None,
+                    email,
+                    sub.name,
+                    sub.locale,
+                    sub.timezone,
+                    item.status or "active",
+                    item.paused_at or None,
+                    subs,
+                )
+                states[key] = dirty[key] = state
+                counts.added += 1
+                continue
+            changed, kept = _merge_row(state, item, resubscribe=resubscribe)
+            counts.kept += kept
+            if changed:
+                counts.updated += 1
+                dirty[key] = state
+            else:
+                counts.unchanged += 1
+        self._write_states(list(dirty.values()), stamp)
+        return counts
 
-        def flush() -> None:
-            # executemany in chunks: the per-statement round trip is most of the cost
-            conn.executemany(
-                "INSERT INTO subscribers (email, name, locale, timezone, status, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
-                " name = COALESCE(NULLIF(excluded.name, ''), name),"
-                " locale = COALESCE(NULLIF(excluded.locale, ''), locale),"
-                " timezone = COALESCE(NULLIF(excluded.timezone, ''), timezone),"
-                " updated_at = excluded.updated_at",
-                [(s.email, s.name, s.locale, s.timezone, s.status, stamp, stamp) for s, _ in chunk],
-            )
+    def _write_states(self, states: list[_State], stamp: str) -> None:
+        conn = self.db.conn
+        new = [s for s in states if s.id is None]
+        known = [s for s in states if s.id is not None]
+        conn.executemany(
+            "INSERT INTO subscribers (email, name, locale, timezone, status, paused_at,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (s.email, s.name, s.locale, s.timezone, s.status, s.paused_at, stamp, stamp)
+                for s in new
+            ],
+        )
+        if new:
             ids = dict(
                 conn.execute(
-                    "SELECT email, id FROM subscribers WHERE email IN (SELECT value FROM"
-                    " json_each(?))",
-                    [json.dumps([s.email for s, _ in chunk])],
+                    "SELECT email, id FROM subscribers WHERE email IN"
+                    " (SELECT value FROM json_each(?))",
+                    [json.dumps([s.email for s in new])],
                 ).fetchall()
             )
-            conn.executemany(
-                _JOIN_LIST,
-                [
-                    (ids[s.email], list_id, sections_json(sections), stamp)
-                    for s, memberships in chunk
-                    for list_id, sections in memberships
-                ],
-            )
-            if progress is not None:
-                progress(len(chunk))
-            chunk.clear()
-
-        for subscriber, memberships in rows:
-            wanted = [(list_id, sections_json(sections)) for list_id, sections in memberships]
-            stored = known.get(subscriber.email)
-            if stored is None:
-                added += 1
-                stored = known[subscriber.email] = (["", "", ""], {})
-            else:
-                fields, lists = stored
-                same = all(
-                    not new or new == old
-                    for new, old in zip(
-                        (subscriber.name, subscriber.locale, subscriber.timezone),
-                        fields,
-                        strict=True,
-                    )
-                ) and all(
-                    list_id in lists and (sections == "[]" or lists[list_id] == sections)
-                    for list_id, sections in wanted
-                )
-                if same:
-                    unchanged += 1
-                    continue
-                updated += 1
-            fields, lists = stored
-            for i, new in enumerate((subscriber.name, subscriber.locale, subscriber.timezone)):
-                fields[i] = new or fields[i]
-            for list_id, sections in wanted:
-                if sections != "[]" or list_id not in lists:
-                    lists[list_id] = sections
-            chunk.append((subscriber, memberships))
-            if len(chunk) >= 5000:
-                flush()
-        if chunk:
-            flush()
-        if progress is not None and unchanged:
-            progress(unchanged)
-        return added, updated, unchanged
+            for s in new:
+                s.id = ids[s.email]
+        conn.executemany(
+            "UPDATE subscribers SET name = ?, locale = ?, timezone = ?, status = ?,"
+            " paused_at = ?, updated_at = ? WHERE id = ?",
+            [(s.name, s.locale, s.timezone, s.status, s.paused_at, stamp, s.id) for s in known],
+        )
+        conn.executemany(
+            "INSERT INTO subscriptions (subscriber_id, list_id, sections, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET"
+            " sections = excluded.sections, status = excluded.status",
+            [
+                (s.id, list_id, sections, status, stamp)
+                for s in states
+                for list_id, (sections, status) in s.subs.items()
+            ],
+        )
 
     def subscribers(
         self, list_slug: str | None = None, *, status: str | None = None
@@ -247,8 +266,16 @@ class SubscribersMixin(ListsMixin):
         """Every subscriber (of one list, with one status, if given) with their lists' slugs.
 
         With a list, `status` is the status for that list: a subscriber who left only
-        that list counts as unsubscribed there.
+        that list counts as unsubscribed there. Streamed in address order.
         """
+        for subscriber, sections in self.subscriber_listing(list_slug, status=status):
+            yield subscriber, sorted(sections)
+
+    def subscriber_listing(
+        self, list_slug: str | None = None, *, status: str | None = None
+    ) -> Iterator[tuple[Subscriber, dict[str, list[str]]]]:
+        """Like `subscribers`, with each list's chosen sections ({slug: sections}, by
+        slug), read in the same query: one pass over the table, however long the list."""
         where, params = self._subscriber_query(list_slug, status)
         effective: list[Any] = []
         status_sql = "s.status"
@@ -260,19 +287,58 @@ class SubscribersMixin(ListsMixin):
             )
             effective = [self.get_list(list_slug).id]
         sql = (
-            f"SELECT s.*, {status_sql} AS shown_status, (SELECT group_concat(l.slug, ';')"
+            f"SELECT s.id, s.email, s.name, s.locale, s.timezone, {status_sql},"
+            " (SELECT json_group_array(json_array(l.slug, json(x.sections)))"
             " FROM subscriptions x JOIN lists l ON l.id = x.list_id"
-            " WHERE x.subscriber_id = s.id) AS slugs FROM subscribers s" + where
+            " WHERE x.subscriber_id = s.id) FROM subscribers s" + where + " ORDER BY s.email"
         )
-        for row in self._rows(sql + " ORDER BY s.email", [*effective, *params]):
-            slugs = sorted(row.pop("slugs").split(";")) if row["slugs"] else []
-            row["status"] = row.pop("shown_status")
-            yield _subscriber_from_row(row), slugs
+        for sid, email, name, locale, zone, shown, lists in self.db.conn.execute(
+            sql, [*effective, *params]
+        ):
+            subscriber = Subscriber(
+                id=sid, email=email, name=name, locale=locale, timezone=zone, status=shown
+            )
+            yield subscriber, dict(sorted(json.loads(lists))) if lists != "[]" else {}
 
     def count_subscribers(self, list_slug: str | None = None, *, status: str | None = None) -> int:
-        sql, params = self._subscriber_query(list_slug, status)
-        row = self._one("SELECT count(*) AS n FROM subscribers s" + sql, params)
-        return int(row["n"]) if row else 0
+        if status is not None and status not in SUBSCRIBER_STATUSES:
+            raise InputError(
+                f"unknown status {status!r}", hint="one of: " + ", ".join(SUBSCRIBER_STATUSES)
+            )
+        if status is None:  # an index count, no row read
+            if list_slug:
+                list_id = self.get_list(list_slug).id
+                sql, params = "SELECT count(*) FROM subscriptions WHERE list_id = ?", [list_id]
+            else:
+                sql, params = "SELECT count(*) FROM subscribers", []
+            return int(self.db.conn.execute(sql, params).fetchone()[0])
+        return self.count_by_status(list_slug, statuses=(status,))[status]
+
+    def count_by_status(
+        self, list_slug: str | None = None, *, statuses: Sequence[str] = SUBSCRIBER_STATUSES
+    ) -> dict[str, int]:
+        """{'total': n, 'active': n, ...} in one pass, with the filters of `subscribers`:
+        for a list, 'active' means active on that list too, 'unsubscribed' counts those
+        who left only that list, and a subscriber counts once in each status that fits."""
+        conditions = {
+            "active": "s.status = 'active' AND x.status = 'active'",
+            "unsubscribed": "s.status = 'unsubscribed' OR x.status = 'unsubscribed'",
+            "bounced": "s.status = 'bounced'",
+            "complained": "s.status = 'complained'",
+        }
+        sums = ", ".join(f"coalesce(sum({conditions[st]}), 0)" for st in statuses)
+        if list_slug:
+            list_id = self.get_list(list_slug).id
+            row = self.db.conn.execute(
+                f"SELECT count(*), {sums} FROM subscriptions x"
+                " JOIN subscribers s ON s.id = x.subscriber_id WHERE x.list_id = ?",
+                [list_id],
+            ).fetchone()
+        else:
+            row = self.db.conn.execute(
+                f"SELECT count(*), {sums.replace('x.status', 's.status')} FROM subscribers s"
+            ).fetchone()
+        return dict(zip(("total", *statuses), map(int, row), strict=True))
 
     def _subscriber_query(self, list_slug: str | None, status: str | None) -> tuple[str, list[Any]]:
         if status is not None and status not in SUBSCRIBER_STATUSES:
@@ -305,9 +371,94 @@ class SubscribersMixin(ListsMixin):
             params.append(status)
         return (" WHERE " + " AND ".join(where) if where else ""), params
 
+    def subscriber_merges(self) -> dict[int, int]:
+        """{merged-away id: the subscriber it became}: duplicates a migration merged.
+
+        Links in mail sent before the merge carry the old id; they must keep working."""
+        return dict(self.db.conn.execute("SELECT merged_id, subscriber_id FROM subscriber_merges"))
+
     def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         row = self._one("SELECT * FROM subscribers WHERE id = ?", [subscriber_id])
         return None if row is None else _subscriber_from_row(row)
+
+
+@dataclass(slots=True)
+class MergeCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept: int = 0  # rows that asked for mail an unsubscribe, bounce or complaint stopped
+
+
+@dataclass(slots=True, eq=False)
+class _State:
+    """A subscriber as stored (or about to be), while one import chunk is merged."""
+
+    id: int | None
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    status: str | None  # None: new, not decided yet
+    paused_at: str | None
+    subs: dict[int, list[str]]  # list id -> [sections JSON, status]
+
+
+def _merge_row(state: _State, item: SubscriberImport, *, resubscribe: bool) -> tuple[bool, bool]:
+    """Apply one import row to `state`: whether it changed anything, and whether it kept
+    a suppression the row would have lifted."""
+    sub = item.subscriber
+    changed = kept = False
+    for attr, new in (("name", sub.name), ("locale", sub.locale), ("timezone", sub.timezone)):
+        if new and new != getattr(state, attr):
+            setattr(state, attr, new)
+            changed = True
+    given = item.status
+    status = state.status
+    if status is None:  # new
+        status = given or "active"
+    elif given and given != "active":
+        if resubscribe or _STRENGTH[given] > _STRENGTH[status]:
+            status = given
+    elif status != "active":
+        if resubscribe:
+            status = "active"
+        else:
+            kept = True
+    if status != state.status:
+        state.status, changed = status, True
+    if item.paused_at and not state.paused_at:
+        state.paused_at, changed = item.paused_at, True
+    for list_id, sections, list_status in item.memberships:
+        wanted = sections_json(sections)
+        stored = state.subs.get(list_id)
+        if stored is None:
+            state.subs[list_id] = [wanted, list_status or "active"]
+            changed = True
+            continue
+        if wanted != "[]" and wanted != stored[0]:
+            stored[0], changed = wanted, True
+        if list_status == "unsubscribed":
+            if stored[1] != "unsubscribed":
+                stored[1], changed = "unsubscribed", True
+        elif stored[1] == "unsubscribed":
+            if resubscribe:
+                stored[1], changed = "active", True
+            else:
+                kept = True
+    return changed, kept
+
+
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def address_key(email: str) -> str:
+    """An address's identity: ASCII letters folded, as SQLite's NOCASE compares them.
+
+    Local parts are ASCII and domains are stored normalised, so this is the address
+    with its local part case-folded; the address as given is kept for sending.
+    """
+    return email.lower() if email.isascii() else email.translate(_ASCII_FOLD)
 
 
 def address_hash(email: str) -> str:

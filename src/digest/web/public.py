@@ -71,6 +71,7 @@ class PublicPages:
         self.origin = origin_of(settings.base_url)
         self.pages = Pages(settings.templates)
         self._archive: OrderedDict[tuple[str, date], str] = OrderedDict()
+        self._merges: dict[int, int] | None = None
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -98,7 +99,15 @@ class PublicPages:
         if found is None:
             self.limits.failed(request)
             raise HTTPException(404)
-        return found
+        subscriber_id, list_id = found
+        return self._merged().get(subscriber_id, subscriber_id), list_id
+
+    def _merged(self) -> dict[int, int]:
+        """Old ids of merged duplicates (issue 11.4); read once: only a migration adds any."""
+        if self._merges is None:
+            with self._store() as store:
+                self._merges = store.subscriber_merges()
+        return self._merges
 
     def _page(self, name: str, *, locale: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.pages.render(name, self.pages.locale_for(locale), **context)

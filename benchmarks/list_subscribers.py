@@ -1,0 +1,130 @@
+"""`digest subscribers list | export | count` on a big list: time to the first row, total
+time and peak RSS, per list size.
+
+    python benchmarks/list_subscribers.py [SUBSCRIBERS ...] [--runs N] [--timeout S]
+    python benchmarks/list_subscribers.py 10000 100000 1000000
+
+Each size gets a database built in bulk (`common.make_database`), then each command runs
+in a fresh process (`benchmarks/peak.py` reports its peak RSS, VmHWM) with its output
+read as it comes: "first row" is the moment the first subscriber's line arrives (for
+`count`, the answer), counted from the start of the process, so it includes start-up.
+Prints medians of N runs. A command that takes longer than --timeout seconds is stopped
+and shown as "> S".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import make_database
+
+HERE = Path(__file__).resolve().parent
+PEAK = [sys.executable, str(HERE / "peak.py")]
+COMMANDS = {
+    "start-up (--version)": ["--version"],
+    "list": ["subscribers", "list"],
+    "list --json": ["subscribers", "list", "--json"],
+    "export": ["subscribers", "export"],
+    "export --json": ["subscribers", "export", "--json"],
+    "count": ["subscribers", "count"],
+    "count --list --json": ["subscribers", "count", "--list", "daily", "--json"],
+}
+
+
+def is_row(line: str, name: str) -> bool:
+    """The line that shows the first subscriber (or the count)."""
+    if name.startswith(("count", "start-up")):
+        return any(ch.isdigit() for ch in line)
+    return "reader" in line  # every benchmark address is readerN@example.org
+
+
+def run(db: Path, name: str, args: list[str], timeout: float) -> tuple[float, float, float, int]:
+    """(seconds to the first row, total seconds, peak RSS MB, lines of output)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["COLUMNS"] = "200"
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [*PEAK, "--db", str(db), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        bufsize=1,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = float("nan")
+    lines = 0
+    for line in proc.stdout:
+        lines += 1
+        if first != first and is_row(line, name):  # NaN: not seen yet
+            first = time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            proc.kill()
+            proc.wait()
+            return first, float("inf"), float("nan"), lines
+    stderr = proc.stderr.read()
+    proc.wait()
+    total = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"digest {' '.join(args)} failed:\n{stderr[-2000:]}")
+    peak = int(stderr.rsplit("PEAK_KB", 1)[1].split()[0]) / 1024
+    return first, total, peak, lines
+
+
+def fmt(seconds: float, timeout: float) -> str:
+    if seconds == float("inf"):
+        return f"> {timeout:.0f} s"
+    if seconds != seconds:
+        return "–"
+    return f"{seconds:.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--only", action="append", help="run only these commands (repeat)")
+    args = parser.parse_args()
+    names = ["start-up (--version)", *(args.only or [n for n in COMMANDS if "start-up" not in n])]
+    print(
+        f"median of {args.runs} runs; first row and total include start-up; 'beyond' is the"
+        " first row less the start-up (`--version`, same run)"
+    )
+    print(
+        f"{'subscribers':>11}  {'command':<20} {'first row':>10} {'beyond':>8}"
+        f" {'total':>10} {'peak RSS':>9}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            db = Path(tmp) / f"list-{size}.db"
+            make_database(db, size)
+            subprocess.run([*PEAK, "--db", str(db), "init"], capture_output=True, check=True)
+            startup = float("nan")
+            for name in names:
+                results = [run(db, name, COMMANDS[name], args.timeout) for _ in range(args.runs)]
+                first = statistics.median(r[0] for r in results)
+                if name.startswith("start-up"):
+                    startup = first
+                total = statistics.median(r[1] for r in results)
+                peaks = [r[2] for r in results if r[2] == r[2]]
+                peak = f"{max(peaks):6.0f} MB" if peaks else "–"
+                beyond = fmt(first - startup, args.timeout) if startup == startup else "–"
+                print(
+                    f"{size:>11,}  {name:<20} {fmt(first, args.timeout):>10} {beyond:>8}"
+                    f" {fmt(total, args.timeout):>10} {peak:>9}",
+                    flush=True,
+                )
+            for suffix in ("", "-wal", "-shm", ".secret"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
