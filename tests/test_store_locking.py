@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from digest.sink import CaptureServer
-from tests.conftest import NOW, Cli, article, without_digest_env
+from tests.conftest import BASE_URL, NOW, Cli, article, without_digest_env
 
 SUBSCRIBERS = 300
 
 
-_env = without_digest_env
+def _env(**extra: str) -> dict[str, str]:
+    """No DIGEST_* from the outside, links to loopback set on purpose (a send needs one)."""
+    return without_digest_env(DIGEST_BASE_URL=BASE_URL, **extra)
 
 
 def _digest(db: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
