@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if os.environ.get("DIGEST_BENCH_TINY") == "1":  # tests/test_benchmarks.py
+        args.sizes, args.runs = [200], 1
     with tempfile.TemporaryDirectory() as tmp:
         results = [bench(rows, args.runs, Path(tmp)) for rows in args.sizes]
     print(

@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--only", action="append", help="run only these commands (repeat)")
     args = parser.parse_args()
+    if os.environ.get("DIGEST_BENCH_TINY") == "1":  # tests/test_benchmarks.py
+        args.sizes, args.runs = [200], 1
     names = ["start-up (--version)", *(args.only or [n for n in COMMANDS if "start-up" not in n])]
     print(
         f"median of {args.runs} runs; first row and total include start-up; 'beyond' is the"

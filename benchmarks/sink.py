@@ -2,7 +2,9 @@
 
 aiosmtpd caps any client at about 130 messages/s here, so it cannot be the sink for a
 throughput benchmark. This one parses only what it must: command lines, and the end of
-DATA (CRLF.CRLF). Run: python benchmarks/sink.py PORT  (prints "ready", counts on exit).
+DATA (CRLF.CRLF). Run: python benchmarks/sink.py PORT [LOG]  (prints "ready", counts on
+exit). With LOG, each accepted message appends "recipient Message-ID" to that file, flushed
+before the 250 goes out (kill_resume.py reads it to count copies and Message-IDs).
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import sys
 
 class Session(asyncio.Protocol):
     count = 0
+    log = None  # an open file, or None
+
+    def __init__(self) -> None:
+        self.rcpt = b""
+        self.head = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -26,6 +33,8 @@ class Session(asyncio.Protocol):
         buffer = self.buffer + data
         while buffer:
             if self.in_data:
+                if Session.log is not None and len(self.head) < 4096:
+                    self.head += buffer[: 4096 - len(self.head)]
                 end = buffer.find(b"\r\n.\r\n")
                 if end < 0:
                     self.buffer = buffer[-4:]  # the terminator may straddle two reads
@@ -33,6 +42,10 @@ class Session(asyncio.Protocol):
                 buffer = buffer[end + 5 :]
                 self.in_data = False
                 Session.count += 1
+                if Session.log is not None:
+                    Session.log.write(self.rcpt + b" " + _message_id(self.head) + b"\n")
+                    Session.log.flush()
+                    self.head = b""
                 self.transport.write(b"250 2.0.0 queued\r\n")
                 continue
             end = buffer.find(b"\r\n")
@@ -40,6 +53,8 @@ class Session(asyncio.Protocol):
                 break
             line, buffer = buffer[:end], buffer[end + 2 :]
             verb = line[:4].upper()
+            if verb == b"RCPT":
+                self.rcpt = line[8:].strip(b" <>")
             if verb in (b"EHLO", b"HELO"):
                 self.transport.write(b"250-sink\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
             elif verb == b"DATA":
@@ -55,6 +70,13 @@ class Session(asyncio.Protocol):
         self.buffer = buffer
 
 
+def _message_id(head: bytes) -> bytes:
+    for line in head.split(b"\r\n"):
+        if line[:11].lower() == b"message-id:":
+            return line[11:].strip()
+    return b"-"
+
+
 async def main(port: int) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Session, "127.0.0.1", port, backlog=128)
@@ -68,4 +90,6 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        Session.log = open(sys.argv[2], "ab")  # noqa: SIM115 (open for the process's life)
     asyncio.run(main(int(sys.argv[1])))

@@ -84,6 +84,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
         env["DIGEST_DB"] = str(Path(tmp) / "bench.db")
         env["DIGEST_OUTBOX"] = str(Path(tmp) / "outbox")
+        env["DIGEST_BASE_URL"] = "https://news.example.com"  # a real send refuses the default
         if not args.no_bytecode:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from digest.errors import ConfigError
 
 CONFIG_FILE = "digest.toml"
+MIN_KEEP_DAYS = 7  # the ledger `digest prune` never folds: retries, catch-up, hourly limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Settings:
     theme_accent: str = "#b3261e"  # DIGEST_THEME_ACCENT: links and rules, #rrggbb
     theme_footer: str = ""  # DIGEST_THEME_FOOTER: a line of text above the postal address
     html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
+    ledger_keep_days: int = 90  # DIGEST_LEDGER_KEEP_DAYS: `digest prune` folds older editions
     # Not a setting: whether base_url came from the file, the environment or an option.
     # A real send refuses the loopback default (links nobody can open).
     base_url_set: bool = False
@@ -57,7 +59,7 @@ class Settings:
 _DERIVED_FIELDS = {"base_url_set"}  # computed here, never read from DIGEST_* or the file
 _PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
 _FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window", "busy_timeout"}
-_INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit"}
+_INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit", "ledger_keep_days"}
 
 
 def load_settings(
@@ -158,6 +160,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"DIGEST_HTML_BUDGET_KB must be at least 10, got {settings.html_budget_kb}",
             hint="Gmail clips at about 102 KB; the default 96 leaves room for personalisation",
+        )
+    if settings.ledger_keep_days < MIN_KEEP_DAYS:
+        raise ConfigError(
+            f"DIGEST_LEDGER_KEEP_DAYS must be at least {MIN_KEEP_DAYS},"
+            f" got {settings.ledger_keep_days}",
+            hint="retries, catch-up runs and late bounces need the recent ledger; default 90",
         )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:

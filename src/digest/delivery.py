@@ -135,6 +135,7 @@ class DeliveryRun:
         self.inflight = 0
         self.finished = 0
         self.total = 0
+        self._read_at = -1  # data_version when the current batch was read
 
     def run(self) -> Tally:
         started = self.now()
@@ -221,6 +222,7 @@ class DeliveryRun:
             batch = self.store.pending_deliveries(
                 self.edition_id, self.list_id, after_id=after, due_at=due
             )
+            self._read_at = self.store.changed_elsewhere()
             if not batch:
                 return
             for delivery in batch:
@@ -234,7 +236,10 @@ class DeliveryRun:
         subscriber = delivery.subscriber
         assert subscriber.id is not None
         # Checked right before the message: an unsubscribe during a long send counts.
-        reason = self.store.suppression(subscriber.id, self.list_id)
+        # What the batch read still holds unless another connection has written since.
+        reason = delivery.suppressed
+        if reason is None or self.store.changed_elsewhere() != self._read_at:
+            reason = self.store.suppression(subscriber.id, self.list_id)
         data = None if reason else self.build(delivery)
         if data is None:
             self.store.finish_delivery(
@@ -262,10 +267,15 @@ class DeliveryRun:
                 if self.tally.interrupted:
                     return
         limiter.wait()
+        # A connection is handed its next message only once its last result is in the
+        # ledger: a SIGKILL then resends at most one message per connection.
+        results = pool.results()
+        while not pool.ready():
+            results += pool.results(wait=0.5)
         # One commit per message: the replies that came in since the last message, and
         # this row marked 'sending' before it leaves.
         with self.store.transaction():
-            self._record_all(pool, pool.results())
+            self._record_all(pool, results)
             if self.tally.stopped:
                 return
             self.store.mark_sending(delivery.id, now=self.now())

@@ -85,18 +85,44 @@ def _pending(store: Store, slot: Slot, now: datetime) -> bool:
     """Whether the slot's edition has articles and, in its zone, someone to send to now.
 
     The ledger decides: a recipient is pending without a row, or with a row still
-    queued or sending, or deferred with its retry time come.
+    queued or sending, or deferred with its retry time come. When no recipient can
+    have been added since every one of them had a row (the roster version says so),
+    only the pending rows are looked at: an idle round stays cheap at any list size.
     """
     edition = pipeline.load_edition(store, replace(slot.news_list, timezone=slot.zone), slot.day)
     if edition.article_count == 0:
         return False
+    list_zone = slot.news_list.timezone
+
+    def in_zone(own: str) -> bool:
+        return timetable.effective_zone(own, list_zone) == slot.zone
+
     edition_id = store.find_edition(slot.news_list, slot.day)
-    settled = set() if edition_id is None else store.settled_subscriber_ids(edition_id, now=now)
-    return any(
-        r.subscriber.id not in settled
-        and timetable.effective_zone(r.subscriber.timezone, slot.news_list.timezone) == slot.zone
-        for r in store.recipients(slot.news_list)
-    )
+    if edition_id is not None and store.edition_pruned(slot.news_list, slot.day):
+        return False  # folded into counts long ago: never sent again
+    if edition_id is None:
+        return any(in_zone(r.subscriber.timezone) for r in store.recipients(slot.news_list))
+    assert slot.news_list.id is not None
+    version = store.roster_version()  # read first: a change after this moves it again
+    covered = store.roster_cover(edition_id, slot.zone)
+    if covered == version:
+        return store.due_rows_exist(edition_id, slot.news_list.id, now=now, zone_ok=in_zone)
+    # Since then: only the subscribers the log names, or (too many) the whole list.
+    changes = None if covered is None else store.roster_changes(covered, version)
+    if changes is not None and store.due_rows_exist(
+        edition_id, slot.news_list.id, now=now, zone_ok=in_zone
+    ):
+        return True
+    if store.unsettled_recipient_exists(
+        edition_id,
+        slot.news_list,
+        now=now,
+        zone_ok=in_zone,
+        among=None if changes is None else changes.subscribers,
+    ):
+        return True
+    store.mark_roster_covered(edition_id, slot.zone, version)
+    return False
 
 
 def _fetch_feeds(store: Store, clock: Clock) -> None:

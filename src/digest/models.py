@@ -142,6 +142,8 @@ class Delivery:
     attempts: int = 0
     last_reply: str = ""
     sections: tuple[str, ...] = ()
+    # Why the subscriber may not get it, as read with the row ('' they may; None not read).
+    suppressed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digest import issue, message, timetable
 from digest.clock import Clock
-from digest.config import Settings
+from digest.config import MIN_KEEP_DAYS, Settings
 from digest.delivery import DeliveryRun, Progress, RetryPolicy, SendLock
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InputError
 
 # Data in (imports, feeds) lives in `intake`; callers use it as pipeline.*, like the rest.
 # It is loaded on first use (`__getattr__` below): it brings feedparser and email-validator,
@@ -256,6 +256,13 @@ def send_edition(
     if zone is not None:
         news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)
+    pruned = None if dry_run else store.edition_pruned(news_list, day)
+    if pruned:
+        raise InputError(
+            f"the ledger of {edition.key} was pruned on {pruned[:10]}: nothing says who"
+            " already has it, so it cannot be sent again",
+            hint="only editions newer than DIGEST_LEDGER_KEEP_DAYS can be sent or resumed",
+        )
     report = DeliveryReport(edition=edition.key, articles=edition.article_count, recipients=0)
     if edition.article_count == 0 and not force:
         return replace(
@@ -346,6 +353,7 @@ def _send_to_ledger(
         news_list,
         message_id=lambda sid: message.message_id(news_list.slug, day.isoformat(), sid, domain),
         zone_filter=zone_filter,
+        zone=None if zone_filter is None else news_list.timezone,  # send_edition set it
         now=clock.now(),
     )
     include = None if zone_filter is None else lambda d: zone_filter(d.subscriber.timezone)
@@ -435,6 +443,37 @@ def _recipients(
         own = recipient.subscriber.timezone
         if zone is None or timetable.effective_zone(own, list_zone) == zone:
             yield recipient
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    before: date  # editions dated before this day were folded
+    editions: int
+    rows: int
+    pending: int  # old editions left alone: rows still queued or deferred
+
+
+def prune_ledger(
+    store: Store, settings: Settings, *, now: datetime, keep_days: int | None = None
+) -> PruneReport:
+    """Fold the per-subscriber ledger rows of editions older than `keep_days` (default
+    DIGEST_LEDGER_KEEP_DAYS) into per-edition counts by status.
+
+    Kept: every edition (date, subject, article count) and its counts; every
+    subscriber's status (bounced, complained, unsubscribed) and the suppression list,
+    which is what stops mail; the whole ledger of the last `keep_days` days, which is
+    what dedup, retries, catch-up runs and the hourly limit read. Gone: who got which
+    old edition, its Message-ID and the server's reply.
+    """
+    keep = settings.ledger_keep_days if keep_days is None else keep_days
+    if keep < MIN_KEEP_DAYS:
+        raise InputError(
+            f"cannot prune editions younger than {MIN_KEEP_DAYS} days (asked: {keep})",
+            hint="retries, catch-up runs and late bounces need the recent ledger",
+        )
+    before = now.date() - timedelta(days=keep)
+    editions, rows, pending = store.prune_ledger(before=before, now=now)
+    return PruneReport(before=before, editions=editions, rows=rows, pending=pending)
 
 
 def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:

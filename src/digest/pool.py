@@ -26,7 +26,13 @@ class Job:
 
 
 class SenderPool(AbstractContextManager["SenderPool"]):
-    """`connections` SmtpSenders, each in its own thread, fed from one bounded queue.
+    """`connections` SmtpSenders, each in its own thread with a slot for one job.
+
+    A connection gets its next message only after the caller has taken its last result
+    (`results()`), and the caller records what it takes before it submits again, so at
+    any moment each connection holds at most one message that the server may have
+    accepted but the ledger does not say so: a SIGKILL resends at most `connections`.
+    `ready()` says whether a connection is free; `submit` needs one.
 
     With one connection there is no thread: `submit` sends at once. Two busy threads
     would fight over the GIL (each blocking call hands it over and waits up to the
@@ -36,8 +42,9 @@ class SenderPool(AbstractContextManager["SenderPool"]):
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
-        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=2 * settings.connections)
-        self._results: queue.Queue[tuple[Job, Outcome]] = queue.Queue()
+        self._slots: list[queue.Queue[Job | None]] = []
+        self._idle: list[int] = []  # workers whose last result the caller has taken
+        self._results: queue.Queue[tuple[int, Job, Outcome]] = queue.Queue()
         self._senders: list[SmtpSender] = []
         self._threads: list[threading.Thread] = []
 
@@ -53,19 +60,22 @@ class SenderPool(AbstractContextManager["SenderPool"]):
         if len(self._senders) == 1:
             return self
         for i, sender in enumerate(self._senders):
+            slot: queue.Queue[Job | None] = queue.Queue(maxsize=1)
             thread = threading.Thread(
-                target=self._work, args=(sender,), name=f"smtp-{i}", daemon=True
+                target=self._work, args=(i, sender, slot), name=f"smtp-{i}", daemon=True
             )
             thread.start()
+            self._slots.append(slot)
+            self._idle.append(i)
             self._threads.append(thread)
         return self
 
-    def _work(self, sender: SmtpSender) -> None:
+    def _work(self, index: int, sender: SmtpSender, slot: queue.Queue[Job | None]) -> None:
         while True:
-            job = self._jobs.get()
+            job = slot.get()
             if job is None:
                 return
-            self._results.put((job, self._deliver(sender, job)))
+            self._results.put((index, job, self._deliver(sender, job)))
 
     @staticmethod
     def _deliver(sender: SmtpSender, job: Job) -> Outcome:
@@ -75,16 +85,25 @@ class SenderPool(AbstractContextManager["SenderPool"]):
             sender.close(polite=False)
             return Outcome(Kind.RETRY, 0, f"internal error: {exc!r}")
 
+    def ready(self) -> bool:
+        """Whether a connection is free for `submit` (always, with one connection)."""
+        return not self._threads or bool(self._idle)
+
     def submit(self, job: Job) -> None:
-        """Queue a message; blocks while every connection is busy and the queue is full."""
+        """Hand a message to a free connection (one connection: send it now)."""
         if not self._threads:
-            self._results.put((job, self._deliver(self._senders[0], job)))
+            self._results.put((0, job, self._deliver(self._senders[0], job)))
             return
-        self._jobs.put(job)
+        if not self._idle:
+            raise RuntimeError("submit() with every connection busy; wait for results()")
+        self._slots[self._idle.pop()].put(job)
 
     def results(self, *, wait: float | None = None) -> list[tuple[Job, Outcome]]:
-        """Finished jobs; waits up to `wait` seconds for the first one (None: don't wait)."""
-        done: list[tuple[Job, Outcome]] = []
+        """Finished jobs; waits up to `wait` seconds for the first one (None: don't wait).
+
+        Each connection whose result is returned becomes free for the next `submit`.
+        """
+        done: list[tuple[int, Job, Outcome]] = []
         try:
             if wait is not None and self._threads:
                 done.append(self._results.get(timeout=wait))
@@ -92,24 +111,27 @@ class SenderPool(AbstractContextManager["SenderPool"]):
                 done.append(self._results.get_nowait())
         except queue.Empty:
             pass
-        return done
+        if self._threads:
+            self._idle.extend(index for index, _, _ in done)
+        return [(job, outcome) for _, job, outcome in done]
 
     def cancel_pending(self) -> list[Job]:
         """Take back every job no sender has started."""
         taken: list[Job] = []
-        try:
-            while True:
-                job = self._jobs.get_nowait()
-                if job is not None:
-                    taken.append(job)
-        except queue.Empty:
-            pass
+        for index, slot in enumerate(self._slots):
+            try:
+                job = slot.get_nowait()
+            except queue.Empty:
+                continue
+            if job is not None:
+                taken.append(job)
+                self._idle.append(index)
         return taken
 
     def __exit__(self, *exc: object) -> None:
         self.cancel_pending()
-        for _ in self._threads:
-            self._jobs.put(None)
+        for slot in self._slots:
+            slot.put(None)
         for thread in self._threads:
             thread.join()
         self._close_senders()

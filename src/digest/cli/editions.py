@@ -215,3 +215,51 @@ def print_report(report: Any, as_json: bool) -> None:
             err.print(f"  stopped: {report.stopped}", markup=False)
     for note in report.notes:
         err.print(f"  {note}", markup=False)
+
+
+@cli.command()
+@click.option(
+    "--keep-days",
+    type=int,
+    help="Keep the full ledger of this many days [default: DIGEST_LEDGER_KEEP_DAYS, 90].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@now_option
+@click.pass_context
+@handle_errors
+def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
+    """Fold old editions' ledger rows into per-edition counts by status.
+
+    Kept: every edition and its counts, every subscriber's status and the suppression
+    list (what stops mail), and the whole ledger of the last --keep-days days (what
+    stops a second copy). Gone: who got which old edition, its Message-ID and reply.
+    A pruned edition cannot be sent again. Safe to run daily from cron.
+
+    \b
+    Example:
+      digest prune --keep-days 90
+    """
+    from digest import pipeline
+
+    settings = settings_of(ctx)
+    with pipeline.open_store(settings) as store:
+        report = pipeline.prune_ledger(
+            store, settings, now=clock_of(ctx).now(), keep_days=keep_days
+        )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "before": report.before.isoformat(),
+                    "editions": report.editions,
+                    "rows": report.rows,
+                    "pending": report.pending,
+                }
+            )
+        )
+        return
+    err.print(
+        f"editions before {report.before}: {report.editions} folded into counts,"
+        f" {report.rows:,} ledger rows removed"
+        + (f"; {report.pending} left alone (messages still pending)" if report.pending else "")
+    )

@@ -72,16 +72,16 @@ class ArticlesMixin(StoreBase):
         where: list[str] = []
         params: list[Any] = []
         if start is not None:
-            where.append("julianday(published_at) >= julianday(?)")
+            where.append("published_at >= ?")
             params.append(to_text(start))
         if end is not None:
-            where.append("julianday(published_at) < julianday(?)")
+            where.append("published_at < ?")
             params.append(to_text(end))
         if section is not None:
             where.append("lower(section) = lower(?)")
             params.append(section)
         sql = "SELECT * FROM articles" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._rows(sql + " ORDER BY julianday(published_at) DESC, id DESC", params)
+        rows = self._rows(sql + " ORDER BY published_at DESC, id DESC", params)
         return [_article_from_row(r) for r in rows]
 
     def articles_between(
@@ -100,10 +100,11 @@ class ArticlesMixin(StoreBase):
             )
             params.append(news_list.id)
         rows = self._rows(
-            "SELECT * FROM articles WHERE julianday(published_at) >= julianday(?)"
-            " AND julianday(published_at) < julianday(?)"
+            # Text comparison: published_at is always to_text() (UTC, seconds, +00:00),
+            # so this uses articles_published, which julianday() could not.
+            "SELECT * FROM articles WHERE published_at >= ? AND published_at < ?"
             + only
-            + " ORDER BY julianday(published_at) DESC",
+            + " ORDER BY published_at DESC",
             params,
         )
         return [_article_from_row(r) for r in rows]

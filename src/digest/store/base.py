@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,17 @@ def _immediate(db: Database) -> Iterator[Database]:
         raise
 
 
+ROSTER_CHANGES_LIMIT = 20_000  # past this many changes, one full re-check is cheaper
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What moved the roster between two versions (see StoreBase.roster_changes)."""
+
+    subscribers: frozenset[int]
+    old_zones: frozenset[str]
+
+
 class StoreBase:
     """The open database and the two ways to read it; the Store's parts build on this."""
 
@@ -87,3 +99,30 @@ class StoreBase:
 
     def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         return next(self._rows(sql, params), None)
+
+    def roster_version(self) -> int:
+        """Moves (by trigger) whenever who receives a list, or in which zone, may change."""
+        row = self._one("SELECT version FROM roster_version WHERE id = 1")
+        return int(row["version"]) if row else 0
+
+    def roster_changes(
+        self, since: int, upto: int, *, limit: int = ROSTER_CHANGES_LIMIT
+    ) -> Changes | None:
+        """The subscribers whose changes moved the roster from `since` to `upto`, with
+        the zones they were in; None when that takes a full re-check instead: more than
+        `limit` changes, a list-wide one, or a log trimmed since (see `digest prune`)."""
+        if upto - since > limit:
+            return None
+        rows = list(
+            self._rows(
+                "SELECT subscriber_id, old_zone FROM roster_changes"
+                " WHERE version > ? AND version <= ?",
+                [since, upto],
+            )
+        )
+        if len(rows) != upto - since or any(r["subscriber_id"] is None for r in rows):
+            return None
+        return Changes(
+            subscribers=frozenset(int(r["subscriber_id"]) for r in rows),
+            old_zones=frozenset(r["old_zone"] for r in rows if r["old_zone"] is not None),
+        )

@@ -53,12 +53,69 @@ class DeliveriesMixin(BouncesMixin):
         return [
             date.fromisoformat(row["date"])
             for row in self._rows(
-                "SELECT e.date FROM editions e WHERE e.list_id = ? AND EXISTS"
+                "SELECT e.date FROM editions e WHERE e.list_id = ? AND (EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
+                " OR EXISTS (SELECT 1 FROM edition_counts c WHERE c.edition_id = e.id"
+                " AND c.status = 'sent' AND c.count > 0))"
                 " ORDER BY e.date DESC LIMIT ?",
                 [news_list.id, limit],
             )
         ]
+
+    def edition_pruned(self, news_list: NewsList, day: date) -> str | None:
+        """When the edition's ledger rows were folded into counts (None: they were not)."""
+        row = self._one(
+            "SELECT pruned_at FROM editions WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        return None if row is None else row["pruned_at"]
+
+    def prune_ledger(self, *, before: date, now: datetime) -> tuple[int, int, int]:
+        """Fold the ledger rows of every edition dated before `before` into counts.
+
+        Returns (editions pruned, rows removed, editions kept because rows are still
+        pending). Each edition is one transaction: interrupted, it leaves whole editions.
+        """
+        editions = [
+            r["id"]
+            for r in self._rows(
+                "SELECT id FROM editions WHERE date < ? AND pruned_at IS NULL ORDER BY date",
+                [before.isoformat()],
+            )
+        ]
+        pruned = removed = busy = 0
+        for edition_id in editions:
+            with self.transaction():
+                if self._one(
+                    "SELECT 1 AS y FROM deliveries INDEXED BY deliveries_pending"
+                    f" WHERE edition_id = ? AND status IN {PENDING_STATES!r} LIMIT 1",
+                    [edition_id],
+                ):
+                    busy += 1
+                    continue
+                self.db.execute(
+                    "INSERT INTO edition_counts (edition_id, status, count)"
+                    " SELECT edition_id, status, count(*) FROM deliveries WHERE edition_id = ?"
+                    " GROUP BY status ON CONFLICT (edition_id, status)"
+                    " DO UPDATE SET count = count + excluded.count",
+                    [edition_id],
+                )
+                cursor = self.db.execute(
+                    "DELETE FROM deliveries WHERE edition_id = ?", [edition_id]
+                )
+                self.db.execute("DELETE FROM edition_rosters WHERE edition_id = ?", [edition_id])
+                self.db.execute(
+                    "UPDATE editions SET pruned_at = ? WHERE id = ?", [to_text(now), edition_id]
+                )
+            pruned += 1
+            removed += max(cursor.rowcount, 0)
+        with self.transaction():  # the roster log older than every answer still kept
+            self.db.execute(
+                "DELETE FROM roster_changes WHERE version < (SELECT coalesce(min(v), 0) FROM"
+                " (SELECT min(version) AS v FROM edition_rosters"
+                " UNION ALL SELECT min(version) FROM list_zones))"
+            )
+        return pruned, removed, busy
 
     def settled_subscriber_ids(self, edition_id: int, *, now: datetime) -> set[int]:
         """Subscribers with nothing to send now: a final row, or a retry not yet due."""
@@ -71,6 +128,76 @@ class DeliveriesMixin(BouncesMixin):
             )
         }
 
+    def roster_cover(self, edition_id: int, zone: str) -> int | None:
+        """The latest roster version at which every recipient in `zone` had a row for the
+        edition (None: never known)."""
+        row = self._one(
+            "SELECT max(version) AS v FROM edition_rosters WHERE edition_id = ?"
+            " AND zone IN ('*', ?)",
+            [edition_id, zone],
+        )
+        return None if row is None or row["v"] is None else int(row["v"])
+
+    def mark_roster_covered(self, edition_id: int, zone: str | None, version: int) -> None:
+        """Every recipient in `zone` (None: every zone) has a row, as of roster `version`."""
+        self.db.execute(
+            "INSERT INTO edition_rosters (edition_id, zone, version) VALUES (?, ?, ?)"
+            " ON CONFLICT (edition_id, zone) DO UPDATE SET version = excluded.version",
+            [edition_id, "*" if zone is None else zone, version],
+        )
+
+    def due_rows_exist(
+        self, edition_id: int, list_id: int, *, now: datetime, zone_ok: Callable[[str], bool]
+    ) -> bool:
+        """Whether a recipient accepted by `zone_ok` has a row to send now: queued,
+        sending, or deferred with its retry time come (from the pending index)."""
+        for row in self._rows(
+            "SELECT s.timezone FROM deliveries d INDEXED BY deliveries_pending"
+            " JOIN subscribers s ON s.id = d.subscriber_id"
+            " JOIN subscriptions x ON x.subscriber_id = d.subscriber_id AND x.list_id = ?"
+            f" WHERE d.edition_id = ? AND d.status IN {PENDING_STATES!r}"
+            " AND (d.status != 'deferred' OR d.next_attempt_at IS NULL"
+            " OR d.next_attempt_at <= ?)"
+            " AND x.status = 'active' AND s.status = 'active' AND s.paused_at IS NULL",
+            [list_id, edition_id, to_precise_text(now)],
+        ):
+            if zone_ok(row["timezone"]):
+                return True
+        return False
+
+    def unsettled_recipient_exists(
+        self,
+        edition_id: int,
+        news_list: NewsList,
+        *,
+        now: datetime,
+        zone_ok: Callable[[str], bool],
+        among: frozenset[int] | None = None,
+    ) -> bool:
+        """Whether a recipient accepted by `zone_ok` has nothing final for the edition:
+        no row, a row queued or sending, or a retry whose time has come. Only the
+        subscribers `among` (by primary key), or one scan of the whole list in SQL (the
+        slow path, after many changes)."""
+        self.db.conn.create_function("digest_zone_ok", 1, zone_ok, deterministic=True)
+        # CROSS JOIN fixes the order: from the few subscribers named, never the whole list.
+        source, params = "subscriptions x JOIN subscribers s ON s.id = x.subscriber_id", []
+        if among is not None:
+            source = (
+                "json_each(?) j CROSS JOIN subscribers s ON s.id = j.value"
+                " CROSS JOIN subscriptions x ON x.subscriber_id = s.id"
+            )
+            params.append(json.dumps(sorted(among)))
+        row = self._one(
+            f"SELECT 1 AS y FROM {source}"
+            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+            " AND s.paused_at IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE d.edition_id = ? AND d.subscriber_id = s.id AND (d.status NOT IN"
+            f" {PENDING_STATES!r} OR (d.status = 'deferred' AND d.next_attempt_at > ?)))"
+            " AND digest_zone_ok(s.timezone) LIMIT 1",
+            [*params, news_list.id, edition_id, to_precise_text(now)],
+        )
+        return row is not None
+
     # -- the delivery ledger (see delivery.py) ------------------------------------------
 
     def queue_deliveries(
@@ -81,26 +208,34 @@ class DeliveriesMixin(BouncesMixin):
         message_id: Callable[[int], str],
         now: datetime,
         zone_filter: Callable[[str], bool] | None = None,
+        zone: str | None = None,
     ) -> int:
         """A queued row for every active subscriber of the list who has none yet.
 
         One statement: nothing is held in memory. `message_id(subscriber_id)` fixes each
         row's Message-ID now, so every later attempt carries the same one. With
-        `zone_filter`, only subscribers whose time zone (as stored) it accepts.
+        `zone_filter`, only subscribers whose time zone (as stored) it accepts: those of
+        `zone`. The edition is then marked as covering every recipient (of `zone`) at
+        the roster version of this moment (see dispatch._pending).
         """
         conn = self.db.conn
         conn.create_function("digest_message_id", 1, message_id, deterministic=True)
         accept = zone_filter or (lambda zone: True)
         conn.create_function("digest_zone_ok", 1, accept, deterministic=True)
         stamp = to_text(now)
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO deliveries (edition_id, subscriber_id, status, message_id,"
-            " created_at, updated_at) SELECT ?, s.id, 'queued', digest_message_id(s.id), ?, ?"
-            " FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
-            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
-            " AND s.paused_at IS NULL AND digest_zone_ok(s.timezone) ORDER BY s.id",
-            [edition_id, stamp, stamp, news_list.id],
-        )
+        with self.transaction():
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO deliveries (edition_id, subscriber_id, status,"
+                " message_id, created_at, updated_at)"
+                " SELECT ?, s.id, 'queued', digest_message_id(s.id), ?, ?"
+                " FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
+                " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+                " AND s.paused_at IS NULL AND digest_zone_ok(s.timezone) ORDER BY s.id",
+                [edition_id, stamp, stamp, news_list.id],
+            )
+            # Read after the insert, in its transaction: the version it saw.
+            if zone_filter is None or zone is not None:
+                self.mark_roster_covered(edition_id, zone, self.roster_version())
         return max(cursor.rowcount, 0)
 
     def pending_deliveries(
@@ -116,8 +251,12 @@ class DeliveriesMixin(BouncesMixin):
 
         With `due_at`, only rows whose retry time has come (queued rows always have).
         """
+        # INDEXED BY: the partial index hands the rows over in id order (no sort of every
+        # remaining row per call, which made a big send quadratic); it also fails loudly
+        # should this WHERE ever stop matching the index's.
         sql = (
-            _DELIVERY_SELECT + " x.sections AS list_sections FROM deliveries d"
+            _DELIVERY_SELECT + " x.sections AS list_sections, x.status AS list_status,"
+            " s.paused_at FROM deliveries d INDEXED BY deliveries_pending"
             " JOIN subscribers s ON s.id = d.subscriber_id"
             " LEFT JOIN subscriptions x ON x.subscriber_id = d.subscriber_id AND x.list_id = ?"
             f" WHERE d.edition_id = ? AND d.id > ? AND d.status IN {PENDING_STATES!r}"
@@ -127,7 +266,15 @@ class DeliveriesMixin(BouncesMixin):
             sql += " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
             params.append(to_precise_text(due_at))
         rows = list(self._rows(sql + " ORDER BY d.id LIMIT ?", [*params, limit]))
-        return [_delivery_from_row(r) for r in rows]
+        return [_delivery_from_row(r, _suppression_reason(r, present=True)) for r in rows]
+
+    def changed_elsewhere(self) -> int:
+        """A number that changes whenever another connection commits to the database.
+
+        SQLite's data_version: our own writes leave it alone, so a send loop can trust
+        what it read with a batch until this moves (an unsubscribe from the web, say).
+        """
+        return int(self.db.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def count_pending(
         self, edition_id: int, include: Callable[[Delivery], bool] | None = None
@@ -139,20 +286,13 @@ class DeliveriesMixin(BouncesMixin):
     def suppression(self, subscriber_id: int, list_id: int) -> str:
         """Why this subscriber must not get this list's mail now ('' when they may)."""
         row = self._one(
-            "SELECT s.status AS s_status, s.paused_at, x.status AS x_status FROM subscribers s"
+            "SELECT s.status AS subscriber_status, s.paused_at, x.status AS list_status"
+            " FROM subscribers s"
             " LEFT JOIN subscriptions x ON x.subscriber_id = s.id AND x.list_id = ?"
             " WHERE s.id = ?",
             [list_id, subscriber_id],
         )
-        if row is None:
-            return "subscriber deleted"
-        if row["s_status"] != "active":
-            return f"subscriber {row['s_status']}"
-        if row["paused_at"]:
-            return "subscriber paused all emails"
-        if row["x_status"] != "active":
-            return "unsubscribed from the list"
-        return ""
+        return _suppression_reason(row or {}, present=row is not None)
 
     def mark_sending(self, delivery_id: int, *, now: datetime) -> None:
         """Written before the message leaves: a crash after this resends the same message."""
@@ -270,16 +410,34 @@ class DeliveriesMixin(BouncesMixin):
                 if include(delivery):
                     counts[delivery.status] = counts.get(delivery.status, 0) + 1
             return counts
-        return {
+        counts = {
             r["status"]: r["n"]
             for r in self._rows(
                 "SELECT status, count(*) AS n FROM deliveries WHERE edition_id = ? GROUP BY status",
                 [edition_id],
             )
         }
+        for r in self._rows(  # what `digest prune` folded (see prune_ledger)
+            "SELECT status, count FROM edition_counts WHERE edition_id = ?", [edition_id]
+        ):
+            counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
+        return counts
 
 
-def _delivery_from_row(row: dict[str, Any]) -> Delivery:
+def _suppression_reason(row: dict[str, Any], *, present: bool) -> str:
+    """Why a subscriber (status, paused_at, list_status) must not get mail now, or ''."""
+    if not present:
+        return "subscriber deleted"
+    if row["subscriber_status"] != "active":
+        return f"subscriber {row['subscriber_status']}"
+    if row["paused_at"]:
+        return "subscriber paused all emails"
+    if row["list_status"] != "active":
+        return "unsubscribed from the list"
+    return ""
+
+
+def _delivery_from_row(row: dict[str, Any], suppressed: str | None = None) -> Delivery:
     sections = row["list_sections"]
     return Delivery(
         id=row["id"],
@@ -292,4 +450,5 @@ def _delivery_from_row(row: dict[str, Any]) -> Delivery:
         attempts=row["attempts"],
         last_reply=row["last_reply"],
         sections=tuple(json.loads(sections)) if sections else (),
+        suppressed=suppressed,
     )

@@ -293,3 +293,146 @@ def _merge_into(conn: sqlite3.Connection, keep: int, others: list[int]) -> None:
         " WHERE id = ?",
         [name, locale, zone, status, paused, keep],
     )
+
+
+@migrations(name="0007_indexes_for_size_and_history")
+def _indexes_for_size_and_history(db: Database) -> None:
+    """Indexes that keep the cost per message and per command flat as the ledger grows.
+
+    * deliveries_pending: the rows still to send, by id. `status IN (3 values) ORDER BY id`
+      on (edition_id, status, id) sorted every remaining row on each call (quadratic
+      over a queue); this partial index gives them in id order and shrinks as rows finish.
+    * deliveries_subscriber: removing or looking up a subscriber without scanning a year
+      of ledger rows.
+    * published_at is compared as text (one canonical UTC format), so the window query
+      can use articles_published; rows written in another offset are normalised here.
+    """
+    db.executescript(
+        """
+        CREATE INDEX deliveries_pending ON deliveries(edition_id, id)
+            WHERE status IN ('queued', 'sending', 'deferred');
+        CREATE INDEX deliveries_subscriber ON deliveries(subscriber_id);
+        UPDATE articles SET published_at = strftime('%Y-%m-%dT%H:%M:%S+00:00', published_at)
+            WHERE published_at != strftime('%Y-%m-%dT%H:%M:%S+00:00', published_at)
+            AND strftime('%Y-%m-%dT%H:%M:%S+00:00', published_at) IS NOT NULL;
+        """
+    )
+
+
+@migrations(name="0008_roster_version")
+def _roster_version(db: Database) -> None:
+    """A counter that moves whenever the set of recipients (or their time zones) may have
+    changed, so that an idle cron round can trust what it worked out before instead of
+    re-reading a million rows.
+
+    Triggers bump it on every change of who is a recipient: a subscription added,
+    removed or changing status; a subscriber changing status, pause or time zone, or
+    removed; a list's time zone. edition_rosters: "at roster version V, every recipient
+    in ZONE ('*': every zone) had a ledger row for this edition". list_zones: a list's
+    recipient time zones at version V.
+    """
+    bump = "BEGIN UPDATE roster_version SET version = version + 1; END;"
+    db.executescript(
+        f"""
+        CREATE TABLE roster_version (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL
+        );
+        INSERT INTO roster_version (id, version) VALUES (1, 0);
+        CREATE TABLE edition_rosters (
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            zone TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (edition_id, zone)
+        );
+        CREATE TABLE list_zones (
+            list_id INTEGER PRIMARY KEY REFERENCES lists(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            zones TEXT NOT NULL
+        );
+        CREATE TRIGGER roster_subscription_added AFTER INSERT ON subscriptions {bump}
+        CREATE TRIGGER roster_subscription_removed AFTER DELETE ON subscriptions {bump}
+        CREATE TRIGGER roster_subscription_status AFTER UPDATE OF status ON subscriptions
+            WHEN NEW.status IS NOT OLD.status {bump}
+        CREATE TRIGGER roster_subscriber_changed
+            AFTER UPDATE OF status, paused_at, timezone ON subscribers
+            WHEN NEW.status IS NOT OLD.status OR NEW.paused_at IS NOT OLD.paused_at
+                OR NEW.timezone IS NOT OLD.timezone {bump}
+        CREATE TRIGGER roster_subscriber_removed AFTER DELETE ON subscribers {bump}
+        CREATE TRIGGER roster_list_zone AFTER UPDATE OF timezone ON lists
+            WHEN NEW.timezone IS NOT OLD.timezone {bump}
+        """
+    )
+
+
+@migrations(name="0009_ledger_pruning")
+def _ledger_pruning(db: Database) -> None:
+    """`digest prune`: an old edition's ledger rows folded into counts per status.
+
+    editions.pruned_at marks an edition whose rows are gone: it can no longer be sent
+    (nothing would say who already has it), and its counts live in edition_counts.
+    """
+    db.executescript(
+        """
+        ALTER TABLE editions ADD COLUMN pruned_at TEXT;
+        CREATE TABLE edition_counts (
+            edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (edition_id, status)
+        );
+        """
+    )
+
+
+@migrations(name="0010_roster_changes")
+def _roster_changes(db: Database) -> None:
+    """Which subscribers each roster version changed, so that a cron round after a few
+    unsubscribes or sign-ups re-checks those few, not the whole list.
+
+    The triggers of 0007 are replaced by ones that also log (version, subscriber, their
+    time zone before the change); a list's new time zone logs a row with no subscriber,
+    which means "everyone". `digest prune` trims the log.
+    """
+    log = (
+        "INSERT INTO roster_changes (version, subscriber_id, old_zone)"
+        " SELECT version, {sid}, {zone} FROM roster_version;"
+    )
+
+    def body(sid: str, zone: str) -> str:
+        return (
+            "BEGIN UPDATE roster_version SET version = version + 1; "
+            + log.format(sid=sid, zone=zone)
+            + " END;"
+        )
+
+    db.executescript(
+        f"""
+        CREATE TABLE roster_changes (
+            version INTEGER PRIMARY KEY,
+            subscriber_id INTEGER,
+            old_zone TEXT
+        );
+        CREATE INDEX subscribers_timezone ON subscribers(timezone);
+        DROP TRIGGER roster_subscription_added;
+        DROP TRIGGER roster_subscription_removed;
+        DROP TRIGGER roster_subscription_status;
+        DROP TRIGGER roster_subscriber_changed;
+        DROP TRIGGER roster_subscriber_removed;
+        DROP TRIGGER roster_list_zone;
+        CREATE TRIGGER roster_subscription_added AFTER INSERT ON subscriptions
+            {body("NEW.subscriber_id", "NULL")}
+        CREATE TRIGGER roster_subscription_removed AFTER DELETE ON subscriptions
+            {body("OLD.subscriber_id", "NULL")}
+        CREATE TRIGGER roster_subscription_status AFTER UPDATE OF status ON subscriptions
+            WHEN NEW.status IS NOT OLD.status {body("NEW.subscriber_id", "NULL")}
+        CREATE TRIGGER roster_subscriber_changed
+            AFTER UPDATE OF status, paused_at, timezone ON subscribers
+            WHEN NEW.status IS NOT OLD.status OR NEW.paused_at IS NOT OLD.paused_at
+                OR NEW.timezone IS NOT OLD.timezone {body("NEW.id", "OLD.timezone")}
+        CREATE TRIGGER roster_subscriber_removed AFTER DELETE ON subscribers
+            {body("OLD.id", "OLD.timezone")}
+        CREATE TRIGGER roster_list_zone AFTER UPDATE OF timezone ON lists
+            WHEN NEW.timezone IS NOT OLD.timezone {body("NULL", "NULL")}
+        """
+    )

@@ -1,0 +1,217 @@
+"""History: every command and page on a year-old ledger against the same on an empty one.
+
+Two databases with the same N subscribers and today's 30 articles. "A year" adds 365
+past editions, each with one ledger row per subscriber (all sent), and 30 articles a
+day for the year. Each command runs as a real subprocess (`digest ...`), each page
+through the real app (Starlette TestClient, a fresh app each time: no warm cache);
+they alternate between the two databases; medians are printed with the ratio
+year/empty (target <= 1.2x). Afterwards `digest prune` is timed on the year-old one.
+
+    python benchmarks/history.py [--subscribers 10000] [--days 365] [--rounds 5]
+
+365 x 100k (the issue's size) is 36.5M rows, about 10 GB and many minutes to build:
+pass --subscribers 100000 when the disk and the time are there.
+DIGEST_BENCH_TINY=1 runs 40 subscribers and 20 days, two rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from common import DAY, NOW, SECTIONS, TINY, make_database, sent_ledger
+
+from digest.clock import Clock
+from digest.config import load_settings
+from digest.secret import load_secret, make_token
+from digest.store import to_text
+
+AFTER = (NOW + timedelta(minutes=5)).isoformat()
+
+
+def add_year(db: Path, subscribers: int, days: int) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA synchronous=OFF")
+    with conn:
+        for back in range(days, 0, -1):
+            day = DAY - timedelta(days=back)
+            stamp = to_text(NOW - timedelta(days=back))
+            cursor = conn.execute(
+                "INSERT INTO editions (list_id, date, due_at, subject, article_count, created_at)"
+                " VALUES (1, ?, ?, 'Old news', 30, ?)",
+                [day.isoformat(), stamp, stamp],
+            )
+            edition_id = cursor.lastrowid
+            conn.executemany(
+                "INSERT INTO deliveries (edition_id, subscriber_id, status, message_id,"
+                " attempts, last_code, last_reply, created_at, updated_at, sent_at)"
+                " VALUES (?, ?, 'sent', ?, 1, 250, '250 2.0.0 Ok: queued as 4Xyz', ?, ?, ?)",
+                (
+                    (
+                        edition_id,
+                        i,
+                        f"<{day}.daily.{i}.0f3a9c@news.example.com>",
+                        stamp,
+                        stamp,
+                        stamp,
+                    )
+                    for i in range(1, subscribers + 1)
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO articles (url, title, section, published_at, summary)"
+                " VALUES (?, ?, ?, ?, 'Old summary')",
+                (
+                    (
+                        f"https://news.example.com/{day}/{k}",
+                        f"Old story {k}",
+                        SECTIONS[k % len(SECTIONS)],
+                        to_text(NOW - timedelta(days=back, minutes=30 + 20 * k)),
+                    )
+                    for k in range(30)
+                ),
+            )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def command(db: Path, cwd: Path, *args: str) -> Callable[[int], float]:
+    def run(round_no: int) -> float:
+        argv = [a.replace("{k}", str(round_no + 1)) for a in args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+        env["DIGEST_SMTP_URL"] = "smtp://127.0.0.1:9"
+        env["DIGEST_BASE_URL"] = "https://news.example.com"
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "digest", "--db", str(db), *argv],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"digest {' '.join(argv)} failed: {proc.stderr[-1500:]}")
+        return wall
+
+    return run
+
+
+def page(db: Path, cwd: Path, path: str, last: int) -> Callable[[int], float]:
+    from starlette.testclient import TestClient
+
+    from digest.web import create_app
+
+    settings = load_settings(env={}, overrides={"db": db}, cwd=cwd)
+    secret = load_secret(settings.secret_file)
+
+    def run(round_no: int) -> float:
+        sid = last - round_no  # not one that `subscribers remove` took
+        url = path.format(
+            day=DAY.isoformat(),
+            unsub=make_token(secret, "unsubscribe", sid, 1),
+            prefs=make_token(secret, "preferences", sid, 1),
+        )
+        start = time.perf_counter()
+        with TestClient(create_app(settings, clock=Clock.frozen(NOW))) as client:
+            response = client.get(url)
+        wall = time.perf_counter() - start
+        if response.status_code != 200:
+            raise SystemExit(f"GET {url}: {response.status_code}")
+        return wall
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    n, days, rounds = (40, 20, 2) if TINY else (args.subscribers, args.days, args.rounds)
+    with TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        dbs = {"empty": tmp_path / "empty.db", "year": tmp_path / "year.db"}
+        for db in dbs.values():
+            make_database(db, n)
+            sent_ledger(db)  # today's edition has gone out: run-due finds nothing due
+        start = time.perf_counter()
+        add_year(dbs["year"], n, days)
+        size = dbs["year"].stat().st_size / 2**20
+        print(
+            f"{n:,} subscribers; a year = {days} editions x {n:,} rows = {days * n:,} ledger rows"
+            f" and {days * 30:,} articles ({size:,.0f} MB, built in"
+            f" {time.perf_counter() - start:.0f} s); medians of {rounds} rounds",
+            flush=True,
+        )
+        out = tmp_path / "preview"
+        cases: dict[str, Callable[[Path], Callable[[int], float]]] = {
+            "schedule --run-due (idle)": lambda db: command(
+                db, tmp_path, "schedule", "--run-due", "--now", AFTER
+            ),
+            "preview": lambda db: command(
+                db,
+                tmp_path,
+                "preview",
+                "--list",
+                "daily",
+                "--date",
+                DAY.isoformat(),
+                "--out",
+                str(out),
+            ),
+            "subscribers remove": lambda db: command(
+                db, tmp_path, "subscribers", "remove", "reader{k}@example.org"
+            ),
+            "subscribers show": lambda db: command(
+                db, tmp_path, "subscribers", "show", "reader50@example.org"
+            ),
+            "subscribers count": lambda db: command(db, tmp_path, "subscribers", "count"),
+            "lists list": lambda db: command(db, tmp_path, "lists", "list"),
+            # One day's articles: a bare `articles list` prints the whole year (its output
+            # grows with history by design, as the archive index's list of editions does).
+            "articles list --date": lambda db: command(
+                db, tmp_path, "articles", "list", "--date", DAY.isoformat()
+            ),
+            "page /archive/daily/": lambda db: page(db, tmp_path, "/archive/daily/", n),
+            "page /archive/daily/<day>": lambda db: page(db, tmp_path, "/archive/daily/{day}", n),
+            "page /u/<token>": lambda db: page(db, tmp_path, "/u/{unsub}", n),
+            "page /p/<token>": lambda db: page(db, tmp_path, "/p/{prefs}", n),
+        }
+        if TINY:
+            cases = dict(list(cases.items())[:3] + list(cases.items())[-1:])
+        for name, make in cases.items():
+            runners = {label: make(db) for label, db in dbs.items()}
+            times: dict[str, list[float]] = {"empty": [], "year": []}
+            for r in range(rounds):
+                for label in ("empty", "year"):
+                    times[label].append(runners[label](r))
+            empty, year = (statistics.median(times[k]) for k in ("empty", "year"))
+            flag = "" if year <= 1.2 * empty else "  <-- over 1.2x"
+            print(
+                f"  {name:<28} empty {empty:6.3f} s  year {year:6.3f} s"
+                f"  {year / empty:5.2f}x{flag}",
+                flush=True,
+            )
+        start = time.perf_counter()
+        command(dbs["year"], tmp_path, "prune", "--keep-days", "90", "--now", AFTER)(0)
+        after = dbs["year"].stat().st_size / 2**20
+        print(
+            f"digest prune --keep-days 90: {time.perf_counter() - start:.1f} s"
+            f" (the file stays {after:,.0f} MB until VACUUM; its pages are reused)"
+        )
+    print("target: every command and page <= 1.2x its time on the empty ledger")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""`digest prune`: old editions' ledger rows folded into counts, nothing that stops a
+second copy or a suppressed address lost."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from digest import pipeline
+from digest.clock import Clock
+from digest.config import Settings, load_settings
+from digest.errors import ConfigError, InputError
+from digest.sink import CaptureServer
+from digest.store import Store
+from tests.conftest import DAY, NOW, Cli
+from tests.test_delivery import make_project
+
+OLD = DAY - timedelta(days=120)
+
+
+def send_day(store: Store, settings: Settings, day: object) -> int:
+    report = pipeline.send_edition(
+        store,
+        settings,
+        slug="daily",
+        day=day,
+        clock=Clock.starting_at(NOW),
+        force=True,  # type: ignore[arg-type]
+    )
+    assert report.complete
+    return report.sent
+
+
+def rows_of(store: Store, day: object) -> int:
+    edition_id = store.find_edition(store.get_list("daily"), day)  # type: ignore[arg-type]
+    row = store._one("SELECT count(*) AS n FROM deliveries WHERE edition_id = ?", [edition_id])
+    assert row is not None
+    return int(row["n"])
+
+
+def test_prune_folds_old_editions_and_keeps_what_stops_a_second_copy(
+    store: Store, settings: Settings, smtp_server: CaptureServer, run: Cli
+) -> None:
+    make_project(store, 4)
+    cfg = replace(settings, smtp_url=smtp_server.url)
+    assert send_day(store, cfg, OLD) == 4
+    assert send_day(store, cfg, DAY) == 4
+    sub = store.get_subscriber("s3@example.org")
+    assert sub is not None and sub.id is not None
+    store.set_subscriber_status(sub.id, "bounced", now=NOW)
+    news_list = store.get_list("daily")
+    old_id = store.find_edition(news_list, OLD)
+    assert old_id is not None
+
+    result = run("prune", "--now", NOW.isoformat(), "--json")
+    assert json.loads(result.stdout) == {
+        "before": (DAY - timedelta(days=90)).isoformat(),
+        "editions": 1,
+        "rows": 4,
+        "pending": 0,
+    }
+    with Store.open(settings.db) as fresh:
+        assert rows_of(fresh, OLD) == 0
+        assert rows_of(fresh, DAY) == 4  # the recent ledger is whole
+        assert fresh.delivery_counts(old_id) == {"sent": 4}  # folded, not lost
+        assert fresh.edition_dates(news_list)[:2] == [DAY, OLD]  # the archive keeps it
+        bounced = fresh.get_subscriber("s3@example.org")
+        assert bounced is not None and bounced.status == "bounced"  # suppression kept
+        # Nothing says who has the old edition any more: it cannot go out again.
+        with pytest.raises(InputError, match="pruned"):
+            send_day(fresh, cfg, OLD)
+    received = len(smtp_server.handler.received)
+    assert received == 8
+    again = run("send", "--list", "daily", "--date", OLD.isoformat(), ok=False)
+    assert again.exit_code == 1 and "pruned" in again.stderr
+    assert "Traceback" not in again.output + again.stderr
+    assert len(smtp_server.handler.received) == received
+    # A second prune has nothing left to do.
+    assert json.loads(run("prune", "--now", NOW.isoformat(), "--json").stdout)["editions"] == 0
+
+
+def test_prune_refuses_to_fold_the_recent_ledger(
+    store: Store, settings: Settings, run: Cli, tmp_path: object
+) -> None:
+    make_project(store, 1)
+    with pytest.raises(InputError, match="younger than 7 days"):
+        pipeline.prune_ledger(store, settings, now=NOW, keep_days=3)
+    result = run("prune", "--keep-days", "2", ok=False)
+    assert result.exit_code == 1 and "younger than 7 days" in result.stderr
+    with pytest.raises(ConfigError, match="DIGEST_LEDGER_KEEP_DAYS"):
+        load_settings(env={"DIGEST_LEDGER_KEEP_DAYS": "1"}, cwd=settings.db.parent)
