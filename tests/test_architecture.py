@@ -24,6 +24,7 @@ PURE = (
     "charset",
     "spoofing",
     "roster",
+    "dsn",
 )
 
 

@@ -111,3 +111,68 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# -- rhythm: lists that send on some weekdays only (`--days`) -----------------------------
+
+MON_THU = NewsList(
+    slug="twice", name="Twice", send_at=time(7, 0), timezone="UTC", days=(0, 3), id=3
+)
+WEEKLY_PARIS = NewsList(
+    slug="weekly", name="Weekly", send_at=time(7, 0), timezone="Europe/Paris", days=(0,), id=4
+)
+
+
+def test_a_monday_edition_after_a_thursday_one_holds_four_days() -> None:
+    start, end = edition_window(MON_THU, date(2026, 11, 30))  # Monday
+    assert (start, end) == (utc(2026, 11, 26, 7), utc(2026, 11, 30, 7))  # from Thursday
+    start, end = edition_window(MON_THU, date(2026, 12, 3))  # Thursday: from Monday
+    assert (start, end) == (utc(2026, 11, 30, 7), utc(2026, 12, 3, 7))
+
+
+def test_a_weekly_window_across_the_autumn_change_is_a_week_and_an_hour() -> None:
+    # Paris leaves summer time on Sunday 2026-10-25: 07:00 is 05:00 UTC before, 06:00 after.
+    start, end = edition_window(WEEKLY_PARIS, date(2026, 10, 26))
+    assert (start, end) == (utc(2026, 10, 19, 5), utc(2026, 10, 26, 6))
+    assert end - start == timedelta(days=7, hours=1)
+    # and the next one starts exactly where it ended
+    assert edition_window(WEEKLY_PARIS, date(2026, 11, 2))[0] == end
+
+
+def test_slots_fall_on_the_lists_days_only() -> None:
+    thursday = slot(MON_THU, "UTC", date(2026, 11, 26))
+    assert next_slot(MON_THU, "UTC", thursday.due_at).day == date(2026, 11, 30)  # Monday
+    # A weekly list, six days before its next edition: further than a daily look-ahead.
+    after = next_slot(WEEKLY_PARIS, "Europe/Paris", utc(2026, 11, 24, 12))  # Tuesday
+    assert after.day == date(2026, 11, 30) and after.due_at == utc(2026, 11, 30, 6)
+    # Friday: nothing due for a Monday/Thursday list, Thursday's is the one missed.
+    friday = plan([(MON_THU, "UTC")], now=utc(2026, 11, 27, 7, 30), catch_up=timedelta(hours=6))
+    assert friday.due == () and [s.day for s in friday.missed] == [date(2026, 11, 26)]
+    # Sunday: the weekly list's last edition (six days ago) is still reported as missed.
+    sunday = plan(
+        [(WEEKLY_PARIS, "Europe/Paris")], now=utc(2026, 11, 29, 12), catch_up=timedelta(hours=6)
+    )
+    assert sunday.due == () and [s.day for s in sunday.missed] == [date(2026, 11, 23)]
+    # A catch-up window over a weekend runs only the days the list sends.
+    late = plan([(MON_THU, "UTC")], now=utc(2026, 11, 30, 8), catch_up=timedelta(days=5))
+    assert [s.day for s in late.due] == [date(2026, 11, 26), date(2026, 11, 30)]
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [("mon,thu", (0, 3)), ("Thu, MON", (0, 3)), ("daily", tuple(range(7))), ("sunday", (6,))],
+)
+def test_parse_days(text: str, days: tuple[int, ...]) -> None:
+    from digest.issue import format_days, parse_days
+
+    assert parse_days(text) == days
+    assert parse_days(format_days(days)) == days
+
+
+@pytest.mark.parametrize("text", ["", "mon,funday", "mo", "mondays", ","])
+def test_parse_days_refuses(text: str) -> None:
+    from digest.errors import InputError
+    from digest.issue import parse_days
+
+    with pytest.raises(InputError, match="--days"):
+        parse_days(text)

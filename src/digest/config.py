@@ -47,6 +47,8 @@ class Settings:
     theme_footer: str = ""  # DIGEST_THEME_FOOTER: a line of text above the postal address
     html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
     ledger_keep_days: int = 90  # DIGEST_LEDGER_KEEP_DAYS: `digest prune` folds older editions
+    bounce_address: str = ""  # DIGEST_BOUNCE_ADDRESS: VERP envelope sender, bounces+TOKEN@...
+    bounce_imap_url: str = ""  # DIGEST_BOUNCE_IMAP_URL: imaps://user:pass@host/FOLDER to fetch
     # Not a setting: whether base_url came from the file, the environment or an option.
     # A real send refuses the loopback default (links nobody can open).
     base_url_set: bool = False
@@ -167,6 +169,21 @@ def _validate(settings: Settings) -> None:
             f" got {settings.ledger_keep_days}",
             hint="retries, catch-up runs and late bounces need the recent ledger; default 90",
         )
+    if settings.bounce_address:
+        local, at, domain = settings.bounce_address.rpartition("@")
+        if (
+            not at
+            or not local
+            or not domain
+            or "+" in local
+            or not settings.bounce_address.isascii()
+        ):
+            raise ConfigError(
+                f"DIGEST_BOUNCE_ADDRESS must be a plain ASCII address without '+',"
+                f" got {settings.bounce_address!r}",
+                hint="for example bounces@news.example.com (its server must deliver"
+                " bounces+anything@ to it)",
+            )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError(

@@ -116,8 +116,10 @@ class DeliveryRun:
         progress: Progress | None = None,
         include: Callable[[Delivery], bool] | None = None,
         stop: Callable[[], bool] | None = None,
+        envelope_from: Callable[[Delivery], str] | None = None,
     ) -> None:
         self.store = store
+        self.envelope_from = envelope_from or (lambda delivery: from_addr)
         self.include = include
         self.stop = stop or (lambda: False)
         self.edition_id = edition_id
@@ -279,7 +281,9 @@ class DeliveryRun:
             if self.tally.stopped:
                 return
             self.store.mark_sending(delivery.id, now=self.now())
-        pool.submit(Job(delivery, self.from_addr, _envelope_to(subscriber.email), data))
+        pool.submit(
+            Job(delivery, self.envelope_from(delivery), _envelope_to(subscriber.email), data)
+        )
         self.inflight += 1
 
     def _drain(self, pool: SenderPool, *, until_empty: bool = False) -> None:

@@ -61,5 +61,9 @@ class SmtpPolicyError(SmtpError):
     """5.7.x: the server refuses us; stop and look."""
 
 
+class ImapError(DigestError):
+    """The bounce mailbox cannot be reached, logged in to or opened."""
+
+
 class BusyError(DigestError):
     """Another sender holds the database's send lock."""

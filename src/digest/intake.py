@@ -52,15 +52,18 @@ def import_articles(
     strict: bool = False,
     adjust: Callable[[Article], Article] | None = None,
     encoding: str | None = None,
+    list_slug: str | None = None,
 ) -> ImportReport:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom (detected, or `fmt`).
 
     Bad records are reported and skipped; the good ones are written together in one
     transaction. With `strict`, nothing is written unless every record is good.
+    With `list_slug`, the articles belong to that list only (checked before reading).
     """
+    list_id = store.get_list(list_slug).id if list_slug else None
     raw = data.encode("utf-8") if isinstance(data, str) else data
     batch = ingest.read_articles(raw, name=name, fmt=fmt, section=section, encoding=encoding)
-    return write_articles(store, batch, now=now, strict=strict, adjust=adjust)
+    return write_articles(store, batch, now=now, strict=strict, adjust=adjust, list_id=list_id)
 
 
 def write_articles(
@@ -71,6 +74,7 @@ def write_articles(
     strict: bool = False,
     feed_id: int | None = None,
     adjust: Callable[[Article], Article] | None = None,
+    list_id: int | None = None,
 ) -> ImportReport:
     """Write a batch read by `ingest`: the good records in one transaction (none when
     `strict` and anything was rejected)."""
@@ -84,7 +88,7 @@ def write_articles(
     with store.transaction():
         for _, article in batch.articles:
             final = adjust(article) if adjust else article
-            counts[store.upsert_article(final, now=now, feed_id=feed_id)] += 1
+            counts[store.upsert_article(final, now=now, feed_id=feed_id, list_id=list_id)] += 1
     return ImportReport(
         added=counts["added"],
         updated=counts["updated"],

@@ -51,6 +51,12 @@ class NewsList:
     locale: str = "en"
     sections: tuple[str, ...] = ()
     address: str = ""
+    # A list's own content: with `only_sections`, `sections` is a filter as well as an
+    # order; with `languages`, only articles in those languages (BCP 47 prefixes).
+    only_sections: bool = False
+    languages: tuple[str, ...] = ()
+    # The weekdays it sends on (Monday is 0, as date.weekday()); every day by default.
+    days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     id: int | None = None
 
 
@@ -103,6 +109,10 @@ class Edition:
     due_at: datetime
     window_start: datetime
     sections: tuple[Section, ...]
+    # The editor's hand (`digest editions edit`): a note at the top (plain text or
+    # Markdown), and a subject instead of the list's "Name — date".
+    note: str = ""
+    subject: str = ""
 
     @property
     def article_count(self) -> int:
@@ -111,6 +121,23 @@ class Edition:
     @property
     def key(self) -> str:
         return f"{self.news_list.slug}/{self.date.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class EditionEdits:
+    """What an editor changed in one edition, stored beside it, never in the articles:
+    article URLs (canonical) for the lead, the dropped and the pinned stories."""
+
+    lead: str = ""
+    drops: tuple[str, ...] = ()
+    pins: tuple[str, ...] = ()
+    note: str = ""
+    subject: str = ""
+    updated_at: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.lead or self.drops or self.pins or self.note or self.subject)
 
 
 @dataclass(frozen=True, slots=True)

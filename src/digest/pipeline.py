@@ -33,12 +33,13 @@ from digest.models import (
     Delivery,
     DeliveryReport,
     Edition,
+    EditionEdits,
     NewsList,
     Recipient,
     Subscriber,
 )
 from digest.render import Renderer, Theme
-from digest.secret import load_secret, make_token
+from digest.secret import load_secret, make_token, make_verp_token, verp_address
 from digest.sender import SmtpSettings
 from digest.store import Store
 
@@ -81,10 +82,69 @@ def init_project(settings: Settings) -> tuple[Path, Path]:
 # -- editions -----------------------------------------------------------------------------
 
 
-def load_edition(store: Store, news_list: NewsList, day: date) -> Edition:
+def load_edition(store: Store, news_list: NewsList, day: date, *, edited: bool = True) -> Edition:
+    """The list's edition for `day`, as its editor shaped it (`edited=False`: as built)."""
     start, end = issue.edition_window(news_list, day)
     articles = store.articles_between(start, end, news_list=news_list)
-    return issue.build_edition(articles, news_list=news_list, day=day)
+    built = issue.build_edition(articles, news_list=news_list, day=day)
+    return issue.apply_edits(built, store.edition_edits(news_list, day)) if edited else built
+
+
+def edit_edition(
+    store: Store,
+    *,
+    slug: str,
+    day: date,
+    now: datetime,
+    lead: str | None = None,
+    drops: tuple[str, ...] | None = None,
+    pins: tuple[str, ...] | None = None,
+    note: str | None = None,
+    subject: str | None = None,
+    clear: bool = False,
+) -> EditionEdits:
+    """Change the editor's edits of one edition; None leaves a field as it is, and `clear`
+    starts from none. Articles are named by URL or id and must be in the edition (as
+    built). Refused once the edition began going out: its readers would differ."""
+    from digest import ingest
+
+    news_list = store.get_list(slug)
+    issue.refuse_unsent_day(news_list, day)
+    built = load_edition(store, news_list, day, edited=False)
+    if store.find_edition(news_list, day) is not None:
+        raise InputError(
+            f"{built.key} began going out: it can no longer be edited",
+            hint="edit an edition before it is sent (`digest editions show` shows the edits)",
+        )
+    held = {a.url for s in built.sections for a in s.articles}
+
+    def resolve(ref: str, where: str) -> str:
+        url = store.get_article(ref).url
+        if url not in held:
+            raise InputError(
+                f"{where}: {ref} is not in {built.key}",
+                hint=f"see `digest editions show {slug} {day.isoformat()}` for its stories",
+            )
+        return url
+
+    changes: dict[str, Any] = {}
+    if lead is not None:
+        changes["lead"] = resolve(lead, "--lead") if lead else ""
+    if drops is not None:
+        changes["drops"] = tuple(dict.fromkeys(resolve(d, "--drop") for d in drops))
+    if pins is not None:
+        changes["pins"] = tuple(dict.fromkeys(resolve(p, "--pin") for p in pins))
+    if note is not None:
+        changes["note"] = ingest.check_text(note, where="--note", multiline=True, limit=5000)
+    if subject is not None:
+        changes["subject"] = ingest.check_text(subject, where="--subject", limit=200)
+    edits = replace(EditionEdits() if clear else store.edition_edits(news_list, day), **changes)
+    if edits.lead and edits.lead in edits.drops:
+        raise InputError(f"--lead {edits.lead} is also dropped", hint="drop it or lead with it")
+    both = [url for url in edits.pins if url in edits.drops]
+    if both:
+        raise InputError(f"{both[0]} is both pinned and dropped", hint="give it one of them")
+    return store.save_edition_edits(news_list, day, replace(edits, updated_at=None), now=now)
 
 
 def check_list_locale(settings: Settings, name: str, *, where: str = "--locale") -> str:
@@ -253,6 +313,7 @@ def send_edition(
     list_zone = news_list.timezone
     if day is None:
         day = issue.local_today(news_list, clock.now())
+    issue.refuse_unsent_day(news_list, day)  # `--days`: no edition on the other days
     if zone is not None:
         news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)
@@ -390,6 +451,7 @@ def _send_to_ledger(
         progress=progress,
         include=include,
         stop=stop,
+        envelope_from=_verp(settings, secret),
     ).run()
     sending_time = max(clock.monotonic() - run_started, 1e-9)
     counts = store.delivery_counts(edition_id, include)
@@ -421,6 +483,20 @@ def _send_to_ledger(
         elapsed=clock.monotonic() - started,
         notes=tuple(notes),
     )
+
+
+def _verp(settings: Settings, secret: bytes) -> Callable[[Delivery], str] | None:
+    """With DIGEST_BOUNCE_ADDRESS, each message's envelope sender names its ledger row."""
+    if not settings.bounce_address:
+        return None
+    bounce_address = settings.bounce_address
+
+    def envelope_from(delivery: Delivery) -> str:
+        assert delivery.subscriber.id is not None
+        token = make_verp_token(secret, delivery.edition_id, delivery.subscriber.id)
+        return verp_address(bounce_address, token)
+
+    return envelope_from
 
 
 def _retry_hint(store: Store, edition_id: int, deferred: int, now: datetime) -> str:
@@ -482,3 +558,25 @@ def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:
         password=settings.smtp_password,
         ca_file=settings.smtp_ca_file,
     )
+
+
+def bounce_report(store: Store) -> dict[str, Any]:
+    """Hard, soft and complaint counts from the bounce mailbox: per edition, per domain."""
+    rows = store.bounce_counts()
+    kinds = ("hard", "soft", "complaints")
+
+    def fold(name_of: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+        groups: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            name = name_of(row)
+            group = groups.setdefault(name, {"name": name, **dict.fromkeys(kinds, 0)})
+            for kind in kinds:
+                group[kind] += int(row[kind] or 0)
+        return list(groups.values())
+
+    editions = fold(lambda r: f"{r['list']}/{r['date']}" if r["date"] else "-")
+    domains = sorted(
+        fold(lambda r: r["domain"] or "-"), key=lambda g: (-sum(g[k] for k in kinds), g["name"])
+    )
+    total = {k: sum(int(r[k] or 0) for r in rows) for k in kinds}
+    return {"editions": editions, "domains": domains, "total": total}

@@ -63,8 +63,11 @@ class EditionPreview:
 
 
 def edition_days(store: Store, news_list: NewsList, today: date) -> list[date]:
-    """Recorded editions, newest first, with today's and tomorrow's (upcoming) on top."""
-    days = {today, today + timedelta(days=1), *store.edition_dates(news_list)}
+    """Recorded editions, newest first, with the next two upcoming (today's and tomorrow's
+    for a daily list; the next two of its `--days` otherwise) on top."""
+    ahead = (today + timedelta(days=n) for n in range(15))
+    upcoming = [d for d in ahead if issue.sends_on(news_list, d)][:2]
+    days = {*upcoming, *store.edition_dates(news_list)}
     return sorted(days, reverse=True)
 
 

@@ -59,9 +59,10 @@ class SlotTrigger(BaseTrigger):
         return timetable.next_slot(self.news_list, self.zone, after).due_at
 
     @property
-    def key(self) -> tuple[str, str, str]:
+    def key(self) -> tuple[str, str, str, tuple[int, ...]]:
         """What the job depends on; a change means rescheduling."""
-        return (self.news_list.send_at.isoformat(), self.news_list.timezone, self.zone)
+        news_list = self.news_list
+        return (news_list.send_at.isoformat(), news_list.timezone, self.zone, news_list.days)
 
     def __str__(self) -> str:
         return f"slot[{self.news_list.slug} {self.news_list.send_at:%H:%M} {self.zone}]"

@@ -23,6 +23,7 @@ from digest.errors import ConfigError
 
 PURPOSES = ("unsubscribe", "preferences")
 MAX_TOKEN_LENGTH = 100
+MAX_LOCAL_PART = 64  # RFC 5321 4.5.3.1.1: the longest local part a server must accept
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +156,41 @@ def verify(keys: Sequence[bytes], signature: str, *fields: object) -> bool:
     for key in keys:
         matched |= hmac.compare_digest(sign(key, *fields).encode(), signature.encode())
     return matched
+
+
+def _verp_signature(secret: bytes, edition_id: int, subscriber_id: int) -> str:
+    # Lower-case base32: some servers fold the case of a local part, and base32 survives it.
+    mac = hmac.new(secret, f"verp:{edition_id}:{subscriber_id}".encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()[:10]).decode().lower()  # 16 characters, 80 bits
+
+
+def make_verp_token(secret: bytes, edition_id: int, subscriber_id: int) -> str:
+    """`EDITION.SUBSCRIBER.MAC`: names who got which edition, for a bounce's envelope."""
+    return f"{edition_id}.{subscriber_id}.{_verp_signature(secret, edition_id, subscriber_id)}"
+
+
+def verp_address(bounce_address: str, token: str) -> str:
+    """bounces@news.example.com + TOKEN -> bounces+TOKEN@news.example.com."""
+    local, _, domain = bounce_address.rpartition("@")
+    address = f"{local}+{token}@{domain}"
+    if len(f"{local}+{token}") > MAX_LOCAL_PART:
+        raise ValueError(f"VERP local part of {address} is longer than {MAX_LOCAL_PART}")
+    return address
+
+
+def read_verp_token(secret: bytes | Sequence[bytes], token: str) -> tuple[int, int] | None:
+    """(edition_id, subscriber_id) if the token is one we signed, else None."""
+    keys = [secret] if isinstance(secret, bytes) else list(secret)
+    parts = token.lower().split(".")
+    if len(token) > MAX_LOCAL_PART or len(parts) != 3:
+        return None
+    if not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts[:2]):
+        return None
+    edition_id, subscriber_id = int(parts[0]), int(parts[1])
+    if f"{edition_id}.{subscriber_id}" != f"{parts[0]}.{parts[1]}":
+        return None
+    matched = False
+    for key in keys:
+        expected = _verp_signature(key, edition_id, subscriber_id).encode()
+        matched |= hmac.compare_digest(expected, parts[2].encode())
+    return (edition_id, subscriber_id) if matched else None

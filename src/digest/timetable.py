@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.issue import edition_due
+from digest.issue import edition_due, sends_on
 from digest.models import NewsList
 
 DEFAULT_CATCH_UP = timedelta(hours=6)
@@ -67,8 +67,16 @@ def slot(news_list: NewsList, zone: str, day: date) -> Slot:
 
 
 def _slots_around(news_list: NewsList, zone: str, moment: datetime, back: int) -> list[Slot]:
+    """Slots from `back` days before `moment` to two days after, on the days the list
+    sends; a list that skips days (`--days`) looks a week further each way, so its
+    next and its latest missed edition are always among them."""
     local_day = moment.astimezone(ZoneInfo(zone)).date()
-    return [slot(news_list, zone, local_day + timedelta(days=offset)) for offset in range(-back, 3)]
+    extra = 0 if len(news_list.days) == 7 else 7
+    return [
+        slot(news_list, zone, day)
+        for offset in range(-back - extra, 3 + extra)
+        if sends_on(news_list, day := local_day + timedelta(days=offset))
+    ]
 
 
 def next_slot(news_list: NewsList, zone: str, after: datetime) -> Slot:

@@ -5,7 +5,9 @@ Each command group lives in its own module; importing them registers the command
 
 from digest.cli import (  # noqa: F401
     articles,
+    bounces,
     editions,
+    edits,
     feeds,
     lists,
     schedule,

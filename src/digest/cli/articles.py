@@ -96,6 +96,9 @@ def articles_group() -> None:
 @click.option("--section", help="Put every article in this section (overrides the file's).")
 @click.option("--strict", is_flag=True, help="Import nothing unless every record is valid.")
 @click.option(
+    "--list", "list_slug", help="These articles belong to this list only [default: every list]."
+)
+@click.option(
     "--encoding",
     help="The file's real encoding, e.g. windows-1252 [default: UTF-8, or what its BOM "
     "or XML declaration says].",
@@ -109,6 +112,7 @@ def articles_import(
     section: str | None,
     strict: bool,
     encoding: str | None,
+    list_slug: str | None,
 ) -> None:
     """Import articles from JSON, JSON Lines, CSV, RSS or Atom ('-' for stdin).
 
@@ -116,12 +120,15 @@ def articles_import(
     the same article: importing again updates in place. HTML is sanitised and repeated
     paragraphs are dropped. Bad records are reported and skipped (exit 1). Files are
     UTF-8, or UTF-16/UTF-32 with a byte order mark, or (feeds) what their XML
-    declaration names; --encoding reads one that says UTF-8 but is not.
+    declaration names; --encoding reads one that says UTF-8 but is not. With --list,
+    only that list's editions carry them (importing again with another --list moves
+    them; without --list, they stay where they are).
 
     \b
     Example:
       digest articles import today.jsonl
       digest articles import old-cms.xml --encoding windows-1252
+      digest articles import une-fr.jsonl --list matin
       curl -s https://example.com/feed.xml | digest articles import - --section Sport
     """
     from digest import pipeline
@@ -137,6 +144,7 @@ def articles_import(
             section=section,
             strict=strict,
             encoding=encoding,
+            list_slug=list_slug,
         )
     print_import(report)
     if report.rejected:
@@ -192,7 +200,8 @@ def articles_show(ctx: click.Context, article: str, as_json: bool) -> None:
 
     with pipeline.open_store(settings_of(ctx)) as store:
         found = store.get_article(article)
-    data = article_json(found, full=True)
+        only_for = store.article_list_slug(found.id or 0)
+    data = {**article_json(found, full=True), "list": only_for or "(every list)"}
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return

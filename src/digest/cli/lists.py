@@ -37,6 +37,18 @@ def lists_group() -> None:
 @click.option("--timezone", "tz", default="UTC", show_default=True, help="IANA zone of --send-at.")
 @click.option("--locale", default="en", show_default=True, help="Language: en, fr, ar, ...")
 @click.option("--section", "sections", multiple=True, help="Section order (repeat).")
+@click.option(
+    "--only-sections", is_flag=True, help="Carry only the --section sections (a filter, too)."
+)
+@click.option(
+    "--language",
+    "languages",
+    multiple=True,
+    help="Carry only articles in this language (repeat; 'fr' takes fr-FR too).",
+)
+@click.option(
+    "--days", default="daily", show_default=True, help="Weekdays it sends on: mon,thu or daily."
+)
 @click.option("--address", default="", help="Postal address / contact line for the footer.")
 @click.pass_context
 @handle_errors
@@ -49,15 +61,27 @@ def lists_add(
     tz: str,
     locale: str,
     sections: tuple[str, ...],
+    only_sections: bool,
+    languages: tuple[str, ...],
+    days: str,
     address: str,
 ) -> None:
     """Create a newsletter.
+
+    Every list carries every article unless told otherwise: articles imported with
+    `articles import --list` and feeds added with `feeds add --list` belong to one list;
+    --only-sections keeps only the --section sections; --language keeps only articles
+    in those languages (an article that names no language is left out). --days sends
+    on those weekdays only; each edition holds what was published since the one before
+    (a Monday edition after a Thursday one holds four days).
 
     \b
     Example:
       digest lists add daily --name "Morning Digest" --from-addr news@example.com \\
         --send-at 07:00 --timezone Africa/Ndjamena --locale fr \\
         --section Tchad --section Afrique --section Sport
+      digest lists add sport-fr --name "Sport" --section Sport --only-sections --language fr
+      digest lists add weekly --name "The Week" --days mon --send-at 08:00
     """
     from digest import ingest, pipeline
 
@@ -79,12 +103,16 @@ def lists_add(
         locale=locale,
         sections=sections,
         address=ingest.check_text(address, where="--address", limit=500),
+        only_sections=_check_only_sections(only_sections, sections),
+        languages=_check_languages(languages),
+        days=issue.parse_days(days),
     )
     with pipeline.open_store(settings_of(ctx)) as store:
         created = store.add_list(news_list, now=clock_of(ctx).now())
+    every = "" if len(created.days) == 7 else f" on {issue.format_days(created.days)}"
     err.print(
         f"created list {created.slug} ({created.name}), sent at "
-        f"{created.send_at:%H:%M} {created.timezone}"
+        f"{created.send_at:%H:%M} {created.timezone}{every}"
     )
     if locale_warning:
         err.print(f"warning: {locale_warning}", markup=False)
@@ -119,6 +147,9 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
                         "timezone": r.timezone,
                         "locale": r.locale,
                         "sections": list(r.sections),
+                        "only_sections": r.only_sections,
+                        "languages": list(r.languages),
+                        "days": issue.format_days(r.days),
                     }
                     for r in rows
                 ],
@@ -133,7 +164,8 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
             r.slug,
             r.name,
             r.from_addr,
-            f"{r.send_at:%H:%M} {r.timezone}",
+            f"{r.send_at:%H:%M} {r.timezone}"
+            + ("" if len(r.days) == 7 else f" {issue.format_days(r.days)}"),
             r.locale,
             ", ".join(r.sections),
         )
@@ -167,6 +199,9 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
         "timezone": r.timezone,
         "locale": r.locale,
         "sections": list(r.sections),
+        "only_sections": r.only_sections,
+        "languages": list(r.languages),
+        "days": issue.format_days(r.days),
         "address": r.address,
         "subscribers": total,
         "active": counts["active"],
@@ -187,6 +222,16 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
 @click.option("--timezone", "tz", help="IANA zone of --send-at.")
 @click.option("--locale", help="Language: en, fr, ar, ...")
 @click.option("--section", "sections", multiple=True, help="Section order (repeat; replaces).")
+@click.option(
+    "--only-sections/--all-sections",
+    default=None,
+    help="Carry only the list's sections, or every section again.",
+)
+@click.option(
+    "--language", "languages", multiple=True, help="Carry only these languages (repeat; replaces)."
+)
+@click.option("--any-language", is_flag=True, help="Carry articles in every language again.")
+@click.option("--days", help="Weekdays it sends on: mon,thu or daily.")
 @click.option("--address", help="Postal address / contact line for the footer.")
 @click.pass_context
 @handle_errors
@@ -199,6 +244,10 @@ def lists_edit(
     tz: str | None,
     locale: str | None,
     sections: tuple[str, ...],
+    only_sections: bool | None,
+    languages: tuple[str, ...],
+    any_language: bool,
+    days: str | None,
     address: str | None,
 ) -> None:
     """Change a newsletter's settings; options not given stay as they are.
@@ -206,6 +255,8 @@ def lists_edit(
     \b
     Example:
       digest lists edit daily --send-at 06:30 --section Tchad --section Sport
+      digest lists edit daily --only-sections --language fr --language ar
+      digest lists edit weekly --days mon,thu
     """
     from digest import ingest, pipeline
 
@@ -229,13 +280,43 @@ def lists_edit(
         )
     if address is not None:
         changes["address"] = ingest.check_text(address, where="--address", limit=500)
+    if only_sections is not None:
+        changes["only_sections"] = only_sections
+    if languages and any_language:
+        raise InputError(
+            "--language and --any-language contradict each other", hint="give one of them"
+        )
+    if languages or any_language:
+        changes["languages"] = _check_languages(languages)
+    if days is not None:
+        changes["days"] = issue.parse_days(days)
     if not changes:
         raise InputError("nothing to change", hint="give at least one option, see --help")
     with pipeline.open_store(settings_of(ctx)) as store:
-        updated = store.update_list(replace(store.get_list(slug), **changes))  # type: ignore[arg-type]
+        edited = replace(store.get_list(slug), **changes)  # type: ignore[arg-type]
+        _check_only_sections(edited.only_sections, edited.sections)
+        updated = store.update_list(edited)
     err.print(f"updated list {updated.slug}: " + ", ".join(sorted(changes)))
     if locale_warning:
         err.print(f"warning: {locale_warning}", markup=False)
+
+
+def _check_only_sections(only: bool, sections: tuple[str, ...]) -> bool:
+    if only and not sections:
+        raise InputError(
+            "--only-sections needs the list's sections",
+            hint="name them with --section (repeat), e.g. --section Sport --only-sections",
+        )
+    return only
+
+
+def _check_languages(languages: tuple[str, ...]) -> tuple[str, ...]:
+    from digest import ingest
+
+    checked = tuple(ingest.check_language(lang.strip(), where="--language") for lang in languages)
+    if any(not lang for lang in checked):
+        raise InputError("--language: an empty language code", hint="use a BCP 47 code: en, fr, ar")
+    return checked
 
 
 @lists_group.command("remove")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import mjml
 from babel import Locale
+from markupsafe import Markup
 
 from digest.errors import TemplateError
 from digest.models import Article, Edition, RenderedEdition
@@ -264,7 +265,9 @@ class Renderer:
             "edition": edition,
             "news_list": news_list,
             "title": title,
-            "subject": f"{title} — {long_date(edition, loc)}",
+            "subject": edition.subject or f"{title} — {long_date(edition, loc)}",
+            "note": edition.note,
+            "note_html": note_html(edition.note),
             "date_label": full_date(edition, loc),
             "lang": str(loc).replace("_", "-"),
             "dir": edition_dir,
@@ -378,6 +381,18 @@ def inline_css(html: str) -> str:
 
 ASCII_SPACE = re.compile(r"[ \t]+")  # never split at no-break spaces (e.g. "6:30\u202fPM")
 URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.I)
+
+
+def note_html(note: str) -> Markup:
+    """The editor's note (plain text or CommonMark, raw HTML off) as sanitised HTML."""
+    if not note.strip():
+        return Markup("")
+    from markdown_it import MarkdownIt
+
+    from digest.sanitizer import clean_html
+
+    rendered = MarkdownIt("commonmark", {"html": False}).render(note)
+    return Markup(clean_html(rendered, plain_text=False).html)  # noqa: S704 (sanitised)
 
 
 def wrap_text(text: str, width: int = 78) -> str:

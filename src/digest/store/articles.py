@@ -11,14 +11,23 @@ from digest.store.base import StoreBase, from_text, to_text
 
 
 class ArticlesMixin(StoreBase):
-    def upsert_article(self, article: Article, *, now: datetime, feed_id: int | None = None) -> str:
+    def upsert_article(
+        self,
+        article: Article,
+        *,
+        now: datetime,
+        feed_id: int | None = None,
+        list_id: int | None = None,
+    ) -> str:
         """Insert or update; returns 'added', 'updated' or 'unchanged'.
 
         The same article is the one with the same (canonical) URL or, failing that, the
         same non-empty feed guid: importing again updates in place, never duplicates.
+        `list_id` ties the article to one list (None: leave it as it is; new ones go to
+        every list).
         """
         values = _article_values(article)
-        columns = "id, " + ", ".join(values)
+        columns = "id, list_id, " + ", ".join(values)
         existing = self._one(f"SELECT {columns} FROM articles WHERE url = ?", [article.url])
         if existing is None and article.guid:
             # `guid != ''` lets SQLite use the partial index `articles_guid`: without it,
@@ -27,18 +36,19 @@ class ArticlesMixin(StoreBase):
             existing = self._one(f"SELECT {columns} FROM articles {by_guid}", [article.guid])
         if existing is None:
             self.db.execute(
-                f"INSERT INTO articles ({', '.join(values)}, feed_id, created_at, updated_at)"
-                f" VALUES ({', '.join('?' * len(values))}, ?, ?, ?)",
-                [*values.values(), feed_id, to_text(now), to_text(now)],
+                f"INSERT INTO articles ({', '.join(values)}, feed_id, list_id, created_at,"
+                f" updated_at) VALUES ({', '.join('?' * len(values))}, ?, ?, ?, ?)",
+                [*values.values(), feed_id, list_id, to_text(now), to_text(now)],
             )
             return "added"
         article_id = existing.pop("id")
-        if existing == values:
+        old_list = existing.pop("list_id")
+        if existing == values and list_id in (None, old_list):
             return "unchanged"
         self.db.execute(
             "UPDATE articles SET " + ", ".join(f"{k} = ?" for k in values) + ", updated_at = ?,"
-            " feed_id = COALESCE(?, feed_id) WHERE id = ?",
-            [*values.values(), to_text(now), feed_id, article_id],
+            " feed_id = COALESCE(?, feed_id), list_id = COALESCE(?, list_id) WHERE id = ?",
+            [*values.values(), to_text(now), feed_id, list_id, article_id],
         )
         return "updated"
 
@@ -54,6 +64,14 @@ class ArticlesMixin(StoreBase):
         if row is None:
             raise NotFoundError(f"no article {id_or_url}", hint="see `digest articles list`")
         return _article_from_row(row)
+
+    def article_list_slug(self, article_id: int) -> str:
+        """The slug of the list an article was imported for (`--list`); '' for every list."""
+        row = self._one(
+            "SELECT l.slug FROM articles a JOIN lists l ON l.id = a.list_id WHERE a.id = ?",
+            [article_id],
+        )
+        return str(row["slug"]) if row else ""
 
     def remove_article(self, id_or_url: str | int) -> Article:
         found = self.get_article(id_or_url)
@@ -89,16 +107,19 @@ class ArticlesMixin(StoreBase):
     ) -> list[Article]:
         """Articles published in [start, end), newest first.
 
-        With `news_list`, articles from a feed tied to another list are left out.
+        With `news_list`, articles imported for another list (`articles import --list`) and
+        articles from a feed tied to another list are left out. (The list's own section
+        and language filters are pure, in `issue.belongs_to`.)
         """
         only = ""
         params: list[Any] = [to_text(start), to_text(end)]
         if news_list is not None:
             only = (
+                " AND (list_id IS NULL OR list_id = ?)"
                 " AND (feed_id IS NULL OR feed_id IN"
                 " (SELECT id FROM feeds WHERE list_id IS NULL OR list_id = ?))"
             )
-            params.append(news_list.id)
+            params.extend([news_list.id, news_list.id])
         rows = self._rows(
             # Text comparison: published_at is always to_text() (UTC, seconds, +00:00),
             # so this uses articles_published, which julianday() could not.

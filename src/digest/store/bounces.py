@@ -9,12 +9,17 @@ status notification later, records it through these functions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import suppress
 from datetime import datetime
+from typing import Any
 
 from digest.errors import NotFoundError
 from digest.store.base import to_text
 from digest.store.subscribers import SubscribersMixin
+
+# Statuses that stop mail, mildest first: a bounce never turns a complaint back into less.
+_STRENGTH = ("active", "unsubscribed", "bounced", "complained")
 
 
 class BouncesMixin(SubscribersMixin):
@@ -65,3 +70,73 @@ class BouncesMixin(SubscribersMixin):
             "SELECT count(*) AS n FROM soft_bounces WHERE subscriber_id = ?", [subscriber_id]
         )
         return int(row["n"]) if row else 0
+
+    def mark_subscriber_complained(self, subscriber_id: int, *, now: datetime) -> None:
+        """A spam complaint: never mailed again, whatever their status was."""
+        with suppress(NotFoundError):
+            self.set_subscriber_status(subscriber_id, "complained", now=now)
+
+    def subscriber_status_at_least(self, subscriber_id: int, status: str) -> bool:
+        row = self._one("SELECT status FROM subscribers WHERE id = ?", [subscriber_id])
+        return row is None or _STRENGTH.index(row["status"]) >= _STRENGTH.index(status)
+
+    def bounce_message_seen(self, message_key: str) -> bool:
+        return (
+            self._one("SELECT 1 AS x FROM bounce_messages WHERE message_key = ?", [message_key])
+            is not None
+        )
+
+    def add_bounce_message(self, row: dict[str, Any], *, now: datetime) -> bool:
+        """Keep one bounce-mailbox message; False (and nothing written) if already kept."""
+        columns = [*row, "imported_at"]
+        cursor = self.db.conn.execute(
+            f"INSERT OR IGNORE INTO bounce_messages ({', '.join(columns)})"
+            f" VALUES ({', '.join('?' for _ in columns)})",
+            [*row.values(), to_text(now)],
+        )
+        return cursor.rowcount == 1
+
+    def edition_of_message(self, message_id: str) -> tuple[int, int] | None:
+        """(edition_id, subscriber_id) of the ledger row that sent this Message-ID."""
+        row = self._one(
+            "SELECT edition_id, subscriber_id FROM deliveries WHERE message_id = ?", [message_id]
+        )
+        return (int(row["edition_id"]), int(row["subscriber_id"])) if row else None
+
+    def last_edition_sent_to(self, subscriber_id: int) -> int | None:
+        row = self._one(
+            "SELECT max(edition_id) AS e FROM deliveries"
+            " WHERE subscriber_id = ? AND status = 'sent'",
+            [subscriber_id],
+        )
+        return int(row["e"]) if row and row["e"] is not None else None
+
+    def subscriber_id_by_email(self, address: str) -> int | None:
+        row = self._one("SELECT id FROM subscribers WHERE email = ? COLLATE NOCASE", [address])
+        return int(row["id"]) if row else None
+
+    def bounce_messages(self, *, kind: str | None = None) -> Iterator[dict[str, Any]]:
+        """Kept messages, oldest first, without their bytes."""
+        where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+        yield from self._rows(
+            "SELECT b.id, b.kind, b.address, b.domain, b.status, b.detail, b.sender, b.subject,"
+            " b.source, b.imported_at, b.edition_id, b.subscriber_id FROM bounce_messages b "
+            + where
+            + " ORDER BY b.id",
+            params,
+        )
+
+    def bounce_counts(self) -> list[dict[str, Any]]:
+        """Hard, soft and complaint counts per (edition, receiving domain)."""
+        return list(
+            self._rows(
+                "SELECT b.edition_id, l.slug AS list, e.date AS date, b.domain,"
+                " sum(b.kind = 'hard') AS hard, sum(b.kind = 'soft') AS soft,"
+                " sum(b.kind = 'complaint') AS complaints"
+                " FROM bounce_messages b LEFT JOIN editions e ON e.id = b.edition_id"
+                " LEFT JOIN lists l ON l.id = e.list_id"
+                " WHERE b.kind IN ('hard', 'soft', 'complaint')"
+                " GROUP BY b.edition_id, b.domain"
+                " ORDER BY e.date IS NULL, e.date, l.slug, b.domain"
+            )
+        )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from digest.errors import NotFoundError, StoreError
-from digest.models import NewsList
-from digest.store.base import StoreBase, sections_json, to_text
+from digest.issue import format_days, parse_days
+from digest.models import EditionEdits, NewsList
+from digest.store.base import StoreBase, from_text, sections_json, to_text
 
 
 class ListsMixin(StoreBase):
@@ -17,7 +18,8 @@ class ListsMixin(StoreBase):
         try:
             self.db.execute(
                 "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
-                " address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " address, only_sections, languages, days, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [news_list.slug, *_list_values(news_list), to_text(now)],
             )
         except sqlite3.IntegrityError:
@@ -30,7 +32,7 @@ class ListsMixin(StoreBase):
     def update_list(self, news_list: NewsList) -> NewsList:
         self.db.execute(
             "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
-            " address=? WHERE slug=?",
+            " address=?, only_sections=?, languages=?, days=? WHERE slug=?",
             [*_list_values(news_list), news_list.slug],
         )
         return self.get_list(news_list.slug)
@@ -76,6 +78,52 @@ class ListsMixin(StoreBase):
             hint="add --list with one of: " + ", ".join(lst.slug for lst in all_lists),
         )
 
+    # -- the editor's hand, per edition ----------------------------------------------------
+
+    def edition_edits(self, news_list: NewsList, day: date) -> EditionEdits:
+        """What an editor changed in the list's edition for `day` (nothing: all empty)."""
+        row = self._one(
+            "SELECT * FROM edition_edits WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        if row is None:
+            return EditionEdits()
+        return EditionEdits(
+            lead=row["lead"],
+            drops=tuple(json.loads(row["drops"])),
+            pins=tuple(json.loads(row["pins"])),
+            note=row["note"],
+            subject=row["subject"],
+            updated_at=from_text(row["updated_at"]),
+        )
+
+    def save_edition_edits(
+        self, news_list: NewsList, day: date, edits: EditionEdits, *, now: datetime
+    ) -> EditionEdits:
+        """Store the edits (all empty: forget them)."""
+        key = [news_list.id, day.isoformat()]
+        with self.transaction():
+            if edits.empty:
+                self.db.execute("DELETE FROM edition_edits WHERE list_id = ? AND date = ?", key)
+            else:
+                self.db.execute(
+                    "INSERT INTO edition_edits (list_id, date, lead, drops, pins, note, subject,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (list_id, date)"
+                    " DO UPDATE SET lead = excluded.lead, drops = excluded.drops,"
+                    " pins = excluded.pins, note = excluded.note, subject = excluded.subject,"
+                    " updated_at = excluded.updated_at",
+                    [
+                        *key,
+                        edits.lead,
+                        sections_json(edits.drops),
+                        sections_json(edits.pins),
+                        edits.note,
+                        edits.subject,
+                        to_text(now),
+                    ],
+                )
+        return self.edition_edits(news_list, day)
+
     def get_list_by_id(self, list_id: int) -> NewsList | None:
         row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])
         return None if row is None else _list_from_row(row)
@@ -91,6 +139,9 @@ def _list_values(news_list: NewsList) -> list[Any]:
         news_list.locale,
         sections_json(news_list.sections),
         news_list.address,
+        int(news_list.only_sections),
+        sections_json(news_list.languages),
+        format_days(news_list.days),
     ]
 
 
@@ -105,4 +156,7 @@ def _list_from_row(row: dict[str, Any]) -> NewsList:
         locale=row["locale"],
         sections=tuple(json.loads(row["sections"])),
         address=row["address"],
+        only_sections=bool(row["only_sections"]),
+        languages=tuple(json.loads(row["languages"])),
+        days=parse_days(row["days"]),
     )

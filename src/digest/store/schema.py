@@ -436,3 +436,80 @@ def _roster_changes(db: Database) -> None:
             WHEN NEW.timezone IS NOT OLD.timezone {body("NULL", "NULL")}
         """
     )
+
+
+@migrations(name="0011_bounce_messages")
+def _bounce_messages(db: Database) -> None:
+    """Every message read from the bounce mailbox, once (by Message-ID, else a hash), with
+    what it was found to say. Unknown ones keep their bytes, for a person to read later."""
+    db.executescript(
+        """
+        CREATE TABLE bounce_messages (
+            id INTEGER PRIMARY KEY,
+            message_key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN
+                ('hard', 'soft', 'complaint', 'delayed', 'auto_reply', 'unknown')),
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+            edition_id INTEGER,
+            address TEXT NOT NULL DEFAULT '',
+            domain TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            sender TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            imported_at TEXT NOT NULL,
+            raw BLOB
+        );
+        CREATE INDEX bounce_messages_kind ON bounce_messages(kind);
+        CREATE INDEX bounce_messages_edition ON bounce_messages(edition_id);
+        """
+    )
+
+
+@migrations(name="0012_list_content")
+def _list_content(db: Database) -> None:
+    """A list's own content: articles imported for one list (`articles import --list`),
+    and a list's filters (`lists add|edit --only-sections`, `--language`).
+
+    articles.list_id NULL means every list may carry the article (as feeds.list_id);
+    removing a list hands its articles back to every list, as it does its feeds.
+    """
+    db.executescript(
+        """
+        ALTER TABLE articles ADD COLUMN list_id INTEGER REFERENCES lists(id) ON DELETE SET NULL;
+        ALTER TABLE lists ADD COLUMN only_sections INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lists ADD COLUMN languages TEXT NOT NULL DEFAULT '[]';
+        """
+    )
+
+
+@migrations(name="0013_list_days")
+def _list_days(db: Database) -> None:
+    """A list's rhythm (`lists add|edit --days mon,thu`): the weekdays it sends on, as
+    three-letter English names joined by commas, Monday first."""
+    db.execute(
+        "ALTER TABLE lists ADD COLUMN days TEXT NOT NULL DEFAULT 'mon,tue,wed,thu,fri,sat,sun'"
+    )
+
+
+@migrations(name="0014_edition_edits")
+def _edition_edits(db: Database) -> None:
+    """The editor's hand (`digest editions edit`), per list and edition date, kept apart
+    from the articles (and from `editions`, which exist only once a send began): the
+    lead's URL, the dropped and pinned URLs as JSON arrays, the note, the subject."""
+    db.executescript(
+        """
+        CREATE TABLE edition_edits (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            lead TEXT NOT NULL DEFAULT '',
+            drops TEXT NOT NULL DEFAULT '[]',
+            pins TEXT NOT NULL DEFAULT '[]',
+            note TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, date)
+        );
+        """
+    )

@@ -1,0 +1,147 @@
+"""`digest editions` commands: the editor's hand in one edition."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.markup import escape
+
+from digest.cli.base import cli, clock_of, err, handle_errors, out, parse_day, settings_of
+
+if TYPE_CHECKING:
+    from digest.store import Store
+
+
+@cli.group("editions")
+def editions_group() -> None:
+    """One edition as its editor shapes it: lead story, drops, pins, note, subject."""
+
+
+@editions_group.command("edit")
+@click.argument("slug")
+@click.argument("day", metavar="DATE")
+@click.option("--lead", help="The lead story: an article's URL or id ('' for the usual one).")
+@click.option("--drop", "drops", multiple=True, help="Leave this article out (URL or id; repeat).")
+@click.option("--pin", "pins", multiple=True, help="First in its section (URL or id; repeat).")
+@click.option("--note", help="A note at the top: plain text or Markdown ('' for none).")
+@click.option("--subject", help="The subject instead of 'Name — date' ('' for that again).")
+@click.option("--clear", is_flag=True, help="Forget this edition's edits first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the edits as JSON.")
+@click.pass_context
+@handle_errors
+def editions_edit(
+    ctx: click.Context,
+    slug: str,
+    day: str,
+    lead: str | None,
+    drops: tuple[str, ...],
+    pins: tuple[str, ...],
+    note: str | None,
+    subject: str | None,
+    clear: bool,
+    as_json: bool,
+) -> None:
+    """Shape one edition before it goes out; the articles themselves never change.
+
+    Options not given stay as they were; --drop and --pin given replace the edition's
+    drops and pins (give every one you want). Articles must be in the edition. Once the
+    edition began going out it can no longer be edited.
+
+    \b
+    Example:
+      digest editions edit daily 2026-11-27 --lead https://news.example.com/crue \\
+        --drop 42 --pin https://news.example.com/but --note "Special **flood** edition" \\
+        --subject "The Chari floods N'Djamena"
+    """
+    from digest import pipeline
+
+    with pipeline.open_store(settings_of(ctx)) as store:
+        edits = pipeline.edit_edition(
+            store,
+            slug=slug,
+            day=parse_day(day, option="DATE"),
+            now=clock_of(ctx).now(),
+            lead=lead,
+            drops=drops or None,
+            pins=pins or None,
+            note=note,
+            subject=subject,
+            clear=clear,
+        )
+        data = _show(store, slug, day)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    err.print(
+        f"edited {data['edition']}: "
+        + (
+            f"lead {'set' if edits.lead else 'usual'}, {len(edits.drops)} dropped,"
+            f" {len(edits.pins)} pinned, note {'set' if edits.note else 'none'},"
+            f" subject {'set' if edits.subject else 'usual'}"
+            if not edits.empty
+            else "no edits"
+        )
+    )
+
+
+@editions_group.command("show")
+@click.argument("slug")
+@click.argument("day", metavar="DATE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@handle_errors
+def editions_show(ctx: click.Context, slug: str, day: str, as_json: bool) -> None:
+    """Show an edition's edits and its stories in the order they go out.
+
+    \b
+    Example:
+      digest editions show daily 2026-11-27 --json
+    """
+    from digest import pipeline
+
+    with pipeline.open_store(settings_of(ctx)) as store:
+        data = _show(store, slug, day)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for key in ("edition", "subject", "note", "lead", "updated_at"):
+        out.print(f"[bold]{key}:[/] {escape(str(data[key] or '—'))}", markup=True)
+    for story in data["stories"]:
+        mark = {"lead": "LEAD ", "pinned": "PIN  "}.get(story["state"], "     ")
+        out.print(
+            escape(f"{mark}{story['id']:>6}  [{story['section']}] {story['title']}  {story['url']}")
+        )
+    for url in data["dropped"]:
+        out.print(escape(f"DROP  {url}"))
+
+
+def _show(store: Store, slug: str, day_text: str) -> dict[str, Any]:
+    from digest import pipeline
+
+    day = parse_day(day_text, option="DATE")
+    news_list = store.get_list(slug)
+    edits = store.edition_edits(news_list, day)
+    edition = pipeline.load_edition(store, news_list, day)
+    pinned = set(edits.pins)
+    return {
+        "edition": edition.key,
+        "subject": edits.subject,
+        "note": edits.note,
+        "lead": edits.lead,
+        "drops": list(edits.drops),
+        "pins": list(edits.pins),
+        "updated_at": edits.updated_at.isoformat() if edits.updated_at else None,
+        "stories": [
+            {
+                "id": a.id,
+                "url": a.url,
+                "title": a.title,
+                "section": s.name,
+                "state": "lead" if a.url == edits.lead else "pinned" if a.url in pinned else "",
+            }
+            for s in edition.sections
+            for a in s.articles
+        ],
+        "dropped": list(edits.drops),
+    }
