@@ -122,7 +122,8 @@ def page(db: Path, cwd: Path, path: str, last: int) -> Callable[[int], float]:
             prefs=make_token(secret, "preferences", sid, 1),
         )
         start = time.perf_counter()
-        with TestClient(create_app(settings, clock=Clock.frozen(NOW))) as client:
+        app = create_app(settings, clock=Clock.frozen(NOW))
+        with TestClient(app, base_url="http://127.0.0.1:8000") as client:  # a Host it serves
             response = client.get(url)
         wall = time.perf_counter() - start
         if response.status_code != 200:

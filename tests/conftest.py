@@ -29,6 +29,7 @@ pytest_plugins = ["pytester"]
 BASE_URL = "http://127.0.0.1:8000"
 DAY = date(2026, 11, 27)  # edition date used across tests; due 07:00 UTC by default
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+LOCAL = BASE_URL  # the app answers only the Host values it serves (loopback, its port)
 
 
 class ManualClock:
@@ -131,6 +132,7 @@ def run(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for key in list(os.environ):
         if key.startswith("DIGEST_"):
             monkeypatch.delenv(key)
+    Store.open(db_path).close()  # as `digest init` would: other commands need the database
     return Cli(
         tmp_path, db_path, {"DIGEST_OUTBOX": str(tmp_path / "outbox"), "DIGEST_BASE_URL": BASE_URL}
     )

@@ -214,6 +214,7 @@ def test_export_then_import_into_an_empty_database_then_export_is_identical(run:
     original = {e: _consent(run, e) for e in people}
 
     run.db_path = run.tmp_path / "restored.db"
+    run("init")  # only init creates a database (issue 11, item 5)
     _setup(run)
     result = run("subscribers", "import", "backup.csv")
     assert "added 7, " in result.stderr and "rejected 0" in result.stderr

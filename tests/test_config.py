@@ -43,3 +43,29 @@ def test_bad_settings_are_explained(
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
         load_settings(env=env, cwd=tmp_path)
     assert info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DIGEST_FEEDBACK_ID", "news\r\nBcc: everyone@example.com"),
+        ("DIGEST_BASE_URL", "https://news.example.com\r\nX-Injected: 1"),
+        ("DIGEST_UNSUBSCRIBE_MAILTO", "unsub@example.com\nBcc: everyone@example.com"),
+        ("DIGEST_THEME_NAME", "Daily\rBcc: x@example.com"),
+    ],
+)
+def test_a_line_break_in_a_header_setting_is_refused_when_settings_load(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={name: value}, cwd=tmp_path)
+    assert caught.value.message.startswith(f"{name} must be one line, but it contains ")
+    assert "header line" in caught.value.hint
+    key = name.removeprefix("DIGEST_").lower()
+    (tmp_path / "digest.toml").write_text(f"{key} = {value!r}\n".replace("'", '"'))
+    with pytest.raises(ConfigError):  # the same from the settings file (TOML "\r\n" escapes)
+        load_settings(env={}, cwd=tmp_path)
+
+
+def test_the_footer_may_span_lines(tmp_path: Path) -> None:
+    assert load_settings(env={"DIGEST_THEME_FOOTER": "a\nb"}, cwd=tmp_path).theme_footer == "a\nb"

@@ -14,7 +14,7 @@ from digest.config import load_settings
 from digest.models import Article, EditionEdits, NewsList
 from digest.sink import CaptureServer
 from digest.web import create_app
-from tests.conftest import Cli, article, received_messages
+from tests.conftest import LOCAL, Cli, article, received_messages
 
 BASE = "https://news.example.com/"
 STORIES = [
@@ -126,7 +126,7 @@ def test_lead_drop_pin_note_and_subject_shape_preview_send_and_archive(
     assert "Road story" not in body and "From the editors:" in body
 
     settings = load_settings(env=run.env, overrides={"db": run.db_path}, cwd=tmp_path)
-    page = TestClient(create_app(settings)).get("/archive/daily/2026-11-27")
+    page = TestClient(create_app(settings), base_url=LOCAL).get("/archive/daily/2026-11-27")
     assert page.status_code == 200 and "Road story" not in page.text
     assert "<strong>special</strong>" in page.text
 

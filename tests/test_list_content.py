@@ -13,7 +13,7 @@ from digest.config import load_settings
 from digest.models import Article, NewsList
 from digest.sink import CaptureServer
 from digest.web import create_app
-from tests.conftest import NOW, Cli, article, received_messages
+from tests.conftest import LOCAL, NOW, Cli, article, received_messages
 
 FRENCH = article(
     url="https://news.example.com/crue", title="La crue du Chari", section="Tchad", language="fr"
@@ -63,7 +63,7 @@ def test_articles_imported_for_one_list_are_only_in_its_edition_preview_and_arch
     assert "La crue" not in bodies["morning@example.com"]
 
     settings = load_settings(env=run.env, overrides={"db": run.db_path}, cwd=tmp_path)
-    client = TestClient(create_app(settings))
+    client = TestClient(create_app(settings), base_url=LOCAL)
     page = client.get("/archive/morning/2026-11-27")
     assert page.status_code == 200
     assert "The Chari flood" in page.text and "La crue" not in page.text

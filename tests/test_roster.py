@@ -56,9 +56,10 @@ def test_each_bad_row_is_reported_with_its_number_and_the_good_rows_are_imported
         "e@example.com,E,daily,,,extra\n"  # row 8
         "f@example.com,F\x00,daily,,\n"  # row 9
         "g@example.com,G,daily,,\n"  # row 10
+        "h@example.com,H,daily,xx-YY,\n"  # row 11: shaped like a code, but no language
     )
     report = _import(lists, text)
-    assert (report.added, report.rejected) == (2, 7)
+    assert (report.added, report.rejected) == (2, 8)
     messages = [p.message for p in report.problems]
     assert [m.split(":")[0] for m in messages] == [
         "people.csv row 3 field 'email'",
@@ -68,6 +69,7 @@ def test_each_bad_row_is_reported_with_its_number_and_the_good_rows_are_imported
         "people.csv row 7 field 'locale'",
         "people.csv row 8",
         "people.csv row 9 field 'name'",
+        "people.csv row 11 field 'locale'",
     ]
     assert {s.email for s, _ in lists.subscribers()} == {"ok@example.com", "g@example.com"}
 

@@ -35,10 +35,12 @@ def test_a_signal_landing_on_another_thread_stops_the_scheduler_at_once(
         f"""
         import signal, sys, threading, time
         from datetime import timedelta
+        from digest import pipeline
         from digest.config import load_settings
         from digest.scheduler import Scheduler
 
         settings = load_settings(env={{}}, overrides={{"db": {str(tmp_path / "s.db")!r}}})
+        pipeline.init_project(settings)  # as `digest init` would; the scheduler never creates it
         scheduler = Scheduler(settings, reload_every=timedelta(hours=1))
         scheduler.install_signal_handlers()
         forced = []

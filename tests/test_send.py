@@ -155,8 +155,16 @@ def test_test_copy_goes_to_one_address_and_records_nothing(
 def test_empty_edition_sends_nothing_unless_forced(
     newsroom: Cli, smtp_server: CaptureServer
 ) -> None:
-    result = newsroom("send", "--date", "2026-12-25")
-    assert "no articles" in result.stderr and not smtp_server.handler.received
+    result = newsroom("send", "--date", "2026-12-25", ok=False)
+    assert result.exit_code == 1  # not "INCOMPLETE: 0 left" with exit 0 (issue 11, item 5)
+    assert result.stderr.splitlines() == [
+        "Error: daily/2026-12-25: no articles in this edition; nothing sent",
+        "Hint: check --date and the articles (digest articles list --date 2026-12-25); "
+        "--force sends it anyway",
+    ]
+    assert not smtp_server.handler.received
+    report = json.loads(newsroom("send", "--date", "2026-12-25", "--json", ok=False).stdout)
+    assert (report["empty"], report["complete"], report["sent"]) == (True, False, 0)
     newsroom("send", "--date", "2026-12-25", "--force")
     # John only wants Sport, which is empty: he is skipped even when forced
     assert len(smtp_server.handler.received) == 2
@@ -171,6 +179,19 @@ def test_smtp_server_down_is_one_line_error(newsroom: Cli) -> None:
     assert "Traceback" not in result.output
     assert result.stderr.startswith("Error: cannot connect to smtp://127.0.0.1")
     assert "Hint:" in result.stderr
+
+
+def test_a_test_copy_and_a_dry_run_do_not_combine(
+    newsroom: Cli, smtp_server: CaptureServer, tmp_path: Path
+) -> None:
+    result = newsroom(
+        "send", "--date", "2026-11-27", "--to", "editor@example.com", "--dry-run", ok=False
+    )
+    assert result.exit_code == 2  # a usage error (issue 11, item 5): it used to send
+    assert "--to sends one real test copy and --dry-run sends nothing: choose one" in (
+        result.stderr
+    )
+    assert not smtp_server.handler.received and not (tmp_path / "outbox").exists()
 
 
 def test_names_read_back_exactly_by_perl_from_a_real_send(

@@ -81,7 +81,7 @@ def make_site(settings: Settings, smtp: CaptureServer, **changes: object) -> Ite
             Subscriber(email="amina@example.com", name="Amina"), lists=[(weekly, ())], now=NOW
         )
     with (
-        serving(create_app(settings, clock=clock.clock), port),
+        serving(create_app(settings, clock=clock.clock, port=port), port),
         httpx.Client(base_url=origin, timeout=10) as http,
     ):
         yield Site(settings, origin, clock, smtp, http, daily)

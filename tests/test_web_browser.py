@@ -45,7 +45,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     moment = Clock.frozen(datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
     settings = run_demo(settings, day=DAY, clock=moment, folder=tmp_path / "demo").settings
     settings = replace(settings, templates=site)
-    with serving(create_app(settings), free_port()) as origin:
+    port = free_port()
+    with serving(create_app(settings, port=port), port) as origin:
         yield origin, settings
 
 

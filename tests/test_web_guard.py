@@ -25,7 +25,7 @@ from digest.sink import free_port
 from digest.store import Store
 from digest.web import create_app
 from digest.web.guard import RateLimiter
-from tests.conftest import NOW, ManualClock, serving
+from tests.conftest import LOCAL, NOW, ManualClock, serving
 
 PASSWORD = "correct horse battery staple"
 
@@ -57,7 +57,8 @@ def test_hsts_only_for_a_public_https_site(
 ) -> None:
     settings = replace(settings, base_url=base_url, editor_password=PASSWORD)
     pipeline.init_project(settings)
-    with TestClient(create_app(settings, public_mode=public_mode), base_url=base_url) as client:
+    served = base_url if public_mode else LOCAL  # only --public answers the site's own Host
+    with TestClient(create_app(settings, public_mode=public_mode), base_url=served) as client:
         response = client.get("/healthz")
     header = response.headers.get("strict-transport-security", "")
     assert bool(header) is hsts
@@ -97,7 +98,7 @@ def site(settings: Settings) -> Iterator[tuple[Settings, str]]:
         )
     assert amina.id is not None and daily.id is not None
     token = make_token(load_secret(settings.secret_file), "unsubscribe", amina.id, daily.id)
-    with serving(create_app(settings, clock=Clock.starting_at(NOW)), port):
+    with serving(create_app(settings, clock=Clock.starting_at(NOW), port=port), port):
         yield settings, f"/u/{token}"
 
 

@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from digest import pipeline
 from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.demo import run_demo
 from digest.render import default_templates_dir
 from digest.sink import CaptureServer
+from digest.store import Store
 from digest.web import create_app
 from digest.web.preview import content_version
-from tests.conftest import received_messages
+from tests.conftest import LOCAL, NOW, received_messages
 
 PAST = date(2026, 11, 20)
 PAGE = f"/preview/daily/{PAST.isoformat()}"
@@ -47,7 +49,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture
 def client(demo: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(demo, clock=Clock.frozen(LATE_EVENING))) as opened:
+    with TestClient(
+        base_url=LOCAL, app=create_app(demo, clock=Clock.frozen(LATE_EVENING))
+    ) as opened:
         yield opened
 
 
@@ -102,7 +106,7 @@ def test_checks_flag_a_loopback_or_plain_http_base_url(
     demo: Settings, base_url: str, state: str, words: list[str]
 ) -> None:
     """Issue 11.2: real mail would carry unsubscribe links nobody can open."""
-    with TestClient(create_app(replace(demo, base_url=base_url))) as client:
+    with TestClient(base_url=LOCAL, app=create_app(replace(demo, base_url=base_url))) as client:
         page = client.get(PAGE).text
     assert checks_of(page)["base URL"] == state
     item = re.search(r'<li class="\w+" data-check="base URL">(.*?)</li>', page, re.S)
@@ -125,12 +129,14 @@ def test_source_tabs_show_html_text_mjml_and_the_raw_message(client: TestClient)
 def test_preview_as_a_subscriber_uses_their_sections_name_and_language(
     client: TestClient,
 ) -> None:
-    page = client.get(PAGE)
-    people = dict(
-        (label.split(" &lt;")[0], sid)
-        for sid, label in re.findall(r'<option value="(\d+)">([^<]+)</option>', page.text)
-    )
-    john, amina = people["John Smith"], people["Amina Mahamat"]
+    def find(text: str) -> dict[str, str]:
+        page = client.get(PAGE, params={"find": text})
+        return dict(
+            (label.split(" &lt;")[0], sid)
+            for sid, label in re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', page.text)
+        )
+
+    john, amina = find("john")["John Smith"], find("AMINA")["Amina Mahamat"]
     as_john = client.get(PAGE, params={"as": john, "view": "text"}).text
     assert "== English News ==" in as_john and "== Sport ==" in as_john
     assert "== Tchad ==" not in as_john  # John chose two sections
@@ -152,7 +158,7 @@ def test_checks_report_budget_cuts_and_a_missing_unsubscribe_link(
         footer.replace('<a href="{{ unsubscribe_url }}">', '<a href="{{ archive_url }}">')
     )
     tight = replace(demo, templates=site, html_budget_kb=20)
-    with TestClient(create_app(tight)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(tight)) as client:
         page = client.get(PAGE).text
     found = checks_of(page)
     assert found["unsubscribe link"] == "bad" and found["size budget"] == "bad"
@@ -163,7 +169,7 @@ def test_template_error_is_shown_in_the_page(demo: Settings, tmp_path: Path) -> 
     site = tmp_path / "site"
     site.mkdir()
     (site / "header.mjml").write_text("<mj-section>\n<mj-column>\n<mj-text>x\n</mj-section>\n")
-    with TestClient(create_app(replace(demo, templates=site))) as client:
+    with TestClient(base_url=LOCAL, app=create_app(replace(demo, templates=site))) as client:
         page = client.get(PAGE)
     assert page.status_code == 500
     assert 'role="alert"' in page.text and "header.mjml:3" in page.text
@@ -173,7 +179,9 @@ def test_template_error_is_shown_in_the_page(demo: Settings, tmp_path: Path) -> 
 def test_send_test_goes_through_the_configured_smtp_server(
     demo: Settings, smtp_server: CaptureServer
 ) -> None:
-    with TestClient(create_app(replace(demo, smtp_url=smtp_server.url))) as client:
+    with TestClient(
+        base_url=LOCAL, app=create_app(replace(demo, smtp_url=smtp_server.url))
+    ) as client:
         refused = client.post(
             f"{PAGE}/send-test",
             data={"to": "editor@example.com"},
@@ -201,9 +209,11 @@ def test_send_test_sends_the_previewed_view_to_the_test_address_only(
     demo: Settings, smtp_server: CaptureServer
 ) -> None:
     before = ledger_rows(demo)
-    with TestClient(create_app(replace(demo, smtp_url=smtp_server.url))) as client:
-        page = client.get(PAGE).text
-        john = re.search(r'<option value="(\d+)">John Smith', page)
+    with TestClient(
+        base_url=LOCAL, app=create_app(replace(demo, smtp_url=smtp_server.url))
+    ) as client:
+        page = client.get(PAGE, params={"find": "john.smith@"}).text
+        john = re.search(r'<option value="(\d+)" selected>John Smith', page)  # the one match
         assert john  # John chose English News and Sport; he reads English
         view = client.get(PAGE, params={"as": john.group(1), "lang": "fr"}).text
         assert '<input type="hidden" name="as" value="' + john.group(1) + '">' in view
@@ -239,7 +249,7 @@ def test_version_changes_with_templates_and_database(demo: Settings, tmp_path: P
     site.mkdir()
     settings = replace(demo, templates=site, db=tmp_path / "copy.db")
     shutil.copy(demo.db, settings.db)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(settings)) as client:
         first = client.get("/preview/_version").json()["version"]
         assert client.get("/preview/_version").json()["version"] == first
         (site / "footer.mjml").write_text("changed")
@@ -248,3 +258,27 @@ def test_version_changes_with_templates_and_database(demo: Settings, tmp_path: P
     with settings.db.open("ab") as handle:
         handle.write(b"\0")
     assert content_version(settings) != second
+
+
+def test_preview_as_is_a_search_whose_page_does_not_grow_with_the_list(
+    demo: Settings, tmp_path: Path
+) -> None:
+    """Issue 11, item 8: one <option> per subscriber was an 8.5 MB page at 100,000."""
+    settings = replace(demo, db=tmp_path / "big.db")
+    shutil.copy(demo.db, settings.db)
+    with TestClient(base_url=LOCAL, app=create_app(settings)) as client:
+        small = len(client.get(PAGE).content)
+        rows = "".join(f"reader{n:04}@example.net,Reader {n},daily\n" for n in range(3000))
+        with Store.open(settings.db) as store:
+            pipeline.import_subscribers(store, "email,name,lists\n" + rows, name="x", now=NOW)
+        page = client.get(PAGE)
+        assert len(page.content) < small + 500  # the 3,000 new readers add nothing
+        assert "reader0001@example.net" not in page.text
+        found = client.get(PAGE, params={"find": "READER00"}).text
+        options = re.findall(r'<option value="\d+"[^>]*>Reader (\d+) ', found)
+        assert options == [str(n) for n in range(10)]  # the first ten by address
+        assert "the first 10 matches; type more to narrow" in found
+        one = client.get(PAGE, params={"find": "reader2999@", "view": "raw"}).text
+        assert "To: Reader 2999 &lt;reader2999@example.net&gt;" in one  # one match: shown
+        none = client.get(PAGE, params={"find": "nobody-at-all"}).text
+        assert "no subscriber of this list matches “nobody-at-all”" in none

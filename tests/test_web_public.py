@@ -22,10 +22,10 @@ from digest.secret import load_secret, make_token, rotate_secret
 from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
-from tests.conftest import Cli, received_messages, serving
+from tests.conftest import LOCAL, Cli, received_messages, serving
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-ORIGIN = "http://testserver"
+ORIGIN = LOCAL
 
 
 class WallClock:
@@ -81,7 +81,9 @@ def site(settings: Settings) -> Iterator[Site]:
         bob, _ = store.upsert_subscriber(
             Subscriber(email="bob@example.com", name="Bob"), lists=[(daily, ())], now=NOW
         )
-        with TestClient(create_app(settings, clock=clock.clock), follow_redirects=False) as client:
+        with TestClient(
+            base_url=LOCAL, app=create_app(settings, clock=clock.clock), follow_redirects=False
+        ) as client:
             yield Site(settings, store, clock, client, daily, weekly, amina, bob)
 
 
@@ -255,7 +257,7 @@ def test_preferences_texts_come_from_the_catalogues_a_site_can_override(
     folder = site_catalogue(tmp_path / "theme", "fr", {"Save": "Garder mes choix"})
     settings = replace(site.settings, templates=folder)
     url = f"/p/{site.token('preferences', site.amina, site.daily)}"
-    with TestClient(create_app(settings, clock=site.clock.clock)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(settings, clock=site.clock.clock)) as client:
         page = client.get(url).text
     assert '<html lang="fr" dir="ltr">' in page
     assert ">Garder mes choix</button>" in page  # the site's own msgstr wins...
@@ -337,7 +339,8 @@ def test_every_page_string_is_translated() -> None:
     "headers",
     [
         {"origin": "https://evil.example"},
-        {"origin": "http://testserver.evil.example"},
+        {"origin": "http://127.0.0.1:8000.evil.example"},
+        {"origin": "null"},  # a sandboxed frame or data: page (issue 11, item 7)
         {"sec-fetch-site": "cross-site"},
         {"sec-fetch-site": "same-site"},
     ],
@@ -391,7 +394,7 @@ def test_token_routes_are_rate_limited_per_client(settings: Settings) -> None:
     settings = replace(settings, base_url=ORIGIN, rate_limit=5)
     pipeline.init_project(settings)
     clock = WallClock()
-    with TestClient(create_app(settings, clock=clock.clock)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(settings, clock=clock.clock)) as client:
         codes = [client.get("/u/1-1-forged").status_code for _ in range(6)]
         assert codes == [404] * 5 + [429]
         limited = client.get("/p/1-1-forged")
@@ -416,7 +419,9 @@ def test_genuine_one_click_posts_from_one_provider_address_are_not_turned_away(
                 Subscriber(email=f"p{i}@example.com"), lists=[(daily, ())], now=NOW
             )
         assert daily.id is not None
-        with TestClient(create_app(settings, clock=WallClock().clock)) as client:
+        with TestClient(
+            base_url=LOCAL, app=create_app(settings, clock=WallClock().clock)
+        ) as client:
             # Ten users of one mailbox provider unsubscribe within a minute: all served.
             for subscriber_id in range(1, 11):
                 token = make_token(key, "unsubscribe", subscriber_id, daily.id)
@@ -469,7 +474,7 @@ def test_archive_shows_sent_editions_without_personal_data(
 def test_public_mode_puts_everything_else_behind_the_editor_password(settings: Settings) -> None:
     settings = replace(settings, base_url=ORIGIN, editor_password="correct horse battery")
     pipeline.init_project(settings)
-    with TestClient(create_app(settings, public_mode=True)) as client:
+    with TestClient(base_url=LOCAL, app=create_app(settings, public_mode=True)) as client:
         for path in ("/", "/lists", "/preview/daily/2026-11-27", "/archive-not-really"):
             response = client.get(path)
             assert response.status_code == 401, path
@@ -487,17 +492,21 @@ def test_cross_site_posts_to_the_preview_are_refused(settings: Settings) -> None
     settings = replace(settings, editor_password="correct horse battery")
     right = base64.b64encode(b"editor:correct horse battery").decode()
     for public_mode in (False, True):
-        with TestClient(create_app(settings, public_mode=public_mode)) as client:
+        with TestClient(
+            base_url=LOCAL, app=create_app(settings, public_mode=public_mode)
+        ) as client:
             auth = {"authorization": f"Basic {right}"}
             url = "/preview/daily/2026-11-27/send-test"
             for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
                 assert client.post(url, headers={**auth, **headers}).status_code == 403
-            same = client.post(url, headers={**auth, "origin": "http://testserver"})
+            same = client.post(url, headers={**auth, "origin": LOCAL})
             assert same.status_code != 403
 
 
-def test_without_public_mode_proxied_preview_requests_are_refused(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+def test_without_public_mode_proxied_preview_requests_are_refused(
+    settings: Settings, store: Store
+) -> None:
+    with TestClient(base_url=LOCAL, app=create_app(settings)) as client:
         assert client.get("/", headers={"x-forwarded-for": "203.0.113.9"}).status_code == 403
         assert client.get("/").status_code == 200  # on loopback: the preview's index
 
@@ -523,7 +532,7 @@ def uvicorn_server(run: Cli, tmp_path: Path) -> Iterator[str]:
 
     settings = load_settings(env=run.env, overrides={"db": run.db_path}, cwd=tmp_path)
     run("init")
-    with serving(create_app(settings, public_mode=False), port):
+    with serving(create_app(settings, public_mode=False, port=port), port):
         yield origin
 
 
@@ -597,7 +606,9 @@ def test_unsubscribe_links_of_a_merged_duplicate_reach_the_merged_subscriber(
         weekly = store.get_list("weekly")
         assert store.subscription_statuses(1)["weekly"] == "active"
         old_link = make_token(secret, "unsubscribe", 3, int(weekly.id or 0))
-        with TestClient(create_app(settings, clock=Clock()), follow_redirects=False) as client:
+        with TestClient(
+            base_url=LOCAL, app=create_app(settings, clock=Clock()), follow_redirects=False
+        ) as client:
             assert client.post(f"/u/{old_link}", data=ONE_CLICK).status_code == 200
             prefs = make_token(secret, "preferences", 3, int(weekly.id or 0))
             assert "Weekly" in client.get(f"/p/{prefs}").text

@@ -30,6 +30,7 @@ class Settings:
     retry_base: float = 30.0  # DIGEST_RETRY_BASE: seconds before the first retry (doubling)
     retry_max: float = 3600.0  # DIGEST_RETRY_MAX: longest pause between two attempts
     retry_window: float = 600.0  # DIGEST_RETRY_WINDOW: how long one run waits for retries
+    busy_timeout: float = 30.0  # DIGEST_BUSY_TIMEOUT: seconds a writer waits for another's lock
     soft_bounce_limit: int = 3  # DIGEST_SOFT_BOUNCE_LIMIT: soft bounces (editions) to bounced
     unsubscribe_mailto: str = ""  # DIGEST_UNSUBSCRIBE_MAILTO: address for mailto unsubscribe
     feedback_id: str = ""  # DIGEST_FEEDBACK_ID: sender id for the Feedback-ID header
@@ -63,7 +64,14 @@ class Settings:
 
 _DERIVED_FIELDS = {"base_url_set"}  # computed here, never read from DIGEST_* or the file
 _PATH_FIELDS = {"db", "templates", "outbox", "dkim_key_file"}
-_FLOAT_FIELDS = {"retry_base", "retry_max", "retry_window", "signup_resend", "signup_expiry"}
+_FLOAT_FIELDS = {
+    "retry_base",
+    "retry_max",
+    "retry_window",
+    "signup_resend",
+    "signup_expiry",
+    "busy_timeout",
+}
 _INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit", "ledger_keep_days"}
 
 
@@ -129,7 +137,21 @@ def load_settings(
     return settings
 
 
+_MULTILINE_FIELDS = {"theme_footer"}  # text in the page body, never in a header
+
+
 def _validate(settings: Settings) -> None:
+    for item in fields(Settings):
+        value = getattr(settings, item.name)
+        if item.name in _MULTILINE_FIELDS or not isinstance(value, str):
+            continue
+        bad = next((c for c in value if (ord(c) < 32 and c != "\t") or c == "\x7f"), None)
+        if bad is not None:
+            raise ConfigError(
+                f"DIGEST_{item.name.upper()} must be one line, but it contains {bad!r}",
+                hint="remove the line break or control character: in a setting that ends "
+                "up in mail headers it would add a header line to every message",
+            )
     scheme = urlsplit(settings.smtp_url).scheme
     if scheme not in ("smtp", "smtps"):
         raise ConfigError(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import email.utils
 import hashlib
 import re
 from dataclasses import dataclass, field, replace

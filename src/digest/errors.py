@@ -21,6 +21,10 @@ class StoreError(DigestError):
     pass
 
 
+class DatabaseBusyError(StoreError):
+    """Another process held the database's write lock for longer than the busy timeout."""
+
+
 class NotFoundError(DigestError):
     pass
 

@@ -215,6 +215,7 @@ class DeliveryReport:
     stopped: str = ""  # why the run stopped early (a policy block, the server down)
     complete: bool = False  # nothing left to send for this edition
     rate: float = 0.0  # messages sent per second in this run
+    empty: bool = False  # the edition had no articles, so nothing was sent (no --force)
 
 
 @dataclass(frozen=True, slots=True)

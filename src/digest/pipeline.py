@@ -68,12 +68,13 @@ def __getattr__(name: str) -> Any:
 
 
 def open_store(settings: Settings) -> Store:
-    return Store.open(settings.db)
+    """The existing database: only `init_project` creates one (StoreError names the path)."""
+    return Store.open(settings.db, create=False, busy_timeout=settings.busy_timeout)
 
 
 def init_project(settings: Settings) -> tuple[Path, Path]:
     """Create the database (migrated) and the secret file; safe to run again."""
-    Store.open(settings.db).close()
+    Store.open(settings.db, create=True, busy_timeout=settings.busy_timeout).close()
     load_secret(settings.secret_file)
     return settings.db, settings.secret_file
 
@@ -144,6 +145,14 @@ def edit_edition(
     if both:
         raise InputError(f"{both[0]} is both pinned and dropped", hint="give it one of them")
     return store.save_edition_edits(news_list, day, replace(edits, updated_at=None), now=now)
+
+
+def check_list_locale(settings: Settings, name: str, *, where: str = "--locale") -> str:
+    """Refuse a locale nobody knows; a warning ('' if none) for one without a catalogue."""
+    from digest.render import theme_folders
+    from digest.render.language import check_locale  # Babel: loaded only when asked
+
+    return check_locale(name, theme_folders(settings.templates), where=where)
 
 
 def make_renderer(settings: Settings) -> Renderer:
@@ -318,7 +327,9 @@ def send_edition(
     report = DeliveryReport(edition=edition.key, articles=edition.article_count, recipients=0)
     if edition.article_count == 0 and not force:
         return replace(
-            report, notes=("no articles in this edition; nothing sent (--force sends it anyway)",)
+            report,
+            empty=True,
+            notes=("no articles in this edition; nothing sent (--force sends it anyway)",),
         )
     secret = load_secret(settings.secret_file)
     cache = _EditionCache(make_renderer(settings), edition)

@@ -165,9 +165,7 @@ def _preview_view(
     edition = load_edition(store, news_list, day)
     recipient = None
     if subscriber_id is not None:
-        recipient = next(
-            (r for r in store.recipients(news_list) if r.subscriber.id == subscriber_id), None
-        )
+        recipient = store.recipient(news_list, subscriber_id)  # one row, not a list scan
         if recipient is None:
             raise InputError(
                 f"subscriber {subscriber_id} does not get {news_list.slug}",

@@ -49,13 +49,32 @@ class SubscriberRow:
     warnings: tuple[str, ...] = ()  # imported, but worth a look (a look-alike domain, ...)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may run such a cell
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """An exported cell a spreadsheet will not run as a formula (OWASP: CSV injection).
+
+    A cell starting with = + - @ (or a tab or CR) gets a leading single quote, which
+    spreadsheets show as text; `from_spreadsheet_safe` takes it off again on import.
+    """
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def from_spreadsheet_safe(cell: str) -> str:
+    """The cell as it was before `spreadsheet_safe`, so export, import, export round-trips."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
 def split_list(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in value.split(";") if v.strip()))
 
 
 def check_locale(value: str, *, where: str) -> str:
     value = check_text(value, where=where, limit=35)
-    if value and not _LOCALE.match(value):
+    from digest.render.language import parse_locale  # Babel: only when a file is read
+
+    if value and (not _LOCALE.match(value) or parse_locale(value) is None):
         raise InputError(f"{where}: {value!r} is not a language code", hint="e.g. fr, en, ar")
     return value.replace("_", "-")
 
@@ -209,6 +228,8 @@ def iter_subscribers_csv(
     """
     cache = _Cache()
     for row, values in csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",)):
+        if any(value[:1] == "'" for value in values.values()):  # a quote export added
+            values = {key: from_spreadsheet_safe(value) for key, value in values.items()}
         if not check_dns and "#error" not in values:
             fast = _fast_row(row, values, cache)
             if fast is not None:

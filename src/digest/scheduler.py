@@ -113,7 +113,9 @@ class Scheduler:
         gets one immediate run, so a list created or moved to an earlier time today is
         caught up within the window exactly as it would be after a restart.
         """
-        with Store.open(self.settings.db) as store:
+        with Store.open(
+            self.settings.db, create=False, busy_timeout=self.settings.busy_timeout
+        ) as store:
             pairs = dispatch.all_targets(store)
         wanted = {job_id(lst.slug, zone): (lst, zone) for lst, zone in pairs}
         changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
@@ -183,7 +185,9 @@ class Scheduler:
         self, run: Callable[..., list[dispatch.Run]], **options: Any
     ) -> list[dispatch.Run]:
         """Call a `dispatch` function with a fresh store, this clock and this stop flag."""
-        with Store.open(self.settings.db) as store:
+        with Store.open(
+            self.settings.db, create=False, busy_timeout=self.settings.busy_timeout
+        ) as store:
             return run(
                 store,
                 self.settings,
@@ -196,7 +200,8 @@ class Scheduler:
         return self._stop_requested or self.stopping.is_set()
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
+        # OSError: the pipe is full (a wake is pending anyway) or already closed (stopped).
+        with contextlib.suppress(OSError):
             os.write(self._wake_w, b".")
 
     def request_stop(self, *_: Any) -> None:

@@ -100,7 +100,8 @@ def send(
 
     Safe to run again, even after a crash: the delivery ledger sends only what is left.
     Exits 0 when the edition is complete, 75 when messages remain deferred or queued
-    (run it again later), 1 when the run was stopped or a message failed for good.
+    (run it again later), 1 when the run was stopped, a message failed for good, or
+    the edition has no articles (nothing is sent then, unless --force).
 
     \b
     Example:
@@ -110,6 +111,11 @@ def send(
     from digest import pipeline
 
     settings = settings_of(ctx)
+    if test_to is not None and dry_run:
+        raise click.UsageError(
+            "--to sends one real test copy and --dry-run sends nothing: choose one "
+            "(--dry-run alone writes every message to the outbox)"
+        )
     if test_to is not None:
         from digest import proof
 
@@ -136,7 +142,7 @@ def send(
             progress=progress,
         )
     print_report(report, as_json)
-    if report.stopped or report.failed:
+    if report.stopped or report.failed or report.empty:
         sys.exit(1)
     if report.remaining:
         sys.exit(EXIT_INCOMPLETE)
@@ -180,6 +186,17 @@ def print_report(report: Any, as_json: bool) -> None:
         from dataclasses import asdict
 
         click.echo(json.dumps(asdict(report), ensure_ascii=False, indent=2))
+        return
+    if report.empty:
+        day = report.edition.rpartition("/")[2]
+        err.print(
+            f"Error: {report.edition}: no articles in this edition; nothing sent", markup=False
+        )
+        err.print(
+            f"Hint: check --date and the articles (digest articles list --date {day}); "
+            "--force sends it anyway",
+            markup=False,
+        )
         return
     if report.dry_run:
         err.print(

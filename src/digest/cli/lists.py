@@ -96,6 +96,7 @@ def lists_add(
     if not slug.replace("-", "").replace("_", "").isalnum() or not slug.isascii():
         raise InputError(f"list slug {slug!r} is not valid", hint="use letters, digits, - and _")
     issue.zone(tz)
+    locale_warning = pipeline.check_list_locale(settings_of(ctx), locale)
     from_addr = (
         ingest.normalize_email(from_addr, where="--from-addr")
         if "@localhost" not in from_addr
@@ -122,6 +123,8 @@ def lists_add(
         f"created list {created.slug} ({created.name}), sent at "
         f"{created.send_at:%H:%M} {created.timezone}{every}"
     )
+    if locale_warning:
+        err.print(f"warning: {locale_warning}", markup=False)
 
 
 @lists_group.command("list")
@@ -284,8 +287,10 @@ def lists_edit(
     if tz is not None:
         issue.zone(tz)
         changes["timezone"] = tz
+    locale_warning = ""
     if locale is not None:
         changes["locale"] = ingest.check_text(locale, where="--locale", limit=35)
+        locale_warning = pipeline.check_list_locale(settings_of(ctx), locale)
     if sections:
         changes["sections"] = tuple(
             ingest.check_text(s, where="--section", limit=200) for s in sections
@@ -311,6 +316,8 @@ def lists_edit(
         _check_only_sections(edited.only_sections, edited.sections)
         updated = store.update_list(edited)
     err.print(f"updated list {updated.slug}: " + ", ".join(sorted(changes)))
+    if locale_warning:
+        err.print(f"warning: {locale_warning}", markup=False)
 
 
 def _check_only_sections(only: bool, sections: tuple[str, ...]) -> bool:

@@ -90,6 +90,8 @@ def schedule(
 
     from digest.scheduler import Scheduler
 
+    pipeline.open_store(settings).close()  # a wrong --db fails now, not at the first round
+
     scheduler = Scheduler(
         settings, catch_up=window, reload_every=parse_duration(reload_every, "--reload-every")
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from digest.cli.base import cli, clock_of, err, handle_errors, settings_of
@@ -45,8 +47,32 @@ def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
             "--public needs an editor password of at least 12 characters",
             hint="set DIGEST_EDITOR_PASSWORD (it guards the preview pages)",
         )
+    from digest import pipeline
+
+    pipeline.open_store(settings).close()  # a wrong --db fails here, not on every page
     if public_mode:
         load_secret(settings.secret_file, create=False)  # links cannot be checked without it
-    app = create_app(settings, public_mode=public_mode, clock=clock_of(ctx))
-    err.print(f"serving on http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+    sock = _listen(host, port)
+    port = sock.getsockname()[1]  # the real one when --port 0 let the system choose
+    app = create_app(settings, public_mode=public_mode, clock=clock_of(ctx), port=port)
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"serving on http://{shown}:{port}/ (Ctrl-C stops)", markup=False)
+    config = uvicorn.Config(app, log_level="warning", proxy_headers=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound before the app starts, so the address printed is the real one."""
+    try:
+        family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise DigestError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="pick another --port (--port 0 lets the system choose a free one)",
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock

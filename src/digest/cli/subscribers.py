@@ -495,4 +495,7 @@ def subscribers_export(
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(roster.SUBSCRIBER_COLUMNS)
-        writer.writerows(store.export_rows(slug, status=status))
+        writer.writerows(
+            [roster.spreadsheet_safe(cell) for cell in cells]
+            for cells in store.export_rows(slug, status=status)
+        )

@@ -17,7 +17,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-from digest.errors import TemplateError
+from digest.errors import InputError, TemplateError
 
 DOMAIN = "messages"
 FALLBACK = "en"
@@ -61,6 +61,27 @@ def available_languages(folders: list[Path]) -> tuple[str, ...]:
     for folder in folders:
         found.update(p.parents[1].name for p in folder.glob(f"locale/*/LC_MESSAGES/{DOMAIN}.po"))
     return tuple(sorted(found))
+
+
+def check_locale(name: str, folders: list[Path], *, where: str) -> str:
+    """A warning ('' when none) for a locale without a catalogue; InputError when unknown.
+
+    `english` and `xx-YY` are no locale at all; `zh` is one, but with no catalogue in the
+    folders its mail keeps the English strings (with Chinese dates), so it gets a warning.
+    """
+    known = available_languages(folders)
+    found = parse_locale(name)
+    if found is None:
+        raise InputError(
+            f"{where}: {name!r} is not a known language code",
+            hint="use a code such as " + ", ".join(known) + " (BCP 47, e.g. fr-CA)",
+        )
+    if found.language == FALLBACK or {str(found), found.language} & set(known):
+        return ""
+    return (
+        f"{where}: no message catalogue for {name!r}, so its mail keeps the English text "
+        f"(catalogues: {', '.join(known)})"
+    )
 
 
 def negotiate_locale(accept_language: str, available: Iterable[str]) -> Locale:

@@ -7,12 +7,14 @@ subscribers, subscriptions, articles, feeds, deliveries (editions and the ledger
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
-from digest.errors import StoreError
+from digest.errors import DatabaseBusyError, StoreError
 from digest.store.articles import ArticlesMixin
 from digest.store.base import from_text, to_precise_text, to_text
 from digest.store.deliveries import DeliveriesMixin
@@ -32,6 +34,49 @@ __all__ = [
 ]
 
 
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another's lock (DIGEST_BUSY_TIMEOUT)
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose "database is locked" is a DatabaseBusyError naming the file.
+
+    SQLite reports it after the busy timeout (or at once for a stale read snapshot,
+    which `Store.transaction` avoids by taking the lock first).
+    """
+
+    where: tuple[Path, float] = (Path("?"), BUSY_TIMEOUT)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            raise self._busy(exc) from None
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            raise self._busy(exc) from None
+
+    def executescript(self, script: str, /) -> sqlite3.Cursor:
+        try:
+            return super().executescript(script)
+        except sqlite3.OperationalError as exc:
+            raise self._busy(exc) from None
+
+    def _busy(self, exc: sqlite3.OperationalError) -> Exception:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return exc
+        path, timeout = self.where
+        return DatabaseBusyError(
+            f"database {path} is locked: another program kept writing to it for more "
+            f"than {timeout:g} s, so this one gave up (what it wrote before is kept)",
+            hint="wait for that import, send or CMS job to finish and run this again, "
+            "or allow a longer wait with DIGEST_BUSY_TIMEOUT",
+        )
+
+
 class Store(
     DeliveriesMixin,
     SignupsMixin,
@@ -42,16 +87,36 @@ class Store(
     """One open database. Create with `Store.open(path)`; close when done."""
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, *, create: bool = True, busy_timeout: float = BUSY_TIMEOUT) -> Store:
+        """Open (and migrate) the database; `create=False` refuses a file that is not there.
+
+        Only `digest init` (and the demo) create one: a mistyped --db must not quietly
+        become a new, empty database. A writer waits up to `busy_timeout` seconds for
+        another's lock, then raises DatabaseBusyError (one line, never a traceback).
+        """
+        if not create and not path.is_file():
+            raise StoreError(
+                f"no database at {path}",
+                hint=f"check --db / DIGEST_DB, or create it with: digest --db {path} init",
+            )
         if path.parent and not path.parent.exists():
             raise StoreError(
                 f"cannot create {path}: folder {path.parent} does not exist",
                 hint="create the folder or point --db / DIGEST_DB elsewhere",
             )
         try:
-            conn = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+            # mode=rw: the file vanishing between the check and here is not a new database
+            target = f"{path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
+            conn = sqlite3.connect(
+                target,
+                isolation_level=None,
+                timeout=busy_timeout,
+                uri=True,
+                factory=_Connection,
+            )
+            conn.where = (path, busy_timeout)
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             db = Database(conn, execute_plugins=False)
             migrations.apply(db)
             conn.execute("PRAGMA synchronous=NORMAL")

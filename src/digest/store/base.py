@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,23 @@ def _tuple_json(sections: tuple[str, ...]) -> str:
     return json.dumps(list(sections), ensure_ascii=False)
 
 
+@contextmanager
+def _immediate(db: Database) -> Iterator[Database]:
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+
+
 ROSTER_CHANGES_LIMIT = 20_000  # past this many changes, one full re-check is cheaper
 
 
@@ -63,7 +80,16 @@ class StoreBase:
         self.path = path
 
     def transaction(self) -> AbstractContextManager[Database]:
-        return self.db.atomic()
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+        A deferred BEGIN reads first and asks for the lock at its first write; when
+        another process wrote in between, SQLite answers "database is locked" at once,
+        without waiting (the busy timeout cannot help a stale read snapshot). Taking
+        the lock first makes a second writer wait its turn. Nested: a savepoint.
+        """
+        if self.db.conn.in_transaction:
+            return self.db.atomic()
+        return _immediate(self.db)
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
         cursor = self.db.conn.execute(sql, tuple(params))

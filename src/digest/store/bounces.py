@@ -43,7 +43,7 @@ class BouncesMixin(SubscribersMixin):
         Returns the subscriber's count: distinct editions that soft-bounced since a message
         to them was last accepted (a second bounce of the same edition does not count).
         """
-        with self.db.atomic():
+        with self.transaction():
             self.db.conn.execute(  # nothing if the subscriber was removed meanwhile
                 "INSERT OR IGNORE INTO soft_bounces (subscriber_id, edition_id, code, reply,"
                 " created_at) SELECT s.id, ?, ?, ?, ? FROM subscribers s WHERE s.id = ?",

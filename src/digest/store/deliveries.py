@@ -85,7 +85,7 @@ class DeliveriesMixin(BouncesMixin):
         ]
         pruned = removed = busy = 0
         for edition_id in editions:
-            with self.db.atomic():
+            with self.transaction():
                 if self._one(
                     "SELECT 1 AS y FROM deliveries INDEXED BY deliveries_pending"
                     f" WHERE edition_id = ? AND status IN {PENDING_STATES!r} LIMIT 1",
@@ -109,7 +109,7 @@ class DeliveriesMixin(BouncesMixin):
                 )
             pruned += 1
             removed += max(cursor.rowcount, 0)
-        with self.db.atomic():  # the roster log older than every answer still kept
+        with self.transaction():  # the roster log older than every answer still kept
             self.db.execute(
                 "DELETE FROM roster_changes WHERE version < (SELECT coalesce(min(v), 0) FROM"
                 " (SELECT min(version) AS v FROM edition_rosters"
@@ -223,7 +223,7 @@ class DeliveriesMixin(BouncesMixin):
         accept = zone_filter or (lambda zone: True)
         conn.create_function("digest_zone_ok", 1, accept, deterministic=True)
         stamp = to_text(now)
-        with self.db.atomic():
+        with self.transaction():
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO deliveries (edition_id, subscriber_id, status,"
                 " message_id, created_at, updated_at)"
@@ -319,7 +319,7 @@ class DeliveriesMixin(BouncesMixin):
         A deferral gives `retry_at`, and `give_up_at`, which only the first one sets.
         """
         stamp = to_text(now)
-        with self.db.atomic() if bounce_subscriber is not None else nullcontext():
+        with self.transaction() if bounce_subscriber is not None else nullcontext():
             self.db.conn.execute(
                 "UPDATE deliveries SET status = ?, last_code = ?, last_reply = ?, updated_at = ?,"
                 " next_attempt_at = ?, give_up_at = coalesce(give_up_at, ?),"

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from digest.errors import NotFoundError, StoreError
+from digest.errors import InputError, NotFoundError, StoreError
 from digest.models import NewsList, Recipient, Subscriber, Subscription
 from digest.store.base import sections_json, to_text
 from digest.store.lists import _list_from_row
@@ -86,7 +86,7 @@ class SubscriptionsMixin(SubscribersMixin):
         """The sections this subscriber wants from one list (none: the whole edition)."""
         subscriber = self.find_subscriber(email_or_id)
         news_list = self.get_list(list_slug)
-        wanted = tuple(dict.fromkeys(sections))
+        wanted = self._known_sections(news_list, sections)
         if not self.set_subscription_sections(
             int(subscriber.id or 0), int(news_list.id or 0), wanted
         ):
@@ -95,6 +95,34 @@ class SubscriptionsMixin(SubscribersMixin):
                 hint=f"first: digest subscribers add {subscriber.email} --list {list_slug}",
             )
         return wanted
+
+    def _known_sections(self, news_list: NewsList, sections: Iterable[str]) -> tuple[str, ...]:
+        """`sections` spelt as the list or its articles spell them; InputError for others.
+
+        The known ones are the list's own order, then every section an article has; a
+        name matches whatever its case ('sport' is 'Sport'), as editions match them.
+        """
+        wanted = tuple(dict.fromkeys(sections))
+        if not wanted:
+            return ()
+        known = list(news_list.sections)
+        known += sorted(
+            row["section"]
+            for row in self._rows("SELECT DISTINCT section FROM articles WHERE section != ''")
+            if row["section"] not in known
+        )
+        by_fold = {name.casefold(): name for name in reversed(known)}
+        unknown = [name for name in wanted if name.casefold() not in by_fold]
+        if unknown:
+            raise InputError(
+                f"--section: {unknown[0]!r} is not a section of {news_list.slug}",
+                hint=(
+                    "sections: " + ", ".join(known)
+                    if known
+                    else f"it has none yet: digest lists edit {news_list.slug} --section NAME"
+                ),
+            )
+        return tuple(dict.fromkeys(by_fold[name.casefold()] for name in wanted))
 
     def subscription_sections(self, subscriber_id: int) -> dict[str, list[str]]:
         return {
@@ -116,6 +144,37 @@ class SubscriptionsMixin(SubscribersMixin):
                 [subscriber_id],
             )
         }
+
+    def find_recipients(
+        self, news_list: NewsList, text: str, *, limit: int = 10
+    ) -> list[Subscriber]:
+        """Up to `limit` of the list's recipients whose address or name contains `text`
+        (any case), by address: what the preview's "preview as" search shows."""
+        needle = text.strip().casefold()[:200]
+        if not needle:
+            return []
+        rows = self._rows(
+            "SELECT s.* FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.status = 'active' AND s.status = 'active'"
+            " AND s.paused_at IS NULL AND (instr(lower(s.email), ?) OR instr(lower(s.name), ?))"
+            " ORDER BY s.email LIMIT ?",
+            [news_list.id, needle, needle, limit],
+        )
+        return [_subscriber_from_row(row) for row in rows]
+
+    def recipient(self, news_list: NewsList, subscriber_id: int) -> Recipient | None:
+        """One subscriber as `recipients` would yield them, or None if they do not get it."""
+        row = self._one(
+            "SELECT s.*, x.sections AS list_sections FROM subscriptions x"
+            " JOIN subscribers s ON s.id = x.subscriber_id"
+            " WHERE x.list_id = ? AND x.subscriber_id = ? AND x.status = 'active'"
+            " AND s.status = 'active' AND s.paused_at IS NULL",
+            [news_list.id, subscriber_id],
+        )
+        if row is None:
+            return None
+        sections = tuple(json.loads(row.pop("list_sections")))
+        return Recipient(_subscriber_from_row(row), sections)
 
     def recipients(self, news_list: NewsList) -> Iterator[Recipient]:
         """Active subscribers with an active subscription to the list, streamed by id."""
@@ -263,7 +322,7 @@ class SubscriptionsMixin(SubscribersMixin):
         return zones
 
     def _keep_zones(self, news_list: NewsList, version: int, zones: set[str]) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db.execute(
                 "INSERT INTO list_zones (list_id, version, zones) VALUES (?, ?, ?)"
                 " ON CONFLICT (list_id) DO UPDATE SET version = excluded.version,"

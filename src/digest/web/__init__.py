@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from digest.clock import SYSTEM, Clock
 from digest.config import Settings
 from digest.web import preview, public, signup
-from digest.web.guard import Guard, TokenLimits
+from digest.web.guard import Guard, TokenLimits, served_hosts
 
 
 async def _health(_request: Request) -> PlainTextResponse:
@@ -29,8 +29,12 @@ def create_app(
     *,
     public_mode: bool = False,
     clock: Clock = SYSTEM,
+    port: int = 8000,
 ) -> Starlette:
     """Build the app. With `public_mode` the preview routes need the editor password.
+
+    It answers only Host values it serves: 127.0.0.1, localhost and [::1] with `port`
+    (the one it listens on), and under `public_mode` DIGEST_BASE_URL's host too.
 
     `clock` (default: the system's) drives token grace periods, form expiry, rate-limit
     windows and the preview's "today", so tests can move time instead of waiting.
@@ -50,6 +54,7 @@ def create_app(
         public_mode=public_mode,
         password=settings.editor_password,
         limiter=limits.failures,
+        hosts=served_hosts(port, public_url=settings.base_url if public_mode else ""),
         hsts=public_mode and settings.base_url.startswith("https://"),
     )
     errors = {404: subscriber_pages.error_page, 429: subscriber_pages.error_page}

@@ -77,6 +77,33 @@ class RateLimiter:
         return 0
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def served_hosts(port: int, *, public_url: str = "") -> frozenset[str]:
+    """The Host values the server answers: loopback with its port, and `public_url`'s.
+
+    Anything else is a DNS-rebinding page (evil.example resolving to 127.0.0.1) or a
+    mistake; browsers omit the port only when it is the scheme's default.
+    """
+    hosts = {f"{name}:{port}" for name in LOOPBACK_NAMES}
+    if port == 80:
+        hosts.update(LOOPBACK_NAMES)
+    if public_url:
+        parts = urlsplit(public_url)
+        if parts.hostname:
+            name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            default = {"http": 80, "https": 443}.get(parts.scheme)
+            explicit = parts.port
+            if explicit is None or explicit == default:
+                hosts.add(name)
+            if explicit is not None:
+                hosts.add(f"{name}:{explicit}")
+            elif default is not None:
+                hosts.add(f"{name}:{default}")
+    return frozenset(hosts)
+
+
 def same_origin(headers: Headers) -> bool:
     """False when the browser says the request comes from another site."""
     fetch_site = headers.get("sec-fetch-site")
@@ -121,6 +148,12 @@ def _too_many(wait: int) -> HTTPException:
     )
 
 
+def _too_many_attempts(wait: int) -> PlainTextResponse:
+    return PlainTextResponse(
+        "Too many attempts.\n", status_code=429, headers={"Retry-After": str(wait)}
+    )
+
+
 async def read_form(request: Request, *, max_bytes: int, max_fields: int = 100) -> FormData:
     """The urlencoded or multipart form body, refusing bodies over `max_bytes` (413)."""
     declared = request.headers.get("content-length", "")
@@ -162,6 +195,8 @@ class Guard:
     * A POST (or any unsafe method) to the preview must come from the preview's own
       pages: browsers resend a cached Basic password, and a page on any site can post
       to http://127.0.0.1:8000, so Origin and Sec-Fetch-Site are checked.
+    * Every request must name one of `hosts` in its Host header (DNS rebinding: a
+      hostile page whose name resolves to 127.0.0.1 is same-origin with itself).
     """
 
     def __init__(
@@ -171,9 +206,11 @@ class Guard:
         public_mode: bool,
         password: str,
         limiter: RateLimiter,
+        hosts: frozenset[str],
         hsts: bool = False,
     ) -> None:
         self.app = app
+        self.hosts = hosts
         self.public_mode = public_mode
         self.password = password.encode()
         self.limiter = limiter
@@ -194,6 +231,11 @@ class Guard:
                     headers["strict-transport-security"] = "max-age=31536000"
             await send(message)
 
+        host = Headers(scope=scope).get("host", "").lower()
+        if host not in self.hosts:
+            refused = PlainTextResponse("Unknown Host header.\n", status_code=421)
+            await refused(scope, receive, send_with_headers)
+            return
         path: str = scope["path"]
         if not is_public_path(path):
             refusal = self._refusal(scope)
@@ -214,11 +256,16 @@ class Guard:
                     status_code=403,
                 )
             return None
+        host = scope["client"][0] if scope.get("client") else "unknown"
+        wait = self.limiter.hit(host, count=False)  # limited: every attempt, even the right one
+        if wait:
+            return _too_many_attempts(wait)
         if self.password and self._password_ok(headers.get("authorization", "")):
             return None
-        host = scope["client"][0] if scope.get("client") else "unknown"
-        if headers.get("authorization") and self.limiter.hit(host):
-            return PlainTextResponse("Too many attempts.\n", status_code=429)
+        if headers.get("authorization"):
+            wait = self.limiter.hit(host)
+            if wait:
+                return _too_many_attempts(wait)
         return PlainTextResponse(
             "Editor password needed.\n",
             status_code=401,

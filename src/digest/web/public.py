@@ -84,7 +84,7 @@ class PublicPages:
     # -- helpers ------------------------------------------------------------------------
 
     def _store(self) -> Store:
-        return Store.open(self.settings.db)
+        return Store.open(self.settings.db, create=False, busy_timeout=self.settings.busy_timeout)
 
     def _keys(self) -> tuple[bytes, ...]:
         return load_secrets(self.settings.secret_file, now=self.clock())
@@ -182,7 +182,9 @@ class PublicPages:
 
     def _same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")
-        if origin and origin != "null" and origin.lower() != self.origin:
+        # "null" is an opaque origin (a sandboxed frame, a data: page): never our own page,
+        # whose Referrer-Policy keeps the real origin on same-origin posts.
+        if origin is not None and origin.lower() != self.origin:
             return False
         fetch_site = request.headers.get("sec-fetch-site")
         return fetch_site is None or fetch_site in ("same-origin", "none")
