@@ -76,18 +76,20 @@ def test_reply_classification(code: int, reply: str, stage: str, kind: Kind) -> 
 
 
 def self_signed(tmp_path: Path) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 that no CA vouches for, made now."""
+    """A certificate for 127.0.0.1 that no CA vouches for.
+
+    Valid from 2000 to 2100, so TLS accepts it whatever day the suite runs (faketime too).
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "digest test")])
-    now = dt.datetime.now(dt.UTC)  # real clock: TLS checks validity against the real time
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
+        .not_valid_before(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,

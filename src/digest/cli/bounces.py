@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,19 +36,8 @@ def bounces_import(ctx: click.Context, path: Path) -> None:
     """
     from digest import bouncebox, pipeline
 
-    # flufl.bounce logs a traceback when one of its detectors trips on a message; the
-    # message is then kept as unknown, which is what the user needs to know.
-    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
-    settings = settings_of(ctx)
-    with pipeline.open_store(settings) as store:
-        result = bouncebox.import_bounces(
-            store,
-            path,
-            secret_file=settings.secret_file,
-            bounce_address=settings.bounce_address,
-            soft_bounce_limit=settings.soft_bounce_limit,
-            now=clock_of(ctx).now(),
-        )
+    with pipeline.open_store(settings_of(ctx)) as store:
+        result = bouncebox.import_bounces(store, path, **_classifying(ctx))
     err.print(result.summary())
 
 
@@ -67,19 +57,25 @@ def bounces_fetch(ctx: click.Context) -> None:
     """
     from digest import bouncebox, pipeline
 
-    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
     settings = settings_of(ctx)
     box = bouncebox.ImapMailbox.from_url(settings.bounce_imap_url)
     with pipeline.open_store(settings) as store:
-        result = bouncebox.fetch_bounces(
-            store,
-            box,
-            secret_file=settings.secret_file,
-            bounce_address=settings.bounce_address,
-            soft_bounce_limit=settings.soft_bounce_limit,
-            now=clock_of(ctx).now(),
-        )
+        result = bouncebox.fetch_bounces(store, box, **_classifying(ctx))
     err.print(result.summary())
+
+
+def _classifying(ctx: click.Context) -> dict[str, Any]:
+    """What classifying bounces needs from the settings, and the moment, for both readers."""
+    # flufl.bounce logs a traceback when one of its detectors trips on a message; the
+    # message is then kept as unknown, which is what the user needs to know.
+    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+    settings = settings_of(ctx)
+    return {
+        "secret_file": settings.secret_file,
+        "bounce_address": settings.bounce_address,
+        "soft_bounce_limit": settings.soft_bounce_limit,
+        "now": clock_of(ctx).now(),
+    }
 
 
 @bounces_group.command("list")
