@@ -176,12 +176,19 @@ def _take(
     if notice.kind == "complaint":
         if store.subscriber_status_at_least(subscriber_id, "complained"):
             return "kept"
-        store.mark_subscriber_complained(subscriber_id, now=now)
+        store.mark_subscriber_complained(subscriber_id, now=now, via="dsn", edition_id=edition_id)
         return "complained"
     if store.subscriber_status_at_least(subscriber_id, "bounced"):
         return "kept"
     if notice.kind == "hard":
-        store.mark_subscriber_bounced(subscriber_id, now=now)
+        store.mark_subscriber_bounced(
+            subscriber_id,
+            now=now,
+            via="dsn",
+            edition_id=edition_id,
+            dsn_status=notice.status,
+            reply=notice.detail[:300],
+        )
     elif edition_id is not None:
         store.record_soft_bounce(
             subscriber_id,
@@ -189,6 +196,7 @@ def _take(
             reply=f"{notice.status} {notice.detail}".strip(),
             now=now,
             limit=soft_bounce_limit,
+            via="dsn",
         )
     return "bounced" if store.subscriber_status_at_least(subscriber_id, "bounced") else "kept"
 

@@ -53,6 +53,11 @@ class Settings:
     ledger_keep_days: int = 90  # DIGEST_LEDGER_KEEP_DAYS: `digest prune` folds older editions
     bounce_address: str = ""  # DIGEST_BOUNCE_ADDRESS: VERP envelope sender, bounces+TOKEN@...
     bounce_imap_url: str = ""  # DIGEST_BOUNCE_IMAP_URL: imaps://user:pass@host/FOLDER to fetch
+    # Events out (issue 15): signed JSON posts from the durable outbox.
+    webhook_url: str = ""  # DIGEST_WEBHOOK_URL: where events are posted; unset: none kept
+    webhook_secret: str = ""  # DIGEST_WEBHOOK_SECRET: signing key [default: from the secret]
+    webhook_timeout: float = 10.0  # DIGEST_WEBHOOK_TIMEOUT: seconds one post may take
+    webhook_retry_hours: float = 24.0  # DIGEST_WEBHOOK_RETRY_HOURS: retrying, then failed
     # Not a setting: whether base_url came from the file, the environment or an option.
     # A real send refuses the loopback default (links nobody can open).
     base_url_set: bool = False
@@ -71,6 +76,8 @@ _FLOAT_FIELDS = {
     "signup_resend",
     "signup_expiry",
     "busy_timeout",
+    "webhook_timeout",
+    "webhook_retry_hours",
 }
 _INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit", "ledger_keep_days"}
 
@@ -119,7 +126,8 @@ def load_settings(
             values[key] = float(str(values[key]))
         except ValueError:
             raise ConfigError(
-                f"{key} must be a number of seconds, got {values[key]!r}",
+                f"{key} must be a number of {'hours' if key.endswith('_hours') else 'seconds'},"
+                f" got {values[key]!r}",
                 hint=f"set DIGEST_{key.upper()} to e.g. 30",
             ) from None
         if values[key] < 0:  # type: ignore[operator]
@@ -200,6 +208,18 @@ def _validate(settings: Settings) -> None:
                 hint="for example bounces@news.example.com (its server must deliver"
                 " bounces+anything@ to it)",
             )
+    if settings.webhook_url:
+        hook = urlsplit(settings.webhook_url)
+        if hook.scheme not in ("http", "https") or not hook.hostname:
+            raise ConfigError(
+                f"DIGEST_WEBHOOK_URL must be an http(s) URL, got {settings.webhook_url!r}",
+                hint="for example https://crm.example.com/hooks/digest",
+            )
+    if settings.webhook_url and settings.webhook_timeout <= 0:
+        raise ConfigError(
+            "DIGEST_WEBHOOK_TIMEOUT must be more than 0 seconds",
+            hint="seconds one post may take; the default is 10",
+        )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError(

@@ -69,7 +69,12 @@ def __getattr__(name: str) -> Any:
 
 def open_store(settings: Settings) -> Store:
     """The existing database: only `init_project` creates one (StoreError names the path)."""
-    return Store.open(settings.db, create=False, busy_timeout=settings.busy_timeout)
+    return Store.open(
+        settings.db,
+        create=False,
+        busy_timeout=settings.busy_timeout,
+        events=bool(settings.webhook_url),
+    )
 
 
 def init_project(settings: Settings) -> tuple[Path, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -72,12 +73,72 @@ class Changes:
     old_zones: frozenset[str]
 
 
+EVENT_TYPES = ("subscribe", "confirm", "unsubscribe", "bounce", "complaint")
+
+
 class StoreBase:
     """The open database and the two ways to read it; the Store's parts build on this."""
 
-    def __init__(self, db: Database, path: Path) -> None:
+    def __init__(self, db: Database, path: Path, *, events: bool = False) -> None:
         self.db = db
         self.path = path
+        # Events out (DIGEST_WEBHOOK_URL set): state changes also write their outbox row.
+        self.events = events
+
+    def emit_event(
+        self,
+        kind: str,
+        *,
+        now: datetime,
+        subscriber_id: int,
+        list_id: int | None = None,
+        **data: Any,
+    ) -> None:
+        """Write one event into the outbox (webhook_events), inside the caller's
+        transaction: the caller makes the state change and this row as one step.
+
+        Nothing when events are off. `list_id` None: the address as a whole (all its
+        lists are named in `lists`). Extra keyword fields go into the payload as they are.
+        """
+        if not self.events:
+            return
+        assert kind in EVENT_TYPES, kind
+        who = self._one("SELECT email FROM subscribers WHERE id = ?", [subscriber_id])
+        if who is None:
+            return  # removed meanwhile: nobody to tell about
+        payload: dict[str, Any] = {
+            "id": "evt_" + secrets.token_hex(16),
+            "type": kind,
+            "occurred_at": to_text(now),
+            "list": None,
+            "email": who["email"],
+            "subscriber_id": subscriber_id,
+        }
+        if list_id is not None:
+            row = self._one("SELECT slug FROM lists WHERE id = ?", [list_id])
+            payload["list"] = row["slug"] if row else None
+        else:
+            payload["lists"] = [
+                r["slug"]
+                for r in self._rows(
+                    "SELECT l.slug FROM subscriptions s JOIN lists l ON l.id = s.list_id"
+                    " WHERE s.subscriber_id = ? ORDER BY l.slug",
+                    [subscriber_id],
+                )
+            ]
+        payload.update(data)
+        stamp = to_precise_text(now)
+        self.db.conn.execute(
+            "INSERT INTO webhook_events (event_id, type, body, created_at, next_attempt_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                payload["id"],
+                kind,
+                json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                stamp,
+                stamp,
+            ],
+        )
 
     def transaction(self) -> AbstractContextManager[Database]:
         """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).

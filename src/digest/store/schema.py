@@ -545,3 +545,33 @@ def _signups(db: Database) -> None:
         CREATE INDEX signups_unsent ON signups(created_at) WHERE sent_at IS NULL;
         """
     )
+
+
+@migrations(name="0017_webhook_events")
+def _webhook_events(db: Database) -> None:
+    """Events out (issue 15): the durable outbox of DIGEST_WEBHOOK_URL. A state change
+    (subscribe, confirm, unsubscribe, bounce, complaint) writes its event row in the same
+    transaction, so a crash loses none and invents none; `digest webhooks send` posts
+    them in id order. `body` is the exact JSON posted (and signed); `status` pending ->
+    delivered, or failed (a 4xx, or still failing after DIGEST_WEBHOOK_RETRY_HOURS)."""
+    db.executescript(
+        """
+        CREATE TABLE webhook_events (
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            give_up_at TEXT,
+            last_code INTEGER,
+            last_error TEXT NOT NULL DEFAULT '',
+            delivered_at TEXT
+        );
+        CREATE INDEX webhook_events_pending ON webhook_events(id) WHERE status = 'pending';
+        CREATE INDEX webhook_events_failed ON webhook_events(id) WHERE status = 'failed';
+        """
+    )

@@ -125,6 +125,15 @@ class SignupsMixin(SubscriptionsMixin):
                 [subscriber_id, signup.list_id, sections_json(signup.sections), stamp],
             )
             self.db.execute("UPDATE signups SET confirmed_at = ? WHERE id = ?", [stamp, signup_id])
+            self.emit_event(
+                "confirm",
+                now=now,
+                subscriber_id=subscriber_id,
+                list_id=signup.list_id,
+                via="signup",
+                signup_id=signup_id,
+                form=signup.form,
+            )
         found = self.get_signup(signup_id)
         assert found is not None
         return found

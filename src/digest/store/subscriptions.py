@@ -20,7 +20,9 @@ class SubscriptionsMixin(SubscribersMixin):
     ) -> Subscriber:
         """From one list (its subscription only), or from everything (the subscriber)."""
         subscriber = self.find_subscriber(email_or_id)
+        sid = int(subscriber.id or 0)
         with self.transaction():
+            was = self.subscription_statuses(sid)
             if list_slug:
                 news_list = self.get_list(list_slug)
                 cursor = self.db.execute(
@@ -33,13 +35,19 @@ class SubscriptionsMixin(SubscribersMixin):
                         f"{subscriber.email} is not subscribed to {list_slug!r}",
                         hint="see `digest subscribers show " + subscriber.email + "`",
                     )
+                if was.get(list_slug) == "active" and subscriber.status == "active":
+                    self.emit_event(
+                        "unsubscribe", now=now, subscriber_id=sid, list_id=news_list.id, via="cli"
+                    )
             else:
                 self.db.execute(
                     "UPDATE subscriptions SET status = 'unsubscribed' WHERE subscriber_id = ?",
                     [subscriber.id],
                 )
                 if subscriber.status == "active":
-                    self.set_subscriber_status(int(subscriber.id or 0), "unsubscribed", now=now)
+                    self.set_subscriber_status(sid, "unsubscribed", now=now, emit=False)
+                    if "active" in was.values():  # one event: the address as a whole
+                        self.emit_event("unsubscribe", now=now, subscriber_id=sid, via="cli")
             self.db.execute(
                 "UPDATE subscribers SET updated_at = ? WHERE id = ?", [to_text(now), subscriber.id]
             )
@@ -63,7 +71,9 @@ class SubscriptionsMixin(SubscribersMixin):
                 f"{subscriber.email} is {subscriber.status}; not resubscribed",
                 hint="mail to it bounced or was reported as spam; add --force if you are sure",
             )
+        sid = int(subscriber.id or 0)
         with self.transaction():
+            was = self.subscription_statuses(sid)
             if list_slug:
                 news_list = self.get_list(list_slug)
                 self.db.execute(
@@ -77,7 +87,17 @@ class SubscriptionsMixin(SubscribersMixin):
                     "UPDATE subscriptions SET status = 'active' WHERE subscriber_id = ?",
                     [subscriber.id],
                 )
-            self.set_subscriber_status(int(subscriber.id or 0), "active", now=now)
+            self.set_subscriber_status(sid, "active", now=now, emit=False)
+            back = subscriber.status != "active"
+            for slug, status in self.subscription_statuses(sid).items():
+                if status == "active" and (back or was.get(slug) != "active"):
+                    self.emit_event(
+                        "subscribe",
+                        now=now,
+                        subscriber_id=sid,
+                        list_id=self.get_list(slug).id,
+                        via="cli",
+                    )
         return self.find_subscriber(int(subscriber.id or 0))
 
     def set_sections(
@@ -204,13 +224,32 @@ class SubscriptionsMixin(SubscribersMixin):
             result.append(Subscription(subscriber, _list_from_row(row), status, sections))
         return result
 
-    def set_subscription_status(self, subscriber_id: int, list_id: int, status: str) -> bool:
-        """'active' or 'unsubscribed'; False when there is no such subscription."""
-        cursor = self.db.execute(
-            "UPDATE subscriptions SET status = ? WHERE subscriber_id = ? AND list_id = ?",
-            [status, subscriber_id, list_id],
-        )
-        return cursor.rowcount > 0
+    def set_subscription_status(
+        self, subscriber_id: int, list_id: int, status: str, *, now: datetime, via: str
+    ) -> bool:
+        """'active' or 'unsubscribed'; False when there is no such subscription.
+
+        A change writes its event (subscribe or unsubscribe, naming `via`) in the same
+        transaction, when the subscriber's own status lets mail go to them."""
+        with self.transaction():
+            row = self._one(
+                "SELECT s.status, p.status AS subscriber_status FROM subscriptions s"
+                " JOIN subscribers p ON p.id = s.subscriber_id"
+                " WHERE s.subscriber_id = ? AND s.list_id = ?",
+                [subscriber_id, list_id],
+            )
+            if row is None:
+                return False
+            self.db.execute(
+                "UPDATE subscriptions SET status = ? WHERE subscriber_id = ? AND list_id = ?",
+                [status, subscriber_id, list_id],
+            )
+            if row["status"] != status and row["subscriber_status"] == "active":
+                kind = "subscribe" if status == "active" else "unsubscribe"
+                self.emit_event(
+                    kind, now=now, subscriber_id=subscriber_id, list_id=list_id, via=via
+                )
+        return True
 
     def set_subscription_sections(
         self, subscriber_id: int, list_id: int, sections: Iterable[str]
