@@ -47,6 +47,15 @@ class SubscribersMixin(ListsMixin):
 
         Returns the stored subscriber and whether it was new.
         """
+        with self.transaction():
+            return self._upsert_subscriber(subscriber, lists, now)
+
+    def _upsert_subscriber(
+        self,
+        subscriber: Subscriber,
+        lists: Iterable[tuple[NewsList, tuple[str, ...]]],
+        now: datetime,
+    ) -> tuple[Subscriber, bool]:
         stamp = to_text(now)
         existing = self._one(
             "SELECT id FROM subscribers WHERE email = ? COLLATE NOCASE", [subscriber.email]
