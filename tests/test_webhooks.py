@@ -26,9 +26,12 @@ from digest.models import NewsList, Signup, Subscriber
 from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from tests.conftest import NOW, Cli, ManualClock, serving
+from tests.faultsmtp import FaultServer, always
 from tests.test_bounces import arf_report, bare_dsn, newsroom, verp_newsroom, verp_senders
+from tests.test_delivery import make_project, quick, server
+from tests.test_delivery import send as send_edition
 
-__all__ = ["newsroom", "verp_newsroom"]  # fixtures shared with test_bounces
+__all__ = ["newsroom", "server", "verp_newsroom"]  # fixtures shared with those files
 
 SECRET = "whsec_test_0123456789abcdef"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -418,6 +421,7 @@ def test_an_event_failing_past_the_retry_hours_fails_and_retry_queues_it_again(
     assert nothing.exit_code == 1 and "no failed event" in nothing.output
     assert "Traceback" not in nothing.output
     run("webhooks", "retry", "--all")
+    run.now += timedelta(minutes=1)
     clock.at = run.now  # the receiver checks the signature's time against its own clock
     receiver.start()
     assert "1 delivered" in run("webhooks", "send").stderr
@@ -487,3 +491,32 @@ def test_unsubscribing_on_the_web_writes_events_naming_the_way(
         ("unsubscribe", "daily", "one-click"),
         ("unsubscribe", "weekly", "page"),
     ]
+
+
+def test_bounces_refused_during_the_smtp_session_write_events(
+    store: Store, settings: Settings, server: FaultServer
+) -> None:
+    store.events = True  # as pipeline.open_store does when DIGEST_WEBHOOK_URL is set
+    make_project(store, 3)
+    server.handler.rcpt["s2@example.org"] = always("550 5.1.1 No such user")
+    server.handler.rcpt["s3@example.org"] = always("550 Mailbox unavailable")
+    send_edition(store, quick(settings, server.url, soft_bounce_limit=1))
+    bounces = sorted(
+        (e["email"], e["bounce"], e["via"], e["edition_id"])
+        for e in outbox(settings.db)
+        if e["type"] == "bounce"
+    )
+    assert bounces == [("s2@example.org", "hard", "smtp", 1), ("s3@example.org", "soft", "smtp", 1)]
+
+
+def test_the_long_running_scheduler_posts_events_after_its_rounds(
+    hooked: Settings, receiver: Receiver, clock: ManualClock
+) -> None:
+    from digest.scheduler import Scheduler
+
+    three_events(hooked)
+    receiver.start()
+    Scheduler(hooked, clock=clock.clock).retry_now()  # what each reload runs
+    assert len(receiver.events) == 3
+    Scheduler(hooked, clock=clock.clock).catch_up_now()  # and each round: nothing twice
+    assert receiver.posts == 3
