@@ -76,6 +76,28 @@ class Changes:
 EVENT_TYPES = ("subscribe", "confirm", "unsubscribe", "bounce", "complaint")
 
 
+def event_row(
+    kind: str, now: datetime, subscriber_id: int, email: str, data: dict[str, Any]
+) -> tuple[str, str, str, str, str]:
+    """One outbox row: (event id, type, the JSON body as posted, created, first attempt).
+
+    The body: id, type, occurred_at, list (a slug, or None: the address as a whole),
+    email, subscriber_id, then `data`'s fields."""
+    assert kind in EVENT_TYPES, kind
+    payload: dict[str, Any] = {
+        "id": "evt_" + secrets.token_hex(16),
+        "type": kind,
+        "occurred_at": to_text(now),
+        "list": None,
+        "email": email,
+        "subscriber_id": subscriber_id,
+        **data,
+    }
+    stamp = to_precise_text(now)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return payload["id"], kind, body, stamp, stamp
+
+
 class StoreBase:
     """The open database and the two ways to read it; the Store's parts build on this."""
 
@@ -102,42 +124,33 @@ class StoreBase:
         """
         if not self.events:
             return
-        assert kind in EVENT_TYPES, kind
         who = self._one("SELECT email FROM subscribers WHERE id = ?", [subscriber_id])
         if who is None:
             return  # removed meanwhile: nobody to tell about
-        payload: dict[str, Any] = {
-            "id": "evt_" + secrets.token_hex(16),
-            "type": kind,
-            "occurred_at": to_text(now),
-            "list": None,
-            "email": who["email"],
-            "subscriber_id": subscriber_id,
-        }
         if list_id is not None:
             row = self._one("SELECT slug FROM lists WHERE id = ?", [list_id])
-            payload["list"] = row["slug"] if row else None
+            data = {"list": row["slug"] if row else None, **data}
         else:
-            payload["lists"] = [
-                r["slug"]
-                for r in self._rows(
-                    "SELECT l.slug FROM subscriptions s JOIN lists l ON l.id = s.list_id"
-                    " WHERE s.subscriber_id = ? ORDER BY l.slug",
-                    [subscriber_id],
-                )
-            ]
-        payload.update(data)
-        stamp = to_precise_text(now)
-        self.db.conn.execute(
+            data = {
+                "list": None,
+                "lists": [
+                    r["slug"]
+                    for r in self._rows(
+                        "SELECT l.slug FROM subscriptions s JOIN lists l ON l.id = s.list_id"
+                        " WHERE s.subscriber_id = ? ORDER BY l.slug",
+                        [subscriber_id],
+                    )
+                ],
+                **data,
+            }
+        self.write_events([event_row(kind, now, subscriber_id, who["email"], data)])
+
+    def write_events(self, rows: Iterable[tuple[str, str, str, str, str]]) -> None:
+        """Outbox rows made by `event_row` (an import writes a chunk's at once)."""
+        self.db.conn.executemany(
             "INSERT INTO webhook_events (event_id, type, body, created_at, next_attempt_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            [
-                payload["id"],
-                kind,
-                json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-                stamp,
-                stamp,
-            ],
+            rows,
         )
 
     def transaction(self) -> AbstractContextManager[Database]:

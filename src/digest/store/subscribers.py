@@ -12,7 +12,7 @@ from typing import Any
 
 from digest.errors import InputError, NotFoundError
 from digest.models import SUBSCRIBER_STATUSES, NewsList, Subscriber, SubscriberImport
-from digest.store.base import sections_json, to_text
+from digest.store.base import event_row, sections_json, to_text
 from digest.store.lists import ListsMixin
 
 # Statuses that stop mail, from mildest to strongest: a merge keeps the strongest.
@@ -285,23 +285,27 @@ class SubscribersMixin(ListsMixin):
     def _merge_events(
         self, states: list[_State], before: dict[int, tuple[str, dict[int, str]]], now: datetime
     ) -> None:
-        """The events of one import chunk, from each written row before and after."""
+        """The events of one import chunk, from each written row before and after, written
+        in one statement (an event a row: a query each would double an import's time)."""
+        slugs = {int(r["id"]): r["slug"] for r in self._rows("SELECT id, slug FROM lists")}
+        rows = []
         for state in states:
             assert state.id is not None
             old_status, old_subs = before.get(state.id, ("", {}))  # "": new in this file
             if state.status is not None and state.status != "active":
                 if old_status not in ("", state.status):  # the file stops their mail
-                    self.emit_event(
-                        _STATUS_EVENTS[state.status], now=now, subscriber_id=state.id, via="import"
-                    )
+                    lists = sorted(slugs[i] for i in state.subs if i in slugs)
+                    data = {"list": None, "lists": lists, "via": "import"}
+                    kind = _STATUS_EVENTS[state.status]
+                    rows.append(event_row(kind, now, state.id, state.email, data))
                 continue
             for list_id, (_, status) in state.subs.items():
                 if status == "active" and (
                     old_status != "active" or old_subs.get(list_id) != "active"
                 ):
-                    self.emit_event(
-                        "subscribe", now=now, subscriber_id=state.id, list_id=list_id, via="import"
-                    )
+                    data = {"list": slugs.get(list_id), "via": "import"}
+                    rows.append(event_row("subscribe", now, state.id, state.email, data))
+        self.write_events(rows)
 
     def _write_states(self, states: list[_State], stamp: str) -> None:
         conn = self.db.conn
