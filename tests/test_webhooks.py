@@ -335,7 +335,8 @@ def test_events_arrive_signed_once_and_in_order_after_the_receiver_was_down(
         pending = store.webhook_events(status="pending")
     assert [e.attempts for e in pending] == [1, 0, 0]
     assert all(e.next_attempt_at > clock.now() for e in pending[:1])
-    assert "no answer from" in pending[0].last_error
+    assert "no answer from http://127.0.0.1:" in pending[0].last_error
+    assert "/hooks/digest" not in pending[0].last_error  # a hook URL's path may be its secret
     clock.advance(10)
     assert send(hooked, clock).retrying == 0  # not due yet: nothing is tried
     clock.advance(20)
@@ -520,3 +521,36 @@ def test_the_long_running_scheduler_posts_events_after_its_rounds(
     assert len(receiver.events) == 3
     Scheduler(hooked, clock=clock.clock).catch_up_now()  # and each round: nothing twice
     assert receiver.posts == 3
+
+
+def test_prune_drops_only_events_delivered_before_the_kept_days(
+    hooked: Settings, receiver: Receiver, clock: ManualClock
+) -> None:
+    three_events(hooked)
+    receiver.start()
+    receiver.answers = [204, 404]  # one delivered, one failed; the third stays pending
+    with Store.open(hooked.db, events=True) as store:
+        webhook.send_events(store, hooked, clock=clock.clock, limit=2)
+        soon = NOW + timedelta(days=89)
+        assert pipeline.prune_ledger(store, hooked, now=soon).events == 0  # still recent
+        later = NOW + timedelta(days=91)
+        assert pipeline.prune_ledger(store, hooked, now=later).events == 1
+        assert [e.status for e in store.webhook_events()] == ["failed", "pending"]
+        assert pipeline.prune_ledger(store, hooked, now=later).events == 0
+
+
+def test_ticking_a_list_again_on_the_preferences_page_writes_a_subscribe(hooked: Settings) -> None:
+    with Store.open(hooked.db, events=True) as store:
+        daily = store.add_list(NewsList(slug="daily", name="Daily"), now=NOW)
+        amina, _ = store.upsert_subscriber(
+            Subscriber(email="amina@example.com"), lists=[(daily, ())], now=NOW
+        )
+        assert amina.id is not None and daily.id is not None
+        for status in ("unsubscribed", "unsubscribed", "active"):  # the page saves them all
+            store.set_subscription_status(amina.id, daily.id, status, now=NOW, via="preferences")
+        assert not store.set_subscription_status(amina.id, 99, "active", now=NOW, via="x")
+    assert kinds(hooked.db) == [
+        ("subscribe", "daily", "admin"),
+        ("unsubscribe", "daily", "preferences"),
+        ("subscribe", "daily", "preferences"),
+    ]

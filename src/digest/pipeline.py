@@ -532,6 +532,7 @@ class PruneReport:
     editions: int
     rows: int
     pending: int  # old editions left alone: rows still queued or deferred
+    events: int = 0  # events out delivered before the same day, dropped from the outbox
 
 
 def prune_ledger(
@@ -544,7 +545,8 @@ def prune_ledger(
     subscriber's status (bounced, complained, unsubscribed) and the suppression list,
     which is what stops mail; the whole ledger of the last `keep_days` days, which is
     what dedup, retries, catch-up runs and the hourly limit read. Gone: who got which
-    old edition, its Message-ID and the server's reply.
+    old edition, its Message-ID and the server's reply; and the events out delivered
+    more than `keep_days` ago (failed and pending ones stay).
     """
     keep = settings.ledger_keep_days if keep_days is None else keep_days
     if keep < MIN_KEEP_DAYS:
@@ -554,7 +556,8 @@ def prune_ledger(
         )
     before = now.date() - timedelta(days=keep)
     editions, rows, pending = store.prune_ledger(before=before, now=now)
-    return PruneReport(before=before, editions=editions, rows=rows, pending=pending)
+    events = store.prune_webhook_events(before=now - timedelta(days=keep))
+    return PruneReport(before=before, editions=editions, rows=rows, pending=pending, events=events)
 
 
 def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:

@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from digest import __version__
 from digest.clock import Clock
@@ -93,8 +94,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
+def _where(url: str) -> str:
+    """The receiver as errors name it: its origin only (a hook's path or query is often
+    its secret, and errors are stored and listed)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> Answer:
     """One POST with urllib; every outcome becomes an Answer, nothing raises."""
+    where = _where(url)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with _OPENER.open(request, timeout=timeout) as response:
@@ -105,12 +114,12 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
         exc.close()
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        return Answer("retry", None, f"no answer from {url}: {reason}"[:500])
+        return Answer("retry", None, f"no answer from {where}: {reason}"[:500])
     if 200 <= code < 300:
         return Answer("delivered", code)
     if code >= 500 or code in RETRYABLE_4XX:
-        return Answer("retry", code, f"{url} answered {code}")
-    return Answer("failed", code, f"{url} answered {code}: refused")
+        return Answer("retry", code, f"{where} answered {code}")
+    return Answer("failed", code, f"{where} answered {code}: refused")
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,6 +254,7 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
                     "editions": report.editions,
                     "rows": report.rows,
                     "pending": report.pending,
+                    "events": report.events,
                 }
             )
         )
@@ -262,4 +263,5 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
         f"editions before {report.before}: {report.editions} folded into counts,"
         f" {report.rows:,} ledger rows removed"
         + (f"; {report.pending} left alone (messages still pending)" if report.pending else "")
+        + (f"; {report.events:,} delivered events out removed" if report.events else "")
     )

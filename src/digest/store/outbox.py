@@ -69,6 +69,14 @@ class OutboxMixin(StoreBase):
             counts[row["status"]] = int(row["n"])
         return counts
 
+    def prune_webhook_events(self, *, before: datetime) -> int:
+        """Drop the events delivered before `before` (failed and pending ones stay)."""
+        with self.transaction():
+            return self.db.conn.execute(
+                "DELETE FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?",
+                [to_precise_text(before)],
+            ).rowcount
+
     def retry_webhook_events(self, ids: Iterable[int] | None, *, now: datetime) -> int:
         """Failed events (these ids, or all with None) back to pending, due now, with a new
         retry period; returns how many. Pending and delivered ones are left as they are."""
