@@ -425,7 +425,14 @@ def test_an_event_failing_past_the_retry_hours_fails_and_retry_queues_it_again(
     run.now += timedelta(minutes=1)
     clock.at = run.now  # the receiver checks the signature's time against its own clock
     receiver.start()
-    assert "1 delivered" in run("webhooks", "send").stderr
+    sent = json.loads(run("webhooks", "send", "--json").stdout)
+    assert sent == {
+        "delivered": 1,
+        "failed": 0,
+        "retrying": 0,
+        "pending": 0,
+        "next_attempt_at": None,
+    }
     assert [e["email"] for e in receiver.events] == ["amina@example.com"]
     assert "delivered" in run("webhooks", "list").stdout
 

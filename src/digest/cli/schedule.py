@@ -87,10 +87,9 @@ def schedule(
             if settings.webhook_url:  # the events of this round (bounces) and earlier ones
                 from digest import webhook
 
-                err.print(
-                    webhook.send_events(store, settings, clock=clock_of(ctx)).summary(),
-                    markup=False,
-                )
+                events = webhook.send_events(store, settings, clock=clock_of(ctx))
+                if events.delivered or events.failed or events.pending:
+                    err.print(events.summary(), markup=False)
         if any(r.error or (r.report and r.report.failed) for r in runs):
             sys.exit(1)
         return

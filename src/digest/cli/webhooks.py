@@ -17,9 +17,10 @@ def webhooks_group() -> None:
 
 
 @webhooks_group.command("send")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @click.pass_context
 @handle_errors
-def webhooks_send(ctx: click.Context) -> None:
+def webhooks_send(ctx: click.Context, as_json: bool) -> None:
     """Post the pending events that are due, oldest first (`digest schedule` does too).
 
     Exits 1 when an event failed for good in this run (see `digest webhooks list --failed`).
@@ -38,7 +39,21 @@ def webhooks_send(ctx: click.Context) -> None:
         )
     with pipeline.open_store(settings) as store:
         report = webhook.send_events(store, settings, clock=clock_of(ctx))
-    err.print(report.summary(), markup=False)
+    if as_json:
+        when = report.next_attempt_at
+        click.echo(
+            json.dumps(
+                {
+                    "delivered": report.delivered,
+                    "failed": report.failed,
+                    "retrying": report.retrying,
+                    "pending": report.pending,
+                    "next_attempt_at": when.isoformat() if when else None,
+                }
+            )
+        )
+    else:
+        err.print(report.summary(), markup=False)
     if report.failed:
         sys.exit(1)
 
