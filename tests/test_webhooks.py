@@ -62,6 +62,7 @@ class Receiver:
         self.refused = 0  # bad signatures
         self.answers: list[int] = []
         self.headers: list[dict[str, str]] = []
+        self.on_post: Callable[[], None] = lambda: None  # runs while a post waits
         self.server: ThreadingHTTPServer | None = None
 
     @property
@@ -75,6 +76,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.posts += 1
+                receiver.on_post()
                 ok = receiver.verify(
                     receiver.secret,
                     self.headers.get("Digest-Signature", ""),
@@ -561,3 +563,41 @@ def test_ticking_a_list_again_on_the_preferences_page_writes_a_subscribe(hooked:
         ("unsubscribe", "daily", "preferences"),
         ("subscribe", "daily", "preferences"),
     ]
+
+
+def test_two_senders_at_once_never_post_an_event_twice(
+    hooked: Settings, receiver: Receiver, clock: ManualClock
+) -> None:
+    """While the scheduler's post of the oldest event waits for its answer, a cron
+    `webhooks send` starts: it finds that event claimed and posts nothing."""
+    three_events(hooked)
+    during: list[webhook.SendReport] = []
+
+    def second_sender() -> None:
+        if not during:
+            during.append(send(hooked, clock))
+
+    receiver.on_post = second_sender
+    receiver.start()
+    assert send(hooked, clock).delivered == 3
+    assert during == [webhook.SendReport(pending=3, next_attempt_at=during[0].next_attempt_at)]
+    assert receiver.posts == 3 and [e["email"][0] for e in receiver.events] == ["a", "b", "c"]
+    with Store.open(hooked.db) as store:  # the claim itself is taken once
+        events = store.webhook_events()
+    assert {e.attempts for e in events} == {1}
+
+
+def test_a_claimed_event_is_due_again_when_its_sender_died(
+    hooked: Settings, receiver: Receiver, clock: ManualClock
+) -> None:
+    three_events(hooked)
+    receiver.start()
+    with Store.open(hooked.db, events=True) as other:  # a sender that died mid-post
+        head = other.next_webhook_event()
+        assert head is not None
+        lease = clock.now() + timedelta(seconds=hooked.webhook_timeout + 30)
+        assert other.claim_webhook_event(head.id, now=clock.now(), until=lease)
+        assert not other.claim_webhook_event(head.id, now=clock.now(), until=lease)
+    assert send(hooked, clock).delivered == 0 and receiver.posts == 0
+    clock.advance(hooked.webhook_timeout + 31)  # its lease ran out
+    assert send(hooked, clock).delivered == 3

@@ -11,7 +11,8 @@ older than a few minutes). A 2xx answer delivers the event; a 3xx or a 4xx other
 it); a 5xx, 408, 429, a timeout or no connection retries with exponential backoff until
 DIGEST_WEBHOOK_RETRY_HOURS have passed since the first failure. The events go out one
 at a time in the order they happened: while the oldest pending one waits for its retry,
-the later ones wait behind it.
+the later ones wait behind it. Each post first claims its event for the post's timeout
+(and a margin), so two senders at once (cron and the scheduler) never post it twice.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from digest.store import Store
 SIGNATURE_HEADER = "Digest-Signature"
 RETRY_BASE = timedelta(seconds=30)  # the first retry; each next one waits twice as long
 RETRY_MAX = timedelta(hours=1)  # the longest wait between two posts of one event
+LEASE_MARGIN = timedelta(seconds=30)  # a claimed event is due again after timeout + this
 TOLERANCE = 300  # seconds: how old a signed timestamp a receiver should accept
 RETRYABLE_4XX = (408, 429)
 
@@ -155,8 +157,11 @@ def send_events(
     while head is not None and head.next_attempt_at <= clock.now():
         if limit is not None and posts >= limit:
             break
-        posts += 1
         now = clock.now()
+        lease = now + timedelta(seconds=settings.webhook_timeout) + LEASE_MARGIN
+        if not store.claim_webhook_event(head.id, now=now, until=lease):
+            break  # another sender is posting it; the later ones wait behind it
+        posts += 1
         body = head.body.encode()
         answer = post(
             settings.webhook_url,

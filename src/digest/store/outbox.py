@@ -22,6 +22,18 @@ class OutboxMixin(StoreBase):
         row = self._one("SELECT * FROM webhook_events WHERE status = 'pending' ORDER BY id LIMIT 1")
         return _event_from_row(row) if row else None
 
+    def claim_webhook_event(self, row_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take the due event `row_id` for one post: it is not due again before `until`,
+        so a second sender (cron and the scheduler at once) waits instead of posting it
+        too. False when another sender took it first. A sender that dies mid-post leaves
+        it due again at `until` (the receiver drops a repeat by its id)."""
+        cursor = self.db.conn.execute(
+            "UPDATE webhook_events SET next_attempt_at = ?"
+            " WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
+            [to_precise_text(until), row_id, to_precise_text(now)],
+        )
+        return cursor.rowcount == 1
+
     def finish_webhook_event(
         self,
         row_id: int,
