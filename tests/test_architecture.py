@@ -25,6 +25,7 @@ PURE = (
     "spoofing",
     "roster",
     "dsn",
+    "provider",
 )
 
 

@@ -545,3 +545,21 @@ def _signups(db: Database) -> None:
         CREATE INDEX signups_unsent ON signups(created_at) WHERE sent_at IS NULL;
         """
     )
+
+
+@migrations(name="0016_webhook_nonces")
+def _webhook_nonces(db: Database) -> None:
+    """Values a provider webhook may use once (Mailgun's signature token, whose signature
+    does not cover the body): kept for the timestamp window, so a captured post cannot be
+    replayed with other events inside it."""
+    db.executescript(
+        """
+        CREATE TABLE webhook_nonces (
+            provider TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (provider, nonce)
+        );
+        CREATE INDEX webhook_nonces_seen ON webhook_nonces(seen_at);
+        """
+    )

@@ -1,0 +1,422 @@
+"""What a mail provider's event webhook says, and whether the provider really said it.
+
+Pure: a post's bytes and headers in, `dsn.BounceNotice`s out, the same notices a bounce
+mailbox gives, so `bouncebox` acts on both in one way (hard: bounced at once; soft: the
+soft-bounce rule; complaint: complained at once). Each notice's key is the provider's own
+event id, so a replayed post is kept once and changes nothing.
+
+- Mailgun: HMAC-SHA256(signing key, timestamp + token), hex, in the JSON body.
+- Postmark: no signature; the URL carries HTTP Basic credentials (checked in `web`).
+- SendGrid: ECDSA P-256 / SHA-256 over timestamp + raw body, base64 DER, in headers.
+- Amazon SES through SNS: SHA1withRSA (SignatureVersion 1) or SHA256withRSA (2) over the
+  canonical string of the SNS message, with the certificate at SigningCertURL, which
+  must be https on sns.<region>.amazonaws.com.
+
+Provider verdicts map to our kinds as dsn does for mail: an address is dead (hard) when
+the provider says so (Postmark HardBounce/BadEmailAddress, SendGrid bounce, SES
+Permanent) or a 5.1.x / 5.2.1 status says so; a failure the provider still retries is a
+warning only (`delayed`); anything we do not know is kept as `unknown`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from digest.dsn import BounceNotice, is_hard_status, verp_tokens
+
+PROVIDERS = ("mailgun", "postmark", "sendgrid", "ses")
+_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+
+
+class PayloadError(ValueError):
+    """The post is not the JSON shape the provider sends (answered 400)."""
+
+
+def _text(value: object, limit: int = 500) -> str:
+    return " ".join(str(value if value is not None else "").split())[:limit]
+
+
+def _address(value: object) -> str:
+    text = _text(value, 320).strip("<>").lower()
+    return text if "@" in text else ""
+
+
+def _message_id(value: object) -> str:
+    """A Message-ID as our ledger keeps it: in angle brackets (Mailgun drops them)."""
+    text = _text(value, 300).strip().strip("<>")
+    return f"<{text}>" if text and " " not in text else ""
+
+
+def _status(*texts: object) -> str:
+    for text in texts:
+        match = _STATUS.search(_text(text))
+        if match:
+            return match.group(1)
+    return ""
+
+
+def _notice(
+    key: str,
+    kind: str,
+    address: str,
+    *,
+    status: str = "",
+    detail: str = "",
+    message_id: str = "",
+    envelope_sender: str = "",
+    bounce_local_part: str = "",
+    sender: str = "",
+    subject: str = "",
+) -> BounceNotice:
+    return BounceNotice(
+        key=key[:300],
+        kind=kind,
+        recipients=(address,) if address else (),
+        status=status,
+        detail=detail[:500],
+        tokens=verp_tokens(envelope_sender.encode("utf-8", "replace"), bounce_local_part),
+        original_message_id=message_id,
+        sender=sender,
+        subject=subject[:300],
+    )
+
+
+def loads(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"not JSON: {exc}") from None
+
+
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{what} is not a JSON object")
+    return value
+
+
+# -- Mailgun ------------------------------------------------------------------------------
+
+
+def mailgun_signature(payload: object) -> tuple[str, str, str]:
+    """(timestamp, token, signature) of a Mailgun post's `signature` object."""
+    signed = _object(_object(payload, "the post").get("signature"), "signature")
+    parts = tuple(str(signed.get(name, "")) for name in ("timestamp", "token", "signature"))
+    if not all(parts) or not parts[0].isascii() or not parts[0].isdigit():
+        raise PayloadError("signature needs timestamp, token and signature")
+    return parts[0], parts[1], parts[2]
+
+
+def mailgun_signature_ok(signing_key: str, timestamp: str, token: str, signature: str) -> bool:
+    expected = hmac.new(
+        signing_key.encode(), (timestamp + token).encode(), hashlib.sha256
+    ).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace"))
+
+
+def mailgun_notices(payload: object, *, bounce_local_part: str = "") -> list[BounceNotice]:
+    """`failed` and `complained` events; others (delivered, opened, ...) are not kept."""
+    data = _object(_object(payload, "the post").get("event-data"), "event-data")
+    event = str(data.get("event", ""))
+    if event not in ("failed", "complained"):
+        return []
+    status = _object(data.get("delivery-status") or {}, "delivery-status")
+    headers = _object(_object(data.get("message") or {}, "message").get("headers") or {}, "headers")
+    envelope = _object(data.get("envelope") or {}, "envelope")
+    code = _text(status.get("enhanced-code")) or _status(
+        status.get("message"), status.get("description")
+    )
+    reason = _text(data.get("reason"))
+    if event == "complained":
+        kind, detail = "complaint", "Mailgun: complained"
+    elif data.get("severity") == "temporary":
+        kind = "delayed"  # Mailgun retries it; a later `failed permanent` is the verdict
+        detail = f"Mailgun: temporary failure ({reason})"
+    else:
+        # "bounce" and "suppress-bounce" are the receiving server's (or an earlier) verdict;
+        # "old", "espblock", "generic" are Mailgun giving up, not a dead address.
+        dead = reason in ("bounce", "suppress-bounce") or is_hard_status(code)
+        kind = "hard" if dead else "soft"
+        detail = f"Mailgun: permanent failure ({reason})"
+    described = _text(status.get("description")) or _text(status.get("message"))
+    return [
+        _notice(
+            f"mailgun:{data.get('id', '')}",
+            kind,
+            _address(data.get("recipient")),
+            status=code,
+            detail=f"{detail}: {described}" if described else detail,
+            message_id=_message_id(headers.get("message-id")),
+            envelope_sender=_text(envelope.get("sender")),
+            bounce_local_part=bounce_local_part,
+            sender="Mailgun",
+            subject=_text(headers.get("subject")),
+        )
+    ]
+
+
+# -- Postmark -----------------------------------------------------------------------------
+
+POSTMARK_HARD = ("HardBounce", "BadEmailAddress")
+POSTMARK_SOFT = ("SoftBounce", "DnsError", "Blocked", "DMARCPolicy")
+POSTMARK_DELAYED = ("Transient",)  # Postmark is still trying
+POSTMARK_AUTO = ("AutoResponder",)
+
+
+def postmark_notices(payload: object) -> list[BounceNotice]:
+    """Bounce and SpamComplaint records; Delivery, Open, Click and the rest are not kept."""
+    record = _object(payload, "the post")
+    record_type = str(record.get("RecordType", ""))
+    if record_type not in ("Bounce", "SpamComplaint"):
+        return []
+    bounce_type = str(record.get("Type", ""))
+    if record_type == "SpamComplaint" or bounce_type == "SpamComplaint":
+        kind = "complaint"
+    elif bounce_type in POSTMARK_HARD:
+        kind = "hard"
+    elif bounce_type in POSTMARK_SOFT:
+        kind = "soft"
+    elif bounce_type in POSTMARK_DELAYED:
+        kind = "delayed"
+    elif bounce_type in POSTMARK_AUTO:
+        kind = "auto_reply"
+    else:
+        kind = "unknown"
+    details = _text(record.get("Details")) or _text(record.get("Description"))
+    return [
+        _notice(
+            f"postmark:{record_type}:{record.get('ID', '')}",
+            kind,
+            _address(record.get("Email")),
+            status=_status(record.get("Details"), record.get("Description")),
+            detail=f"Postmark {bounce_type or record_type}: {details}",
+            sender="Postmark",
+            subject=_text(record.get("Subject")),
+        )
+    ]
+
+
+# -- SendGrid -----------------------------------------------------------------------------
+
+
+def sendgrid_signature_ok(
+    public_key_b64: str, timestamp: str, body: bytes, signature_b64: str
+) -> bool:
+    """ECDSA P-256 / SHA-256 of timestamp + body, with SendGrid's base64 DER public key."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        key = load_der_public_key(base64.b64decode(public_key_b64, validate=True))
+        signature = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        key.verify(signature, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def sendgrid_public_key_ok(public_key_b64: str) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        key = load_der_public_key(base64.b64decode(public_key_b64, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(key, ec.EllipticCurvePublicKey)
+
+
+def sendgrid_notices(payload: object) -> list[BounceNotice]:
+    """bounce (type bounce: hard, blocked: soft), dropped and spamreport events."""
+    if not isinstance(payload, list):
+        raise PayloadError("SendGrid posts a JSON array of events")
+    notices = []
+    for item in payload:
+        event = _object(item, "an event")
+        name = str(event.get("event", ""))
+        reason = _text(event.get("reason"))
+        if name == "spamreport":
+            kind = "complaint"
+        elif name == "bounce":
+            kind = "soft" if event.get("type") == "blocked" else "hard"
+        elif name == "dropped":
+            # Dropped before sending, because of an earlier verdict on the address.
+            lowered = reason.lower()
+            if "spam" in lowered:
+                kind = "complaint"
+            elif "bounced" in lowered or "invalid" in lowered:
+                kind = "hard"
+            else:
+                kind = "unknown"
+        else:
+            continue
+        status = _text(event.get("status")) or _status(reason)
+        if not _STATUS.fullmatch(status):
+            status = _status(reason)
+        notices.append(
+            _notice(
+                f"sendgrid:{event.get('sg_event_id', '')}",
+                kind,
+                _address(event.get("email")),
+                status=status,
+                detail=f"SendGrid {name}"
+                + (f" ({event['type']})" if event.get("type") else "")
+                + (f": {reason}" if reason else ""),
+                message_id=_message_id(event.get("smtp-id")),
+                sender="SendGrid",
+            )
+        )
+    return notices
+
+
+# -- Amazon SES through SNS ---------------------------------------------------------------
+
+SNS_FIELDS = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+}
+SNS_FIELDS["UnsubscribeConfirmation"] = SNS_FIELDS["SubscriptionConfirmation"]
+
+
+def sns_host_ok(host: str) -> bool:
+    """The default rule for SigningCertURL and SubscribeURL: sns.<region>.amazonaws.com."""
+    return bool(SNS_HOST.fullmatch(host))
+
+
+def sns_url_ok(url: str, host_ok: Any = sns_host_ok) -> bool:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return False
+    return parts.scheme == "https" and not parts.username and bool(host) and host_ok(host)
+
+
+def sns_message(payload: object) -> Mapping[str, Any]:
+    message = _object(payload, "the post")
+    kind = message.get("Type")
+    if kind not in SNS_FIELDS:
+        raise PayloadError(f"unknown SNS message type {kind!r}")
+    for name in SNS_FIELDS[str(kind)]:
+        if name != "Subject" and not isinstance(message.get(name), str):
+            raise PayloadError(f"SNS {kind} without {name}")
+    for name in ("Signature", "SigningCertURL", "SignatureVersion"):
+        if not isinstance(message.get(name), str):
+            raise PayloadError(f"SNS message without {name}")
+    return message
+
+
+def sns_canonical(message: Mapping[str, Any]) -> bytes:
+    """The string SNS signs: "Name\\nvalue\\n" for its fields, in byte order of name."""
+    lines = []
+    for name in SNS_FIELDS[str(message["Type"])]:
+        value = message.get(name)
+        if value is None:  # only Subject may be absent
+            continue
+        lines.append(f"{name}\n{value}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def sns_signature_ok(message: Mapping[str, Any], certificate_pem: bytes) -> bool:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    algorithm: hashes.HashAlgorithm
+    version = message.get("SignatureVersion")
+    if version == "1":
+        algorithm = hashes.SHA1()  # noqa: S303 - SNS SignatureVersion 1 is SHA1withRSA
+    elif version == "2":
+        algorithm = hashes.SHA256()
+    else:
+        return False
+    try:
+        key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+        signature = base64.b64decode(str(message["Signature"]), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        key.verify(signature, sns_canonical(message), padding.PKCS1v15(), algorithm)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> list[BounceNotice]:
+    """An SES Bounce or Complaint notification; Delivery (and anything else) keeps nothing."""
+    body = _object(loads(str(message.get("Message", "")).encode()), "the SES notification")
+    kind_name = body.get("notificationType") or body.get("eventType")
+    mail = _object(body.get("mail") or {}, "mail")
+    headers = _object(mail.get("commonHeaders") or {}, "commonHeaders")
+    message_id = _message_id(headers.get("messageId"))
+    source = _text(mail.get("source"))
+    subject = _text(headers.get("subject"))
+    notices = []
+    if kind_name == "Bounce":
+        bounce = _object(body.get("bounce") or {}, "bounce")
+        bounce_type = str(bounce.get("bounceType", ""))
+        kind = {"Permanent": "hard", "Transient": "soft"}.get(bounce_type, "unknown")
+        for recipient in bounce.get("bouncedRecipients") or []:
+            entry = _object(recipient, "a bounced recipient")
+            address = _address(entry.get("emailAddress"))
+            notices.append(
+                _notice(
+                    f"ses:{bounce.get('feedbackId', '')}:{address}",
+                    kind,
+                    address,
+                    status=_status(entry.get("status"), entry.get("diagnosticCode")),
+                    detail=f"SES {bounce_type}/{_text(bounce.get('bounceSubType'))}: "
+                    + _text(entry.get("diagnosticCode")),
+                    message_id=message_id,
+                    envelope_sender=source,
+                    bounce_local_part=bounce_local_part,
+                    sender="Amazon SES",
+                    subject=subject,
+                )
+            )
+    elif kind_name == "Complaint":
+        complaint = _object(body.get("complaint") or {}, "complaint")
+        for recipient in complaint.get("complainedRecipients") or []:
+            address = _address(_object(recipient, "a complained recipient").get("emailAddress"))
+            notices.append(
+                _notice(
+                    f"ses:{complaint.get('feedbackId', '')}:{address}",
+                    "complaint",
+                    address,
+                    detail="SES complaint: "
+                    + (_text(complaint.get("complaintFeedbackType")) or "no feedback type"),
+                    message_id=message_id,
+                    envelope_sender=source,
+                    bounce_local_part=bounce_local_part,
+                    sender="Amazon SES",
+                    subject=subject,
+                )
+            )
+    return notices
