@@ -246,3 +246,98 @@ def test_without_its_setting_a_webhook_route_does_not_exist(sent: Cli) -> None:
     with webhook_app(sent) as client:
         for name in ("mailgun", "postmark", "sendgrid", "ses"):
             assert post_json(client, f"/webhooks/{name}", {}).status_code == 404
+
+
+# -- Postmark -----------------------------------------------------------------------------
+
+POSTMARK_AUTH = "postmark:Vq3pMEh7t4aQ"
+
+
+def postmark_bounce(
+    email: str, *, kind: str = "HardBounce", record_id: int = 4323372036854775807
+) -> dict[str, Any]:
+    """A Bounce record shaped as Postmark's bounce-webhook sample."""
+    return {
+        "RecordType": "Bounce",
+        "MessageStream": "broadcast",
+        "ID": record_id,
+        "Type": kind,
+        "TypeCode": {"HardBounce": 1, "SoftBounce": 4096, "Transient": 2}.get(kind, 2048),
+        "Name": "Hard bounce" if kind == "HardBounce" else kind,
+        "Tag": "daily",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Metadata": {},
+        "ServerID": 23,
+        "Description": "The server was unable to deliver your message (ex: unknown user, "
+        "mailbox not found).",
+        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        "Email": email,
+        "From": "news@example.com",
+        "BouncedAt": "2026-11-27T07:30:54.9070259Z",
+        "DumpAvailable": True,
+        "Inactive": True,
+        "CanActivate": True,
+        "Subject": "Daily",
+        "Content": "",
+    }
+
+
+def with_credentials(client: httpx.Client, credentials: str, path: str) -> str:
+    """The URL given to Postmark: https://USER:PASSWORD@host/webhooks/postmark."""
+    origin = str(client.base_url).rstrip("/")
+    return origin.replace("http://", f"http://{credentials}@") + path
+
+
+def test_a_postmark_hard_bounce_with_the_urls_credentials_sets_bounced(sent: Cli) -> None:
+    with webhook_app(sent, DIGEST_POSTMARK_WEBHOOK_AUTH=POSTMARK_AUTH) as client:
+        url = with_credentials(client, POSTMARK_AUTH, "/webhooks/postmark")
+        answer = post_json(client, url, postmark_bounce("Amina@Example.com"))
+        assert answer.status_code == 200, answer.text
+        replay = post_json(client, url, postmark_bounce("Amina@Example.com"))
+        assert replay.status_code == 200 and replay.json()["duplicates"] == 1
+    assert statuses(sent) == {"amina@example.com": "bounced", "john@example.org": "active"}
+    assert len(json.loads(sent("bounces", "list", "--json").stdout)) == 1
+
+
+def test_a_postmark_post_without_the_right_credentials_is_refused(sent: Cli) -> None:
+    with webhook_app(sent, DIGEST_POSTMARK_WEBHOOK_AUTH=POSTMARK_AUTH) as client:
+        for credentials in ("", "postmark:wrong", "other:Vq3pMEh7t4aQ", "postmark:Vq3pMEh7t4a"):
+            url = (
+                with_credentials(client, credentials, "/webhooks/postmark")
+                if credentials
+                else "/webhooks/postmark"
+            )
+            answer = post_json(client, url, postmark_bounce("amina@example.com"))
+            assert answer.status_code == 401, credentials
+            assert answer.headers["www-authenticate"].startswith("Basic")
+    assert statuses(sent)["amina@example.com"] == "active"
+
+
+def test_postmark_soft_bounces_count_and_a_spam_complaint_is_final(sent: Cli) -> None:
+    complaint = {
+        "RecordType": "SpamComplaint",
+        "MessageStream": "broadcast",
+        "ID": 42,
+        "Type": "SpamComplaint",
+        "TypeCode": 512,
+        "Name": "Spam complaint",
+        "MessageID": "00000000-0000-0000-0000-000000000000",
+        "Details": "Test spam complaint details",
+        "Email": "john@example.org",
+        "From": "news@example.com",
+        "BouncedAt": "2026-11-27T07:40:00Z",
+        "Subject": "Daily",
+    }
+    with webhook_app(sent, DIGEST_POSTMARK_WEBHOOK_AUTH=POSTMARK_AUTH) as client:
+        url = with_credentials(client, POSTMARK_AUTH, "/webhooks/postmark")
+        soft = postmark_bounce("amina@example.com", kind="SoftBounce", record_id=7)
+        assert post_json(client, url, soft).status_code == 200
+        delayed = postmark_bounce("amina@example.com", kind="Transient", record_id=8)
+        assert post_json(client, url, delayed).status_code == 200
+        assert post_json(client, url, complaint).status_code == 200
+    assert statuses(sent) == {"amina@example.com": "active", "john@example.org": "complained"}
+    with Store.open(sent.db_path) as store:
+        amina = store.subscriber_id_by_email("amina@example.com")
+        assert amina is not None and store.soft_bounce_count(amina) == 1
+    kinds = sorted(r["kind"] for r in json.loads(sent("bounces", "list", "--json").stdout))
+    assert kinds == ["complaint", "delayed", "soft"]
