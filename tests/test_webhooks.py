@@ -12,6 +12,7 @@ contents"), with our own subscribers' addresses and Message-IDs in them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -341,3 +342,136 @@ def test_postmark_soft_bounces_count_and_a_spam_complaint_is_final(sent: Cli) ->
         assert amina is not None and store.soft_bounce_count(amina) == 1
     kinds = sorted(r["kind"] for r in json.loads(sent("bounces", "list", "--json").stdout))
     assert kinds == ["complaint", "delayed", "soft"]
+
+
+# -- SendGrid -----------------------------------------------------------------------------
+
+
+class SendGridKey:
+    """An ECDSA P-256 key pair as SendGrid's Signed Event Webhook uses one."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        der = self.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        self.public = base64.b64encode(der).decode()  # what SendGrid's settings page shows
+
+    def headers(self, body: bytes, timestamp: int) -> dict[str, str]:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        signature = self.key.sign(str(timestamp).encode() + body, ec.ECDSA(hashes.SHA256()))
+        return {
+            "content-type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": str(timestamp),
+        }
+
+
+def sendgrid_events(mids: dict[str, str]) -> list[dict[str, Any]]:
+    """bounce, blocked, spamreport and delivered events, as in SendGrid's Event Webhook docs."""
+    stamp = int((NOW + timedelta(minutes=20)).timestamp())
+    common = {"timestamp": stamp, "category": ["daily"], "sg_message_id": "14c5d75ce93.dfd.64b4"}
+    return [
+        {
+            **common,
+            "email": "amina@example.com",
+            "smtp-id": mids["amina@example.com"],
+            "event": "bounce",
+            "sg_event_id": "6g4ZI7SA-xmRDv57GoPIPw==",
+            "reason": "500 unknown recipient",
+            "status": "5.0.0",
+            "type": "bounce",
+        },
+        {
+            **common,
+            "email": "john@example.org",
+            "smtp-id": mids["john@example.org"],
+            "event": "spamreport",
+            "sg_event_id": "37nvH5QBz858KGVYCM4uOA==",
+        },
+        {
+            **common,
+            "email": "john@example.org",
+            "event": "delivered",
+            "response": "250 OK",
+            "sg_event_id": "rWVYmVk90MjZJ9iohOBa3w==",
+        },
+    ]
+
+
+def test_a_signed_sendgrid_batch_bounces_and_complains_and_a_replay_changes_nothing(
+    sent: Cli,
+) -> None:
+    key = SendGridKey()
+    body = json.dumps(sendgrid_events(message_ids(sent))).encode()
+    stamp = int((NOW + timedelta(hours=1)).timestamp())
+    with webhook_app(sent, DIGEST_SENDGRID_PUBLIC_KEY=key.public) as client:
+        answer = client.post("/webhooks/sendgrid", content=body, headers=key.headers(body, stamp))
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "events": 2,
+            "duplicates": 0,
+            "bounced": 1,
+            "complained": 1,
+            "unmatched": 0,
+        }
+        replay = client.post("/webhooks/sendgrid", content=body, headers=key.headers(body, stamp))
+        assert replay.status_code == 200 and replay.json()["duplicates"] == 2
+    assert statuses(sent) == {"amina@example.com": "bounced", "john@example.org": "complained"}
+    assert len(json.loads(sent("bounces", "list", "--json").stdout)) == 2
+
+
+def test_a_forged_altered_or_stale_sendgrid_post_is_refused(sent: Cli) -> None:
+    key, other = SendGridKey(), SendGridKey()
+    body = json.dumps(sendgrid_events(message_ids(sent))).encode()
+    clock = ManualClock(NOW + timedelta(hours=1))
+    stamp = int(clock.now().timestamp())
+    with webhook_app(sent, clock, DIGEST_SENDGRID_PUBLIC_KEY=key.public) as client:
+        forged = client.post("/webhooks/sendgrid", content=body, headers=other.headers(body, stamp))
+        assert forged.status_code == 403
+        altered = body.replace(b"amina@example.com", b"john@example.org")
+        signed = key.headers(body, stamp)
+        assert client.post("/webhooks/sendgrid", content=altered, headers=signed).status_code == 403
+        moved = dict(signed, **{"X-Twilio-Email-Event-Webhook-Timestamp": str(stamp + 1)})
+        assert client.post("/webhooks/sendgrid", content=body, headers=moved).status_code == 403
+        unsigned = {"content-type": "application/json"}
+        assert client.post("/webhooks/sendgrid", content=body, headers=unsigned).status_code == 403
+        clock.advance(901)
+        stale = client.post("/webhooks/sendgrid", content=body, headers=signed)
+        assert stale.status_code == 403 and "Stale" in stale.text
+    assert statuses(sent) == {"amina@example.com": "active", "john@example.org": "active"}
+
+
+def test_a_sendgrid_block_is_a_soft_bounce_under_the_soft_bounce_limit(sent: Cli) -> None:
+    key = SendGridKey()
+    blocked = {
+        "email": "john@example.org",
+        "timestamp": int(NOW.timestamp()),
+        "event": "bounce",
+        "type": "blocked",
+        "status": "4.0.0",
+        "reason": "421 4.7.0 Try again later, closing connection.",
+        "sg_event_id": "YmxvY2tlZC0x",
+    }
+    body = json.dumps([blocked]).encode()
+    stamp = int((NOW + timedelta(hours=1)).timestamp())
+    with webhook_app(
+        sent, DIGEST_SENDGRID_PUBLIC_KEY=key.public, DIGEST_SOFT_BOUNCE_LIMIT="1"
+    ) as client:
+        answer = client.post("/webhooks/sendgrid", content=body, headers=key.headers(body, stamp))
+        assert answer.status_code == 200, answer.text
+    assert statuses(sent)["john@example.org"] == "bounced"  # limit 1: the first soft bounce
+    kinds = [r["kind"] for r in json.loads(sent("bounces", "list", "--json").stdout)]
+    assert kinds == ["soft"]
+
+
+def test_a_sendgrid_key_that_is_not_one_is_refused_in_one_line(run: Cli) -> None:
+    run("bounces", "report")  # without the setting: fine
+    run.env["DIGEST_SENDGRID_PUBLIC_KEY"] = "bm90IGEga2V5"
+    refused = run("bounces", "report", ok=False)
+    assert refused.exit_code == 1
+    assert "DIGEST_SENDGRID_PUBLIC_KEY is not a base64 DER" in refused.stderr
+    assert "Traceback" not in refused.output
