@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -475,3 +476,306 @@ def test_a_sendgrid_key_that_is_not_one_is_refused_in_one_line(run: Cli) -> None
     assert refused.exit_code == 1
     assert "DIGEST_SENDGRID_PUBLIC_KEY is not a base64 DER" in refused.stderr
     assert "Traceback" not in refused.output
+
+
+# -- Amazon SES through SNS ---------------------------------------------------------------
+
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-bounces"
+CERT_PATH = "/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
+SNS_FIELDS = {
+    "Notification": ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"],
+    "SubscriptionConfirmation": [
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ],
+}
+
+
+class SnsSigner:
+    """SNS's side: an RSA key and its certificate, and messages signed as AWS documents."""
+
+    def __init__(self) -> None:
+        import datetime as dt
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = cert.public_bytes(serialization.Encoding.PEM)
+
+    def sign(self, message: dict[str, Any], version: str = "2") -> dict[str, Any]:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        signed = dict(message, SignatureVersion=version)
+        text = "".join(
+            f"{name}\n{signed[name]}\n" for name in SNS_FIELDS[signed["Type"]] if name in signed
+        )
+        algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
+        signature = self.key.sign(text.encode(), padding.PKCS1v15(), algorithm)
+        signed["Signature"] = base64.b64encode(signature).decode()
+        return signed
+
+
+class SnsHost:
+    """A real HTTPS server on loopback standing in for sns.<region>.amazonaws.com."""
+
+    def __init__(self, tmp_path: Path, pem: bytes) -> None:
+        import ssl
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from tests.test_sender import self_signed
+
+        cert, key = self_signed(tmp_path)
+        self.paths: list[str] = []
+        paths = self.paths
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                paths.append(self.path)
+                body = pem if self.path.endswith(".pem") else b"<ConfirmSubscriptionResponse/>"
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_side.load_cert_chain(cert, key)
+        self.server.socket = server_side.wrap_socket(self.server.socket, server_side=True)
+        self.origin = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        client_side = ssl.create_default_context(cafile=cert)
+        # The test-only trust seam: this loopback host, its own CA.
+        self.fetcher = SnsFetcher(host_ok=lambda host: host == "127.0.0.1", context=client_side)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sns_signer() -> SnsSigner:
+    return SnsSigner()
+
+
+@pytest.fixture
+def sns_host(tmp_path: Path, sns_signer: SnsSigner) -> Iterator[SnsHost]:
+    host = SnsHost(tmp_path, sns_signer.pem)
+    yield host
+    host.close()
+
+
+def ses_notification(
+    host: SnsHost, body: dict[str, Any], *, message_id: str = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"
+) -> dict[str, Any]:
+    """An SNS Notification carrying an SES event, as in AWS's documented examples."""
+    return {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": TOPIC,
+        "Message": json.dumps(body),
+        "Timestamp": (NOW + timedelta(minutes=50)).isoformat(timespec="milliseconds")[:-6] + "Z",
+        "SigningCertURL": host.origin + CERT_PATH,
+        "UnsubscribeURL": f"{host.origin}/?Action=Unsubscribe&SubscriptionArn={TOPIC}:c9135db0",
+    }
+
+
+def ses_bounce(address: str, message_id: str, *, kind: str = "Permanent") -> dict[str, Any]:
+    return {
+        "notificationType": "Bounce",
+        "bounce": {
+            "feedbackId": "0100015e-4d4a-4b1b-9c2f-000000000001",
+            "bounceType": kind,
+            "bounceSubType": "General",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": address,
+                    "action": "failed",
+                    "status": "5.1.1" if kind == "Permanent" else "4.4.7",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
+            ],
+            "timestamp": "2026-11-27T07:45:00.000Z",
+            "remoteMtaIp": "127.0.2.0",
+            "reportingMTA": "dsn; b232-5.smtp-out.eu-west-1.amazonses.com",
+        },
+        "mail": {
+            "timestamp": "2026-11-27T07:00:05.000Z",
+            "source": "news@example.com",
+            "sourceArn": "arn:aws:ses:eu-west-1:123456789012:identity/example.com",
+            "sendingAccountId": "123456789012",
+            "messageId": "0100015e-4d4a-4b1b-9c2f-0000000000aa",
+            "destination": [address],
+            "headersTruncated": False,
+            "commonHeaders": {
+                "from": ["Daily <news@example.com>"],
+                "to": [address],
+                "messageId": message_id,
+                "subject": "Daily",
+            },
+        },
+    }
+
+
+def ses_complaint(address: str) -> dict[str, Any]:
+    return {
+        "notificationType": "Complaint",
+        "complaint": {
+            "feedbackId": "0100015e-4d4a-4b1b-9c2f-000000000002",
+            "complaintSubType": None,
+            "complainedRecipients": [{"emailAddress": address}],
+            "timestamp": "2026-11-27T07:50:00.000Z",
+            "userAgent": "Mozilla/5.0",
+            "complaintFeedbackType": "abuse",
+            "arrivalDate": "2026-11-27T07:49:00.000Z",
+        },
+        "mail": {"source": "news@example.com", "commonHeaders": {"subject": "Daily"}},
+    }
+
+
+@pytest.mark.parametrize("version", ["1", "2"], ids=["SHA1withRSA", "SHA256withRSA"])
+def test_a_signed_ses_bounce_and_complaint_act_and_the_certificate_is_fetched_once(
+    sent: Cli, sns_host: SnsHost, sns_signer: SnsSigner, version: str
+) -> None:
+    mids = message_ids(sent)
+    bounce = sns_signer.sign(
+        ses_notification(sns_host, ses_bounce("amina@example.com", mids["amina@example.com"])),
+        version,
+    )
+    complaint = sns_signer.sign(
+        ses_notification(sns_host, ses_complaint("john@example.org"), message_id="m-2"), version
+    )
+    with webhook_app(sent, sns=sns_host.fetcher, DIGEST_SES_TOPIC_ARNS=TOPIC) as client:
+        first = post_json(
+            client, "/webhooks/ses", bounce, headers={"x-amz-sns-message-type": "Notification"}
+        )
+        assert first.status_code == 200, first.text
+        second = post_json(client, "/webhooks/ses", complaint)
+        assert second.status_code == 200, second.text
+        replay = post_json(client, "/webhooks/ses", bounce)
+        assert replay.status_code == 200 and replay.json()["duplicates"] == 1
+    assert statuses(sent) == {"amina@example.com": "bounced", "john@example.org": "complained"}
+    assert [p for p in sns_host.paths if p.endswith(".pem")] == [CERT_PATH]
+
+
+def test_a_forged_stale_or_foreign_sns_message_is_refused(
+    sent: Cli, sns_host: SnsHost, sns_signer: SnsSigner
+) -> None:
+    mids = message_ids(sent)
+    message = ses_notification(sns_host, ses_bounce("amina@example.com", mids["amina@example.com"]))
+    clock = ManualClock(NOW + timedelta(hours=1))
+    with webhook_app(sent, clock, sns=sns_host.fetcher, DIGEST_SES_TOPIC_ARNS=TOPIC) as client:
+        forged = SnsSigner().sign(message)  # another key than the certificate's
+        assert post_json(client, "/webhooks/ses", forged).status_code == 403
+        altered = dict(
+            sns_signer.sign(message), Message=json.dumps(ses_complaint("john@example.org"))
+        )
+        assert post_json(client, "/webhooks/ses", altered).status_code == 403
+        foreign = sns_signer.sign(dict(message, TopicArn=TOPIC.replace("ses-bounces", "other")))
+        answer = post_json(client, "/webhooks/ses", foreign)
+        assert answer.status_code == 403 and "TOPIC_ARNS" in answer.text
+        plain_http = sns_signer.sign(
+            dict(message, SigningCertURL=message["SigningCertURL"].replace("https:", "http:"))
+        )
+        assert post_json(client, "/webhooks/ses", plain_http).status_code == 403
+        clock.advance(20 * 60)
+        stale = post_json(client, "/webhooks/ses", sns_signer.sign(message))
+        assert stale.status_code == 403 and "Stale" in stale.text
+    assert statuses(sent) == {"amina@example.com": "active", "john@example.org": "active"}
+
+
+def test_by_default_certificates_come_only_from_sns_amazonaws_com(
+    sent: Cli, sns_host: SnsHost, sns_signer: SnsSigner
+) -> None:
+    """Without the test seam, a SigningCertURL on our loopback server is never fetched."""
+    mids = message_ids(sent)
+    message = sns_signer.sign(
+        ses_notification(sns_host, ses_bounce("amina@example.com", mids["amina@example.com"]))
+    )
+    with webhook_app(sent, DIGEST_SES_TOPIC_ARNS=TOPIC) as client:
+        answer = post_json(client, "/webhooks/ses", message)
+    assert answer.status_code == 403 and "SigningCertURL" in answer.text
+    assert sns_host.paths == []
+    assert statuses(sent)["amina@example.com"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem", True),
+        ("https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem", True),
+        ("http://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem", False),
+        ("https://sns.us-east-1.amazonaws.com.evil.example/x.pem", False),
+        ("https://evilsns.us-east-1.amazonaws.com/x.pem", False),
+        ("https://sns.us-east-1.amazonaws.com@evil.example/x.pem", False),
+        ("https://user@sns.us-east-1.amazonaws.com/x.pem", False),
+        ("https://s3.amazonaws.com/sns.us-east-1.amazonaws.com/x.pem", False),
+    ],
+)
+def test_the_sns_host_rule(url: str, allowed: bool) -> None:
+    assert SnsFetcher().allowed(url) is allowed
+
+
+def test_a_subscription_confirmation_is_confirmed_by_getting_its_subscribe_url(
+    sent: Cli, sns_host: SnsHost, sns_signer: SnsSigner
+) -> None:
+    token = "2336412f37fb687f5d51e6e241d638b05824e9e2f6713b42abaeb8607743f5ba91d34"
+    confirm_path = f"/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token={token}"
+    confirmation = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": token,
+        "TopicArn": TOPIC,
+        "Message": f"You have chosen to subscribe to the topic {TOPIC}.",
+        "SubscribeURL": f"{sns_host.origin}{confirm_path}",
+        "Timestamp": (NOW + timedelta(minutes=55)).isoformat(timespec="milliseconds")[:-6] + "Z",
+        "SigningCertURL": sns_host.origin + CERT_PATH,
+    }
+    with webhook_app(sent, sns=sns_host.fetcher, DIGEST_SES_TOPIC_ARNS=TOPIC) as client:
+        elsewhere = sns_signer.sign(
+            dict(confirmation, SubscribeURL=f"https://evil.example/?Token={token}")
+        )
+        assert post_json(client, "/webhooks/ses", elsewhere).status_code == 403
+        answer = post_json(client, "/webhooks/ses", sns_signer.sign(confirmation))
+        assert answer.status_code == 200, answer.text
+    assert [p for p in sns_host.paths if "ConfirmSubscription" in p] == [confirm_path]
+
+
+def test_an_ses_delivery_notification_changes_nothing(
+    sent: Cli, sns_host: SnsHost, sns_signer: SnsSigner
+) -> None:
+    delivery = {
+        "notificationType": "Delivery",
+        "mail": {"source": "news@example.com", "destination": ["amina@example.com"]},
+        "delivery": {"recipients": ["amina@example.com"], "smtpResponse": "250 ok"},
+    }
+    with webhook_app(sent, sns=sns_host.fetcher, DIGEST_SES_TOPIC_ARNS=TOPIC) as client:
+        answer = post_json(
+            client, "/webhooks/ses", sns_signer.sign(ses_notification(sns_host, delivery))
+        )
+    assert answer.status_code == 200 and answer.json()["events"] == 0
+    assert json.loads(sent("bounces", "list", "--json").stdout) == []
