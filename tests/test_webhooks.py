@@ -244,10 +244,16 @@ def test_a_mailgun_temporary_failure_is_a_warning_and_a_complaint_is_final(sent:
         assert john is not None and store.soft_bounce_count(john) == 0
 
 
-def test_without_its_setting_a_webhook_route_does_not_exist(sent: Cli) -> None:
+def test_without_its_setting_or_public_mode_a_webhook_route_does_not_exist(sent: Cli) -> None:
     with webhook_app(sent) as client:
         for name in ("mailgun", "postmark", "sendgrid", "ses"):
             assert post_json(client, f"/webhooks/{name}", {}).status_code == 404
+    port = free_port()
+    local = create_app(
+        app_settings(sent, DIGEST_MAILGUN_SIGNING_KEY=MAILGUN_KEY), public_mode=False, port=port
+    )
+    with serving(local, port) as origin:
+        assert httpx.post(f"{origin}/webhooks/mailgun", json={}).status_code == 404
 
 
 # -- Postmark -----------------------------------------------------------------------------
@@ -779,3 +785,34 @@ def test_an_ses_delivery_notification_changes_nothing(
         )
     assert answer.status_code == 200 and answer.json()["events"] == 0
     assert json.loads(sent("bounces", "list", "--json").stdout) == []
+
+
+def test_a_postmark_record_of_a_type_we_do_not_know_is_kept_as_unknown_with_its_json(
+    sent: Cli,
+) -> None:
+    odd = postmark_bounce("amina@example.com", kind="ManuallyDeactivated", record_id=99)
+    with webhook_app(sent, DIGEST_POSTMARK_WEBHOOK_AUTH=POSTMARK_AUTH) as client:
+        url = with_credentials(client, POSTMARK_AUTH, "/webhooks/postmark")
+        assert post_json(client, url, odd).status_code == 200
+    listed = json.loads(sent("bounces", "list", "--unknown", "--json").stdout)
+    assert [(r["kind"], r["address"]) for r in listed] == [("unknown", "amina@example.com")]
+    with Store.open(sent.db_path) as store:
+        (raw,) = store.db.conn.execute("SELECT raw FROM bounce_messages").fetchone()
+    assert json.loads(raw) == odd  # the record, for a person to read
+    assert statuses(sent)["amina@example.com"] == "active"
+
+
+def test_after_a_webhook_complaint_they_are_never_mailed_again(
+    sent: Cli, smtp_server: CaptureServer
+) -> None:
+    complaint = dict(postmark_bounce("john@example.org"), RecordType="SpamComplaint")
+    complaint.update(Type="SpamComplaint", TypeCode=512, ID=5)
+    with webhook_app(sent, DIGEST_POSTMARK_WEBHOOK_AUTH=POSTMARK_AUTH) as client:
+        url = with_credentials(client, POSTMARK_AUTH, "/webhooks/postmark")
+        assert post_json(client, url, complaint).json()["complained"] == 1
+    before = len(smtp_server.handler.received)
+    sent.now = NOW + timedelta(days=1)
+    sent("send", "--date", "2026-11-28", "--force")
+    assert [rcpt[0] for _, rcpt, _ in smtp_server.handler.received[before:]] == [
+        "amina@example.com"
+    ]

@@ -158,10 +158,9 @@ class _Tally:
 
 def record_provider_events(
     settings: Settings,
-    notices: Iterable[dsn.BounceNotice],
+    events: Iterable[tuple[dsn.BounceNotice, bytes]],
     *,
     source: str,
-    raw: bytes,
     now: datetime,
     nonce: tuple[str, str] | None = None,
     nonce_keep: float = 0.0,
@@ -172,7 +171,7 @@ def record_provider_events(
     post changes nothing. With `nonce` (provider, value), the post is refused (None,
     nothing written) when that value was seen within `nonce_keep` seconds; it is
     claimed in the same transaction as the notices' effects, so a post that fails
-    half-way can be retried. `raw` (the post's bytes) is kept with unknown notices.
+    half-way can be retried. Each event's own bytes are kept with an unknown notice.
     """
     keys = _keys(settings.secret_file, now)
     tally = _Tally()
@@ -184,7 +183,7 @@ def record_provider_events(
             *nonce, now=now, keep_seconds=nonce_keep
         ):
             return None
-        for notice in notices:
+        for notice, raw in events:
             tally.outcomes["read"] += 1
             outcome = _take(store, notice, source, raw, keys, settings.soft_bounce_limit, now)
             tally.add(notice, outcome)

@@ -64,7 +64,11 @@ def _status(*texts: object) -> str:
     return ""
 
 
+Event = tuple[BounceNotice, bytes]  # a notice and its event's JSON (kept if unknown)
+
+
 def _notice(
+    event: object,
     key: str,
     kind: str,
     address: str,
@@ -76,8 +80,8 @@ def _notice(
     bounce_local_part: str = "",
     sender: str = "",
     subject: str = "",
-) -> BounceNotice:
-    return BounceNotice(
+) -> Event:
+    notice = BounceNotice(
         key=key[:300],
         kind=kind,
         recipients=(address,) if address else (),
@@ -88,6 +92,7 @@ def _notice(
         sender=sender,
         subject=subject[:300],
     )
+    return notice, json.dumps(event, ensure_ascii=False).encode()
 
 
 def loads(body: bytes) -> Any:
@@ -122,7 +127,7 @@ def mailgun_signature_ok(signing_key: str, timestamp: str, token: str, signature
     return hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace"))
 
 
-def mailgun_notices(payload: object, *, bounce_local_part: str = "") -> list[BounceNotice]:
+def mailgun_notices(payload: object, *, bounce_local_part: str = "") -> list[Event]:
     """`failed` and `complained` events; others (delivered, opened, ...) are not kept."""
     data = _object(_object(payload, "the post").get("event-data"), "event-data")
     event = str(data.get("event", ""))
@@ -149,6 +154,7 @@ def mailgun_notices(payload: object, *, bounce_local_part: str = "") -> list[Bou
     described = _text(status.get("description")) or _text(status.get("message"))
     return [
         _notice(
+            data,
             f"mailgun:{data.get('id', '')}",
             kind,
             _address(data.get("recipient")),
@@ -171,7 +177,7 @@ POSTMARK_DELAYED = ("Transient",)  # Postmark is still trying
 POSTMARK_AUTO = ("AutoResponder",)
 
 
-def postmark_notices(payload: object) -> list[BounceNotice]:
+def postmark_notices(payload: object) -> list[Event]:
     """Bounce and SpamComplaint records; Delivery, Open, Click and the rest are not kept."""
     record = _object(payload, "the post")
     record_type = str(record.get("RecordType", ""))
@@ -193,6 +199,7 @@ def postmark_notices(payload: object) -> list[BounceNotice]:
     details = _text(record.get("Details")) or _text(record.get("Description"))
     return [
         _notice(
+            record,
             f"postmark:{record_type}:{record.get('ID', '')}",
             kind,
             _address(record.get("Email")),
@@ -241,11 +248,11 @@ def sendgrid_public_key_ok(public_key_b64: str) -> bool:
     return isinstance(key, ec.EllipticCurvePublicKey)
 
 
-def sendgrid_notices(payload: object) -> list[BounceNotice]:
+def sendgrid_notices(payload: object) -> list[Event]:
     """bounce (type bounce: hard, blocked: soft), dropped and spamreport events."""
     if not isinstance(payload, list):
         raise PayloadError("SendGrid posts a JSON array of events")
-    notices = []
+    notices: list[Event] = []
     for item in payload:
         event = _object(item, "an event")
         name = str(event.get("event", ""))
@@ -270,6 +277,7 @@ def sendgrid_notices(payload: object) -> list[BounceNotice]:
             status = _status(reason)
         notices.append(
             _notice(
+                event,
                 f"sendgrid:{event.get('sg_event_id', '')}",
                 kind,
                 _address(event.get("email")),
@@ -369,7 +377,7 @@ def sns_signature_ok(message: Mapping[str, Any], certificate_pem: bytes) -> bool
     return True
 
 
-def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> list[BounceNotice]:
+def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> list[Event]:
     """An SES Bounce or Complaint notification; Delivery (and anything else) keeps nothing."""
     body = _object(loads(str(message.get("Message", "")).encode()), "the SES notification")
     kind_name = body.get("notificationType") or body.get("eventType")
@@ -378,7 +386,7 @@ def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> l
     message_id = _message_id(headers.get("messageId"))
     source = _text(mail.get("source"))
     subject = _text(headers.get("subject"))
-    notices = []
+    notices: list[Event] = []
     if kind_name == "Bounce":
         bounce = _object(body.get("bounce") or {}, "bounce")
         bounce_type = str(bounce.get("bounceType", ""))
@@ -388,6 +396,7 @@ def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> l
             address = _address(entry.get("emailAddress"))
             notices.append(
                 _notice(
+                    {"bounce": bounce, "recipient": entry},
                     f"ses:{bounce.get('feedbackId', '')}:{address}",
                     kind,
                     address,
@@ -407,6 +416,7 @@ def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> l
             address = _address(_object(recipient, "a complained recipient").get("emailAddress"))
             notices.append(
                 _notice(
+                    {"complaint": complaint, "recipient": recipient},
                     f"ses:{complaint.get('feedbackId', '')}:{address}",
                     "complaint",
                     address,

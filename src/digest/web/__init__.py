@@ -54,7 +54,8 @@ def create_app(
         settings, clock=now, limits=limits, pages=subscriber_pages.pages
     )
     routes += signup_pages.routes()
-    routes += ProviderHooks(settings, clock=now, limits=limits, sns=sns).routes()
+    if public_mode:  # a provider reaches the site only through its public server
+        routes += ProviderHooks(settings, clock=now, limits=limits, sns=sns).routes()
     routes += preview.routes(settings, public_mode=public_mode, now=now)
     guard = Middleware(
         Guard,

@@ -153,8 +153,7 @@ class ProviderHooks:
     async def _record(
         self,
         name: str,
-        notices: list[Any],
-        body: bytes,
+        notices: list[provider.Event],
         *,
         nonce: tuple[str, str] | None = None,
     ) -> Response:
@@ -163,7 +162,6 @@ class ProviderHooks:
                 self.settings,
                 notices,
                 source=f"webhook:{name}",
-                raw=body,
                 now=self.clock(),
                 nonce=nonce,
                 nonce_keep=self.settings.webhook_max_age + 60,
@@ -200,7 +198,7 @@ class ProviderHooks:
             notices = provider.mailgun_notices(payload, bounce_local_part=self.local_part)
         except provider.PayloadError as exc:
             raise HTTPException(400, str(exc)) from None
-        return await self._record("mailgun", notices, body, nonce=("mailgun", token))
+        return await self._record("mailgun", notices, nonce=("mailgun", token))
 
     # -- Postmark -----------------------------------------------------------------------
 
@@ -229,7 +227,7 @@ class ProviderHooks:
             notices = provider.postmark_notices(provider.loads(body))
         except provider.PayloadError as exc:
             raise HTTPException(400, str(exc)) from None
-        return await self._record("postmark", notices, body)
+        return await self._record("postmark", notices)
 
     # -- SendGrid -----------------------------------------------------------------------
 
@@ -254,7 +252,7 @@ class ProviderHooks:
             notices = provider.sendgrid_notices(provider.loads(body))
         except provider.PayloadError as exc:
             raise HTTPException(400, str(exc)) from None
-        return await self._record("sendgrid", notices, body)
+        return await self._record("sendgrid", notices)
 
     # -- Amazon SES through SNS ---------------------------------------------------------
 
@@ -294,4 +292,4 @@ class ProviderHooks:
             notices = provider.ses_notices(message, bounce_local_part=self.local_part)
         except provider.PayloadError as exc:
             raise HTTPException(400, str(exc)) from None
-        return await self._record("ses", notices, body)
+        return await self._record("ses", notices)
