@@ -816,3 +816,37 @@ def test_after_a_webhook_complaint_they_are_never_mailed_again(
     assert [rcpt[0] for _, rcpt, _ in smtp_server.handler.received[before:]] == [
         "amina@example.com"
     ]
+
+
+def test_digest_serve_public_serves_the_configured_webhooks(sent: Cli) -> None:
+    """The real command in a subprocess: it names the routes, and a signed post acts."""
+    import subprocess
+    import sys
+
+    from tests.conftest import without_digest_env
+
+    env = without_digest_env(
+        DIGEST_MAILGUN_SIGNING_KEY=MAILGUN_KEY,
+        DIGEST_EDITOR_PASSWORD="a long editor password",
+        DIGEST_BASE_URL=BASE_URL,
+        DIGEST_BOUNCE_ADDRESS=BOUNCES,
+    )
+    at = NOW + timedelta(hours=1)
+    command = [sys.executable, "-m", "digest", "--db", str(sent.db_path), "--now", at.isoformat()]
+    server = subprocess.Popen(
+        [*command, "serve", "--public", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        origin = server.stderr.readline().split()[2].rstrip("/")
+        assert server.stderr.readline() == "provider webhooks: /webhooks/mailgun\n"
+        post = mailgun_post(mailgun_failed("amina@example.com"), timestamp=int(at.timestamp()))
+        answer = httpx.post(f"{origin}/webhooks/mailgun", json=post, timeout=10)
+        assert answer.status_code == 200, answer.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert statuses(sent)["amina@example.com"] == "bounced"

@@ -94,6 +94,17 @@ class SnsFetcher:
         return pem
 
 
+def configured(settings: Settings) -> list[str]:
+    """The providers whose webhook route is served (under --public): those with a setting."""
+    wanted = {
+        "mailgun": settings.mailgun_signing_key,
+        "postmark": settings.postmark_webhook_auth,
+        "sendgrid": settings.sendgrid_public_key,
+        "ses": settings.ses_topic_arns.strip(" ,"),
+    }
+    return [name for name in provider.PROVIDERS if wanted[name]]
+
+
 def _refused(status: int, text: str, **headers: str) -> PlainTextResponse:
     return PlainTextResponse(text + "\n", status_code=status, headers=headers)
 
@@ -117,15 +128,15 @@ class ProviderHooks:
         self.local_part = bouncebox.bounce_local_part(settings.bounce_address)
 
     def routes(self) -> list[BaseRoute]:
-        s = self.settings
-        wanted = [
-            ("mailgun", s.mailgun_signing_key, self.mailgun),
-            ("postmark", s.postmark_webhook_auth, self.postmark),
-            ("sendgrid", s.sendgrid_public_key, self.sendgrid),
-            ("ses", self.topics, self.ses),
-        ]
+        hooks = {
+            "mailgun": self.mailgun,
+            "postmark": self.postmark,
+            "sendgrid": self.sendgrid,
+            "ses": self.ses,
+        }
         return [
-            Route(f"/webhooks/{name}", hook, methods=["POST"]) for name, on, hook in wanted if on
+            Route(f"/webhooks/{name}", hooks[name], methods=["POST"])
+            for name in configured(self.settings)
         ]
 
     # -- shared -------------------------------------------------------------------------
