@@ -81,6 +81,10 @@ def _notice(
     sender: str = "",
     subject: str = "",
 ) -> Event:
+    raw = json.dumps(event, ensure_ascii=False, sort_keys=True).encode()
+    name, _, ident = key.partition(":")
+    if not ident.strip(":"):  # no event id given: the same event twice still counts once
+        key = f"{name}:sha256:{hashlib.sha256(raw).hexdigest()}"
     notice = BounceNotice(
         key=key[:300],
         kind=kind,
@@ -92,7 +96,7 @@ def _notice(
         sender=sender,
         subject=subject[:300],
     )
-    return notice, json.dumps(event, ensure_ascii=False).encode()
+    return notice, raw
 
 
 def loads(body: bytes) -> Any:
@@ -200,7 +204,7 @@ def postmark_notices(payload: object) -> list[Event]:
     return [
         _notice(
             record,
-            f"postmark:{record_type}:{record.get('ID', '')}",
+            f"postmark:{record_type}:{record['ID']}" if record.get("ID") else "postmark:",
             kind,
             _address(record.get("Email")),
             status=_status(record.get("Details"), record.get("Description")),
@@ -397,7 +401,7 @@ def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> l
             notices.append(
                 _notice(
                     {"bounce": bounce, "recipient": entry},
-                    f"ses:{bounce.get('feedbackId', '')}:{address}",
+                    f"ses:{bounce['feedbackId']}:{address}" if bounce.get("feedbackId") else "ses:",
                     kind,
                     address,
                     status=_status(entry.get("status"), entry.get("diagnosticCode")),
@@ -417,7 +421,9 @@ def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> l
             notices.append(
                 _notice(
                     {"complaint": complaint, "recipient": recipient},
-                    f"ses:{complaint.get('feedbackId', '')}:{address}",
+                    f"ses:{complaint['feedbackId']}:{address}"
+                    if complaint.get("feedbackId")
+                    else "ses:",
                     "complaint",
                     address,
                     detail="SES complaint: "
