@@ -850,3 +850,24 @@ def test_digest_serve_public_serves_the_configured_webhooks(sent: Cli) -> None:
         server.terminate()
         server.wait(timeout=10)
     assert statuses(sent)["amina@example.com"] == "bounced"
+
+
+def test_a_post_while_the_database_is_locked_gets_503_and_its_retry_acts(sent: Cli) -> None:
+    import sqlite3
+
+    with webhook_app(
+        sent, DIGEST_POSTMARK_WEBHOOK_AUTH=POSTMARK_AUTH, DIGEST_BUSY_TIMEOUT="0.2"
+    ) as client:
+        url = with_credentials(client, POSTMARK_AUTH, "/webhooks/postmark")
+        writer = sqlite3.connect(sent.db_path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            busy = post_json(client, url, postmark_bounce("amina@example.com"))
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert busy.status_code == 503, busy.text
+        assert statuses(sent)["amina@example.com"] == "active"
+        retried = post_json(client, url, postmark_bounce("amina@example.com"))
+        assert retried.status_code == 200
+    assert statuses(sent)["amina@example.com"] == "bounced"

@@ -38,6 +38,7 @@ from starlette.routing import BaseRoute, Route
 
 from digest import bouncebox, provider
 from digest.config import Settings, ses_topic_arns
+from digest.errors import DigestError
 from digest.web.guard import TokenLimits
 
 MAX_BODY = 2 * 1024 * 1024  # SendGrid batches up to 768 KB; SNS messages are under 256 KB
@@ -146,12 +147,12 @@ class ProviderHooks:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY:
             raise HTTPException(413, "Request too large.")
-        body = b""
+        body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY:
                 raise HTTPException(413, "Request too large.")
-        return body
+        return bytes(body)
 
     def _forged(self, request: Request, status: int, text: str, **headers: str) -> Response:
         self.limits.failed(request)
@@ -168,16 +169,19 @@ class ProviderHooks:
         *,
         nonce: tuple[str, str] | None = None,
     ) -> Response:
-        done = await run_in_threadpool(
-            lambda: bouncebox.record_provider_events(
-                self.settings,
-                notices,
-                source=f"webhook:{name}",
-                now=self.clock(),
-                nonce=nonce,
-                nonce_keep=self.settings.webhook_max_age + 60,
+        try:
+            done = await run_in_threadpool(
+                lambda: bouncebox.record_provider_events(
+                    self.settings,
+                    notices,
+                    source=f"webhook:{name}",
+                    now=self.clock(),
+                    nonce=nonce,
+                    nonce_keep=self.settings.webhook_max_age + 60,
+                )
             )
-        )
+        except DigestError:  # the database busy or missing: nothing written; providers retry
+            return _refused(503, "Cannot record the events now; try again later.")
         if done is None:
             return _refused(406, "Replayed: this signature token was used before.")
         return JSONResponse(
