@@ -71,3 +71,13 @@ def test_a_post_that_is_not_the_providers_shape_is_a_payload_error() -> None:
         provider.mailgun_notices({"event-data": "failed"})
     with pytest.raises(provider.PayloadError):
         provider.loads(b"\xff not json")
+
+
+def test_a_mailgun_event_id_reused_on_another_day_is_another_event() -> None:
+    """Mailgun ids are unique within a day only; the event's timestamp tells them apart."""
+    today = mailgun_failed("a@example.com")
+    tomorrow = dict(today, timestamp=today["timestamp"] + 86400)
+    ((first, _),) = provider.mailgun_notices({"event-data": today})
+    ((again, _),) = provider.mailgun_notices({"event-data": dict(today)})
+    ((later, _),) = provider.mailgun_notices({"event-data": tomorrow})
+    assert first.key == again.key != later.key

@@ -159,7 +159,9 @@ def mailgun_notices(payload: object, *, bounce_local_part: str = "") -> list[Eve
     return [
         _notice(
             data,
-            f"mailgun:{data.get('id', '')}",
+            # Mailgun's event id is unique "within a day" only: with the event's own
+            # timestamp it names one event for good (a retry carries both unchanged).
+            f"mailgun:{data['id']}:{data.get('timestamp', '')}" if data.get("id") else "mailgun:",
             kind,
             _address(data.get("recipient")),
             status=code,
