@@ -26,6 +26,7 @@ PURE = (
     "roster",
     "dsn",
     "provider",
+    "sns",
 )
 
 

@@ -8,9 +8,7 @@ event id, so a replayed post is kept once and changes nothing.
 - Mailgun: HMAC-SHA256(signing key, timestamp + token), hex, in the JSON body.
 - Postmark: no signature; the URL carries HTTP Basic credentials (checked in `web`).
 - SendGrid: ECDSA P-256 / SHA-256 over timestamp + raw body, base64 DER, in headers.
-- Amazon SES through SNS: SHA1withRSA (SignatureVersion 1) or SHA256withRSA (2) over the
-  canonical string of the SNS message, with the certificate at SigningCertURL, which
-  must be https on sns.<region>.amazonaws.com.
+- Amazon SES through SNS: in `digest.sns`, on the helpers here.
 
 Provider verdicts map to our kinds as dsn does for mail: an address is dead (hard) when
 the provider says so (Postmark HardBounce/BadEmailAddress, SendGrid bounce, SES
@@ -28,37 +26,35 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from digest.dsn import BounceNotice, is_hard_status, verp_tokens
 
 PROVIDERS = ("mailgun", "postmark", "sendgrid", "ses")
 _STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
-SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 
 
 class PayloadError(ValueError):
     """The post is not the JSON shape the provider sends (answered 400)."""
 
 
-def _text(value: object, limit: int = 500) -> str:
+def text_of(value: object, limit: int = 500) -> str:
     return " ".join(str(value if value is not None else "").split())[:limit]
 
 
-def _address(value: object) -> str:
-    text = _text(value, 320).strip("<>").lower()
+def address_of(value: object) -> str:
+    text = text_of(value, 320).strip("<>").lower()
     return text if "@" in text else ""
 
 
-def _message_id(value: object) -> str:
+def message_id_of(value: object) -> str:
     """A Message-ID as our ledger keeps it: in angle brackets (Mailgun drops them)."""
-    text = _text(value, 300).strip().strip("<>")
+    text = text_of(value, 300).strip().strip("<>")
     return f"<{text}>" if text and " " not in text else ""
 
 
-def _status(*texts: object) -> str:
+def status_of(*texts: object) -> str:
     for text in texts:
-        match = _STATUS.search(_text(text))
+        match = _STATUS.search(text_of(text))
         if match:
             return match.group(1)
     return ""
@@ -67,7 +63,7 @@ def _status(*texts: object) -> str:
 Event = tuple[BounceNotice, bytes]  # a notice and its event's JSON (kept if unknown)
 
 
-def _notice(
+def make_event(
     event: object,
     key: str,
     kind: str,
@@ -106,7 +102,7 @@ def loads(body: bytes) -> Any:
         raise PayloadError(f"not JSON: {exc}") from None
 
 
-def _object(value: object, what: str) -> Mapping[str, Any]:
+def as_object(value: object, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise PayloadError(f"{what} is not a JSON object")
     return value
@@ -117,7 +113,7 @@ def _object(value: object, what: str) -> Mapping[str, Any]:
 
 def mailgun_signature(payload: object) -> tuple[str, str, str]:
     """(timestamp, token, signature) of a Mailgun post's `signature` object."""
-    signed = _object(_object(payload, "the post").get("signature"), "signature")
+    signed = as_object(as_object(payload, "the post").get("signature"), "signature")
     parts = tuple(str(signed.get(name, "")) for name in ("timestamp", "token", "signature"))
     if not all(parts) or not parts[0].isascii() or not parts[0].isdigit():
         raise PayloadError("signature needs timestamp, token and signature")
@@ -133,17 +129,19 @@ def mailgun_signature_ok(signing_key: str, timestamp: str, token: str, signature
 
 def mailgun_notices(payload: object, *, bounce_local_part: str = "") -> list[Event]:
     """`failed` and `complained` events; others (delivered, opened, ...) are not kept."""
-    data = _object(_object(payload, "the post").get("event-data"), "event-data")
+    data = as_object(as_object(payload, "the post").get("event-data"), "event-data")
     event = str(data.get("event", ""))
     if event not in ("failed", "complained"):
         return []
-    status = _object(data.get("delivery-status") or {}, "delivery-status")
-    headers = _object(_object(data.get("message") or {}, "message").get("headers") or {}, "headers")
-    envelope = _object(data.get("envelope") or {}, "envelope")
-    code = _text(status.get("enhanced-code")) or _status(
+    status = as_object(data.get("delivery-status") or {}, "delivery-status")
+    headers = as_object(
+        as_object(data.get("message") or {}, "message").get("headers") or {}, "headers"
+    )
+    envelope = as_object(data.get("envelope") or {}, "envelope")
+    code = text_of(status.get("enhanced-code")) or status_of(
         status.get("message"), status.get("description")
     )
-    reason = _text(data.get("reason"))
+    reason = text_of(data.get("reason"))
     if event == "complained":
         kind, detail = "complaint", "Mailgun: complained"
     elif data.get("severity") == "temporary":
@@ -155,22 +153,22 @@ def mailgun_notices(payload: object, *, bounce_local_part: str = "") -> list[Eve
         dead = reason in ("bounce", "suppress-bounce") or is_hard_status(code)
         kind = "hard" if dead else "soft"
         detail = f"Mailgun: permanent failure ({reason})"
-    described = _text(status.get("description")) or _text(status.get("message"))
+    described = text_of(status.get("description")) or text_of(status.get("message"))
     return [
-        _notice(
+        make_event(
             data,
             # Mailgun's event id is unique "within a day" only: with the event's own
             # timestamp it names one event for good (a retry carries both unchanged).
             f"mailgun:{data['id']}:{data.get('timestamp', '')}" if data.get("id") else "mailgun:",
             kind,
-            _address(data.get("recipient")),
+            address_of(data.get("recipient")),
             status=code,
             detail=f"{detail}: {described}" if described else detail,
-            message_id=_message_id(headers.get("message-id")),
-            envelope_sender=_text(envelope.get("sender")),
+            message_id=message_id_of(headers.get("message-id")),
+            envelope_sender=text_of(envelope.get("sender")),
             bounce_local_part=bounce_local_part,
             sender="Mailgun",
-            subject=_text(headers.get("subject")),
+            subject=text_of(headers.get("subject")),
         )
     ]
 
@@ -185,7 +183,7 @@ POSTMARK_AUTO = ("AutoResponder",)
 
 def postmark_notices(payload: object) -> list[Event]:
     """Bounce and SpamComplaint records; Delivery, Open, Click and the rest are not kept."""
-    record = _object(payload, "the post")
+    record = as_object(payload, "the post")
     record_type = str(record.get("RecordType", ""))
     if record_type not in ("Bounce", "SpamComplaint"):
         return []
@@ -202,17 +200,17 @@ def postmark_notices(payload: object) -> list[Event]:
         kind = "auto_reply"
     else:
         kind = "unknown"
-    details = _text(record.get("Details")) or _text(record.get("Description"))
+    details = text_of(record.get("Details")) or text_of(record.get("Description"))
     return [
-        _notice(
+        make_event(
             record,
             f"postmark:{record_type}:{record['ID']}" if record.get("ID") else "postmark:",
             kind,
-            _address(record.get("Email")),
-            status=_status(record.get("Details"), record.get("Description")),
+            address_of(record.get("Email")),
+            status=status_of(record.get("Details"), record.get("Description")),
             detail=f"Postmark {bounce_type or record_type}: {details}",
             sender="Postmark",
-            subject=_text(record.get("Subject")),
+            subject=text_of(record.get("Subject")),
         )
     ]
 
@@ -260,9 +258,9 @@ def sendgrid_notices(payload: object) -> list[Event]:
         raise PayloadError("SendGrid posts a JSON array of events")
     notices: list[Event] = []
     for item in payload:
-        event = _object(item, "an event")
+        event = as_object(item, "an event")
         name = str(event.get("event", ""))
-        reason = _text(event.get("reason"))
+        reason = text_of(event.get("reason"))
         if name == "spamreport":
             kind = "complaint"
         elif name == "bounce":
@@ -278,163 +276,21 @@ def sendgrid_notices(payload: object) -> list[Event]:
                 kind = "unknown"
         else:
             continue
-        status = _text(event.get("status")) or _status(reason)
+        status = text_of(event.get("status")) or status_of(reason)
         if not _STATUS.fullmatch(status):
-            status = _status(reason)
+            status = status_of(reason)
         notices.append(
-            _notice(
+            make_event(
                 event,
                 f"sendgrid:{event.get('sg_event_id', '')}",
                 kind,
-                _address(event.get("email")),
+                address_of(event.get("email")),
                 status=status,
                 detail=f"SendGrid {name}"
                 + (f" ({event['type']})" if event.get("type") else "")
                 + (f": {reason}" if reason else ""),
-                message_id=_message_id(event.get("smtp-id")),
+                message_id=message_id_of(event.get("smtp-id")),
                 sender="SendGrid",
             )
         )
-    return notices
-
-
-# -- Amazon SES through SNS ---------------------------------------------------------------
-
-SNS_FIELDS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-}
-SNS_FIELDS["UnsubscribeConfirmation"] = SNS_FIELDS["SubscriptionConfirmation"]
-
-
-def sns_host_ok(host: str) -> bool:
-    """The default rule for SigningCertURL and SubscribeURL: sns.<region>.amazonaws.com."""
-    return bool(SNS_HOST.fullmatch(host))
-
-
-def sns_url_ok(url: str, host_ok: Any = sns_host_ok) -> bool:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return False
-    return parts.scheme == "https" and not parts.username and bool(host) and host_ok(host)
-
-
-def sns_message(payload: object) -> Mapping[str, Any]:
-    message = _object(payload, "the post")
-    kind = message.get("Type")
-    if kind not in SNS_FIELDS:
-        raise PayloadError(f"unknown SNS message type {kind!r}")
-    for name in SNS_FIELDS[str(kind)]:
-        if name != "Subject" and not isinstance(message.get(name), str):
-            raise PayloadError(f"SNS {kind} without {name}")
-    for name in ("Signature", "SigningCertURL", "SignatureVersion"):
-        if not isinstance(message.get(name), str):
-            raise PayloadError(f"SNS message without {name}")
-    return message
-
-
-def sns_canonical(message: Mapping[str, Any]) -> bytes:
-    """The string SNS signs: "Name\\nvalue\\n" for its fields, in byte order of name."""
-    lines = []
-    for name in SNS_FIELDS[str(message["Type"])]:
-        value = message.get(name)
-        if value is None:  # only Subject may be absent
-            continue
-        lines.append(f"{name}\n{value}\n")
-    return "".join(lines).encode("utf-8")
-
-
-def sns_signature_ok(message: Mapping[str, Any], certificate_pem: bytes) -> bool:
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    algorithm: hashes.HashAlgorithm
-    version = message.get("SignatureVersion")
-    if version == "1":
-        algorithm = hashes.SHA1()  # noqa: S303 - SNS SignatureVersion 1 is SHA1withRSA
-    elif version == "2":
-        algorithm = hashes.SHA256()
-    else:
-        return False
-    try:
-        key = x509.load_pem_x509_certificate(certificate_pem).public_key()
-        signature = base64.b64decode(str(message["Signature"]), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    try:
-        key.verify(signature, sns_canonical(message), padding.PKCS1v15(), algorithm)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def ses_notices(message: Mapping[str, Any], *, bounce_local_part: str = "") -> list[Event]:
-    """An SES Bounce or Complaint notification; Delivery (and anything else) keeps nothing."""
-    body = _object(loads(str(message.get("Message", "")).encode()), "the SES notification")
-    kind_name = body.get("notificationType") or body.get("eventType")
-    mail = _object(body.get("mail") or {}, "mail")
-    headers = _object(mail.get("commonHeaders") or {}, "commonHeaders")
-    message_id = _message_id(headers.get("messageId"))
-    source = _text(mail.get("source"))
-    subject = _text(headers.get("subject"))
-    notices: list[Event] = []
-    if kind_name == "Bounce":
-        bounce = _object(body.get("bounce") or {}, "bounce")
-        bounce_type = str(bounce.get("bounceType", ""))
-        kind = {"Permanent": "hard", "Transient": "soft"}.get(bounce_type, "unknown")
-        for recipient in bounce.get("bouncedRecipients") or []:
-            entry = _object(recipient, "a bounced recipient")
-            address = _address(entry.get("emailAddress"))
-            notices.append(
-                _notice(
-                    {"bounce": bounce, "recipient": entry},
-                    f"ses:{bounce['feedbackId']}:{address}" if bounce.get("feedbackId") else "ses:",
-                    kind,
-                    address,
-                    status=_status(entry.get("status"), entry.get("diagnosticCode")),
-                    detail=f"SES {bounce_type}/{_text(bounce.get('bounceSubType'))}: "
-                    + _text(entry.get("diagnosticCode")),
-                    message_id=message_id,
-                    envelope_sender=source,
-                    bounce_local_part=bounce_local_part,
-                    sender="Amazon SES",
-                    subject=subject,
-                )
-            )
-    elif kind_name == "Complaint":
-        complaint = _object(body.get("complaint") or {}, "complaint")
-        for recipient in complaint.get("complainedRecipients") or []:
-            address = _address(_object(recipient, "a complained recipient").get("emailAddress"))
-            notices.append(
-                _notice(
-                    {"complaint": complaint, "recipient": recipient},
-                    f"ses:{complaint['feedbackId']}:{address}"
-                    if complaint.get("feedbackId")
-                    else "ses:",
-                    "complaint",
-                    address,
-                    detail="SES complaint: "
-                    + (_text(complaint.get("complaintFeedbackType")) or "no feedback type"),
-                    message_id=message_id,
-                    envelope_sender=source,
-                    bounce_local_part=bounce_local_part,
-                    sender="Amazon SES",
-                    subject=subject,
-                )
-            )
     return notices

@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 from digest import bouncebox, provider
 from digest.config import Settings, ses_topic_arns
 from digest.errors import DigestError
+from digest.sns import ses_notices, sns_host_ok, sns_message, sns_signature_ok, sns_url_ok
 from digest.web.guard import TokenLimits
 
 MAX_BODY = 2 * 1024 * 1024  # SendGrid batches up to 768 KB; SNS messages are under 256 KB
@@ -59,13 +60,13 @@ class SnsFetcher:
     loopback server, and no site can loosen it by mistake.
     """
 
-    host_ok: Callable[[str], bool] = provider.sns_host_ok
+    host_ok: Callable[[str], bool] = sns_host_ok
     context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
     timeout: float = 10.0
     _certificates: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
 
     def allowed(self, url: str) -> bool:
-        return provider.sns_url_ok(url, self.host_ok)
+        return sns_url_ok(url, self.host_ok)
 
     def get(self, url: str, *, limit: int = MAX_CERTIFICATE) -> bytes:
         """The body at `url`; ValueError if the URL is not allowed or the fetch fails."""
@@ -274,7 +275,7 @@ class ProviderHooks:
     async def ses(self, request: Request) -> Response:
         body = await self._body(request)
         try:
-            message = provider.sns_message(provider.loads(body))
+            message = sns_message(provider.loads(body))
             stamp = datetime.fromisoformat(str(message["Timestamp"]).replace("Z", "+00:00"))
         except (provider.PayloadError, ValueError):
             return self._forged(request, 403, "Not a signed SNS message.")
@@ -287,7 +288,7 @@ class ProviderHooks:
             pem = await run_in_threadpool(self.sns.certificate, cert_url)
         except ValueError:
             return _refused(503, "Cannot fetch the SNS signing certificate; try again later.")
-        if not await run_in_threadpool(provider.sns_signature_ok, message, pem):
+        if not await run_in_threadpool(sns_signature_ok, message, pem):
             return self._forged(request, 403, "Bad SNS signature.")
         if stamp.tzinfo is None or not self._fresh(stamp.timestamp()):
             return self._forged(request, 403, "Stale SNS timestamp.")
@@ -304,7 +305,7 @@ class ProviderHooks:
         if kind != "Notification":
             return JSONResponse({"events": 0})  # UnsubscribeConfirmation: nothing to do
         try:
-            notices = provider.ses_notices(message, bounce_local_part=self.local_part)
+            notices = ses_notices(message, bounce_local_part=self.local_part)
         except provider.PayloadError as exc:
             raise HTTPException(400, str(exc)) from None
         return await self._record("ses", notices)
