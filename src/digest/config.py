@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -53,6 +54,12 @@ class Settings:
     ledger_keep_days: int = 90  # DIGEST_LEDGER_KEEP_DAYS: `digest prune` folds older editions
     bounce_address: str = ""  # DIGEST_BOUNCE_ADDRESS: VERP envelope sender, bounces+TOKEN@...
     bounce_imap_url: str = ""  # DIGEST_BOUNCE_IMAP_URL: imaps://user:pass@host/FOLDER to fetch
+    # Provider webhooks under `serve --public`; each route exists only when its setting is set.
+    mailgun_signing_key: str = ""  # DIGEST_MAILGUN_SIGNING_KEY: Mailgun's webhook signing key
+    postmark_webhook_auth: str = ""  # DIGEST_POSTMARK_WEBHOOK_AUTH: user:pass in Postmark's URL
+    sendgrid_public_key: str = ""  # DIGEST_SENDGRID_PUBLIC_KEY: base64 DER key SendGrid shows
+    ses_topic_arns: str = ""  # DIGEST_SES_TOPIC_ARNS: SNS topic ARNs accepted, comma-separated
+    webhook_max_age: float = 900.0  # DIGEST_WEBHOOK_MAX_AGE: seconds a signed post stays valid
     # Events out (issue 15): signed JSON posts from the durable outbox.
     webhook_url: str = ""  # DIGEST_WEBHOOK_URL: where events are posted; unset: none kept
     webhook_secret: str = ""  # DIGEST_WEBHOOK_SECRET: signing key [default: from the secret]
@@ -76,6 +83,7 @@ _FLOAT_FIELDS = {
     "signup_resend",
     "signup_expiry",
     "busy_timeout",
+    "webhook_max_age",
     "webhook_timeout",
     "webhook_retry_hours",
 }
@@ -208,6 +216,7 @@ def _validate(settings: Settings) -> None:
                 hint="for example bounces@news.example.com (its server must deliver"
                 " bounces+anything@ to it)",
             )
+    _validate_webhooks(settings)
     if settings.webhook_url:
         hook = urlsplit(settings.webhook_url)
         if hook.scheme not in ("http", "https") or not hook.hostname:
@@ -235,3 +244,38 @@ def _validate(settings: Settings) -> None:
         accent=settings.theme_accent,
         footer=settings.theme_footer,
     )
+
+
+SES_TOPIC_ARN = re.compile(r"arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
+
+
+def ses_topic_arns(settings: Settings) -> frozenset[str]:
+    return frozenset(a.strip() for a in settings.ses_topic_arns.split(",") if a.strip())
+
+
+def _validate_webhooks(settings: Settings) -> None:
+    auth = settings.postmark_webhook_auth
+    if auth and (":" not in auth or not auth.partition(":")[0] or not auth.partition(":")[2]):
+        raise ConfigError(
+            "DIGEST_POSTMARK_WEBHOOK_AUTH must be USER:PASSWORD",
+            hint="make up both; give Postmark https://USER:PASSWORD@your.site/webhooks/postmark",
+        )
+    if settings.sendgrid_public_key:
+        from digest.provider import sendgrid_public_key_ok
+
+        if not sendgrid_public_key_ok(settings.sendgrid_public_key):
+            raise ConfigError(
+                "DIGEST_SENDGRID_PUBLIC_KEY is not a base64 DER elliptic-curve public key",
+                hint="copy the Verification Key from SendGrid's Signed Event Webhook settings",
+            )
+    for arn in ses_topic_arns(settings):
+        if not SES_TOPIC_ARN.fullmatch(arn):
+            raise ConfigError(
+                f"DIGEST_SES_TOPIC_ARNS: {arn!r} is not an SNS topic ARN",
+                hint="for example arn:aws:sns:eu-west-1:123456789012:ses-bounces",
+            )
+    if settings.webhook_max_age < 30:
+        raise ConfigError(
+            f"DIGEST_WEBHOOK_MAX_AGE must be at least 30 seconds, got {settings.webhook_max_age:g}",
+            hint="how old a signed webhook post may be; the default is 900",
+        )

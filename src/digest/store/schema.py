@@ -547,6 +547,24 @@ def _signups(db: Database) -> None:
     )
 
 
+@migrations(name="0016_webhook_nonces")
+def _webhook_nonces(db: Database) -> None:
+    """Values a provider webhook may use once (Mailgun's signature token, whose signature
+    does not cover the body): kept for the timestamp window, so a captured post cannot be
+    replayed with other events inside it."""
+    db.executescript(
+        """
+        CREATE TABLE webhook_nonces (
+            provider TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (provider, nonce)
+        );
+        CREATE INDEX webhook_nonces_seen ON webhook_nonces(seen_at);
+        """
+    )
+
+
 @migrations(name="0017_webhook_events")
 def _webhook_events(db: Database) -> None:
     """Events out (issue 15): the durable outbox of DIGEST_WEBHOOK_URL. A state change
