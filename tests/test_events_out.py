@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from digest import pipeline, webhook
+from digest import notifier, pipeline
 from digest.config import Settings
 from digest.models import NewsList, Signup, Subscriber
 from digest.sink import CaptureServer, free_port
@@ -30,8 +30,16 @@ from tests.faultsmtp import FaultServer, always
 from tests.test_bounces import arf_report, bare_dsn, newsroom, verp_newsroom, verp_senders
 from tests.test_delivery import make_project, quick, server
 from tests.test_delivery import send as send_edition
+from tests.test_webhooks import (
+    POSTMARK_AUTH,
+    post_json,
+    postmark_bounce,
+    sent,
+    webhook_app,
+    with_credentials,
+)
 
-__all__ = ["newsroom", "server", "verp_newsroom"]  # fixtures shared with those files
+__all__ = ["newsroom", "sent", "server", "verp_newsroom"]  # fixtures from those files
 
 SECRET = "whsec_test_0123456789abcdef"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -320,9 +328,9 @@ def three_events(settings: Settings) -> None:
             )
 
 
-def send(settings: Settings, clock: ManualClock) -> webhook.SendReport:
+def send(settings: Settings, clock: ManualClock) -> notifier.SendReport:
     with Store.open(settings.db, events=True) as store:
-        return webhook.send_events(store, settings, clock=clock.clock)
+        return notifier.send_events(store, settings, clock=clock.clock)
 
 
 def test_events_arrive_signed_once_and_in_order_after_the_receiver_was_down(
@@ -349,7 +357,7 @@ def test_events_arrive_signed_once_and_in_order_after_the_receiver_was_down(
     clock.advance(60)
     done = send(hooked, clock)
     assert (done.delivered, done.failed, done.pending) == (3, 0, 0)
-    assert send(hooked, clock) == webhook.SendReport()  # nothing twice
+    assert send(hooked, clock) == notifier.SendReport()  # nothing twice
     assert [e["email"] for e in receiver.events] == [
         "amina@example.com",
         "bob@example.com",
@@ -371,13 +379,13 @@ def test_a_signature_made_with_another_secret_or_replayed_later_is_refused(
     report = send(hooked, clock)
     assert receiver.refused == 3 and report.failed == 3  # 401: refused, each failed at once
     body = b'{"id":"evt_1"}'
-    header = webhook.sign(SECRET, int(NOW.timestamp()), body)
+    header = notifier.sign(SECRET, int(NOW.timestamp()), body)
     verify = readme_verifier()
     assert verify(SECRET, header, body, now=NOW.timestamp())
     assert not verify(SECRET, header, body + b" ", now=NOW.timestamp())
     assert not verify(SECRET, header, body, now=NOW.timestamp() + 301)  # a replay
-    assert webhook.verify(SECRET, header, body, now=NOW.timestamp())
-    assert not webhook.verify(SECRET, header.replace("t=", "t=1"), body, now=NOW.timestamp())
+    assert notifier.verify(SECRET, header, body, now=NOW.timestamp())
+    assert not notifier.verify(SECRET, header.replace("t=", "t=1"), body, now=NOW.timestamp())
 
 
 def test_answers_decide_delivered_failed_or_retried(
@@ -539,7 +547,7 @@ def test_prune_drops_only_events_delivered_before_the_kept_days(
     receiver.start()
     receiver.answers = [204, 404]  # one delivered, one failed; the third stays pending
     with Store.open(hooked.db, events=True) as store:
-        webhook.send_events(store, hooked, clock=clock.clock, limit=2)
+        notifier.send_events(store, hooked, clock=clock.clock, limit=2)
         soon = NOW + timedelta(days=89)
         assert pipeline.prune_ledger(store, hooked, now=soon).events == 0  # still recent
         later = NOW + timedelta(days=91)
@@ -571,7 +579,7 @@ def test_two_senders_at_once_never_post_an_event_twice(
     """While the scheduler's post of the oldest event waits for its answer, a cron
     `webhooks send` starts: it finds that event claimed and posts nothing."""
     three_events(hooked)
-    during: list[webhook.SendReport] = []
+    during: list[notifier.SendReport] = []
 
     def second_sender() -> None:
         if not during:
@@ -580,7 +588,7 @@ def test_two_senders_at_once_never_post_an_event_twice(
     receiver.on_post = second_sender
     receiver.start()
     assert send(hooked, clock).delivered == 3
-    assert during == [webhook.SendReport(pending=3, next_attempt_at=during[0].next_attempt_at)]
+    assert during == [notifier.SendReport(pending=3, next_attempt_at=during[0].next_attempt_at)]
     assert receiver.posts == 3 and [e["email"][0] for e in receiver.events] == ["a", "b", "c"]
     with Store.open(hooked.db) as store:  # the claim itself is taken once
         events = store.webhook_events()
@@ -601,3 +609,19 @@ def test_a_claimed_event_is_due_again_when_its_sender_died(
     assert send(hooked, clock).delivered == 0 and receiver.posts == 0
     clock.advance(hooked.webhook_timeout + 31)  # its lease ran out
     assert send(hooked, clock).delivered == 3
+
+
+def test_a_provider_webhooks_bounce_is_an_event_out_too(sent: Cli) -> None:
+    hook = "http://127.0.0.1:9/never-posted-here"
+    settings = {"DIGEST_POSTMARK_WEBHOOK_AUTH": POSTMARK_AUTH, "DIGEST_WEBHOOK_URL": hook}
+    with webhook_app(sent, **settings) as client:
+        url = with_credentials(client, POSTMARK_AUTH, "/webhooks/postmark")
+        assert post_json(client, url, postmark_bounce("amina@example.com")).status_code == 200
+        assert post_json(client, url, postmark_bounce("amina@example.com")).status_code == 200
+    (event,) = outbox(sent.db_path)
+    assert (event["type"], event["bounce"], event["via"], event["email"]) == (
+        "bounce",
+        "hard",
+        "webhook:postmark",
+        "amina@example.com",
+    )

@@ -209,10 +209,10 @@ class Scheduler:
         """Events out after each round (and each reload): cheap when none are pending."""
         if not self.settings.webhook_url or self.should_stop():
             return
-        from digest import webhook
+        from digest import notifier
 
         try:
-            report = webhook.send_events(store, self.settings, clock=self.clock, limit=1000)
+            report = notifier.send_events(store, self.settings, clock=self.clock, limit=1000)
         except DigestError as exc:  # a round's mail went out; the events wait for the next
             log.error("events out: %s (%s)", exc.message, exc.hint)
             return

@@ -85,9 +85,9 @@ def schedule(
         with pipeline.open_store(settings) as store:
             runs = dispatch.run_due(store, settings, clock=clock_of(ctx), catch_up=window)
             if settings.webhook_url:  # the events of this round (bounces) and earlier ones
-                from digest import webhook
+                from digest import notifier
 
-                events = webhook.send_events(store, settings, clock=clock_of(ctx))
+                events = notifier.send_events(store, settings, clock=clock_of(ctx))
                 if events.delivered or events.failed or events.pending:
                     err.print(events.summary(), markup=False)
         if any(r.error or (r.report and r.report.failed) for r in runs):

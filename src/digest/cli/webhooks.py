@@ -29,7 +29,7 @@ def webhooks_send(ctx: click.Context, as_json: bool) -> None:
     Example:
       */5 * * * *  digest --db /srv/digest/news.db webhooks send
     """
-    from digest import pipeline, webhook
+    from digest import notifier, pipeline
 
     settings = settings_of(ctx)
     if not settings.webhook_url:
@@ -38,7 +38,7 @@ def webhooks_send(ctx: click.Context, as_json: bool) -> None:
             hint="set it to the receiver's URL, e.g. https://crm.example.com/hooks/digest",
         )
     with pipeline.open_store(settings) as store:
-        report = webhook.send_events(store, settings, clock=clock_of(ctx))
+        report = notifier.send_events(store, settings, clock=clock_of(ctx))
     if as_json:
         when = report.next_attempt_at
         click.echo(
@@ -148,6 +148,6 @@ def webhooks_secret(ctx: click.Context) -> None:
     Example:
       digest webhooks secret > receiver.key
     """
-    from digest import webhook
+    from digest import notifier
 
-    click.echo(webhook.signing_secret(settings_of(ctx)))
+    click.echo(notifier.signing_secret(settings_of(ctx)))

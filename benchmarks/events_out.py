@@ -8,7 +8,7 @@ Three figures, each with a same-run baseline:
   * draining N pending events to a loopback HTTP receiver (http.server, threads,
     answering 204), against a plain urllib loop posting the same bodies to it.
 
-    python benchmarks/webhooks.py [--sizes 1000,10000] [--rounds 5]
+    python benchmarks/events_out.py [--sizes 1000,10000] [--rounds 5]
 
 DIGEST_BENCH_TINY=1 runs 50 events, two rounds (the test that keeps this working).
 """
@@ -27,7 +27,7 @@ from tempfile import TemporaryDirectory
 
 from common import NOW, TINY
 
-from digest import pipeline, webhook
+from digest import notifier, pipeline
 from digest.clock import Clock
 from digest.config import load_settings
 from digest.models import NewsList
@@ -101,7 +101,7 @@ def main() -> None:
                     pipeline.import_subscribers(store, csv_of(n), name="p.csv", now=NOW)
                     bodies = [e.body.encode() for e in store.webhook_events(limit=n)]
                     start = time.perf_counter()
-                    report = webhook.send_events(store, settings, clock=clock)
+                    report = notifier.send_events(store, settings, clock=clock)
                     drain = time.perf_counter() - start
                     assert report.delivered == n, report
                     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -126,11 +126,11 @@ def main() -> None:
                     for _ in range(rounds):
                         start = time.perf_counter()
                         for _ in range(calls):
-                            webhook.send_events(store, settings, clock=clock)
+                            notifier.send_events(store, settings, clock=clock)
                         idle.append((time.perf_counter() - start) / calls)
                         start = time.perf_counter()
                         for _ in range(calls):
-                            webhook.send_events(store, unset, clock=clock)
+                            notifier.send_events(store, unset, clock=clock)
                         none.append((time.perf_counter() - start) / calls)
                     i, u = statistics.median(idle), statistics.median(none)
                     print(
