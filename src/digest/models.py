@@ -133,9 +133,11 @@ class Edition:
     window_start: datetime
     sections: tuple[Section, ...]
     # The editor's hand (`digest editions edit`): a note at the top (plain text or
-    # Markdown), and a subject instead of the list's "Name — date".
+    # Markdown), and a subject instead of the list's "Name — date"; `lead` the URL of the
+    # story the editor chose to lead with (shown as the lead, with or without an image).
     note: str = ""
     subject: str = ""
+    lead: str = ""
 
     @property
     def article_count(self) -> int:

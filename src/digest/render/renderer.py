@@ -272,6 +272,7 @@ class Renderer:
             "lang": str(loc).replace("_", "-"),
             "dir": edition_dir,
             "align": "right" if edition_dir == "rtl" else "left",
+            "arrow": "←" if edition_dir == "rtl" else "→",  # after "Read more", pointing onward
             "theme": self.theme,
             "archive_url": f"{base}/archive/{news_list.slug}/{edition.date.isoformat()}",
             **{p: f"[[{p}]]" for p in PLACEHOLDERS},
