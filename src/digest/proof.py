@@ -18,10 +18,13 @@ from digest.config import Settings
 from digest.errors import InputError
 from digest.models import Edition, NewsList, RenderedEdition, Subscriber
 from digest.pipeline import dkim_key, envelope_for, load_edition, make_renderer, smtp_settings
+from digest.render import PLACEHOLDER_RE
 from digest.render.checks import Check, check_edition
 from digest.secret import load_secret
 from digest.sender import SmtpSender
 from digest.store import Store
+
+SAMPLE_READER = "reader@example.com"  # whom `digest preview --out` files are filled in for
 
 
 def preview_edition(
@@ -33,18 +36,33 @@ def preview_edition(
     now: datetime,
     out: Path,
 ) -> tuple[Edition, RenderedEdition, list[Path]]:
-    """Write issue.html, issue.txt and issue.mjml for the edition into `out`.
+    """Write issue.html, issue.txt and issue.mjml for the edition into `out`, filled in for
+    a sample subscriber (SAMPLE_READER, no name) as a send would fill them: the files show
+    an address and working-looking links, never `[[email]]`.
 
     `day` None means today at `now` in the list's time zone.
     """
     news_list = store.pick_list(slug)
-    edition = load_edition(store, news_list, day or issue.local_today(news_list, now))
+    day = day or issue.local_today(news_list, now)
+    edition = load_edition(store, news_list, day)
     rendered = make_renderer(settings).render(edition)
+    reader = Subscriber(email=SAMPLE_READER, name="", id=0)
+    env = envelope_for(
+        reader, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
+    )
+    values = {
+        "name": "",
+        "email": SAMPLE_READER,
+        "unsubscribe_url": env.unsubscribe_url,
+        "preferences_url": env.preferences_url,
+    }
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for suffix, body in (("html", rendered.html), ("txt", rendered.text), ("mjml", rendered.mjml)):
         path = out / f"issue.{suffix}"
-        path.write_text(body, encoding="utf-8")
+        path.write_text(
+            PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), body), encoding="utf-8"
+        )
         paths.append(path)
     return edition, rendered, paths
 

@@ -42,6 +42,9 @@ from digest.cli.base import (
 def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path) -> None:
     """Render an edition to files, without sending anything.
 
+    The files are filled in for a sample reader, reader@example.com, with links signed
+    for nobody (they unsubscribe no one).
+
     \b
     Example:
       digest preview --list daily --date 2026-11-27 --out preview/
