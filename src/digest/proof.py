@@ -112,13 +112,7 @@ def preview_as(
         target, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
     )
     raw = message.build_message(message.compile_edition(rendered), env)
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    parts = {
-        part.get_content_type(): part.get_content()
-        for part in parsed.walk()
-        if not part.is_multipart()
-    }
-    html, text = parts.get("text/html", ""), parts.get("text/plain", "")
+    html, text = _read_parts(raw)
     return EditionPreview(
         edition=view,
         rendered=rendered,
@@ -128,6 +122,17 @@ def preview_as(
         checks=check_edition(view, rendered, html, base_url=settings.base_url),
         subscriber=subscriber,
     )
+
+
+def _read_parts(raw: bytes) -> tuple[str, str]:
+    """The HTML and text parts of a built message, decoded."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = {
+        part.get_content_type(): part.get_content()
+        for part in parsed.walk()
+        if not part.is_multipart()
+    }
+    return parts.get("text/html", ""), parts.get("text/plain", "")
 
 
 TEST_SUBJECT_PREFIX = "[Test] "
@@ -145,7 +150,34 @@ def send_test(
     now: datetime,
     smtp_url: str | None = None,
 ) -> str:
-    """Send one test copy of what `preview_as` shows to `to`; record nothing. The note.
+    """Send one test copy of what `preview_as` shows to `to`; record nothing. The note."""
+    note, _ = send_test_checked(
+        store,
+        settings,
+        slug=slug,
+        day=day,
+        to=to,
+        subscriber_id=subscriber_id,
+        locale=locale,
+        now=now,
+        smtp_url=smtp_url,
+    )
+    return note
+
+
+def send_test_checked(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date | None,
+    to: str,
+    subscriber_id: int | None = None,
+    locale: str | None = None,
+    now: datetime,
+    smtp_url: str | None = None,
+) -> tuple[str, list[Check]]:
+    """`send_test`, with the preview's checks of the copy sent (`digest send --to`).
 
     The same sections, language and name as the preview, signed like a real send, with
     "[Test] " before the subject. The copy is addressed to `to` only, and its links carry
@@ -153,7 +185,7 @@ def send_test(
     """
     address = ingest.normalize_email(to, where="test address")
     day = day or issue.local_today(store.get_list(slug), now)
-    news_list, _, rendered, subscriber = _preview_view(
+    news_list, view, rendered, subscriber = _preview_view(
         store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
     )
     stand_in = Subscriber(email=address, name=subscriber.name if subscriber else "", id=0)
@@ -163,9 +195,10 @@ def send_test(
     data = message.build_message(
         message.compile_edition(marked), env, dkim_key(settings, news_list)
     )
+    checks = check_edition(view, rendered, _read_parts(data)[0], base_url=settings.base_url)
     with SmtpSender(smtp_settings(settings, smtp_url)) as sender:
         sender.send(news_list.from_addr, message.ascii_address(address), data)
-    return f"test copy sent to {address}; nothing recorded"
+    return f"test copy sent to {address}; nothing recorded", checks
 
 
 def _preview_view(

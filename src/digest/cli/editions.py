@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from digest.cli.base import (
     parse_day,
     settings_of,
 )
+
+if TYPE_CHECKING:
+    from digest.render.checks import Check
 
 # -- editions -----------------------------------------------------------------------------
 
@@ -69,6 +72,10 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
             f"  size budget: {len(rendered.dropped)} articles became 'more stories' links "
             "(DIGEST_HTML_BUDGET_KB)"
         )
+    from digest.render.checks import check_edition
+
+    html = paths[0].read_text(encoding="utf-8")  # issue.html, as filled in
+    print_checks(check_edition(edition, rendered, html, base_url=settings_of(ctx).base_url))
     for path in paths:
         click.echo(path)
 
@@ -123,7 +130,7 @@ def send(
         from digest import proof
 
         with pipeline.open_store(settings) as store:
-            note = proof.send_test(
+            note, checks = proof.send_test_checked(
                 store,
                 settings,
                 slug=store.pick_list(slug).slug,
@@ -132,6 +139,7 @@ def send(
                 now=clock_of(ctx).now(),
             )
         err.print(note)
+        print_checks(checks)
         return
     with pipeline.open_store(settings) as store, _progress_bar(not as_json) as progress:
         report = pipeline.send_edition(
@@ -149,6 +157,18 @@ def send(
         sys.exit(1)
     if report.remaining:
         sys.exit(EXIT_INCOMPLETE)
+
+
+def print_checks(checks: list[Check]) -> None:
+    """The preview's checks, on stderr: one line for those that pass, each failing one
+    with its items (what to fix)."""
+    passed = [c.name for c in checks if c.ok]
+    err.print(f"checks: {len(passed)} of {len(checks)} pass", markup=False)
+    for check in checks:
+        if not check.ok:
+            err.print(f"  warning: {check.name}: {check.summary}", markup=False)
+            for item in check.items:
+                err.print(f"    {item}", markup=False)
 
 
 @contextmanager
