@@ -58,6 +58,14 @@ class NewsList:
     # The weekdays it sends on (Monday is 0, as date.weekday()); every day by default.
     days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     signup: str = "closed"  # "open": readers may sign themselves up at /subscribe/<slug>
+    # The list's own look (empty: the site's DIGEST_THEME_* value; `address` above too):
+    # the name in the header and subject, a logo (https) and its WIDTHxHEIGHT, the accent
+    # colour (#rrggbb) and a footer line.
+    brand_name: str = ""
+    logo_url: str = ""
+    logo_size: str = ""
+    accent: str = ""
+    footer: str = ""
     id: int | None = None
 
 

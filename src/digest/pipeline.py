@@ -167,6 +167,7 @@ def make_theme(settings: Settings) -> Theme:
         logo_size=settings.theme_logo_size,
         accent=settings.theme_accent,
         footer=settings.theme_footer,
+        address=settings.theme_address,
     )
 
 

@@ -267,7 +267,8 @@ class Renderer:
         self, edition: Edition, loc: Locale, *, archive: bool = False
     ) -> dict[str, Any]:
         news_list = edition.news_list
-        title = self.theme.name or news_list.name
+        theme = self.theme.for_list(news_list)
+        title = theme.name or news_list.name
         edition_dir = direction(str(loc)) or "ltr"
         base = self.theme.base_url.rstrip("/")
         signup = f"{base}/subscribe/{news_list.slug}" if news_list.signup == "open" else ""
@@ -283,7 +284,7 @@ class Renderer:
             "dir": edition_dir,
             "align": "right" if edition_dir == "rtl" else "left",
             "arrow": "←" if edition_dir == "rtl" else "→",  # after "Read more", pointing onward
-            "theme": self.theme,
+            "theme": theme,
             "archive_url": f"{base}/archive/{news_list.slug}/{edition.date.isoformat()}",
             "archive": archive,
             "archive_index_url": f"{base}/archive/{news_list.slug}/",
