@@ -255,8 +255,10 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
 
     Kept: every edition and its counts, every subscriber's status and the suppression
     list (what stops mail), and the whole ledger of the last --keep-days days (what
-    stops a second copy). Gone: who got which old edition, its Message-ID and reply.
-    A pruned edition cannot be sent again. Safe to run daily from cron.
+    stops a second copy), and the editors' edits of every edition that went out (the
+    archive shows them). Gone: who got which old edition, its Message-ID and reply, and
+    the edits of old editions that never went out. A pruned edition cannot be sent
+    again. Safe to run daily from cron.
 
     \b
     Example:
@@ -277,6 +279,7 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
                     "editions": report.editions,
                     "rows": report.rows,
                     "pending": report.pending,
+                    "edits": report.edits,
                 }
             )
         )
@@ -285,4 +288,5 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
         f"editions before {report.before}: {report.editions} folded into counts,"
         f" {report.rows:,} ledger rows removed"
         + (f"; {report.pending} left alone (messages still pending)" if report.pending else "")
+        + (f"; {report.edits} edits of editions never sent forgotten" if report.edits else "")
     )

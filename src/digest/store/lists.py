@@ -126,6 +126,20 @@ class ListsMixin(StoreBase):
                 )
         return self.edition_edits(news_list, day)
 
+    def prune_edition_edits(self, *, before: date) -> int:
+        """Forget the edits of editions dated before `before` that never went out (no
+        `editions` row): drafts nobody will send. The edits of an edition that went out
+        stay, as its row does: the archive shows it as its editor shaped it (a dropped
+        story must not come back). Returns how many were forgotten."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "DELETE FROM edition_edits WHERE date < ? AND NOT EXISTS (SELECT 1 FROM"
+                " editions WHERE editions.list_id = edition_edits.list_id"
+                " AND editions.date = edition_edits.date)",
+                [before.isoformat()],
+            )
+        return max(cursor.rowcount, 0)
+
     def get_list_by_id(self, list_id: int) -> NewsList | None:
         row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])
         return None if row is None else _list_from_row(row)
