@@ -383,3 +383,39 @@ def test_masthead_and_read_more_links_carry_the_accent(browser: Any, dark: bool)
             assert len(found["links"]) >= 6, found
             for link in found["links"]:
                 assert link == [shown, "none", "700", arrow], (locale, width, link)
+
+
+def test_two_lists_show_their_own_look_and_a_list_without_one_the_sites(browser: Any) -> None:
+    """A look per list (issue 14): one renderer (the site's theme) renders both lists."""
+    renderer = Renderer(theme=Theme(accent="#0b6e4f", logo_url="https://img.example/site.png"))
+    edition = sample_edition()
+    own = replace(
+        edition,
+        news_list=replace(
+            edition.news_list,
+            accent="#1a5fb4",
+            logo_url="https://img.example/sport.png",
+            logo_size="180x40",
+            brand_name="Sahel Sport",
+        ),
+    )
+    looks = {}
+    for name, shown in (("own", own), ("site", edition)):
+        page: Any = offline_page(browser, 375)
+        page.set_content(renderer.render(shown).html)
+        looks[name] = page.evaluate(
+            "() => { const logo = document.querySelector('img.logo');"
+            " const r = logo.getBoundingClientRect(), q = (s) => document.querySelector(s);"
+            " return [getComputedStyle(q('.masthead td')).borderTopColor,"
+            " getComputedStyle(q('.read a')).color,"
+            " logo.getAttribute('src'), logo.alt, r.width, r.height]; }"
+        )
+        page.close()
+    assert looks["own"] == [
+        "rgb(26, 95, 180)", "rgb(26, 95, 180)", "https://img.example/sport.png", "Sahel Sport",
+        180, 40,
+    ]  # fmt: skip
+    assert looks["site"] == [
+        "rgb(11, 110, 79)", "rgb(11, 110, 79)", "https://img.example/site.png",
+        "Sahel Morning Digest", 160, 40,
+    ]  # fmt: skip
