@@ -50,6 +50,7 @@ class Settings:
     theme_logo_size: str = "160x40"  # DIGEST_THEME_LOGO_SIZE: the logo's WIDTHxHEIGHT in px
     theme_accent: str = "#b3261e"  # DIGEST_THEME_ACCENT: links and rules, #rrggbb
     theme_footer: str = ""  # DIGEST_THEME_FOOTER: a line of text above the postal address
+    theme_address: str = ""  # DIGEST_THEME_ADDRESS: postal address of lists that give none
     html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
     ledger_keep_days: int = 90  # DIGEST_LEDGER_KEEP_DAYS: `digest prune` folds older editions
     bounce_address: str = ""  # DIGEST_BOUNCE_ADDRESS: VERP envelope sender, bounces+TOKEN@...
@@ -243,6 +244,7 @@ def _validate(settings: Settings) -> None:
         logo_size=settings.theme_logo_size,
         accent=settings.theme_accent,
         footer=settings.theme_footer,
+        address=settings.theme_address,
     )
 
 

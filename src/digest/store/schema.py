@@ -565,6 +565,22 @@ def _webhook_nonces(db: Database) -> None:
     )
 
 
+@migrations(name="0019_list_look")
+def _list_look(db: Database) -> None:
+    """A look per list (`lists add|edit --brand-name --logo --logo-size --accent --footer`):
+    empty text means the site's DIGEST_THEME_* value, as `address` already does for the
+    postal address (DIGEST_THEME_ADDRESS)."""
+    db.executescript(
+        """
+        ALTER TABLE lists ADD COLUMN brand_name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN logo_url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN logo_size TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN accent TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN footer TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
 @migrations(name="0017_webhook_events")
 def _webhook_events(db: Database) -> None:
     """Events out (issue 15): the durable outbox of DIGEST_WEBHOOK_URL. A state change
