@@ -19,7 +19,7 @@ from digest.cli.base import (
     settings_of,
 )
 from digest.errors import InputError
-from digest.models import SIGNUP_MODES, NewsList
+from digest.models import APPROVAL_MODES, SIGNUP_MODES, NewsList
 
 # -- lists --------------------------------------------------------------------------------
 
@@ -57,6 +57,19 @@ def lists_group() -> None:
     show_default=True,
     help="open: readers may sign themselves up at /subscribe/SLUG (double opt-in).",
 )
+@click.option(
+    "--approval",
+    type=click.Choice(APPROVAL_MODES),
+    default="none",
+    show_default=True,
+    help="required: no edition goes out until `digest editions approve` (test copies do).",
+)
+@click.option(
+    "--editor",
+    "editors",
+    multiple=True,
+    help="An editor's address: gets a proof DIGEST_PROOF_HOURS before the due moment (repeat).",
+)
 @click.pass_context
 @handle_errors
 def lists_add(
@@ -73,6 +86,8 @@ def lists_add(
     days: str,
     address: str,
     signup: str,
+    approval: str,
+    editors: tuple[str, ...],
 ) -> None:
     """Create a newsletter.
 
@@ -81,7 +96,8 @@ def lists_add(
     --only-sections keeps only the --section sections; --language keeps only articles
     in those languages (an article that names no language is left out). --days sends
     on those weekdays only; each edition holds what was published since the one before
-    (a Monday edition after a Thursday one holds four days).
+    (a Monday edition after a Thursday one holds four days). --approval required holds
+    each edition until an editor approves it; the --editor addresses get a proof first.
 
     \b
     Example:
@@ -90,6 +106,7 @@ def lists_add(
         --section Tchad --section Afrique --section Sport
       digest lists add sport-fr --name "Sport" --section Sport --only-sections --language fr
       digest lists add weekly --name "The Week" --days mon --send-at 08:00
+      digest lists add daily --name "Morning" --approval required --editor desk@example.com
     """
     from digest import ingest, pipeline
 
@@ -115,6 +132,8 @@ def lists_add(
         languages=_check_languages(languages),
         days=issue.parse_days(days),
         signup=signup,
+        approval=approval,
+        editors=_check_editors(editors),
     )
     with pipeline.open_store(settings_of(ctx)) as store:
         created = store.add_list(news_list, now=clock_of(ctx).now())
@@ -160,6 +179,8 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
                         "languages": list(r.languages),
                         "days": issue.format_days(r.days),
                         "signup": r.signup,
+                        "approval": r.approval,
+                        "editors": list(r.editors),
                     }
                     for r in rows
                 ],
@@ -214,6 +235,8 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
         "days": issue.format_days(r.days),
         "address": r.address,
         "signup": r.signup,
+        "approval": r.approval,
+        "editors": list(r.editors),
         "subscribers": total,
         "active": counts["active"],
         "unsubscribed": counts["unsubscribed"],
@@ -249,6 +272,15 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
     type=click.Choice(SIGNUP_MODES),
     help="open: readers may sign themselves up at /subscribe/SLUG (double opt-in).",
 )
+@click.option(
+    "--approval",
+    type=click.Choice(APPROVAL_MODES),
+    help="required: no edition goes out until `digest editions approve`; none: as usual.",
+)
+@click.option(
+    "--editor", "editors", multiple=True, help="An editor's address for proofs (repeat; replaces)."
+)
+@click.option("--no-editors", is_flag=True, help="Forget the list's editors (no more proofs).")
 @click.pass_context
 @handle_errors
 def lists_edit(
@@ -266,6 +298,9 @@ def lists_edit(
     days: str | None,
     address: str | None,
     signup: str | None,
+    approval: str | None,
+    editors: tuple[str, ...],
+    no_editors: bool,
 ) -> None:
     """Change a newsletter's settings; options not given stay as they are.
 
@@ -274,6 +309,8 @@ def lists_edit(
       digest lists edit daily --send-at 06:30 --section Tchad --section Sport
       digest lists edit daily --only-sections --language fr --language ar
       digest lists edit weekly --days mon,thu
+      digest lists edit daily --approval required \\
+        --editor desk@example.com --editor amina@example.com
     """
     from digest import ingest, pipeline
 
@@ -309,6 +346,12 @@ def lists_edit(
         changes["days"] = issue.parse_days(days)
     if signup is not None:
         changes["signup"] = signup
+    if approval is not None:
+        changes["approval"] = approval
+    if editors and no_editors:
+        raise InputError("--editor and --no-editors contradict each other", hint="give one of them")
+    if editors or no_editors:
+        changes["editors"] = _check_editors(editors)
     if not changes:
         raise InputError("nothing to change", hint="give at least one option, see --help")
     with pipeline.open_store(settings_of(ctx)) as store:
@@ -327,6 +370,12 @@ def _check_only_sections(only: bool, sections: tuple[str, ...]) -> bool:
             hint="name them with --section (repeat), e.g. --section Sport --only-sections",
         )
     return only
+
+
+def _check_editors(editors: tuple[str, ...]) -> tuple[str, ...]:
+    from digest import ingest
+
+    return tuple(dict.fromkeys(ingest.normalize_email(e, where="--editor") for e in editors))
 
 
 def _check_languages(languages: tuple[str, ...]) -> tuple[str, ...]:
