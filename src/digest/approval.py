@@ -49,14 +49,28 @@ class EditionState:
         return self.total - sum(self.counts.get(s, 0) for s in PENDING_STATES)
 
 
-def first_due(store: Store, news_list: NewsList, day: date) -> datetime:
+def list_zones(store: Store, news_list: NewsList) -> set[str]:
+    """The zones the list's editions are timed in: its own and its recipients'."""
+    return {z for _, z in timetable.targets(news_list, store.recipient_zones(news_list))}
+
+
+def first_due(
+    store: Store, news_list: NewsList, day: date, *, zones: set[str] | None = None
+) -> datetime:
     """The earliest moment the edition is due in any zone its recipients use."""
-    zones = {z for _, z in timetable.targets(news_list, store.recipient_zones(news_list))}
+    zones = zones if zones is not None else list_zones(store, news_list)
     return min(timetable.slot(news_list, z, day).due_at for z in zones)
 
 
-def edition_state(store: Store, news_list: NewsList, day: date, *, now: datetime) -> EditionState:
-    due = first_due(store, news_list, day)
+def edition_state(
+    store: Store,
+    news_list: NewsList,
+    day: date,
+    *,
+    now: datetime,
+    zones: set[str] | None = None,
+) -> EditionState:
+    due = first_due(store, news_list, day, zones=zones)
     approval = store.edition_approval(news_list, day)
     edition_id = store.find_edition(news_list, day)
     if edition_id is not None:
