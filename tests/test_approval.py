@@ -210,3 +210,34 @@ def test_a_proof_survives_a_crash_and_a_failed_send_without_doubling(
     run("schedule", "--run-due")
     run("schedule", "--run-due")
     assert proofs(smtp_server) == ["desk@example.com", "ali@example.com"]
+
+
+def test_a_running_schedulers_reloads_mail_proofs_and_send_a_late_approval(
+    run: Cli, smtp_server: CaptureServer
+) -> None:
+    from digest.scheduler import Scheduler
+    from tests.conftest import ManualClock
+
+    newsroom(run, smtp_server, "--editor", "desk@example.com")
+    run.env["DIGEST_PROOF_HOURS"] = "2"
+    settings = load_settings(env=run.env, overrides={"db": run.db_path}, cwd=run.tmp_path)
+    clock = ManualClock(NOW - timedelta(hours=2))
+    scheduler = Scheduler(settings, clock=clock.clock)
+    scheduler.retry_now()  # a reload, two hours before the due moment
+    assert proofs(smtp_server) == ["desk@example.com"]
+
+    clock.advance(2 * 3600)  # the due moment: the slot's job runs, the edition is held
+    scheduler._fire("daily", "UTC")
+    assert len(received_messages(smtp_server)) == 1  # the proof alone
+
+    clock.advance(1800)
+    run.now = clock.at
+    run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
+    clock.advance(300)
+    [late] = scheduler.retry_now()  # the next reload sends it
+    assert late.report is not None and late.report.sent == 1
+    assert [m["To"] for m in received_messages(smtp_server)] == [
+        "desk@example.com",
+        "amina@example.com",
+    ]
+    assert scheduler.retry_now() == []  # and only once
