@@ -162,8 +162,6 @@ def send_proofs(
     stamped after it: a crash before the send leaves it to the next round (after
     PROOF_CLAIM_STALE), a failed send is given back and logged.
     """
-    from digest import proof
-
     if settings.proof_hours <= 0:
         return []
     ahead = timedelta(hours=settings.proof_hours)
@@ -185,6 +183,8 @@ def send_proofs(
                 if not store.claim_proof(news_list, day, editor, now=now, stale=PROOF_CLAIM_STALE):
                     continue
                 label = f"{news_list.slug}/{day.isoformat()}"
+                from digest import proof  # brings email-validator: only when a proof is due
+
                 try:
                     proof.send_proof(
                         store, settings, slug=news_list.slug, day=day, to=editor, now=now
