@@ -4,7 +4,9 @@ capture server, real HTTP requests; the clock is the test's own (ManualClock).""
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -496,3 +498,89 @@ def test_a_row_another_sender_holds_is_not_sent_twice(site: Site) -> None:
         "next@example.com",
         "third@example.com",
     ]
+
+
+def test_export_carries_the_consent_record_and_an_import_confirms_nobody(
+    site: Site, run: Cli
+) -> None:
+    site.sign_up("reader@example.com", sections=["Sport"])
+    site.clock.advance(300)
+    site.confirm(site.link(site.mails()[0]))
+    exported = run("subscribers", "export").stdout
+    rows = {(r["email"], r["lists"]): r for r in csv.DictReader(io.StringIO(exported))}
+    reader = rows["reader@example.com", "daily"]
+    assert {k: v for k, v in reader.items() if k.startswith("consent_")} == {
+        "consent_signed_up_at": "2026-11-27T07:00:00+00:00",
+        "consent_form": "/subscribe/daily (form)",
+        "consent_form_version": reader["consent_form_version"],
+        "consent_confirmed_at": "2026-11-27T07:05:00+00:00",
+        "consent_ip": "127.0.0.0/24",
+        "consent_source": "signup",
+    }
+    assert len(reader["consent_form_version"]) == 12
+    assert rows["amina@example.com", "weekly"]["consent_source"] == "admin"
+    as_json = {p["email"]: p for p in json.loads(run("subscribers", "export", "--json").stdout)}
+    assert as_json["reader@example.com"]["consent"]["daily"]["source"] == "signup"
+    assert as_json["reader@example.com"]["consent"]["daily"]["ip"] == "127.0.0.0/24"
+    assert as_json["amina@example.com"]["consent"] == {
+        "weekly": {
+            "signed_up_at": "",
+            "form": "",
+            "form_version": "",
+            "confirmed_at": "",
+            "ip": "",
+            "source": "admin",
+        }
+    }
+
+    # Into an empty database: the record comes back as what the file said, marked so.
+    run.write("backup.csv", exported)
+    run.db_path = run.tmp_path / "restored.db"
+    run("init")
+    run("lists", "add", "daily", "--name", "Daily News", "--section", "Sport")
+    run("lists", "add", "weekly", "--name", "Weekly")
+    assert "added 2, " in run("subscribers", "import", "backup.csv").stderr
+    again = run("subscribers", "export").stdout
+    restored = {(r["email"], r["lists"]): r for r in csv.DictReader(io.StringIO(again))}
+    assert restored["reader@example.com", "daily"] == {
+        **reader,
+        "consent_source": "import-of-export",
+    }
+    assert restored["amina@example.com", "weekly"]["consent_source"] == "admin"
+    with Store.open(run.db_path) as store:  # no sign-up was forged: nobody confirmed here
+        assert list(store.consents("reader@example.com")) == []
+        assert store.db.execute("SELECT count(*) FROM signups").fetchone()[0] == 0
+    shown = run("subscribers", "show", "reader@example.com").output
+    assert "imported consent (daily): as an export said on 2026-11-27T07:00:00+00:00" in shown
+    assert "confirmed 2026-11-27T07:05:00+00:00 (not confirmed here)" in shown
+    assert "none recorded" not in shown
+    # ... and a second round trip changes nothing
+    run.write("again.csv", again)
+    run("subscribers", "import", "again.csv")
+    assert run("subscribers", "export").stdout == again
+
+
+def test_an_imported_consent_record_does_not_bring_anyone_back(run: Cli) -> None:
+    run("lists", "add", "daily", "--name", "Daily")
+    run("subscribers", "add", "gone@example.com", "--list", "daily")
+    run("subscribers", "unsubscribe", "gone@example.com")
+    run.write(
+        "forged.csv",
+        "email,lists,list_status,consent_signed_up_at,consent_confirmed_at,consent_source\n"
+        "gone@example.com,daily,active,2026-11-01T10:00:00Z,2026-11-01T10:05:00Z,signup\n",
+    )
+    run("subscribers", "import", "forged.csv")
+    shown = json.loads(run("subscribers", "show", "gone@example.com", "--json").stdout)
+    assert shown["status"] == "unsubscribed" and shown["consent"] == []
+    assert shown["imported_consent"][0]["confirmed_at"] == "2026-11-01T10:05:00+00:00"
+    run.write(
+        "bad.csv",
+        "email,lists,consent_form,consent_source\n"
+        "a@example.com,daily,/subscribe/daily (form),\n"
+        "b@example.com,daily,,confirmed\n"
+        "c@example.com,daily,,\n",
+    )
+    result = run("subscribers", "import", "bad.csv", ok=False)
+    assert "row 2 field 'consent_source': a consent record needs a source" in result.stderr
+    assert "row 3 field 'consent_source': 'confirmed' is not one of" in result.stderr
+    assert "added 1, updated 0, unchanged 0, rejected 2" in result.stderr

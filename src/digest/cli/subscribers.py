@@ -300,6 +300,20 @@ def listing_json(s: Subscriber, sections: dict[str, list[str]]) -> dict[str, obj
     }
 
 
+def consent_by_subscriber(rows: Iterable[tuple[str, ...]]) -> Iterator[dict[str, dict[str, str]]]:
+    """{list slug: consent record} from export rows (one per subscription, by address
+    then slug), one subscriber at a time: streamed like the rows, and in step with
+    `subscriber_listing` (the same filter and order)."""
+    from digest import roster
+
+    names = [c.removeprefix("consent_") for c in roster.CONSENT_COLUMNS]
+    start = len(roster.SUBSCRIBER_COLUMNS) - len(names)
+    for _, group in itertools.groupby(rows, key=lambda cells: cells[0]):
+        yield {
+            cells[2]: dict(zip(names, cells[start:], strict=True)) for cells in group if cells[2]
+        }
+
+
 def echo_json_array(items: Iterable[object]) -> None:
     """What json.dumps(list(items), indent=2) prints, written one item at a time."""
     write = sys.stdout.write
@@ -368,10 +382,12 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
             }
             for slug, c in store.consents(found.email)
         ]
+        data["imported_consent"] = store.imported_consents(found.id)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     consent = data.pop("consent")
+    imported = data.pop("imported_consent")
     for key, value in data.items():
         out.print(f"[bold]{key}:[/] {escape(str(value))}", markup=True)
     for record in consent:  # type: ignore[attr-defined]
@@ -381,7 +397,16 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
             f" from {record['ip'] or 'an unknown address'}, confirmed {record['confirmed_at']}",
             markup=True,
         )
-    if not consent:
+    for record in imported:  # type: ignore[attr-defined]
+        out.print(
+            f"[bold]imported consent ({escape(record['list'])}):[/] as an export said on"
+            f" {record['imported_at']}: signed up {record['signed_up_at'] or '?'} through"
+            f" {escape(record['form'] or '?')} (form text {escape(record['form_version'] or '?')}),"
+            f" from {escape(record['ip'] or 'an unknown address')},"
+            f" confirmed {record['confirmed_at'] or '?'} (not confirmed here)",
+            markup=True,
+        )
+    if not consent and not imported:
         out.print("[bold]consent:[/] none recorded (added by an admin: single opt-in)", markup=True)
 
 
@@ -432,7 +457,10 @@ def subscribers_import(
     resubscribe: bool,
 ) -> None:
     """Import subscribers from CSV (the export format: email,name,lists,locale,timezone,
-    sections,status,list_status,paused; only email is required).
+    sections,status,list_status,paused and the consent_* columns; only email is required).
+
+    Consent columns are kept as an imported record (source import-of-export), shown by
+    `subscribers show` and exported again, never as a confirmed sign-up.
 
     ',' or ';' separated, with or without a BOM. Each bad row is reported with its row
     number; the valid rows are imported and the command exits 1 if any was rejected
@@ -479,8 +507,11 @@ def subscribers_export(
     """Write subscribers as CSV to stdout (the import format), or as JSON.
 
     One row per subscriber and list, with the subscriber's status, that list's status
-    and sections, and when they paused: importing the file into an empty database
-    gives the same subscribers, with the same consent.
+    and sections, when they paused, and that subscription's consent record (signed up
+    at, form, form text version, confirmed at, IP as stored, and its source: signup,
+    import-of-export or admin). Importing the file into an empty database gives the
+    same subscribers; their consent records come back as import-of-export records,
+    and nobody is marked confirmed by an import.
 
     \b
     Example:
@@ -491,7 +522,11 @@ def subscribers_export(
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
             rows = store.subscriber_listing(slug, status=status)
-            echo_json_array(listing_json(s, sections) for s, sections in rows)
+            consents = consent_by_subscriber(store.export_rows(slug, status=status))
+            echo_json_array(
+                {**listing_json(s, sections), "consent": consent}
+                for (s, sections), consent in zip(rows, consents, strict=True)
+            )
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(roster.SUBSCRIBER_COLUMNS)

@@ -545,3 +545,27 @@ def _signups(db: Database) -> None:
         CREATE INDEX signups_unsent ON signups(created_at) WHERE sent_at IS NULL;
         """
     )
+
+
+@migrations(name="0020_imported_consents")
+def _imported_consents(db: Database) -> None:
+    """Consent records that came in with `subscribers import` of an export (issue 13):
+    kept as what the file said, apart from `signups` (our own evidence), so an import
+    can never forge a confirmed sign-up. One per subscription; `source` is what the
+    file called it (signup, import-of-export), exported again as import-of-export."""
+    db.executescript(
+        """
+        CREATE TABLE imported_consents (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            signed_up_at TEXT NOT NULL DEFAULT '',
+            form TEXT NOT NULL DEFAULT '',
+            form_version TEXT NOT NULL DEFAULT '',
+            confirmed_at TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, list_id)
+        ) WITHOUT ROWID;
+        """
+    )
