@@ -9,6 +9,8 @@ import html
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -584,3 +586,57 @@ def test_an_imported_consent_record_does_not_bring_anyone_back(run: Cli) -> None
     assert "row 2 field 'consent_source': a consent record needs a source" in result.stderr
     assert "row 3 field 'consent_source': 'confirmed' is not one of" in result.stderr
     assert "added 1, updated 0, unchanged 0, rejected 2" in result.stderr
+
+
+def _waiting_signup(settings: Settings, email: str) -> None:
+    """A sign-up whose confirmation a refusing server left unsent."""
+    with Store.open(settings.db) as store:
+        daily = store.get_list("daily")
+        signup.request_signup(
+            store, settings, daily, email=email, form="f", version="v", ip="", now=NOW
+        )
+
+
+def test_send_and_schedule_rounds_send_waiting_confirmations_from_the_bounce_address(
+    run: Cli, settings: Settings, smtp_server: CaptureServer
+) -> None:
+    run("lists", "add", "daily", "--name", "Daily News", "--from-addr", "news@example.com")
+    run.env |= {"DIGEST_SMTP_URL": smtp_server.url, "DIGEST_BOUNCE_ADDRESS": "bounces@example.com"}
+    _waiting_signup(settings, "first@example.com")
+    run("schedule", "--run-due")  # a cron round with no edition due
+    _waiting_signup(settings, "second@example.com")
+    sent = run("send", "--list", "daily", ok=False)  # no articles: exits 1, mail still goes
+    assert "sign-up confirmations: sent 1, left 0" in sent.stderr
+    received = smtp_server.handler.received
+    assert [(frm, to) for frm, to, _ in received] == [
+        ("bounces@example.com", ["first@example.com"]),
+        ("bounces@example.com", ["second@example.com"]),
+    ]
+    assert [str(m["From"]) for m in received_messages(smtp_server)] == [
+        "Daily News <news@example.com>"
+    ] * 2
+    with Store.open(settings.db) as store:
+        assert not store.has_unsent_signups(since=NOW - timedelta(days=1))
+    run("schedule", "--run-due")  # sent rows are not sent again
+    assert len(smtp_server.handler.received) == 2
+
+
+def test_a_round_with_no_confirmation_waiting_does_no_sign_up_work(
+    run: Cli, settings: Settings
+) -> None:
+    run("lists", "add", "daily", "--name", "Daily News")
+    code = (
+        "import sys; from datetime import datetime; from digest import dispatch;"
+        " from digest.config import load_settings; from digest.store import Store;"
+        f" s = load_settings(env={{'DIGEST_DB': {str(settings.db)!r},"
+        f" 'DIGEST_SMTP_URL': 'smtp://127.0.0.1:{free_port()}'}});"
+        " store = Store.open(s.db);"
+        f" print(dispatch.send_signup_mail(store, s, now=datetime.fromisoformat({NOW.isoformat()!r})),"
+        " 'digest.signup' in sys.modules, 'starlette' in sys.modules)"
+    )
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert quiet.stdout.split() == ["(0,", "0)", "False", "False"]  # no SMTP, no renderer
+    _waiting_signup(settings, "reader@example.com")
+    busy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert busy.stdout.split() == ["(0,", "1)", "True", "True"]  # the dead server refused it
+    assert "confirmation mail not sent" in busy.stderr

@@ -159,6 +159,21 @@ def build_confirmation(
     return mail.as_bytes()
 
 
+def envelope_from(settings: Settings, news_list: NewsList) -> str:
+    """The envelope sender of sign-up mail: DIGEST_BOUNCE_ADDRESS as it is (no VERP: these
+    mails have no ledger row of an edition to name), so bounces reach the bounce mailbox;
+    the list's From address without it."""
+    return settings.bounce_address or news_list.from_addr
+
+
+def send_pending(store: Store, settings: Settings, *, now: datetime) -> tuple[int, int]:
+    """`send_confirmations` with the subscriber pages' catalogues (the form's and the
+    mail's), for the rounds of `digest send` and `digest schedule`."""
+    from digest.web.pages import Pages
+
+    return send_confirmations(store, settings, Pages(settings.templates), now=now)
+
+
 def send_confirmations(
     store: Store, settings: Settings, pages: MailPages, *, now: datetime
 ) -> tuple[int, int]:
@@ -182,7 +197,11 @@ def send_confirmations(
                     continue
                 data = build_confirmation(settings, pages, news_list, signup, now=now)
                 try:
-                    sender.send(news_list.from_addr, message.ascii_address(signup.email), data)
+                    sender.send(
+                        envelope_from(settings, news_list),
+                        message.ascii_address(signup.email),
+                        data,
+                    )
                 except DigestError:
                     store.release_signup(signup.id)
                     raise

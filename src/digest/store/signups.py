@@ -63,6 +63,17 @@ class SignupsMixin(SubscriptionsMixin):
             )
         ]
 
+    def has_unsent_signups(self, *, since: datetime) -> bool:
+        """Whether any confirmation mail is waiting: one look at a partial index, so every
+        send and schedule round can ask."""
+        return (
+            self._one(
+                "SELECT 1 AS found FROM signups WHERE sent_at IS NULL AND created_at >= ? LIMIT 1",
+                [to_text(since)],
+            )
+            is not None
+        )
+
     def claim_signup(self, signup_id: int, *, now: datetime, stale: timedelta) -> bool:
         """Take an unsent row for sending; False when another sender has it (claimed less
         than `stale` ago) or it went out already. A crash after the claim leaves it to be
