@@ -27,6 +27,7 @@ from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
 from digest.web.pages import Pages
+from tests import perlmail
 from tests.conftest import NOW, Cli, ManualClock, received_messages, serving
 
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/confirm/[A-Za-z0-9_-]+")
@@ -631,7 +632,8 @@ def test_a_round_with_no_confirmation_waiting_does_no_sign_up_work(
         f" s = load_settings(env={{'DIGEST_DB': {str(settings.db)!r},"
         f" 'DIGEST_SMTP_URL': 'smtp://127.0.0.1:{free_port()}'}});"
         " store = Store.open(s.db);"
-        f" print(dispatch.send_signup_mail(store, s, now=datetime.fromisoformat({NOW.isoformat()!r})),"
+        f" now = datetime.fromisoformat({NOW.isoformat()!r});"
+        " print(dispatch.send_signup_mail(store, s, now=now),"
         " 'digest.signup' in sys.modules, 'starlette' in sys.modules)"
     )
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -640,3 +642,104 @@ def test_a_round_with_no_confirmation_waiting_does_no_sign_up_work(
     busy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert busy.stdout.split() == ["(0,", "1)", "True", "True"]  # the dead server refused it
     assert "confirmation mail not sent" in busy.stderr
+
+
+@pytest.fixture
+def welcoming(settings: Settings, smtp_server: CaptureServer) -> Iterator[Site]:
+    yield from make_site(
+        settings, smtp_server, rate_limit=1000, signup_challenge="off", signup_welcome="on"
+    )
+
+
+def test_welcome_mail_after_confirming_with_the_sections_and_a_working_unsubscribe(
+    welcoming: Site,
+) -> None:
+    site = welcoming
+    site.sign_up("reader@example.com", sections=["Politics"], locale="fr")
+    (confirmation,) = site.mails()
+    assert len(site.mails()) == 1  # no welcome before confirming
+    site.clock.advance(60)
+    assert site.confirm(site.link(confirmation)).status_code == 200
+    site.confirm(site.link(confirmation))  # a second click welcomes nobody twice
+    _, welcome = site.mails()
+    raw = site.smtp.handler.received[1][2].read_bytes()
+    perl = perlmail.read_message(raw)  # read back by software we did not write
+    assert perl["Subject"] == "Bienvenue dans Daily News"
+    assert perl["From"] == [{"name": "Daily News", "address": "news@example.com"}]
+    assert perl["List-Id"] == "<daily.example.com>"
+    unsubscribe = re.fullmatch(
+        r"<(http://127\.0\.0\.1:\d+/u/[A-Za-z0-9_-]+)>", perl["List-Unsubscribe"]
+    )
+    assert unsubscribe, perl["List-Unsubscribe"]
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert welcome["Content-Language"] == "fr"
+    assert welcome["Message-ID"].startswith("<welcome.")
+    body = welcome.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert "Votre abonnement à Daily News est confirmé." in body
+    assert "Vous recevrez ces rubriques :\n- Politics\n" in body and "Sport" not in body
+    assert unsubscribe.group(1) in body and "/p/" in body
+    assert site.receives("reader@example.com")
+    one_click = site.http.post(
+        unsubscribe.group(1), content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert one_click.status_code == 200
+    assert not site.receives("reader@example.com")
+    with Store.open(site.settings.db) as store:
+        assert not store.has_unsent_welcomes(since=NOW - timedelta(days=1))
+
+
+def test_welcome_mail_is_off_by_default_and_never_sent_for_earlier_confirmations(
+    site: Site, settings: Settings, run: Cli
+) -> None:
+    site.sign_up("reader@example.com")
+    site.confirm(site.link(site.mails()[0]))
+    assert len(site.mails()) == 1  # DIGEST_SIGNUP_WELCOME is off: the confirmation only
+    run.env |= {"DIGEST_SMTP_URL": site.smtp.url, "DIGEST_SIGNUP_WELCOME": "on"}
+    run("signups", "send")  # turning it on later welcomes nobody from before
+    assert len(site.mails()) == 1
+    run.env["DIGEST_SIGNUP_WELCOME"] = "yes"
+    bad = run("signups", "send", ok=False)
+    assert bad.exit_code == 1 and "DIGEST_SIGNUP_WELCOME must be on or off" in bad.stderr
+
+
+def test_a_welcome_the_server_refused_goes_out_once_with_the_next_round(
+    settings: Settings, smtp_server: CaptureServer, run: Cli
+) -> None:
+    settings = replace(settings, signup_welcome="on", smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    pipeline.init_project(settings)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(
+            NewsList(slug="daily", name="Daily", from_addr="news@example.com", signup="open"),
+            now=NOW,
+        )
+        found = signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+        assert found is not None and found.id is not None
+        store.mark_signup_sent(found.id, now=NOW)
+        signup.confirm(store, settings, found.id, now=NOW)  # the web page's POST
+        pages = Pages(None)
+        assert signup.send_welcomes(store, settings, pages, now=NOW) == (0, 1)  # refused
+        assert store.has_unsent_welcomes(since=NOW - timedelta(days=1))
+    run.env |= {"DIGEST_SMTP_URL": smtp_server.url, "DIGEST_SIGNUP_WELCOME": "on"}
+    run("schedule", "--run-due")
+    run("schedule", "--run-due")
+    (welcome,) = received_messages(smtp_server)
+    assert welcome["Subject"] == "Welcome to Daily" and "every section" in welcome.as_string()
+
+
+def test_no_welcome_for_a_reader_who_left_before_it_went(settings: Settings) -> None:
+    settings = replace(settings, signup_welcome="on", smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    pipeline.init_project(settings)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(NewsList(slug="daily", name="Daily", signup="open"), now=NOW)
+        found = signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+        assert found is not None and found.id is not None
+        signup.confirm(store, settings, found.id, now=NOW)
+        store.unsubscribe("a@example.com", "daily", now=NOW)
+        # the dead server is never reached: nothing is left to send
+        assert signup.send_welcomes(store, settings, Pages(None), now=NOW) == (0, 0)
+        assert not store.has_unsent_welcomes(since=NOW - timedelta(days=1))

@@ -136,7 +136,8 @@ def send_signup_mail(store: Store, settings: Settings, *, now: datetime) -> tupl
     """Sign-up confirmations left waiting (a refusing server, a crash) go out with every
     round: (sent, left). When none waits this is one indexed look-up, and nothing more
     is imported (no renderer, no SMTP connection)."""
-    if not store.has_unsent_signups(since=now - timedelta(seconds=settings.signup_expiry)):
+    since = now - timedelta(seconds=settings.signup_expiry)
+    if not store.has_unsent_signups(since=since) and not store.has_unsent_welcomes(since=since):
         return 0, 0
     from digest import signup
 

@@ -21,6 +21,7 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import Iterable
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -31,8 +32,8 @@ from babel import Locale
 
 from digest import ingest, message
 from digest.config import Settings
-from digest.errors import DigestError, InputError
-from digest.models import NewsList, Signup
+from digest.errors import DigestError, InputError, NotFoundError
+from digest.models import NewsList, Signup, Subscriber
 from digest.pipeline import smtp_settings
 from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token
 from digest.sender import SmtpSender
@@ -41,6 +42,7 @@ from digest.store import Store
 log = logging.getLogger("digest.signup")
 PURPOSE = "signup"
 MAIL_TEMPLATE = "confirm_mail.txt"
+WELCOME_TEMPLATE = "welcome_mail.txt"
 CLAIM_STALE = timedelta(minutes=5)  # a claimed row not marked sent by then is taken again
 
 
@@ -167,11 +169,14 @@ def envelope_from(settings: Settings, news_list: NewsList) -> str:
 
 
 def send_pending(store: Store, settings: Settings, *, now: datetime) -> tuple[int, int]:
-    """`send_confirmations` with the subscriber pages' catalogues (the form's and the
-    mail's), for the rounds of `digest send` and `digest schedule`."""
+    """`send_confirmations` and `send_welcomes` with the subscriber pages' catalogues (the
+    form's and the mail's), for the rounds of `digest send` and `digest schedule`."""
     from digest.web.pages import Pages
 
-    return send_confirmations(store, settings, Pages(settings.templates), now=now)
+    pages = Pages(settings.templates)
+    sent, left = send_confirmations(store, settings, pages, now=now)
+    welcomed, waiting = send_welcomes(store, settings, pages, now=now)
+    return sent + welcomed, left + waiting
 
 
 def send_confirmations(
@@ -212,5 +217,121 @@ def send_confirmations(
     return sent, len(pending) - sent
 
 
-def confirm(store: Store, signup_id: int, *, now: datetime) -> Signup:
-    return store.confirm_signup(signup_id, now=now)
+def confirm(store: Store, settings: Settings, signup_id: int, *, now: datetime) -> Signup:
+    """Confirm the sign-up; with DIGEST_SIGNUP_WELCOME=on its welcome mail falls due."""
+    return store.confirm_signup(signup_id, now=now, welcome=settings.signup_welcome == "on")
+
+
+def build_welcome(
+    settings: Settings,
+    pages: MailPages,
+    news_list: NewsList,
+    signup: Signup,
+    subscriber: Subscriber,
+    *,
+    now: datetime,
+) -> bytes:
+    """The welcome mail: localised, the list's name and the sections chosen (the list's
+    own names, nothing the reader typed), and the digest's unsubscribe headers and links."""
+    assert subscriber.id is not None and news_list.id is not None and signup.id is not None
+    locale = pages.locale_for(subscriber.locale, signup.locale, news_list.locale)
+    secret = load_secrets(settings.secret_file, now=now, create=True)[0]
+    unsub = make_token(secret, "unsubscribe", subscriber.id, news_list.id)
+    prefs = make_token(secret, "preferences", subscriber.id, news_list.id)
+    base = settings.base_url.rstrip("/")
+    unsubscribe_url = f"{base}/u/{unsub}"
+    subject, _, body = (
+        pages.render(
+            WELCOME_TEMPLATE,
+            locale,
+            list_name=news_list.name,
+            sections=[s for s in news_list.sections if s in signup.sections] or signup.sections,
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=f"{base}/p/{prefs}",
+        )
+        .strip()
+        .partition("\n")
+    )
+    mail = EmailMessage(policy=SMTP)
+    domain = message.ascii_domain(news_list.from_addr.rpartition("@")[2] or "localhost")
+    mail["From"] = formataddr((news_list.name, news_list.from_addr), charset="utf-8")
+    mail["To"] = message.ascii_address(subscriber.email)
+    mail["Subject"] = subject.strip()
+    mail["Date"] = format_datetime(now)
+    tag = hashlib.sha256(f"welcome/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
+    mail["Message-ID"] = f"<welcome.{signup.id}.{tag}@{domain}>"
+    mail["List-Id"] = f"<{news_list.slug}.{domain}>"
+    unsubscribe = f"<{unsubscribe_url}>"
+    if settings.unsubscribe_mailto:
+        unsubscribe += (
+            f", <mailto:{message.unsubscribe_mailto(settings.unsubscribe_mailto, unsub)}>"
+        )
+    mail["List-Unsubscribe"] = unsubscribe
+    mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(body.strip() + "\n", cte="quoted-printable")
+    mail["Content-Language"] = str(locale).replace("_", "-")
+    return mail.as_bytes()
+
+
+def send_welcomes(
+    store: Store, settings: Settings, pages: MailPages, *, now: datetime
+) -> tuple[int, int]:
+    """Send every due welcome mail (DIGEST_SIGNUP_WELCOME=on at confirmation); (sent, left).
+
+    The row's own ledger, as for confirmations: claimed, sent, marked, so a crash loses
+    none and two senders never send one twice. A reader who left the list (or every
+    list) before it went gets none: the row is marked and never tried again."""
+    pending = store.unsent_welcomes(since=now - timedelta(seconds=settings.signup_expiry))
+    if not pending:
+        return 0, 0
+    sent = given_up = 0
+    lists: dict[int, NewsList | None] = {}
+    try:
+        with ExitStack() as stack:
+            sender: SmtpSender | None = None  # connected once a welcome is to go out
+            for signup in pending:
+                assert signup.id is not None
+                if signup.list_id not in lists:
+                    lists[signup.list_id] = store.get_list_by_id(signup.list_id)
+                news_list = lists[signup.list_id]
+                if news_list is None or not store.claim_welcome(
+                    signup.id, now=now, stale=CLAIM_STALE
+                ):
+                    continue
+                subscriber = _still_subscribed(store, signup.email, news_list.slug)
+                if subscriber is None:
+                    store.mark_welcome_sent(signup.id, now=now)
+                    given_up += 1
+                    continue
+                data = build_welcome(settings, pages, news_list, signup, subscriber, now=now)
+                try:
+                    if sender is None:
+                        sender = stack.enter_context(SmtpSender(smtp_settings(settings, None)))
+                    sender.send(
+                        envelope_from(settings, news_list),
+                        message.ascii_address(subscriber.email),
+                        data,
+                    )
+                except DigestError:
+                    store.release_welcome(signup.id)
+                    raise
+                store.mark_welcome_sent(signup.id, now=now)
+                sent += 1
+    except DigestError as exc:
+        log.warning("welcome mail not sent (%s); it is retried with the next round", exc)
+    return sent, len(pending) - sent - given_up
+
+
+def _still_subscribed(store: Store, email: str, slug: str) -> Subscriber | None:
+    try:
+        subscriber = store.find_subscriber(email)
+    except NotFoundError:
+        return None
+    assert subscriber.id is not None
+    if (
+        subscriber.status != "active"
+        or store.subscription_statuses(subscriber.id).get(slug) != "active"
+    ):
+        return None
+    return subscriber

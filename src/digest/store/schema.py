@@ -569,3 +569,20 @@ def _imported_consents(db: Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migrations(name="0020_signup_welcome")
+def _signup_welcome(db: Database) -> None:
+    """The welcome mail's ledger (DIGEST_SIGNUP_WELCOME=on), on the sign-up's own row:
+    `welcome_due_at` is set when the sign-up is confirmed with the setting on (in the same
+    transaction, so a crash cannot lose it; turning the setting on later welcomes nobody
+    from before), then claimed, sent and marked like the confirmation mail."""
+    db.executescript(
+        """
+        ALTER TABLE signups ADD COLUMN welcome_due_at TEXT;
+        ALTER TABLE signups ADD COLUMN welcome_claimed_at TEXT;
+        ALTER TABLE signups ADD COLUMN welcome_sent_at TEXT;
+        CREATE INDEX signups_welcome_due ON signups(welcome_due_at)
+            WHERE welcome_due_at IS NOT NULL AND welcome_sent_at IS NULL;
+        """
+    )

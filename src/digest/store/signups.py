@@ -95,12 +95,54 @@ class SignupsMixin(SubscriptionsMixin):
             [to_text(now), signup_id],
         )
 
-    def confirm_signup(self, signup_id: int, *, now: datetime) -> Signup:
+    def has_unsent_welcomes(self, *, since: datetime) -> bool:
+        return (
+            self._one(
+                "SELECT 1 AS found FROM signups WHERE welcome_due_at IS NOT NULL"
+                " AND welcome_sent_at IS NULL AND welcome_due_at >= ? LIMIT 1",
+                [to_text(since)],
+            )
+            is not None
+        )
+
+    def unsent_welcomes(self, *, since: datetime, limit: int = 50) -> list[Signup]:
+        """Confirmed sign-ups whose welcome mail is due and not sent, due at or after `since`."""
+        return [
+            _signup_from_row(r)
+            for r in self._rows(
+                "SELECT * FROM signups WHERE welcome_due_at IS NOT NULL AND welcome_sent_at IS NULL"
+                " AND welcome_due_at >= ? ORDER BY welcome_due_at, id LIMIT ?",
+                [to_text(since), limit],
+            )
+        ]
+
+    def claim_welcome(self, signup_id: int, *, now: datetime, stale: timedelta) -> bool:
+        """Like claim_signup, for the welcome mail."""
+        cursor = self.db.execute(
+            "UPDATE signups SET welcome_claimed_at = ? WHERE id = ? AND welcome_sent_at IS NULL"
+            " AND welcome_due_at IS NOT NULL"
+            " AND (welcome_claimed_at IS NULL OR welcome_claimed_at < ?)",
+            [to_text(now), signup_id, to_text(now - stale)],
+        )
+        return cursor.rowcount == 1
+
+    def release_welcome(self, signup_id: int) -> None:
+        self.db.execute("UPDATE signups SET welcome_claimed_at = NULL WHERE id = ?", [signup_id])
+
+    def mark_welcome_sent(self, signup_id: int, *, now: datetime) -> None:
+        """Sent, or given up (the reader left the list before it went): never sent again."""
+        self.db.execute(
+            "UPDATE signups SET welcome_sent_at = ? WHERE id = ? AND welcome_sent_at IS NULL",
+            [to_text(now), signup_id],
+        )
+
+    def confirm_signup(self, signup_id: int, *, now: datetime, welcome: bool = False) -> Signup:
         """Make the sign-up's subscriber active on its list with its sections. Idempotent.
 
         This is the one way a reader's own action brings back an unsubscribed, bounced
         or complained address, or one removed (suppressed): a confirmed sign-up is
-        fresh consent. Admin imports never do it without --resubscribe.
+        fresh consent. Admin imports never do it without --resubscribe. With `welcome`,
+        the row's welcome mail falls due in the same transaction.
         """
         with self.transaction():
             signup = self.get_signup(signup_id)
@@ -135,7 +177,10 @@ class SignupsMixin(SubscriptionsMixin):
                 " DO UPDATE SET status = 'active', sections = excluded.sections",
                 [subscriber_id, signup.list_id, sections_json(signup.sections), stamp],
             )
-            self.db.execute("UPDATE signups SET confirmed_at = ? WHERE id = ?", [stamp, signup_id])
+            self.db.execute(
+                "UPDATE signups SET confirmed_at = ?, welcome_due_at = ? WHERE id = ?",
+                [stamp, stamp if welcome else None, signup_id],
+            )
         found = self.get_signup(signup_id)
         assert found is not None
         return found

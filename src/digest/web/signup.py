@@ -320,7 +320,10 @@ class SignupPages:
 
     def _confirm(self, signup_id: int, now: datetime) -> Any:
         with pipeline.open_store(self.settings) as store:
-            return signup.confirm(store, signup_id, now=now)
+            confirmed = signup.confirm(store, self.settings, signup_id, now=now)
+            if self.settings.signup_welcome == "on":  # its welcome, and any left waiting
+                signup.send_welcomes(store, self.settings, self.pages, now=now)
+            return confirmed
 
     def _same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")
