@@ -743,3 +743,52 @@ def test_no_welcome_for_a_reader_who_left_before_it_went(settings: Settings) -> 
         # the dead server is never reached: nothing is left to send
         assert signup.send_welcomes(store, settings, Pages(None), now=NOW) == (0, 0)
         assert not store.has_unsent_welcomes(since=NOW - timedelta(days=1))
+
+
+def test_the_answer_says_how_long_until_one_may_ask_again_as_the_setting_says(
+    settings: Settings, smtp_server: CaptureServer
+) -> None:
+    for s in make_site(
+        settings, smtp_server, rate_limit=1000, signup_challenge="off", signup_resend=5400
+    ):
+        english = s.sign_up("a@example.com")
+        assert "you can ask again in 90 minutes." in english.text
+        french = s.sign_up("b@example.com", locale="fr")
+        assert "vous pourrez redemander dans 90 minutes." in french.text
+        arabic = s.sign_up("c@example.com", locale="ar")
+        assert "ويمكنك الطلب من جديد بعد 90 دقيقة." in arabic.text
+        assert "an hour" not in english.text
+
+
+def test_the_default_wait_and_no_wait(settings: Settings, smtp_server: CaptureServer) -> None:
+    for s in make_site(settings, smtp_server, rate_limit=1000, signup_challenge="off"):
+        assert "you can ask again in 1 hour." in s.sign_up("a@example.com").text
+        french = s.sign_up("b@example.com", locale="fr").text
+        assert "vous pourrez redemander dans 1\N{NO-BREAK SPACE}heure." in french
+        assert "بعد ساعة." in s.sign_up("c@example.com", locale="ar").text
+    other = replace(settings, db=settings.db.with_name("other.db"))
+    for s in make_site(
+        other, smtp_server, rate_limit=1000, signup_challenge="off", signup_resend=0
+    ):
+        assert "Look in your spam folder, then ask again." in s.sign_up("d@example.com").text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english", "french"),
+    [
+        (3600, "1 hour", "1\N{NO-BREAK SPACE}heure"),
+        (5400, "90 minutes", "90 minutes"),  # Babel alone: "2 hours"
+        (4800, "80 minutes", "80 minutes"),  # Babel alone: "1 hour", less than it is
+        (604800, "7 days", "7\N{NO-BREAK SPACE}jours"),
+        (3601, "61 minutes", "61 minutes"),  # never shorter than the setting
+        (30, "30 seconds", "30\N{NO-BREAK SPACE}secondes"),
+        (0, "", ""),
+    ],
+)
+def test_resend_wait_is_never_shorter_than_the_setting(
+    seconds: int, english: str, french: str
+) -> None:
+    from babel import Locale
+
+    assert signup.resend_wait(seconds, Locale.parse("en")) == english
+    assert signup.resend_wait(seconds, Locale.parse("fr")) == french

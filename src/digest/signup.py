@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import math
 from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from email.utils import format_datetime, formataddr
 from typing import Any, Protocol
 
 from babel import Locale
+from babel.dates import format_timedelta
 
 from digest import ingest, message
 from digest.config import Settings
@@ -67,6 +69,26 @@ def truncate_ip(host: str) -> str:
 def form_version(text: str) -> str:
     """A short hash of the form's wording: which text the reader agreed to."""
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def resend_wait(seconds: float, locale: Locale) -> str:
+    """DIGEST_SIGNUP_RESEND as the form's answer says it ("1 hour", "90 minutes", "7 jours"),
+    never shorter than it is: in the largest unit it is a whole number of (rounded up to
+    the minute beyond a minute). Babel alone rounds: 90 minutes would read "2 hours" and
+    80 minutes "1 hour". Empty for no wait at all."""
+    whole = math.ceil(seconds)
+    if whole <= 0:
+        return ""
+    if whole > 60:
+        whole = math.ceil(whole / 60) * 60
+    for unit in (86400, 3600, 60, 1):
+        if whole % unit == 0:
+            amount = whole // unit
+            break
+    # The threshold makes Babel pick that unit: every larger one counts less than `amount`.
+    return format_timedelta(
+        timedelta(seconds=whole), threshold=amount, format="long", locale=locale
+    )
 
 
 def request_signup(

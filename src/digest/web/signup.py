@@ -225,7 +225,12 @@ class SignupPages:
             return self.form_page(news_list, locale, status=400, invalid=True)
         if as_json:
             return JSONResponse({"status": "check_inbox"}, headers=FORM_HEADERS)
-        html = self.pages.render("subscribe_sent.html", locale, list_name=news_list.name)
+        html = self.pages.render(
+            "subscribe_sent.html",
+            locale,
+            list_name=news_list.name,
+            wait=signup.resend_wait(self.settings.signup_resend, locale),
+        )
         return HTMLResponse(html, headers=FORM_HEADERS)
 
     async def challenge(self, request: Request) -> Response:
