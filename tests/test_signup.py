@@ -433,6 +433,41 @@ def test_a_solved_challenge_signs_up_once(guarded: Site) -> None:
     assert replayed.status_code == 400 and len(guarded.mails()) == 1
 
 
+def test_a_spent_solution_is_refused_by_another_worker_and_after_a_restart(
+    guarded: Site,
+) -> None:
+    payload = solve(page_challenge(guarded))
+    assert guarded.sign_up("reader@example.com", altcha=payload).status_code == 200
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    second = replace(guarded.settings, base_url=origin)  # another worker, or a restart
+    with (
+        serving(create_app(second, clock=guarded.clock.clock, port=port), port),
+        httpx.Client(base_url=origin, timeout=10) as http,
+    ):
+        replayed = http.post(
+            "/subscribe/daily", data={"email": "other@example.com", "altcha": payload}
+        )
+        assert replayed.status_code == 400
+        fresh = solve(page_challenge(guarded))  # and the other way round
+        assert (
+            http.post(
+                "/subscribe/daily", data={"email": "b@example.com", "altcha": fresh}
+            ).status_code
+            == 200
+        )
+    assert guarded.sign_up("c@example.com", altcha=fresh).status_code == 400
+    assert sorted(str(m["To"]) for m in guarded.mails()) == ["b@example.com", "reader@example.com"]
+    with Store.open(guarded.settings.db) as store:
+        assert store.db.execute("SELECT count(*) FROM spent_challenges").fetchone()[0] == 2
+    guarded.clock.advance(31 * 60)  # both challenges expired: pruned when the next is spent
+    assert (
+        guarded.sign_up("d@example.com", altcha=solve(page_challenge(guarded))).status_code == 200
+    )
+    with Store.open(guarded.settings.db) as store:
+        assert store.db.execute("SELECT count(*) FROM spent_challenges").fetchone()[0] == 1
+
+
 def test_expired_and_forged_solutions_are_refused(guarded: Site) -> None:
     challenge = page_challenge(guarded)
     forged = solve({**challenge, "signature": "0" * 64})

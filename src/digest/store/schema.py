@@ -586,3 +586,19 @@ def _signup_welcome(db: Database) -> None:
             WHERE welcome_due_at IS NOT NULL AND welcome_sent_at IS NULL;
         """
     )
+
+
+@migrations(name="0020_spent_challenges")
+def _spent_challenges(db: Database) -> None:
+    """ALTCHA solutions already accepted (issue 13), by their challenge's signature, kept
+    until the challenge expires (UTC seconds), so a replay is refused by every worker of
+    `digest serve` and after a restart; expired rows are pruned as new ones come."""
+    db.executescript(
+        """
+        CREATE TABLE spent_challenges (
+            signature TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX spent_challenges_expiry ON spent_challenges(expires_at);
+        """
+    )

@@ -185,6 +185,18 @@ class SignupsMixin(SubscriptionsMixin):
         assert found is not None
         return found
 
+    def spend_challenge(self, signature: str, *, expires_at: int, now: int) -> bool:
+        """Record an accepted ALTCHA solution; False when it was spent already (a replay,
+        from this process or any other on the database). Expired ones are pruned first."""
+        with self.transaction():
+            self.db.execute("DELETE FROM spent_challenges WHERE expires_at < ?", [now])
+            cursor = self.db.execute(
+                "INSERT INTO spent_challenges (signature, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (signature) DO NOTHING",
+                [signature, expires_at],
+            )
+        return cursor.rowcount == 1
+
     def consents(self, email: str) -> Iterator[tuple[str, Signup]]:
         """(list slug, confirmed sign-up) for this address, oldest first: the consent record."""
         for row in self._rows(
