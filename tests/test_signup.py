@@ -827,3 +827,14 @@ def test_resend_wait_is_never_shorter_than_the_setting(
 
     assert signup.resend_wait(seconds, Locale.parse("en")) == english
     assert signup.resend_wait(seconds, Locale.parse("fr")) == french
+
+
+def test_removing_a_subscriber_erases_their_sign_ups_and_consent(site: Site, run: Cli) -> None:
+    site.sign_up("reader@example.com")
+    site.confirm(site.link(site.mails()[0]))
+    run("subscribers", "remove", "reader@example.com")
+    with Store.open(site.settings.db) as store:
+        assert store.db.execute("SELECT count(*) FROM signups").fetchone()[0] == 0
+    run("subscribers", "add", "reader@example.com", "--list", "daily", "--force")
+    exported = run("subscribers", "export").stdout
+    assert "reader@example.com,,daily,,,,active,active,,,,,,,admin" in exported
