@@ -838,3 +838,22 @@ def test_removing_a_subscriber_erases_their_sign_ups_and_consent(site: Site, run
     run("subscribers", "add", "reader@example.com", "--list", "daily", "--force")
     exported = run("subscribers", "export").stdout
     assert "reader@example.com,,daily,,,,active,active,,,,,,,admin" in exported
+
+
+def test_a_welcome_claimed_by_a_sender_that_crashed_is_sent_once_later(settings: Settings) -> None:
+    pipeline.init_project(settings)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(NewsList(slug="daily", name="Daily", signup="open"), now=NOW)
+        found = signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+        assert found is not None and found.id is not None
+        store.confirm_signup(found.id, now=NOW, welcome=True)
+        assert store.claim_welcome(found.id, now=NOW, stale=signup.CLAIM_STALE)  # then a crash
+        later = NOW + timedelta(minutes=1)
+        assert not store.claim_welcome(found.id, now=later, stale=signup.CLAIM_STALE)  # in flight
+        stale = NOW + timedelta(minutes=6)
+        assert store.claim_welcome(found.id, now=stale, stale=signup.CLAIM_STALE)  # taken again
+        store.mark_welcome_sent(found.id, now=stale)
+        assert not store.claim_welcome(found.id, now=NOW + timedelta(hours=1), stale=timedelta(0))
+        assert store.unsent_welcomes(since=NOW - timedelta(days=1)) == []

@@ -5,11 +5,15 @@
    written: one confirmation mail an hour at most, whoever keeps submitting the form).
 2. `send_confirmations` sends every unsent row's confirmation mail and marks it sent:
    written first, claimed, sent, then marked, so a crash loses none and two sign-ups at
-   once never send one row twice; the next sign-up (or `digest signups send`) sends what
-   an earlier crash or a refusing server left. The mail carries nothing the reader typed
-   (not the name), only the list's name and the signed link.
+   once never send one row twice; the next sign-up, `digest signups send` and every
+   `digest send` / `digest schedule` round (`send_pending`) send what an earlier crash
+   or a refusing server left. The mail carries nothing the reader typed (not the
+   name), only the list's name and the signed link. Its envelope sender is
+   DIGEST_BOUNCE_ADDRESS when set.
 3. `confirm` (from the POST of the confirmation page, never a GET) makes the reader an
-   active subscriber of that list with the sections they chose.
+   active subscriber of that list with the sections they chose; with
+   DIGEST_SIGNUP_WELCOME=on a welcome mail falls due on the same row and
+   `send_welcomes` sends it with the same ledger steps.
 
 Whether the address was known already changes none of this: the same rows, the same
 mail, the same answer, so the form cannot be used to find out who subscribes.
@@ -256,7 +260,9 @@ def build_welcome(
     """The welcome mail: localised, the list's name and the sections chosen (the list's
     own names, nothing the reader typed), and the digest's unsubscribe headers and links."""
     assert subscriber.id is not None and news_list.id is not None and signup.id is not None
-    locale = pages.locale_for(subscriber.locale, signup.locale, news_list.locale)
+    locale = pages.locale_for(
+        signup.locale, subscriber.locale, news_list.locale
+    )  # the form's first
     secret = load_secrets(settings.secret_file, now=now, create=True)[0]
     unsub = make_token(secret, "unsubscribe", subscriber.id, news_list.id)
     prefs = make_token(secret, "preferences", subscriber.id, news_list.id)
