@@ -9,6 +9,7 @@ status notification later, records it through these functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import datetime
@@ -17,6 +18,9 @@ from typing import Any
 from digest.errors import NotFoundError
 from digest.store.base import to_text
 from digest.store.subscribers import SubscribersMixin
+
+# message.message_id's shape: <YYYY-MM-DD.SUBSCRIBER_ID.16 hex@domain>.
+_OUR_MESSAGE_ID = re.compile(r"<\d{4}-\d{2}-\d{2}\.(\d+)\.[0-9a-f]{16}@[^<>@\s]+>")
 
 # Statuses that stop mail, mildest first: a bounce never turns a complaint back into less.
 _STRENGTH = ("active", "unsubscribed", "bounced", "complained")
@@ -97,9 +101,19 @@ class BouncesMixin(SubscribersMixin):
         return cursor.rowcount == 1
 
     def edition_of_message(self, message_id: str) -> tuple[int, int] | None:
-        """(edition_id, subscriber_id) of the ledger row that sent this Message-ID."""
+        """(edition_id, subscriber_id) of the ledger row that sent this Message-ID.
+
+        Our Message-IDs read `<day.SUBSCRIBER.hash@domain>` (message.message_id), so the
+        lookup goes through the subscriber index: no index on message_id for every send to
+        pay for, and no scan of the ledger. Any other shape was not sent by us.
+        """
+        match = _OUR_MESSAGE_ID.fullmatch(message_id.strip())
+        if match is None:
+            return None
         row = self._one(
-            "SELECT edition_id, subscriber_id FROM deliveries WHERE message_id = ?", [message_id]
+            "SELECT edition_id, subscriber_id FROM deliveries INDEXED BY deliveries_subscriber"
+            " WHERE subscriber_id = ? AND message_id = ?",
+            [int(match.group(1)), message_id.strip()],
         )
         return (int(row["edition_id"]), int(row["subscriber_id"])) if row else None
 
