@@ -857,3 +857,17 @@ def test_a_welcome_claimed_by_a_sender_that_crashed_is_sent_once_later(settings:
         store.mark_welcome_sent(found.id, now=stale)
         assert not store.claim_welcome(found.id, now=NOW + timedelta(hours=1), stale=timedelta(0))
         assert store.unsent_welcomes(since=NOW - timedelta(days=1)) == []
+
+
+def test_the_schedulers_reload_round_sends_waiting_confirmations(
+    run: Cli, settings: Settings, smtp_server: CaptureServer
+) -> None:
+    from digest import dispatch
+
+    run("lists", "add", "daily", "--name", "Daily News", "--from-addr", "news@example.com")
+    _waiting_signup(settings, "reader@example.com")
+    settings = replace(settings, smtp_url=smtp_server.url)
+    with Store.open(settings.db) as store:  # what `digest schedule` runs on every reload
+        assert dispatch.retry_started(store, settings, clock=ManualClock().clock) == []
+    ((frm, to, _),) = smtp_server.handler.received
+    assert (frm, to) == ("news@example.com", ["reader@example.com"])  # no bounce address set
