@@ -39,7 +39,7 @@ SUBSCRIBER_COLUMNS = (
     "consent_ip",  # as stored: cut to /24 or /48
     "consent_source",
 )
-CONSENT_COLUMNS = SUBSCRIBER_COLUMNS[9:]
+CONSENT_COLUMNS = tuple(c for c in SUBSCRIBER_COLUMNS if c.startswith("consent_"))  # the last six
 # Where a subscription's consent record comes from: "signup", a confirmed sign-up on this
 # site (its own evidence); "import-of-export", a record that came in with an imported
 # export (what the file said, never proof: an import confirms nobody); "admin", added by
