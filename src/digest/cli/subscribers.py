@@ -300,20 +300,6 @@ def listing_json(s: Subscriber, sections: dict[str, list[str]]) -> dict[str, obj
     }
 
 
-def consent_by_subscriber(rows: Iterable[tuple[str, ...]]) -> Iterator[dict[str, dict[str, str]]]:
-    """{list slug: consent record} from export rows (one per subscription, by address
-    then slug), one subscriber at a time: streamed like the rows, and in step with
-    `subscriber_listing` (the same filter and order)."""
-    from digest import roster
-
-    names = [c.removeprefix("consent_") for c in roster.CONSENT_COLUMNS]
-    start = len(roster.SUBSCRIBER_COLUMNS) - len(names)
-    for _, group in itertools.groupby(rows, key=lambda cells: cells[0]):
-        yield {
-            cells[2]: dict(zip(names, cells[start:], strict=True)) for cells in group if cells[2]
-        }
-
-
 def echo_json_array(items: Iterable[object]) -> None:
     """What json.dumps(list(items), indent=2) prints, written one item at a time."""
     write = sys.stdout.write
@@ -521,11 +507,9 @@ def subscribers_export(
 
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
-            rows = store.subscriber_listing(slug, status=status)
-            consents = consent_by_subscriber(store.export_rows(slug, status=status))
             echo_json_array(
                 {**listing_json(s, sections), "consent": consent}
-                for (s, sections), consent in zip(rows, consents, strict=True)
+                for s, sections, consent in store.export_listing(slug, status=status)
             )
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -16,6 +17,8 @@ from digest.store.subscribers import SubscribersMixin, _subscriber_from_row
 
 NO_CONSENT = ("", "", "", "", "", "admin")  # a subscription with no record: single opt-in
 NO_LIST = ("",) * 6
+# The consent record's cells in export_rows (roster.CONSENT_COLUMNS without "consent_").
+CONSENT_FIELDS = ("signed_up_at", "form", "form_version", "confirmed_at", "ip", "source")
 
 
 class SubscriptionsMixin(SubscribersMixin):
@@ -298,6 +301,37 @@ class SubscriptionsMixin(SubscribersMixin):
                 paused or "",
                 *consent,
             )
+
+    def export_listing(
+        self, list_slug: str | None = None, *, status: str | None = None
+    ) -> Iterator[tuple[Subscriber, dict[str, list[str]], dict[str, dict[str, str]]]]:
+        """`subscriber_listing` with each subscription's consent record ({slug: record},
+        the columns of `export_rows` without their prefix), for `export --json`. Both
+        queries stream in one read transaction, so they see the same subscribers."""
+        start = 9  # export_rows' cells: the subscription's nine, then the consent record
+        owns = not self.db.conn.in_transaction
+        if owns:
+            self.db.conn.execute("BEGIN")  # deferred: a read snapshot, no write lock
+        try:
+            rows = self.export_rows(list_slug, status=status)
+            groups = itertools.groupby(rows, key=lambda cells: cells[0])
+            for (subscriber, sections), (email, group) in zip(
+                self.subscriber_listing(list_slug, status=status), groups, strict=True
+            ):
+                if email != subscriber.email:
+                    raise StoreError(f"export out of step at {email}", hint="a bug: report it")
+                yield (
+                    subscriber,
+                    sections,
+                    {
+                        cells[2]: dict(zip(CONSENT_FIELDS, cells[start:], strict=True))
+                        for cells in group
+                        if cells[2]
+                    },
+                )
+        finally:
+            if owns and self.db.conn.in_transaction:
+                self.db.conn.execute("COMMIT")
 
     def keep_imported_consents(
         self, records: Iterable[tuple[str, int, Any]], *, now: datetime
