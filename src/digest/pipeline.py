@@ -82,6 +82,21 @@ def init_project(settings: Settings) -> tuple[Path, Path]:
 # -- editions -----------------------------------------------------------------------------
 
 
+def next_edition(store: Store, news_list: NewsList, now: datetime) -> Edition:
+    """The list's next edition to go out at `now`: of the first sending day from today
+    (in the list's zone) whose edition has not begun going out, as its editor shaped it
+    and with what has been published so far."""
+    day = issue.local_today(news_list, now)
+    for ahead in range(15):
+        candidate = day + timedelta(days=ahead)
+        if (
+            issue.sends_on(news_list, candidate)
+            and store.find_edition(news_list, candidate) is None
+        ):
+            return load_edition(store, news_list, candidate)
+    return load_edition(store, news_list, day)  # no days at all: cannot be stored
+
+
 def load_edition(store: Store, news_list: NewsList, day: date, *, edited: bool = True) -> Edition:
     """The list's edition for `day`, as its editor shaped it (`edited=False`: as built)."""
     start, end = issue.edition_window(news_list, day)
@@ -167,6 +182,7 @@ def make_theme(settings: Settings) -> Theme:
         logo_size=settings.theme_logo_size,
         accent=settings.theme_accent,
         footer=settings.theme_footer,
+        address=settings.theme_address,
     )
 
 
@@ -527,6 +543,7 @@ class PruneReport:
     editions: int
     rows: int
     pending: int  # old editions left alone: rows still queued or deferred
+    edits: int = 0  # editors' edits of old editions that never went out, forgotten
 
 
 def prune_ledger(
@@ -538,8 +555,10 @@ def prune_ledger(
     Kept: every edition (date, subject, article count) and its counts; every
     subscriber's status (bounced, complained, unsubscribed) and the suppression list,
     which is what stops mail; the whole ledger of the last `keep_days` days, which is
-    what dedup, retries, catch-up runs and the hourly limit read. Gone: who got which
-    old edition, its Message-ID and the server's reply.
+    what dedup, retries, catch-up runs and the hourly limit read; the editors' edits of
+    every edition that went out (the archive shows them). Gone: who got which old
+    edition, its Message-ID and the server's reply, and the edits of old editions that
+    never went out.
     """
     keep = settings.ledger_keep_days if keep_days is None else keep_days
     if keep < MIN_KEEP_DAYS:
@@ -549,7 +568,8 @@ def prune_ledger(
         )
     before = now.date() - timedelta(days=keep)
     editions, rows, pending = store.prune_ledger(before=before, now=now)
-    return PruneReport(before=before, editions=editions, rows=rows, pending=pending)
+    edits = store.prune_edition_edits(before=before)
+    return PruneReport(before=before, editions=editions, rows=rows, pending=pending, edits=edits)
 
 
 def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:

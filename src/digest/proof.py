@@ -18,10 +18,13 @@ from digest.config import Settings
 from digest.errors import InputError
 from digest.models import Edition, NewsList, RenderedEdition, Subscriber
 from digest.pipeline import dkim_key, envelope_for, load_edition, make_renderer, smtp_settings
+from digest.render import PLACEHOLDER_RE
 from digest.render.checks import Check, check_edition
 from digest.secret import load_secret
 from digest.sender import SmtpSender
 from digest.store import Store
+
+SAMPLE_READER = "reader@example.com"  # whom `digest preview --out` files are filled in for
 
 
 def preview_edition(
@@ -33,18 +36,33 @@ def preview_edition(
     now: datetime,
     out: Path,
 ) -> tuple[Edition, RenderedEdition, list[Path]]:
-    """Write issue.html, issue.txt and issue.mjml for the edition into `out`.
+    """Write issue.html, issue.txt and issue.mjml for the edition into `out`, filled in for
+    a sample subscriber (SAMPLE_READER, no name) as a send would fill them: the files show
+    an address and working-looking links, never `[[email]]`.
 
     `day` None means today at `now` in the list's time zone.
     """
     news_list = store.pick_list(slug)
-    edition = load_edition(store, news_list, day or issue.local_today(news_list, now))
+    day = day or issue.local_today(news_list, now)
+    edition = load_edition(store, news_list, day)
     rendered = make_renderer(settings).render(edition)
+    reader = Subscriber(email=SAMPLE_READER, name="", id=0)
+    env = envelope_for(
+        reader, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
+    )
+    values = {
+        "name": "",
+        "email": SAMPLE_READER,
+        "unsubscribe_url": env.unsubscribe_url,
+        "preferences_url": env.preferences_url,
+    }
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for suffix, body in (("html", rendered.html), ("txt", rendered.text), ("mjml", rendered.mjml)):
         path = out / f"issue.{suffix}"
-        path.write_text(body, encoding="utf-8")
+        path.write_text(
+            PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), body), encoding="utf-8"
+        )
         paths.append(path)
     return edition, rendered, paths
 
@@ -94,13 +112,7 @@ def preview_as(
         target, news_list, day, settings=settings, secret=load_secret(settings.secret_file), now=now
     )
     raw = message.build_message(message.compile_edition(rendered), env)
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    parts = {
-        part.get_content_type(): part.get_content()
-        for part in parsed.walk()
-        if not part.is_multipart()
-    }
-    html, text = parts.get("text/html", ""), parts.get("text/plain", "")
+    html, text = _read_parts(raw)
     return EditionPreview(
         edition=view,
         rendered=rendered,
@@ -110,6 +122,17 @@ def preview_as(
         checks=check_edition(view, rendered, html, base_url=settings.base_url),
         subscriber=subscriber,
     )
+
+
+def _read_parts(raw: bytes) -> tuple[str, str]:
+    """The HTML and text parts of a built message, decoded."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = {
+        part.get_content_type(): part.get_content()
+        for part in parsed.walk()
+        if not part.is_multipart()
+    }
+    return parts.get("text/html", ""), parts.get("text/plain", "")
 
 
 TEST_SUBJECT_PREFIX = "[Test] "
@@ -127,7 +150,34 @@ def send_test(
     now: datetime,
     smtp_url: str | None = None,
 ) -> str:
-    """Send one test copy of what `preview_as` shows to `to`; record nothing. The note.
+    """Send one test copy of what `preview_as` shows to `to`; record nothing. The note."""
+    note, _ = send_test_checked(
+        store,
+        settings,
+        slug=slug,
+        day=day,
+        to=to,
+        subscriber_id=subscriber_id,
+        locale=locale,
+        now=now,
+        smtp_url=smtp_url,
+    )
+    return note
+
+
+def send_test_checked(
+    store: Store,
+    settings: Settings,
+    *,
+    slug: str,
+    day: date | None,
+    to: str,
+    subscriber_id: int | None = None,
+    locale: str | None = None,
+    now: datetime,
+    smtp_url: str | None = None,
+) -> tuple[str, list[Check]]:
+    """`send_test`, with the preview's checks of the copy sent (`digest send --to`).
 
     The same sections, language and name as the preview, signed like a real send, with
     "[Test] " before the subject. The copy is addressed to `to` only, and its links carry
@@ -135,7 +185,7 @@ def send_test(
     """
     address = ingest.normalize_email(to, where="test address")
     day = day or issue.local_today(store.get_list(slug), now)
-    news_list, _, rendered, subscriber = _preview_view(
+    news_list, view, rendered, subscriber = _preview_view(
         store, settings, slug=slug, day=day, subscriber_id=subscriber_id, locale=locale
     )
     stand_in = Subscriber(email=address, name=subscriber.name if subscriber else "", id=0)
@@ -145,9 +195,10 @@ def send_test(
     data = message.build_message(
         message.compile_edition(marked), env, dkim_key(settings, news_list)
     )
+    checks = check_edition(view, rendered, _read_parts(data)[0], base_url=settings.base_url)
     with SmtpSender(smtp_settings(settings, smtp_url)) as sender:
         sender.send(news_list.from_addr, message.ascii_address(address), data)
-    return f"test copy sent to {address}; nothing recorded"
+    return f"test copy sent to {address}; nothing recorded", checks
 
 
 def _preview_view(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from digest.errors import NotFoundError
@@ -98,6 +98,21 @@ class BouncesMixin(SubscribersMixin):
             f" VALUES ({', '.join('?' for _ in columns)})",
             [*row.values(), to_text(now)],
         )
+        return cursor.rowcount == 1
+
+    def claim_webhook_nonce(
+        self, provider: str, nonce: str, *, now: datetime, keep_seconds: float
+    ) -> bool:
+        """True the first time `nonce` is seen (within `keep_seconds`); older ones are dropped."""
+        with self.transaction():
+            self.db.conn.execute(
+                "DELETE FROM webhook_nonces WHERE seen_at < ?",
+                [to_text(now - timedelta(seconds=keep_seconds))],
+            )
+            cursor = self.db.conn.execute(
+                "INSERT OR IGNORE INTO webhook_nonces (provider, nonce, seen_at) VALUES (?, ?, ?)",
+                [provider, nonce[:200], to_text(now)],
+            )
         return cursor.rowcount == 1
 
     def edition_of_message(self, message_id: str) -> tuple[int, int] | None:

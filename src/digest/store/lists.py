@@ -18,8 +18,9 @@ class ListsMixin(StoreBase):
         try:
             self.db.execute(
                 "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
-                " address, only_sections, languages, days, signup, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " address, only_sections, languages, days, signup, brand_name, logo_url,"
+                " logo_size, accent, footer, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [news_list.slug, *_list_values(news_list), to_text(now)],
             )
         except sqlite3.IntegrityError:
@@ -32,7 +33,8 @@ class ListsMixin(StoreBase):
     def update_list(self, news_list: NewsList) -> NewsList:
         self.db.execute(
             "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
-            " address=?, only_sections=?, languages=?, days=?, signup=? WHERE slug=?",
+            " address=?, only_sections=?, languages=?, days=?, signup=?, brand_name=?,"
+            " logo_url=?, logo_size=?, accent=?, footer=? WHERE slug=?",
             [*_list_values(news_list), news_list.slug],
         )
         return self.get_list(news_list.slug)
@@ -124,6 +126,20 @@ class ListsMixin(StoreBase):
                 )
         return self.edition_edits(news_list, day)
 
+    def prune_edition_edits(self, *, before: date) -> int:
+        """Forget the edits of editions dated before `before` that never went out (no
+        `editions` row): drafts nobody will send. The edits of an edition that went out
+        stay, as its row does: the archive shows it as its editor shaped it (a dropped
+        story must not come back). Returns how many were forgotten."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "DELETE FROM edition_edits WHERE date < ? AND NOT EXISTS (SELECT 1 FROM"
+                " editions WHERE editions.list_id = edition_edits.list_id"
+                " AND editions.date = edition_edits.date)",
+                [before.isoformat()],
+            )
+        return max(cursor.rowcount, 0)
+
     def get_list_by_id(self, list_id: int) -> NewsList | None:
         row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])
         return None if row is None else _list_from_row(row)
@@ -143,6 +159,11 @@ def _list_values(news_list: NewsList) -> list[Any]:
         sections_json(news_list.languages),
         format_days(news_list.days),
         news_list.signup,
+        news_list.brand_name,
+        news_list.logo_url,
+        news_list.logo_size,
+        news_list.accent,
+        news_list.footer,
     ]
 
 
@@ -161,4 +182,9 @@ def _list_from_row(row: dict[str, Any]) -> NewsList:
         languages=tuple(json.loads(row["languages"])),
         days=parse_days(row["days"]),
         signup=row["signup"],
+        brand_name=row["brand_name"],
+        logo_url=row["logo_url"],
+        logo_size=row["logo_size"],
+        accent=row["accent"],
+        footer=row["footer"],
     )

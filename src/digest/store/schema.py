@@ -547,6 +547,40 @@ def _signups(db: Database) -> None:
     )
 
 
+@migrations(name="0016_webhook_nonces")
+def _webhook_nonces(db: Database) -> None:
+    """Values a provider webhook may use once (Mailgun's signature token, whose signature
+    does not cover the body): kept for the timestamp window, so a captured post cannot be
+    replayed with other events inside it."""
+    db.executescript(
+        """
+        CREATE TABLE webhook_nonces (
+            provider TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (provider, nonce)
+        );
+        CREATE INDEX webhook_nonces_seen ON webhook_nonces(seen_at);
+        """
+    )
+
+
+@migrations(name="0019_list_look")
+def _list_look(db: Database) -> None:
+    """A look per list (`lists add|edit --brand-name --logo --logo-size --accent --footer`):
+    empty text means the site's DIGEST_THEME_* value, as `address` already does for the
+    postal address (DIGEST_THEME_ADDRESS)."""
+    db.executescript(
+        """
+        ALTER TABLE lists ADD COLUMN brand_name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN logo_url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN logo_size TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN accent TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN footer TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
 @migrations(name="0020_imported_consents")
 def _imported_consents(db: Database) -> None:
     """Consent records that came in with `subscribers import` of an export (issue 13):
