@@ -45,6 +45,8 @@ class Settings:
     signup_expiry: float = 7 * 86400.0  # DIGEST_SIGNUP_EXPIRY: seconds a confirmation link lasts
     signup_challenge: str = "on"  # DIGEST_SIGNUP_CHALLENGE: ALTCHA proof of work on the form
     signup_welcome: str = "off"  # DIGEST_SIGNUP_WELCOME: one welcome mail after confirming
+    # Approval (issue 14): proofs mailed to a list's editors before the due moment.
+    proof_hours: int = 3  # DIGEST_PROOF_HOURS: hours before the due moment; 0: no proofs
     # The theme (render.Theme): what a site changes without touching templates.
     theme_name: str = ""  # DIGEST_THEME_NAME: name in the header/subject (default: the list's)
     theme_logo_url: str = ""  # DIGEST_THEME_LOGO_URL: https URL of a logo shown in the header
@@ -82,7 +84,13 @@ _FLOAT_FIELDS = {
     "busy_timeout",
     "webhook_max_age",
 }
-_INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit", "ledger_keep_days"}
+_INT_FIELDS = {
+    "rate_limit",
+    "html_budget_kb",
+    "soft_bounce_limit",
+    "ledger_keep_days",
+    "proof_hours",
+}
 
 
 def load_settings(
@@ -182,6 +190,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"DIGEST_SIGNUP_WELCOME must be on or off, got {settings.signup_welcome!r}",
             hint="on sends one welcome mail after a reader confirms a sign-up",
+        )
+    if not 0 <= settings.proof_hours <= 48:
+        raise ConfigError(
+            f"DIGEST_PROOF_HOURS must be between 0 and 48, got {settings.proof_hours}",
+            hint="hours before the due moment that editors get a proof; 0 sends none",
         )
     if settings.soft_bounce_limit < 1:
         raise ConfigError(

@@ -66,10 +66,24 @@ class NewsList:
     logo_size: str = ""
     accent: str = ""
     footer: str = ""
+    # "required": no edition goes out (scheduler, --run-due, `digest send`) until it is
+    # approved (`digest editions approve`); `editors` get a proof before the due moment.
+    approval: str = "none"
+    editors: tuple[str, ...] = ()
     id: int | None = None
 
 
 SIGNUP_MODES = ("open", "closed")
+APPROVAL_MODES = ("none", "required")
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """Who approved one edition, and when. An edit after it deletes it: approval is of
+    the version the editor saw."""
+
+    approved_by: str
+    approved_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from digest.intake import write_articles as write_articles
 from digest.models import (
     PENDING_STATES,
+    Approval,
     Delivery,
     DeliveryReport,
     Edition,
@@ -117,10 +118,13 @@ def edit_edition(
     note: str | None = None,
     subject: str | None = None,
     clear: bool = False,
-) -> EditionEdits:
+) -> tuple[EditionEdits, Approval | None]:
     """Change the editor's edits of one edition; None leaves a field as it is, and `clear`
     starts from none. Articles are named by URL or id and must be in the edition (as
-    built). Refused once the edition began going out: its readers would differ."""
+    built). Refused once the edition began going out: its readers would differ.
+
+    Returns the edits and, when they changed anything in an approved edition, the
+    approval they withdrew (approval is of a version: see `approval`)."""
     from digest import ingest
 
     news_list = store.get_list(slug)
@@ -330,6 +334,10 @@ def send_edition(
     if day is None:
         day = issue.local_today(news_list, clock.now())
     issue.refuse_unsent_day(news_list, day)  # `--days`: no edition on the other days
+    if not dry_run:
+        from digest.approval import require_approval
+
+        require_approval(store, news_list, day)  # `--approval required`: approved first
     if zone is not None:
         news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)

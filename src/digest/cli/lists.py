@@ -20,7 +20,7 @@ from digest.cli.base import (
 )
 from digest.cli.look import check_logo, look_of, look_options, read_look
 from digest.errors import InputError
-from digest.models import SIGNUP_MODES, NewsList
+from digest.models import APPROVAL_MODES, SIGNUP_MODES, NewsList
 
 # -- lists --------------------------------------------------------------------------------
 
@@ -59,6 +59,19 @@ def lists_group() -> None:
     help="open: readers may sign themselves up at /subscribe/SLUG (double opt-in).",
 )
 @look_options
+@click.option(
+    "--approval",
+    type=click.Choice(APPROVAL_MODES),
+    default="none",
+    show_default=True,
+    help="required: no edition goes out until `digest editions approve` (test copies do).",
+)
+@click.option(
+    "--editor",
+    "editors",
+    multiple=True,
+    help="An editor's address: gets a proof DIGEST_PROOF_HOURS before the due moment (repeat).",
+)
 @click.pass_context
 @handle_errors
 def lists_add(
@@ -75,6 +88,8 @@ def lists_add(
     days: str,
     address: str,
     signup: str,
+    approval: str,
+    editors: tuple[str, ...],
     **look: str | None,
 ) -> None:
     """Create a newsletter.
@@ -86,7 +101,8 @@ def lists_add(
     on those weekdays only; each edition holds what was published since the one before
     (a Monday edition after a Thursday one holds four days). --brand-name, --logo,
     --accent, --footer and --address give the list its own look; each one left out is
-    the site's (DIGEST_THEME_*).
+    the site's (DIGEST_THEME_*). --approval required holds each edition until an
+    editor approves it; the --editor addresses get a proof first.
 
     \b
     Example:
@@ -97,6 +113,7 @@ def lists_add(
       digest lists add weekly --name "The Week" --days mon --send-at 08:00
       digest lists add sport --name "Sport" --accent '#1a5fb4' \\
         --logo https://news.example.com/sport.png --logo-size 180x40
+      digest lists add daily --name "Morning" --approval required --editor desk@example.com
     """
     from digest import ingest, pipeline
 
@@ -122,6 +139,8 @@ def lists_add(
         languages=_check_languages(languages),
         days=issue.parse_days(days),
         signup=signup,
+        approval=approval,
+        editors=_check_editors(editors),
     )
     news_list = replace(news_list, **read_look(look))  # type: ignore[arg-type]
     check_logo(news_list)
@@ -169,6 +188,8 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
                         "languages": list(r.languages),
                         "days": issue.format_days(r.days),
                         "signup": r.signup,
+                        "approval": r.approval,
+                        "editors": list(r.editors),
                     }
                     for r in rows
                 ],
@@ -224,6 +245,8 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
         "address": r.address,
         "signup": r.signup,
         **look_of(r),
+        "approval": r.approval,
+        "editors": list(r.editors),
         "subscribers": total,
         "active": counts["active"],
         "unsubscribed": counts["unsubscribed"],
@@ -267,6 +290,15 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
     is_flag=True,
     help="Back to the site's name, logo, accent and footer (the address stays).",
 )
+@click.option(
+    "--approval",
+    type=click.Choice(APPROVAL_MODES),
+    help="required: no edition goes out until `digest editions approve`; none: as usual.",
+)
+@click.option(
+    "--editor", "editors", multiple=True, help="An editor's address for proofs (repeat; replaces)."
+)
+@click.option("--no-editors", is_flag=True, help="Forget the list's editors (no more proofs).")
 @click.pass_context
 @handle_errors
 def lists_edit(
@@ -284,6 +316,9 @@ def lists_edit(
     days: str | None,
     address: str | None,
     signup: str | None,
+    approval: str | None,
+    editors: tuple[str, ...],
+    no_editors: bool,
     clear_look: bool,
     **look: str | None,
 ) -> None:
@@ -297,6 +332,8 @@ def lists_edit(
       digest lists edit weekly --days mon,thu
       digest lists edit sport --accent '#1a5fb4' --footer "Sport desk, N'Djamena"
       digest lists edit sport --clear-look
+      digest lists edit daily --approval required \\
+        --editor desk@example.com --editor amina@example.com
     """
     from digest import ingest, pipeline
     from digest.cli.look import LOOK_FIELDS, LOOK_FLAGS
@@ -342,6 +379,12 @@ def lists_edit(
         changes["days"] = issue.parse_days(days)
     if signup is not None:
         changes["signup"] = signup
+    if approval is not None:
+        changes["approval"] = approval
+    if editors and no_editors:
+        raise InputError("--editor and --no-editors contradict each other", hint="give one of them")
+    if editors or no_editors:
+        changes["editors"] = _check_editors(editors)
     if not changes:
         raise InputError("nothing to change", hint="give at least one option, see --help")
     with pipeline.open_store(settings_of(ctx)) as store:
@@ -361,6 +404,12 @@ def _check_only_sections(only: bool, sections: tuple[str, ...]) -> bool:
             hint="name them with --section (repeat), e.g. --section Sport --only-sections",
         )
     return only
+
+
+def _check_editors(editors: tuple[str, ...]) -> tuple[str, ...]:
+    from digest import ingest
+
+    return tuple(dict.fromkeys(ingest.normalize_email(e, where="--editor") for e in editors))
 
 
 def _check_languages(languages: tuple[str, ...]) -> tuple[str, ...]:

@@ -581,6 +581,40 @@ def _list_look(db: Database) -> None:
     )
 
 
+@migrations(name="0018_edition_approval")
+def _edition_approval(db: Database) -> None:
+    """Approval (issue 14): a list may require its edition to be approved before it goes
+    out (`lists add|edit --approval required`), and names its editors (a JSON array of
+    addresses). One row per approved edition says who approved it and when; an edit
+    after that deletes the row in the same transaction (approval is of a version).
+    `edition_proofs` is the ledger of proofs mailed to editors before the due moment:
+    one row per (edition, editor), claimed before the send and stamped after it, so a
+    crash neither loses a proof nor mails it twice on the next round."""
+    db.executescript(
+        """
+        ALTER TABLE lists ADD COLUMN approval TEXT NOT NULL DEFAULT 'none'
+            CHECK (approval IN ('none', 'required'));
+        ALTER TABLE lists ADD COLUMN editors TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE edition_approvals (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            approved_by TEXT NOT NULL,
+            approved_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, date)
+        );
+        CREATE TABLE edition_proofs (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            editor TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            sent_at TEXT,
+            error TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (list_id, date, editor)
+        );
+        """
+    )
+
+
 @migrations(name="0020_imported_consents")
 def _imported_consents(db: Database) -> None:
     """Consent records that came in with `subscribers import` of an export (issue 13):
