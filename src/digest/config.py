@@ -44,6 +44,7 @@ class Settings:
     signup_resend: float = 3600.0  # DIGEST_SIGNUP_RESEND: seconds between two confirmations
     signup_expiry: float = 7 * 86400.0  # DIGEST_SIGNUP_EXPIRY: seconds a confirmation link lasts
     signup_challenge: str = "on"  # DIGEST_SIGNUP_CHALLENGE: ALTCHA proof of work on the form
+    signup_welcome: str = "off"  # DIGEST_SIGNUP_WELCOME: one welcome mail after confirming
     # Approval (issue 14): proofs mailed to a list's editors before the due moment.
     proof_hours: int = 3  # DIGEST_PROOF_HOURS: hours before the due moment; 0: no proofs
     # The theme (render.Theme): what a site changes without touching templates.
@@ -192,6 +193,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"DIGEST_SIGNUP_CHALLENGE must be on or off, got {settings.signup_challenge!r}",
             hint="off only for a site that protects its sign-up form in another way",
+        )
+    if settings.signup_welcome not in ("on", "off"):
+        raise ConfigError(
+            f"DIGEST_SIGNUP_WELCOME must be on or off, got {settings.signup_welcome!r}",
+            hint="on sends one welcome mail after a reader confirms a sign-up",
         )
     if not 0 <= settings.proof_hours <= 48:
         raise ConfigError(

@@ -142,6 +142,12 @@ def send(
         print_checks(checks)
         return
     with pipeline.open_store(settings) as store, _progress_bar(not as_json) as progress:
+        if not dry_run:  # sign-up confirmations left waiting go out with every send
+            from digest.dispatch import send_signup_mail
+
+            sent, left = send_signup_mail(store, settings, now=clock_of(ctx).now())
+            if sent or left:
+                err.print(f"sign-up confirmations: sent {sent}, left {left}", markup=False)
         report = pipeline.send_edition(
             store,
             settings,

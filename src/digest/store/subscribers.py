@@ -182,6 +182,9 @@ class SubscribersMixin(ListsMixin):
                         "unsubscribe", now=now, subscriber_id=int(row["id"]), via="removed"
                     )
                 self.db.execute("DELETE FROM subscribers WHERE id = ?", [row["id"]])
+            # their sign-ups too (the consent record, the name typed, the IP prefix): an
+            # address added again later must not show a consent given before its removal
+            self.db.execute("DELETE FROM signups WHERE email = ? COLLATE NOCASE", [email])
             if forget:
                 self.db.execute("DELETE FROM suppressions WHERE address_hash = ?", [digest_of])
             else:

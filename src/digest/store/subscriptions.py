@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from digest.errors import InputError, NotFoundError, StoreError
 from digest.models import NewsList, Recipient, Subscriber, Subscription
 from digest.store.base import sections_json, to_text
 from digest.store.lists import _list_from_row
 from digest.store.subscribers import SubscribersMixin, _subscriber_from_row
+
+NO_CONSENT = ("", "", "", "", "", "admin")  # a subscription with no record: single opt-in
+NO_LIST = ("",) * 6
+# The consent record's cells in export_rows (roster.CONSENT_COLUMNS without "consent_").
+CONSENT_FIELDS = ("signed_up_at", "form", "form_version", "confirmed_at", "ip", "source")
 
 
 class SubscriptionsMixin(SubscribersMixin):
@@ -280,7 +287,11 @@ class SubscriptionsMixin(SubscribersMixin):
     ) -> Iterator[tuple[str, ...]]:
         """The export format (roster.SUBSCRIBER_COLUMNS), streamed: one row per subscriber
         and list (of `list_slug` only, if given), a subscriber on no list as one row, by
-        address then list slug. The same filters as `subscribers`."""
+        address then list slug. The same filters as `subscribers`.
+
+        Each subscription carries its consent record: the latest confirmed sign-up
+        (source "signup"), else what an imported export said ("import-of-export"), else
+        none ("admin"). Both are index look-ups per row, so the export still streams."""
         where, params = self._subscriber_query(list_slug, status)
         join_params: list[object] = []
         join = "LEFT JOIN subscriptions x ON x.subscriber_id = s.id"
@@ -289,7 +300,13 @@ class SubscriptionsMixin(SubscribersMixin):
             join_params.append(self.get_list(list_slug).id)
         sql = (
             "SELECT s.email, s.name, l.slug, s.locale, s.timezone, x.sections, s.status,"
-            f" x.status, s.paused_at FROM subscribers s {join}"
+            " x.status, s.paused_at,"
+            " (SELECT json_array(g.created_at, g.form, g.form_version, g.confirmed_at, g.ip)"
+            " FROM signups g WHERE g.email = s.email COLLATE NOCASE AND g.list_id = x.list_id"
+            " AND g.confirmed_at IS NOT NULL ORDER BY g.confirmed_at DESC, g.id DESC LIMIT 1),"
+            " c.signed_up_at, c.form, c.form_version, c.confirmed_at, c.ip"
+            f" FROM subscribers s {join}"
+            " LEFT JOIN imported_consents c ON c.subscriber_id = s.id AND c.list_id = x.list_id"
             f" LEFT JOIN lists l ON l.id = x.list_id{where} ORDER BY s.email, l.slug"
         )
         for (
@@ -302,7 +319,15 @@ class SubscriptionsMixin(SubscribersMixin):
             status_,
             list_status,
             paused,
+            signed_up,
+            *imported,
         ) in self.db.conn.execute(sql, [*join_params, *params]):
+            if signed_up is not None:
+                consent = (*json.loads(signed_up), "signup")
+            elif imported[0] is not None:
+                consent = (*imported, "import-of-export")
+            else:
+                consent = NO_CONSENT if slug else NO_LIST
             yield (
                 email,
                 name,
@@ -313,7 +338,79 @@ class SubscriptionsMixin(SubscribersMixin):
                 status_,
                 list_status or "",
                 paused or "",
+                *consent,
             )
+
+    def export_listing(
+        self, list_slug: str | None = None, *, status: str | None = None
+    ) -> Iterator[tuple[Subscriber, dict[str, list[str]], dict[str, dict[str, str]]]]:
+        """`subscriber_listing` with each subscription's consent record ({slug: record},
+        the columns of `export_rows` without their prefix), for `export --json`. Both
+        queries stream in one read transaction, so they see the same subscribers."""
+        start = 9  # export_rows' cells: the subscription's nine, then the consent record
+        owns = not self.db.conn.in_transaction
+        if owns:
+            self.db.conn.execute("BEGIN")  # deferred: a read snapshot, no write lock
+        try:
+            rows = self.export_rows(list_slug, status=status)
+            groups = itertools.groupby(rows, key=lambda cells: cells[0])
+            for (subscriber, sections), (email, group) in zip(
+                self.subscriber_listing(list_slug, status=status), groups, strict=True
+            ):
+                if email != subscriber.email:
+                    raise StoreError(f"export out of step at {email}", hint="a bug: report it")
+                yield (
+                    subscriber,
+                    sections,
+                    {
+                        cells[2]: dict(zip(CONSENT_FIELDS, cells[start:], strict=True))
+                        for cells in group
+                        if cells[2]
+                    },
+                )
+        finally:
+            if owns and self.db.conn.in_transaction:
+                self.db.conn.execute("COMMIT")
+
+    def keep_imported_consents(
+        self, records: Iterable[tuple[str, int, Any]], *, now: datetime
+    ) -> None:
+        """Keep the consent records of an import, (address, list id, roster.ImportedConsent),
+        as imported records: they never confirm a subscription or stand in for a sign-up."""
+        self.db.conn.executemany(
+            "INSERT INTO imported_consents (subscriber_id, list_id, signed_up_at, form,"
+            " form_version, confirmed_at, ip, source, imported_at)"
+            " SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM subscribers WHERE email = ? COLLATE NOCASE"
+            " ON CONFLICT (subscriber_id, list_id) DO UPDATE SET signed_up_at ="
+            " excluded.signed_up_at, form = excluded.form, form_version = excluded.form_version,"
+            " confirmed_at = excluded.confirmed_at, ip = excluded.ip, source = excluded.source,"
+            " imported_at = excluded.imported_at",
+            (
+                [
+                    list_id,
+                    c.signed_up_at,
+                    c.form,
+                    c.form_version,
+                    c.confirmed_at,
+                    c.ip,
+                    c.source,
+                    to_text(now),
+                    email,
+                ]  # fmt: skip
+                for email, list_id, c in records
+            ),
+        )
+
+    def imported_consents(self, subscriber_id: int) -> list[dict[str, str]]:
+        """The consent records an import brought for this subscriber, by list slug."""
+        return list(
+            self._rows(
+                "SELECT l.slug AS list, c.signed_up_at, c.form, c.form_version, c.confirmed_at,"
+                " c.ip, c.imported_at FROM imported_consents c JOIN lists l ON l.id = c.list_id"
+                " WHERE c.subscriber_id = ? ORDER BY l.slug",
+                [subscriber_id],
+            )
+        )
 
     def recipient_zones(self, news_list: NewsList) -> set[str]:
         """The distinct time zones (as stored; '' for none) of the list's recipients.
