@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import csv
+import email
+import email.policy
 import html
 import io
 import json
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import altcha
 import httpx
@@ -701,7 +704,7 @@ def test_welcome_mail_after_confirming_with_the_sections_and_a_working_unsubscri
     perl = perlmail.read_message(raw)  # read back by software we did not write
     assert perl["Subject"] == "Bienvenue dans Daily News"
     assert perl["From"] == [{"name": "Daily News", "address": "news@example.com"}]
-    assert perl["List-Id"] == "<daily.example.com>"
+    assert perl["List-Id"] == "Daily News <daily.example.com>"  # as the digest writes it
     unsubscribe = re.fullmatch(
         r"<(http://127\.0\.0\.1:\d+/u/[A-Za-z0-9_-]+)>", perl["List-Unsubscribe"]
     )
@@ -871,3 +874,68 @@ def test_the_schedulers_reload_round_sends_waiting_confirmations(
         assert dispatch.retry_started(store, settings, clock=ManualClock().clock) == []
     ((frm, to, _),) = smtp_server.handler.received
     assert (frm, to) == ("news@example.com", ["reader@example.com"])  # no bounce address set
+
+
+def _dkim_key(tmp_path: Path) -> tuple[Path, str]:
+    """A fresh RSA key in a PEM file, and its DKIM TXT record."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key_file, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+
+
+def test_sign_up_mails_are_signed_and_tagged_like_the_digest(
+    settings: Settings, smtp_server: CaptureServer, tmp_path: Path
+) -> None:
+    key_file, record = _dkim_key(tmp_path)
+    for site in make_site(
+        settings,
+        smtp_server,
+        rate_limit=1000,
+        signup_challenge="off",
+        signup_welcome="on",
+        dkim_key_file=key_file,
+        dkim_selector="mail2026",
+        feedback_id="example",
+    ):
+        site.sign_up("reader@example.com", locale="ar")
+        site.clock.advance(60)
+        site.confirm(site.link(site.mails()[0]))
+        confirmation, welcome = (raw.read_bytes() for _, _, raw in site.smtp.handler.received)
+        for raw, kind in ((confirmation, "confirm"), (welcome, "welcome")):
+            verdict = perlmail.verify_dkim(raw, "mail2026._domainkey.example.com", record)
+            assert verdict["result"] == "pass", (kind, verdict)
+            (signature,) = verdict["signatures"]
+            assert signature["domain"] == "example.com"
+            signed = {h.lower() for h in signature["headers"].split(":")}
+            assert {"from", "to", "subject", "date", "message-id", "feedback-id"} <= signed
+            assert {"mime-version", "content-type"} <= signed
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            assert parsed["Feedback-ID"] == f"2026-11-27:daily:{kind}:example"
+            # A changed body or a changed subject no longer verifies.
+            tampered = raw.replace(b"Subject: ", b"Subject: X", 1)
+            verdict = perlmail.verify_dkim(tampered, "mail2026._domainkey.example.com", record)
+            assert verdict["result"] == "fail", kind
+        assert b"\r\nList-Id: " not in confirmation and not confirmation.startswith(b"List-Id")
+        signed = perlmail.verify_dkim(welcome, "mail2026._domainkey.example.com", record)
+        headers = signed["signatures"][0]["headers"].lower().split(":")
+        assert {"list-id", "list-unsubscribe", "list-unsubscribe-post"} <= set(headers)
+        assert perlmail.read_message(welcome)["List-Id"] == "Daily News <daily.example.com>"
+
+
+def test_sign_up_mails_are_unsigned_without_dkim_settings(site: Site) -> None:
+    site.sign_up("reader@example.com")
+    raw = site.smtp.handler.received[0][2].read_bytes()
+    assert b"DKIM-Signature" not in raw and b"Feedback-ID" not in raw

@@ -40,7 +40,7 @@ from digest import ingest, message
 from digest.config import Settings
 from digest.errors import DigestError, InputError, NotFoundError
 from digest.models import NewsList, Signup, Subscriber
-from digest.pipeline import smtp_settings
+from digest.pipeline import dkim_key, smtp_settings
 from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token
 from digest.sender import SmtpSender
 from digest.store import Store
@@ -182,9 +182,7 @@ def build_confirmation(
     tag = hashlib.sha256(f"signup/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
     mail["Message-ID"] = f"<signup.{signup.id}.{tag}@{message.ascii_domain(domain)}>"
     mail["Auto-Submitted"] = "auto-generated"
-    mail.set_content(body.strip() + "\n", cte="quoted-printable")
-    mail["Content-Language"] = str(locale).replace("_", "-")  # set_content drops Content-*
-    return mail.as_bytes()
+    return _finish(mail, body, locale, settings, news_list, "confirm", now=now)
 
 
 def envelope_from(settings: Settings, news_list: NewsList) -> str:
@@ -288,7 +286,6 @@ def build_welcome(
     mail["Date"] = format_datetime(now)
     tag = hashlib.sha256(f"welcome/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
     mail["Message-ID"] = f"<welcome.{signup.id}.{tag}@{domain}>"
-    mail["List-Id"] = f"<{news_list.slug}.{domain}>"
     unsubscribe = f"<{unsubscribe_url}>"
     if settings.unsubscribe_mailto:
         unsubscribe += (
@@ -297,9 +294,37 @@ def build_welcome(
     mail["List-Unsubscribe"] = unsubscribe
     mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail["Auto-Submitted"] = "auto-generated"
+    # The digest's List-Id, as the digest writes it (the list's name as a phrase, RFC 2047
+    # in one word per run): prepended as bytes, since the email package would re-fold it.
+    list_id = message.list_id(news_list.name, news_list.slug, domain)
+    return _finish(
+        mail, body, locale, settings, news_list, "welcome", now=now, first=f"List-Id: {list_id}"
+    )
+
+
+def _finish(
+    mail: EmailMessage,
+    body: str,
+    locale: Locale,
+    settings: Settings,
+    news_list: NewsList,
+    kind: str,
+    *,
+    now: datetime,
+    first: str = "",
+) -> bytes:
+    """The body, the digest's Feedback-ID convention (this mail's kind in the MailType
+    field) and, when the digest is signed, the same DKIM signature over the same headers."""
+    if settings.feedback_id:
+        day = now.date().isoformat()
+        mail["Feedback-ID"] = f"{day}:{news_list.slug}:{kind}:{settings.feedback_id}"
     mail.set_content(body.strip() + "\n", cte="quoted-printable")
-    mail["Content-Language"] = str(locale).replace("_", "-")
-    return mail.as_bytes()
+    mail["Content-Language"] = str(locale).replace("_", "-")  # set_content drops Content-*
+    data = mail.as_bytes()
+    if first:
+        data = first.encode("ascii") + b"\r\n" + data
+    dkim = dkim_key(settings, news_list)
+    return data if dkim is None else message.sign_message(data, dkim)
 
 
 def send_welcomes(
