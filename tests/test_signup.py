@@ -792,7 +792,7 @@ def test_the_answer_says_how_long_until_one_may_ask_again_as_the_setting_says(
         english = s.sign_up("a@example.com")
         assert "you can ask again in 90 minutes." in english.text
         french = s.sign_up("b@example.com", locale="fr")
-        assert "vous pourrez redemander dans 90 minutes." in french.text
+        assert "vous pourrez redemander dans 90\N{NO-BREAK SPACE}minutes." in french.text
         arabic = s.sign_up("c@example.com", locale="ar")
         assert "ويمكنك الطلب من جديد بعد 90 دقيقة." in arabic.text
         assert "an hour" not in english.text
@@ -812,24 +812,60 @@ def test_the_default_wait_and_no_wait(settings: Settings, smtp_server: CaptureSe
 
 
 @pytest.mark.parametrize(
-    ("seconds", "english", "french"),
+    ("seconds", "wait"),
     [
-        (3600, "1 hour", "1\N{NO-BREAK SPACE}heure"),
-        (5400, "90 minutes", "90 minutes"),  # Babel alone: "2 hours"
-        (4800, "80 minutes", "80 minutes"),  # Babel alone: "1 hour", less than it is
-        (604800, "7 days", "7\N{NO-BREAK SPACE}jours"),
-        (3601, "61 minutes", "61 minutes"),  # never shorter than the setting
-        (30, "30 seconds", "30\N{NO-BREAK SPACE}secondes"),
-        (0, "", ""),
+        (3600, (1, "hour")),
+        (5400, (90, "minute")),  # Babel alone: "2 hours"
+        (4800, (80, "minute")),  # Babel alone: "1 hour", less than it is
+        (604800, (7, "day")),
+        (3601, (61, "minute")),  # never shorter than the setting
+        (30, (30, "second")),
+        (0, None),
     ],
 )
 def test_resend_wait_is_never_shorter_than_the_setting(
-    seconds: int, english: str, french: str
+    seconds: int, wait: tuple[int, str] | None
 ) -> None:
+    assert signup.resend_wait(seconds) == wait
+
+
+NBSP = "\N{NO-BREAK SPACE}"
+# What the answer page says after "you can ask again in" / "vous pourrez redemander dans" /
+# "ويمكنك الطلب من جديد": Arabic has six plural forms, and after the preposition "بعد" the
+# dual is genitive ("ساعتين"; CLDR's "ساعتان", which Babel's format_timedelta writes, is the
+# nominative), 3-10 take the plural, 11-99 the accusative singular.
+WAITS = {
+    (1, "minute"): ("1 minute.", f"1{NBSP}minute.", "بعد دقيقة."),
+    (2, "minute"): ("2 minutes.", f"2{NBSP}minutes.", "بعد دقيقتين."),
+    (3, "minute"): ("3 minutes.", f"3{NBSP}minutes.", "بعد 3 دقائق."),
+    (11, "minute"): ("11 minutes.", f"11{NBSP}minutes.", "بعد 11 دقيقة."),
+    (90, "minute"): ("90 minutes.", f"90{NBSP}minutes.", "بعد 90 دقيقة."),
+    (1, "hour"): ("1 hour.", f"1{NBSP}heure.", "بعد ساعة."),
+    (2, "hour"): ("2 hours.", f"2{NBSP}heures.", "بعد ساعتين."),
+    (3, "hour"): ("3 hours.", f"3{NBSP}heures.", "بعد 3 ساعات."),
+    (11, "hour"): ("11 hours.", f"11{NBSP}heures.", "بعد 11 ساعة."),
+    (90, "hour"): ("90 hours.", f"90{NBSP}heures.", "بعد 90 ساعة."),
+    (2, "day"): ("2 days.", f"2{NBSP}jours.", "بعد يومين."),
+    (2, "second"): ("2 seconds.", f"2{NBSP}secondes.", "بعد ثانيتين."),
+    (100, "day"): ("100 days.", f"100{NBSP}jours.", "بعد 100 يوم."),
+}
+
+
+@pytest.mark.parametrize("wait", list(WAITS), ids=lambda w: f"{w[0]}-{w[1]}")
+def test_the_wait_reads_in_the_case_each_language_needs(wait: tuple[int, str]) -> None:
     from babel import Locale
 
-    assert signup.resend_wait(seconds, Locale.parse("en")) == english
-    assert signup.resend_wait(seconds, Locale.parse("fr")) == french
+    pages = Pages(None)
+    said = {}
+    for lang in ("en", "fr", "ar"):
+        page = pages.render("subscribe_sent.html", Locale.parse(lang), list_name="D", wait=wait)
+        (line,) = re.findall(r"<p>([^<]*(?:again in|redemander dans|من جديد)[^<]*)</p>", page)
+        said[lang] = html.unescape(line)
+    english, french, arabic = WAITS[wait]
+    assert said["en"].endswith("you can ask again in " + english), said
+    assert said["fr"].endswith("vous pourrez redemander dans " + french), said
+    assert said["ar"].endswith("ويمكنك الطلب من جديد " + arabic), said
+    assert "ساعتان" not in said["ar"] and "دقيقتان" not in said["ar"]
 
 
 def test_removing_a_subscriber_erases_their_sign_ups_and_consent(site: Site, run: Cli) -> None:

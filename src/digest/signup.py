@@ -34,7 +34,6 @@ from email.utils import format_datetime, formataddr
 from typing import Any, Protocol
 
 from babel import Locale
-from babel.dates import format_timedelta
 
 from digest import ingest, message
 from digest.config import Settings
@@ -75,24 +74,25 @@ def form_version(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def resend_wait(seconds: float, locale: Locale) -> str:
-    """DIGEST_SIGNUP_RESEND as the form's answer says it ("1 hour", "90 minutes", "7 jours"),
+WAIT_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+
+
+def resend_wait(seconds: float) -> tuple[int, str] | None:
+    """DIGEST_SIGNUP_RESEND as the form's answer says it: (amount, unit), e.g. (90, "minute"),
     never shorter than it is: in the largest unit it is a whole number of (rounded up to
-    the minute beyond a minute). Babel alone rounds: 90 minutes would read "2 hours" and
-    80 minutes "1 hour". Empty for no wait at all."""
+    the minute beyond a minute). Babel's format_timedelta would round (90 minutes would
+    read "2 hours") and has only the nominative (Arabic "ساعتان" where "بعد" wants
+    "ساعتين"), so the page's catalogue says the whole sentence, one plural message per
+    unit. None for no wait at all."""
     whole = math.ceil(seconds)
     if whole <= 0:
-        return ""
+        return None
     if whole > 60:
         whole = math.ceil(whole / 60) * 60
-    for unit in (86400, 3600, 60, 1):
-        if whole % unit == 0:
-            amount = whole // unit
-            break
-    # The threshold makes Babel pick that unit: every larger one counts less than `amount`.
-    return format_timedelta(
-        timedelta(seconds=whole), threshold=amount, format="long", locale=locale
-    )
+    for size, unit in WAIT_UNITS:
+        if whole % size == 0:
+            return whole // size, unit
+    raise AssertionError("unreachable: every whole number of seconds divides by 1")
 
 
 def request_signup(

@@ -238,7 +238,7 @@ class SignupPages:
             "subscribe_sent.html",
             locale,
             list_name=news_list.name,
-            wait=signup.resend_wait(self.settings.signup_resend, locale),
+            wait=signup.resend_wait(self.settings.signup_resend),
         )
         return HTMLResponse(html, headers=FORM_HEADERS)
 
