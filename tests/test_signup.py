@@ -647,10 +647,9 @@ def test_send_and_schedule_rounds_send_waiting_confirmations_from_the_bounce_add
     sent = run("send", "--list", "daily", ok=False)  # no articles: exits 1, mail still goes
     assert "sign-up confirmations: sent 1, left 0" in sent.stderr
     received = smtp_server.handler.received
-    assert [(frm, to) for frm, to, _ in received] == [
-        ("bounces@example.com", ["first@example.com"]),
-        ("bounces@example.com", ["second@example.com"]),
-    ]
+    assert [to for _, to, _ in received] == [["first@example.com"], ["second@example.com"]]
+    for frm, _, _ in received:  # the bounce address's VERP form, naming the sign-up row
+        assert re.fullmatch(r"bounces\+s\d+\.[a-z2-7]{16}@example\.com", frm), frm
     assert [str(m["From"]) for m in received_messages(smtp_server)] == [
         "Daily News <news@example.com>"
     ] * 2
@@ -975,3 +974,96 @@ def test_sign_up_mails_are_unsigned_without_dkim_settings(site: Site) -> None:
     site.sign_up("reader@example.com")
     raw = site.smtp.handler.received[0][2].read_bytes()
     assert b"DKIM-Signature" not in raw and b"Feedback-ID" not in raw
+
+
+@pytest.fixture
+def bouncing(settings: Settings, smtp_server: CaptureServer) -> Iterator[Site]:
+    yield from make_site(
+        settings,
+        smtp_server,
+        rate_limit=1000,
+        signup_challenge="off",
+        signup_welcome="on",
+        bounce_address="bounces@example.com",
+    )
+
+
+def quoting_dsn(message_id: str, status: str) -> str:
+    """A DSN to the plain bounce address (the VERP envelope lost) quoting the Message-ID."""
+    return (
+        "From: MAILER-DAEMON@mx.example.org\nTo: bounces@example.com\n"
+        f"Message-ID: <dsn-q-{abs(hash(message_id))}@mx.example.org>\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        f"Final-Recipient: rfc822; mbox-9@store7.internal\nAction: failed\nStatus: {status}\n\n"
+        "--b\nContent-Type: text/rfc822-headers\n\n"
+        f"From: news@example.com\nMessage-ID: {message_id}\nSubject: Confirm\n\n--b--\n"
+    )
+
+
+def test_a_hard_bounce_of_a_confirmation_marks_the_sign_up_and_no_subscriber(
+    bouncing: Site, run: Cli
+) -> None:
+    from tests.test_bounces import bare_dsn
+
+    site = bouncing
+    site.sign_up("amina@example.com")  # a subscriber of weekly, signing up to daily
+    site.sign_up("new@example.com")
+    (amina_from, _, _), (new_from, _, _) = site.smtp.handler.received
+    assert re.fullmatch(r"bounces\+s\d+\.[a-z2-7]{16}@example\.com", amina_from), amina_from
+    assert amina_from != new_from
+    # A DSN naming only the VERP envelope sender: the sign-up, never Amina's subscription.
+    result = run("bounces", "import", str(run.write("a.eml", bare_dsn(amina_from, "5.1.1"))))
+    assert "0 matched no subscriber; 0 subscribers now bounced" in result.stderr
+    assert "1 sign-ups undeliverable" in result.stderr
+    # A DSN quoting only the Message-ID (the envelope rewritten) finds the row too.
+    message_id = site.mails()[1]["Message-ID"]
+    assert re.fullmatch(r"<signup\.s\d+\.[a-z2-7]{16}@example\.com>", message_id), message_id
+    result = run("bounces", "import", str(run.write("n.eml", quoting_dsn(message_id, "5.1.1"))))
+    assert "1 sign-ups undeliverable" in result.stderr
+    with Store.open(site.settings.db) as store:
+        amina = store.find_subscriber("amina@example.com")
+        assert amina.id is not None and amina.status == "active"
+        assert store.subscription_statuses(amina.id) == {"weekly": "active"}
+        assert store.subscriber_id_by_email("new@example.com") is None  # nobody created
+    # No further confirmation mail, past the hour too; the answer is the same.
+    site.clock.advance(7200)
+    again = site.sign_up("new@example.com")
+    assert again.status_code == 200 and "Check your inbox to confirm" in again.text
+    assert len(site.smtp.handler.received) == 2
+    shown = run("signups", "show", "new@example.com").output
+    assert "daily: signed up 2026-11-27T07:00:00+00:00 through /subscribe/daily" in shown
+    assert "undeliverable since 2026-11-27T07:00:00+00:00 (5.1.1): no more mail" in shown
+    (row,) = json.loads(run("signups", "show", "new@example.com", "--json").output)
+    assert row["undeliverable_at"] and row["bounce"] == "5.1.1" and row["confirmed_at"] is None
+    # The same DSN again changes nothing; a forged token matches nothing.
+    result = run("bounces", "import", str(run.write("n2.eml", quoting_dsn(message_id, "5.1.1"))))
+    assert "(1 already imported)" in result.stderr
+    forged = re.sub(r"\.[a-z2-7]{16}@", ".aaaaaaaaaaaaaaaa@", new_from)
+    result = run("bounces", "import", str(run.write("f.eml", bare_dsn(forged, "5.1.1"))))
+    assert (
+        "1 matched no subscriber" in result.stderr and "sign-ups undeliverable" not in result.stderr
+    )
+
+
+def test_a_soft_bounce_of_a_confirmation_changes_nothing_and_a_welcome_bounce_is_the_readers(
+    bouncing: Site, run: Cli
+) -> None:
+    from tests.test_bounces import bare_dsn
+
+    site = bouncing
+    site.sign_up("reader@example.com")
+    confirmation_from = site.smtp.handler.received[0][0]
+    result = run("bounces", "import", str(run.write("s.eml", bare_dsn(confirmation_from, "4.2.2"))))
+    assert "sign-ups undeliverable" not in result.stderr
+    site.clock.advance(60)
+    site.confirm(site.link(site.mails()[0]))  # the mail did arrive: a confirmed reader
+    welcome_from = site.smtp.handler.received[1][0]
+    assert re.fullmatch(r"bounces\+s\d+\.[a-z2-7]{16}@example\.com", welcome_from)
+    assert site.mails()[1]["Message-ID"].startswith("<welcome.s")
+    result = run("bounces", "import", str(run.write("w.eml", bare_dsn(welcome_from, "5.1.1"))))
+    assert "1 subscribers now bounced" in result.stderr  # they confirmed: theirs to bounce
+    with Store.open(site.settings.db) as store:
+        assert store.find_subscriber("reader@example.com").status == "bounced"

@@ -1,9 +1,11 @@
 """The bounce mailbox: read .eml files, mbox files or a Maildir, and act on what they say.
 
 Each message is classified by `dsn.read_notice`, matched to a subscriber (its VERP token
-first, then the quoted Message-ID, then the reported address), acted on and kept in the
-`bounce_messages` table in one transaction, so importing the same file again changes
-nothing. Files, mbox files and Maildirs are only read: nothing is flagged, moved or
+first, then the quoted Message-ID, then the reported address) or to the sign-up row a
+confirmation mail was sent for (its sSIGNUP.MAC token in the envelope or Message-ID;
+such a bounce marks the sign-up undeliverable and never touches a subscriber), acted on
+and kept in the `bounce_messages` table in one transaction, so importing the same file
+again changes nothing. Files, mbox files and Maildirs are only read: nothing is flagged, moved or
 deleted. An IMAP folder (`fetch_bounces`) gets a `$DigestImported` flag on each message
 once it is kept, and nothing deleted.
 """
@@ -11,6 +13,7 @@ once it is kept, and nothing deleted.
 from __future__ import annotations
 
 import mailbox
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
@@ -21,7 +24,8 @@ from pathlib import Path
 from digest import dsn
 from digest.config import Settings
 from digest.errors import ConfigError, ImapError, InputError
-from digest.secret import load_secrets, read_verp_token
+from digest.models import Signup
+from digest.secret import load_secrets, read_signup_token, read_verp_token
 from digest.store import Store
 
 
@@ -35,6 +39,7 @@ class BounceImport:
     unmatched: int = 0  # a bounce or complaint that names no subscriber we know
     bounced: int = 0  # subscribers set bounced now (hard, or soft past the limit)
     complained: int = 0  # subscribers set complained now
+    signups: int = 0  # addresses whose unconfirmed sign-up mail bounced: no more mail to them
 
     def summary(self) -> str:
         kinds = ", ".join(f"{self.kinds.get(k, 0)} {k.replace('_', '-')}" for k in dsn.KINDS)
@@ -42,6 +47,7 @@ class BounceImport:
             f"read {self.read} messages ({self.duplicates} already imported): {kinds};"
             f" {self.unmatched} matched no subscriber; {self.bounced} subscribers now bounced,"
             f" {self.complained} complained"
+            + (f"; {self.signups} sign-ups undeliverable" if self.signups else "")
         )
 
 
@@ -153,6 +159,7 @@ class _Tally:
             unmatched=self.outcomes["unmatched"],
             bounced=self.outcomes["bounced"],
             complained=self.outcomes["complained"],
+            signups=self.outcomes["signup"],
         )
 
 
@@ -207,11 +214,20 @@ def _take(
     """Keep one new message and act on it; says what happened (for the summary)."""
     if store.bounce_message_seen(notice.key):
         return "duplicate"
-    edition_id, subscriber_id = _match(store, notice, keys)
-    address = ""
+    signup = _match_signup(store, notice, keys)
+    unconfirmed = signup is not None and signup.confirmed_at is None
+    if signup is None:
+        edition_id, subscriber_id = _match(store, notice, keys)
+    elif unconfirmed:
+        # A confirmation mail nobody confirmed: never a subscriber's bounce, even when the
+        # address subscribes to another list (it may not be theirs at all).
+        edition_id, subscriber_id = None, None
+    else:  # a welcome (or a late confirmation) bounce: the reader did confirm
+        edition_id, subscriber_id = None, store.subscriber_id_by_email(signup.email)
+    address = signup.email if signup is not None else ""
     if subscriber_id is not None:
         found = store.get_subscriber_by_id(subscriber_id)
-        address = found.email if found else ""
+        address = found.email if found else address
     address = address or (notice.recipients[0] if notice.recipients else "")
     row = {
         "message_key": notice.key,
@@ -231,6 +247,12 @@ def _take(
         return "duplicate"  # the same message twice within this import
     if notice.kind not in ("hard", "soft", "complaint"):
         return "kept"
+    if signup is not None and unconfirmed:
+        if notice.kind == "soft":
+            return "kept"  # tried again by nobody: the reader may ask again
+        reason = "complaint" if notice.kind == "complaint" else notice.status or "hard"
+        marked = store.mark_signups_undeliverable(signup.email, now=now, reason=reason)
+        return "signup" if marked else "kept"
     if subscriber_id is None:
         return "unmatched"
     via = source if source.startswith("webhook:") else "dsn"  # for events out
@@ -260,6 +282,26 @@ def _take(
             via=via,
         )
     return "bounced" if store.subscriber_status_at_least(subscriber_id, "bounced") else "kept"
+
+
+_SIGNUP_MESSAGE_ID = re.compile(r"<?(?:signup|welcome)\.(s[0-9]{1,18}\.[a-z2-7]{16})@", re.I)
+
+
+def _match_signup(store: Store, notice: dsn.BounceNotice, keys: tuple[bytes, ...]) -> Signup | None:
+    """The sign-up row a bounce names: its VERP token (bounces+sID.MAC@) or the quoted
+    Message-ID (<signup.sID.MAC@...>), each checked against the site's keys."""
+    if not keys:
+        return None
+    candidates = [t for t in notice.tokens if t.startswith("s")]
+    found = _SIGNUP_MESSAGE_ID.match(notice.original_message_id.strip())
+    if found:
+        candidates.append(found.group(1).lower())
+    for token in candidates:
+        signup_id = read_signup_token(keys, token)
+        row = store.get_signup(signup_id) if signup_id is not None else None
+        if row is not None:
+            return row
+    return None
 
 
 def _match(

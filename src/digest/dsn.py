@@ -58,11 +58,13 @@ def notice_key(raw: bytes, message_id: str | None) -> str:
 
 
 def verp_tokens(raw: bytes, local_part: str) -> tuple[str, ...]:
-    """Every `LOCAL+TOKEN@` in the message (headers, quoted message, body), in order."""
+    """Every `LOCAL+TOKEN@` in the message (headers, quoted message, body), in order: an
+    edition's EDITION.SUBSCRIBER.MAC or a sign-up mail's sSIGNUP.MAC."""
     if not local_part:
         return ()
     pattern = re.compile(
-        re.escape(local_part.encode()) + rb"\+([0-9]{1,18}\.[0-9]{1,18}\.[A-Za-z2-7]{16})@",
+        re.escape(local_part.encode())
+        + rb"\+((?:[0-9]{1,18}\.[0-9]{1,18}|[sS][0-9]{1,18})\.[A-Za-z2-7]{16})@",
         re.IGNORECASE,
     )
     seen: dict[str, None] = {}

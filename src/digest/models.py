@@ -103,6 +103,8 @@ class Signup:
     sent_at: datetime | None = None
     confirmed_at: datetime | None = None
     id: int | None = None
+    bounced_at: datetime | None = None  # its confirmation hard-bounced before anyone confirmed
+    bounce_reason: str = ""  # the DSN's status ("5.1.1") or "complaint"
 
 
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")

@@ -196,6 +196,36 @@ def read_verp_token(secret: bytes | Sequence[bytes], token: str) -> tuple[int, i
     return (edition_id, subscriber_id) if matched else None
 
 
+def _signup_signature(secret: bytes, signup_id: int) -> str:
+    mac = hmac.new(secret, f"verp-signup:{signup_id}".encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()[:10]).decode().lower()  # 16 characters, 80 bits
+
+
+def make_signup_token(secret: bytes, signup_id: int) -> str:
+    """`sSIGNUP.MAC`: names the sign-up row a confirmation or welcome mail was sent for, in
+    its envelope sender (bounces+s12.MAC@) and its Message-ID, so a bounce finds the row.
+    The `s` keeps it apart from edition tokens (EDITION.SUBSCRIBER.MAC): a sign-up's id
+    never names a subscriber."""
+    return f"s{signup_id}.{_signup_signature(secret, signup_id)}"
+
+
+def read_signup_token(secret: bytes | Sequence[bytes], token: str) -> int | None:
+    """The sign-up id if the token is one we signed, else None."""
+    keys = [secret] if isinstance(secret, bytes) else list(secret)
+    head, _, mac = token.lower().partition(".")
+    number = head[1:]
+    if len(token) > MAX_LOCAL_PART or head[:1] != "s" or not mac:
+        return None
+    if not (number.isascii() and number.isdigit() and len(number) <= 18):
+        return None
+    if str(int(number)) != number:
+        return None
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(_signup_signature(key, int(number)).encode(), mac.encode())
+    return int(number) if matched else None
+
+
 def webhook_secret(secret: bytes) -> str:
     """The events-out signing secret derived from digest's current secret, for a site that
     sets no DIGEST_WEBHOOK_SECRET (`digest webhooks secret` prints it; it changes with

@@ -9,7 +9,9 @@
    `digest send` / `digest schedule` round (`send_pending`) send what an earlier crash
    or a refusing server left. The mail carries nothing the reader typed (not the
    name), only the list's name and the signed link. Its envelope sender is
-   DIGEST_BOUNCE_ADDRESS when set.
+   DIGEST_BOUNCE_ADDRESS's VERP form naming the row (bounces+sID.MAC@) when set, so a
+   hard bounce marks the sign-up undeliverable (bouncebox) and no further
+   confirmation goes to that address.
 3. `confirm` (from the POST of the confirmation page, never a GET) makes the reader an
    active subscriber of that list with the sections they chose; with
    DIGEST_SIGNUP_WELCOME=on a welcome mail falls due on the same row and
@@ -40,7 +42,14 @@ from digest.config import Settings
 from digest.errors import DigestError, InputError, NotFoundError
 from digest.models import NewsList, Signup, Subscriber
 from digest.pipeline import dkim_key, smtp_settings
-from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token
+from digest.secret import (
+    MAX_TOKEN_LENGTH,
+    load_secrets,
+    make_signup_token,
+    make_token,
+    read_token,
+    verp_address,
+)
 from digest.sender import SmtpSender
 from digest.store import Store
 
@@ -109,7 +118,8 @@ def request_signup(
     ip: str,
     now: datetime,
 ) -> Signup | None:
-    """Record a sign-up (raises InputError for a bad address); None inside the resend limit."""
+    """Record a sign-up (raises InputError for a bad address); None inside the resend limit
+    and for an address whose earlier sign-up mail hard-bounced (nothing is mailed to it)."""
     if not isinstance(email, str) or not email.strip():
         raise InputError("no email address given", hint="fill in the email field")
     address = ingest.normalize_email(email.strip(), where="email")
@@ -123,6 +133,8 @@ def request_signup(
     with store.transaction():
         if store.recent_signup(address, news_list.id, since=since) is not None:
             return None
+        if store.signups_undeliverable(address):
+            return None  # a sign-up mail to it bounced: no more (the answer is the same)
         return store.add_signup(
             Signup(
                 list_id=news_list.id,
@@ -179,17 +191,30 @@ def build_confirmation(
     mail["To"] = message.ascii_address(signup.email)
     mail["Subject"] = subject.strip()
     mail["Date"] = format_datetime(now)
-    tag = hashlib.sha256(f"signup/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
-    mail["Message-ID"] = f"<signup.{signup.id}.{tag}@{message.ascii_domain(domain)}>"
+    mail["Message-ID"] = message_id("signup", settings, signup, domain, now=now)
     mail["Auto-Submitted"] = "auto-generated"
     return _finish(mail, body, locale, settings, news_list, "confirm", now=now)
 
 
-def envelope_from(settings: Settings, news_list: NewsList) -> str:
-    """The envelope sender of sign-up mail: DIGEST_BOUNCE_ADDRESS as it is (no VERP: these
-    mails have no ledger row of an edition to name), so bounces reach the bounce mailbox;
-    the list's From address without it."""
-    return settings.bounce_address or news_list.from_addr
+def message_id(kind: str, settings: Settings, signup: Signup, domain: str, *, now: datetime) -> str:
+    """`<signup.sSIGNUP.MAC@domain>` (or `welcome.`): one per row, so a resend after a crash
+    is the same message, and signed, so a bounce quoting it names its row (bouncebox)."""
+    assert signup.id is not None
+    token = make_signup_token(
+        load_secrets(settings.secret_file, now=now, create=True)[0], signup.id
+    )
+    return f"<{kind}.{token}@{message.ascii_domain(domain)}>"
+
+
+def envelope_from(settings: Settings, news_list: NewsList, signup: Signup, *, now: datetime) -> str:
+    """The envelope sender of sign-up mail: with DIGEST_BOUNCE_ADDRESS, its VERP form naming
+    the sign-up row (bounces+sSIGNUP.MAC@), so a bounce that quotes nothing still finds
+    the row and never a subscriber; the list's From address without it."""
+    if not settings.bounce_address:
+        return news_list.from_addr
+    assert signup.id is not None
+    key = load_secrets(settings.secret_file, now=now, create=True)[0]
+    return verp_address(settings.bounce_address, make_signup_token(key, signup.id))
 
 
 def send_pending(store: Store, settings: Settings, *, now: datetime) -> tuple[int, int]:
@@ -227,7 +252,7 @@ def send_confirmations(
                 data = build_confirmation(settings, pages, news_list, signup, now=now)
                 try:
                     sender.send(
-                        envelope_from(settings, news_list),
+                        envelope_from(settings, news_list, signup, now=now),
                         message.ascii_address(signup.email),
                         data,
                     )
@@ -284,8 +309,7 @@ def build_welcome(
     mail["To"] = message.ascii_address(subscriber.email)
     mail["Subject"] = subject.strip()
     mail["Date"] = format_datetime(now)
-    tag = hashlib.sha256(f"welcome/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
-    mail["Message-ID"] = f"<welcome.{signup.id}.{tag}@{domain}>"
+    mail["Message-ID"] = message_id("welcome", settings, signup, domain, now=now)
     unsubscribe = f"<{unsubscribe_url}>"
     if settings.unsubscribe_mailto:
         unsubscribe += (
@@ -362,7 +386,7 @@ def send_welcomes(
                     if sender is None:
                         sender = stack.enter_context(SmtpSender(smtp_settings(settings, None)))
                     sender.send(
-                        envelope_from(settings, news_list),
+                        envelope_from(settings, news_list, signup, now=now),
                         message.ascii_address(subscriber.email),
                         data,
                     )

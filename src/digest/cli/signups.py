@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import click
+import json
 
-from digest.cli.base import cli, clock_of, err, handle_errors, settings_of
+import click
+from rich.markup import escape
+
+from digest.cli.base import cli, clock_of, err, handle_errors, out, settings_of
 
 EXIT_INCOMPLETE = 75  # EX_TEMPFAIL: confirmations left unsent; run again later
 
@@ -44,3 +47,55 @@ def signups_send(ctx: click.Context) -> None:
     if left:
         err.print("  the SMTP server refused or could not be reached; run again later")
         ctx.exit(EXIT_INCOMPLETE)
+
+
+@signups_group.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per sign-up.")
+@click.pass_context
+@handle_errors
+def signups_show(ctx: click.Context, email: str, as_json: bool) -> None:
+    """Show an address's sign-ups: per list, when it asked, when its confirmation went,
+    when it confirmed, and whether a sign-up mail to it bounced (then it gets no more).
+
+    \b
+    Example:
+      digest signups show reader@example.com --json
+    """
+    from digest import ingest, pipeline
+
+    address = ingest.normalize_email(email, where="EMAIL")
+    with pipeline.open_store(settings_of(ctx)) as store:
+        rows = [
+            {
+                "list": slug,
+                "signed_up_at": s.created_at.isoformat(),
+                "form": s.form,
+                "confirmation_sent_at": s.sent_at.isoformat() if s.sent_at else None,
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+                "undeliverable_at": s.bounced_at.isoformat() if s.bounced_at else None,
+                "bounce": s.bounce_reason,
+            }
+            for slug, s in store.signups_of(address)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        err.print(f"no sign-ups for {address}")
+        return
+    for row in rows:
+        state = (
+            f"undeliverable since {row['undeliverable_at']} ({row['bounce']}): no more mail"
+            if row["undeliverable_at"]
+            else f"confirmed {row['confirmed_at']}"
+            if row["confirmed_at"]
+            else f"confirmation sent {row['confirmation_sent_at']}, not confirmed"
+            if row["confirmation_sent_at"]
+            else "confirmation not sent yet"
+        )
+        out.print(
+            f"[bold]{escape(str(row['list']))}:[/] signed up {row['signed_up_at']}"
+            f" through {escape(str(row['form']))}; {state}",
+            markup=True,
+        )

@@ -700,3 +700,19 @@ def _webhook_events(db: Database) -> None:
         CREATE INDEX webhook_events_failed ON webhook_events(id) WHERE status = 'failed';
         """
     )
+
+
+@migrations(name="0022_signup_bounces")
+def _signup_bounces(db: Database) -> None:
+    """A sign-up mail's bounce (issue 13): `bounced_at` and the DSN's status on the sign-up
+    rows of an address whose confirmation mail hard-bounced (or drew a complaint) before
+    anyone confirmed. Such an address gets no further confirmation mail, and no
+    subscriber is created or bounced for it."""
+    db.executescript(
+        """
+        ALTER TABLE signups ADD COLUMN bounced_at TEXT;
+        ALTER TABLE signups ADD COLUMN bounce_reason TEXT NOT NULL DEFAULT '';
+        CREATE INDEX signups_bounced ON signups(email COLLATE NOCASE)
+            WHERE bounced_at IS NOT NULL;
+        """
+    )

@@ -58,7 +58,7 @@ class SignupsMixin(SubscriptionsMixin):
             _signup_from_row(r)
             for r in self._rows(
                 "SELECT * FROM signups WHERE sent_at IS NULL AND created_at >= ?"
-                " ORDER BY created_at, id LIMIT ?",
+                " AND bounced_at IS NULL ORDER BY created_at, id LIMIT ?",
                 [to_text(since), limit],
             )
         ]
@@ -68,7 +68,8 @@ class SignupsMixin(SubscriptionsMixin):
         send and schedule round can ask."""
         return (
             self._one(
-                "SELECT 1 AS found FROM signups WHERE sent_at IS NULL AND created_at >= ? LIMIT 1",
+                "SELECT 1 AS found FROM signups WHERE sent_at IS NULL AND created_at >= ?"
+                " AND bounced_at IS NULL LIMIT 1",
                 [to_text(since)],
             )
             is not None
@@ -80,7 +81,7 @@ class SignupsMixin(SubscriptionsMixin):
         taken again once the claim is stale."""
         cursor = self.db.execute(
             "UPDATE signups SET claimed_at = ? WHERE id = ? AND sent_at IS NULL"
-            " AND (claimed_at IS NULL OR claimed_at < ?)",
+            " AND bounced_at IS NULL AND (claimed_at IS NULL OR claimed_at < ?)",
             [to_text(now), signup_id, to_text(now - stale)],
         )
         return cursor.rowcount == 1
@@ -206,6 +207,40 @@ class SignupsMixin(SubscriptionsMixin):
             )
         return cursor.rowcount == 1
 
+    def mark_signups_undeliverable(self, email: str, *, now: datetime, reason: str) -> int:
+        """A sign-up mail to this address bounced (hard) or drew a complaint before anyone
+        confirmed: mark its unconfirmed rows, so none is sent again and no new one is
+        mailed. Subscribers are not touched. The number of rows newly marked."""
+        cursor = self.db.execute(
+            "UPDATE signups SET bounced_at = ?, bounce_reason = ?"
+            " WHERE email = ? COLLATE NOCASE AND confirmed_at IS NULL AND bounced_at IS NULL",
+            [to_text(now), reason[:40], email],
+        )
+        return cursor.rowcount
+
+    def signups_undeliverable(self, email: str) -> bool:
+        """Whether a sign-up mail to this address bounced before anyone confirmed."""
+        return (
+            self._one(
+                "SELECT 1 AS found FROM signups WHERE email = ? COLLATE NOCASE"
+                " AND bounced_at IS NOT NULL LIMIT 1",
+                [email],
+            )
+            is not None
+        )
+
+    def signups_of(self, email: str) -> list[tuple[str, Signup]]:
+        """(list slug, sign-up) of every sign-up row of this address, oldest first."""
+        return [
+            (row["list_slug"], _signup_from_row(row))
+            for row in self._rows(
+                "SELECT signups.*, lists.slug AS list_slug FROM signups"
+                " JOIN lists ON lists.id = signups.list_id"
+                " WHERE signups.email = ? COLLATE NOCASE ORDER BY signups.created_at, signups.id",
+                [email],
+            )
+        ]
+
     def consents(self, email: str) -> Iterator[tuple[str, Signup]]:
         """(list slug, confirmed sign-up) for this address, oldest first: the consent record."""
         for row in self._rows(
@@ -232,4 +267,6 @@ def _signup_from_row(row: dict[str, Any]) -> Signup:
         created_at=from_text(row["created_at"]),
         sent_at=from_text(row["sent_at"]) if row["sent_at"] else None,
         confirmed_at=from_text(row["confirmed_at"]) if row["confirmed_at"] else None,
+        bounced_at=from_text(row["bounced_at"]) if row["bounced_at"] else None,
+        bounce_reason=row["bounce_reason"],
     )
