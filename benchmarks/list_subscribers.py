@@ -3,6 +3,12 @@ time and peak RSS, per list size.
 
     python benchmarks/list_subscribers.py [SUBSCRIBERS ...] [--runs N] [--timeout S]
     python benchmarks/list_subscribers.py 10000 100000 1000000
+    python benchmarks/list_subscribers.py 100000 --only "export --json" --baseline /tmp/main
+
+With --baseline (a checkout of another version, e.g. `git worktree add /tmp/main main`),
+each command also runs that version's code (PYTHONPATH=BASELINE/src), its runs
+interleaved with ours on the same database, and a last column gives our median total
+over the baseline's: a same-run ratio.
 
 Each size gets a database built in bulk (`common.make_database`), then each command runs
 in a fresh process (`benchmarks/peak.py` reports its peak RSS, VmHWM) with its output
@@ -45,10 +51,14 @@ def is_row(line: str, name: str) -> bool:
     return "reader" in line  # every benchmark address is readerN@example.org
 
 
-def run(db: Path, name: str, args: list[str], timeout: float) -> tuple[float, float, float, int]:
-    """(seconds to the first row, total seconds, peak RSS MB, lines of output)."""
+def run(
+    db: Path, name: str, args: list[str], timeout: float, baseline: str = ""
+) -> tuple[float, float, float, int]:
+    """(seconds to the first row, total seconds, peak RSS MB, characters of output)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env["COLUMNS"] = "200"
+    if baseline:
+        env["PYTHONPATH"] = str(Path(baseline) / "src")
     started = time.perf_counter()
     proc = subprocess.Popen(
         [*PEAK, "--db", str(db), *args],
@@ -62,7 +72,7 @@ def run(db: Path, name: str, args: list[str], timeout: float) -> tuple[float, fl
     first = float("nan")
     lines = 0
     for line in proc.stdout:
-        lines += 1
+        lines += len(line)
         if first != first and is_row(line, name):  # NaN: not seen yet
             first = time.perf_counter() - started
         if time.perf_counter() - started > timeout:
@@ -92,6 +102,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--only", action="append", help="run only these commands (repeat)")
+    parser.add_argument("--baseline", default="", help="also run this checkout's code, for ratios")
     args = parser.parse_args()
     if os.environ.get("DIGEST_BENCH_TINY") == "1":  # tests/test_benchmarks.py
         args.sizes, args.runs = [200], 1
@@ -102,8 +113,10 @@ def main() -> None:
     )
     print(
         f"{'subscribers':>11}  {'command':<20} {'first row':>10} {'beyond':>8}"
-        f" {'total':>10} {'peak RSS':>9}"
+        f" {'total':>10} {'peak RSS':>9} {'output':>9}"
+        + ("  version   total/baseline" if args.baseline else "")
     )
+    versions = ["ours", "baseline"] if args.baseline else ["ours"]
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             db = Path(tmp) / f"list-{size}.db"
@@ -111,19 +124,34 @@ def main() -> None:
             subprocess.run([*PEAK, "--db", str(db), "init"], capture_output=True, check=True)
             startup = float("nan")
             for name in names:
-                results = [run(db, name, COMMANDS[name], args.timeout) for _ in range(args.runs)]
-                first = statistics.median(r[0] for r in results)
-                if name.startswith("start-up"):
-                    startup = first
-                total = statistics.median(r[1] for r in results)
-                peaks = [r[2] for r in results if r[2] == r[2]]
-                peak = f"{max(peaks):6.0f} MB" if peaks else "–"
-                beyond = fmt(first - startup, args.timeout) if startup == startup else "–"
-                print(
-                    f"{size:>11,}  {name:<20} {fmt(first, args.timeout):>10} {beyond:>8}"
-                    f" {fmt(total, args.timeout):>10} {peak:>9}",
-                    flush=True,
-                )
+                results: dict[str, list[tuple[float, float, float, int]]] = {
+                    v: [] for v in versions
+                }
+                for _ in range(args.runs):  # interleaved: both see the same machine
+                    for version in versions:
+                        base = args.baseline if version == "baseline" else ""
+                        results[version].append(run(db, name, COMMANDS[name], args.timeout, base))
+                ours_total = statistics.median(r[1] for r in results["ours"])
+                for version in versions:
+                    rows = results[version]
+                    first = statistics.median(r[0] for r in rows)
+                    if name.startswith("start-up") and version == "ours":
+                        startup = first
+                    total = statistics.median(r[1] for r in rows)
+                    peaks = [r[2] for r in rows if r[2] == r[2]]
+                    peak = f"{max(peaks):6.0f} MB" if peaks else "–"
+                    out = f"{rows[0][3] / 1e6:6.1f} MB"
+                    beyond = fmt(first - startup, args.timeout) if startup == startup else "–"
+                    ratio = ""
+                    if args.baseline:
+                        ratio = f"  {version:<8}"
+                        if version == "baseline" and total not in (0, float("inf")):
+                            ratio += f"  x{ours_total / total:.2f}"
+                    print(
+                        f"{size:>11,}  {name:<20} {fmt(first, args.timeout):>10} {beyond:>8}"
+                        f" {fmt(total, args.timeout):>10} {peak:>9} {out:>9}{ratio}",
+                        flush=True,
+                    )
             for suffix in ("", "-wal", "-shm", ".secret"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
 

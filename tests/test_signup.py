@@ -541,6 +541,21 @@ def test_a_row_another_sender_holds_is_not_sent_twice(site: Site) -> None:
     ]
 
 
+def _json_consent_is_the_csvs(run: Cli) -> None:
+    """The JSON export's records are the CSV's, list by list (also for one list's export)."""
+    for args in ((), ("--list", "daily"), ("--list", "weekly"), ("--status", "active")):
+        csv_rows = csv.DictReader(io.StringIO(run("subscribers", "export", *args).stdout))
+        from_csv = {
+            (r["email"], r["lists"]): {k[8:]: v for k, v in r.items() if k.startswith("consent_")}
+            for r in csv_rows
+            if r["consent_source"] not in ("admin", "")
+        }
+        assert from_csv or args == ("--list", "weekly"), args
+        exported = json.loads(run("subscribers", "export", "--json", *args).stdout)
+        from_json = {(p["email"], slug): c for p in exported for slug, c in p["consent"].items()}
+        assert from_json == from_csv, args
+
+
 def test_export_carries_the_consent_record_and_an_import_confirms_nobody(
     site: Site, run: Cli
 ) -> None:
@@ -563,16 +578,10 @@ def test_export_carries_the_consent_record_and_an_import_confirms_nobody(
     as_json = {p["email"]: p for p in json.loads(run("subscribers", "export", "--json").stdout)}
     assert as_json["reader@example.com"]["consent"]["daily"]["source"] == "signup"
     assert as_json["reader@example.com"]["consent"]["daily"]["ip"] == "127.0.0.0/24"
-    assert as_json["amina@example.com"]["consent"] == {
-        "weekly": {
-            "signed_up_at": "",
-            "form": "",
-            "form_version": "",
-            "confirmed_at": "",
-            "ip": "",
-            "source": "admin",
-        }
-    }
+    assert as_json["amina@example.com"]["consent"] == {}  # added by an admin: no record
+    assert as_json["amina@example.com"]["lists"] == ["weekly"]
+    _json_consent_is_the_csvs(run)
+    assert run("subscribers", "export", "--json").stdout.count("\n") == 2 + 2  # a line each
 
     # Into an empty database: the record comes back as what the file said, marked so.
     run.write("backup.csv", exported)
@@ -591,6 +600,7 @@ def test_export_carries_the_consent_record_and_an_import_confirms_nobody(
     with Store.open(run.db_path) as store:  # no sign-up was forged: nobody confirmed here
         assert list(store.consents("reader@example.com")) == []
         assert store.db.execute("SELECT count(*) FROM signups").fetchone()[0] == 0
+    _json_consent_is_the_csvs(run)  # import-of-export records too
     shown = run("subscribers", "show", "reader@example.com").output
     assert "imported consent (daily): as an export said on 2026-11-27T07:00:00+00:00" in shown
     assert "confirmed 2026-11-27T07:05:00+00:00 (not confirmed here)" in shown

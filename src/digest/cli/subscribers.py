@@ -8,7 +8,7 @@ import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
 import click
@@ -311,6 +311,20 @@ def echo_json_array(items: Iterable[object]) -> None:
     write("[]\n" if first else "\n]\n")
 
 
+def echo_json_lines(items: Iterable[object]) -> None:
+    """A JSON array with one compact item per line, written one item at a time.
+
+    For the export, where size and speed count: json's `indent=` takes its pure-Python
+    encoder (4x slower at 1M subscribers) and doubles the bytes with white space."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    write = sys.stdout.write
+    first = True
+    for item in items:
+        write(("[\n" if first else ",\n") + encode(item))
+        first = False
+    write("[]\n" if first else "\n]\n")
+
+
 def echo_columns(headers: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> int:
     """Rows in aligned columns, streamed: widths come from the first 1,000 rows (a longer
     value later just pushes its line out). Returns how many rows were written."""
@@ -499,6 +513,9 @@ def subscribers_export(
     same subscribers; their consent records come back as import-of-export records,
     and nobody is marked confirmed by an import.
 
+    --json prints a JSON array, one subscriber per line, with `consent` holding the
+    record of each list that has one ({} for lists an admin added them to).
+
     \b
     Example:
       digest subscribers export --list daily > backup.csv
@@ -507,10 +524,11 @@ def subscribers_export(
 
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
-            echo_json_array(
-                {**listing_json(s, sections), "consent": consent}
-                for s, sections, consent in store.export_listing(slug, status=status)
-            )
+            with closing(store.export_listing(slug, status=status)) as listing:
+                echo_json_lines(
+                    {**listing_json(s, sections), "consent": consent}
+                    for s, sections, consent in listing
+                )
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(roster.SUBSCRIBER_COLUMNS)

@@ -364,6 +364,14 @@ class SubscribersMixin(ListsMixin):
     ) -> Iterator[tuple[Subscriber, dict[str, list[str]]]]:
         """Like `subscribers`, with each list's chosen sections ({slug: sections}, by
         slug), read in the same query: one pass over the table, however long the list."""
+        for subscriber, sections, _ in self._listing(list_slug, status, ""):
+            yield subscriber, sections
+
+    def _listing(
+        self, list_slug: str | None, status: str | None, column: str, column_params: Any = ()
+    ) -> Iterator[tuple[Subscriber, dict[str, list[str]], Any]]:
+        """`subscriber_listing`'s query, with one more column (`column`, SQL over `s`;
+        '' for none) given as the third item."""
         where, params = self._subscriber_query(list_slug, status)
         effective: list[Any] = []
         status_sql = "s.status"
@@ -378,15 +386,17 @@ class SubscribersMixin(ListsMixin):
             f"SELECT s.id, s.email, s.name, s.locale, s.timezone, {status_sql},"
             " (SELECT json_group_array(json_array(l.slug, json(x.sections)))"
             " FROM subscriptions x JOIN lists l ON l.id = x.list_id"
-            " WHERE x.subscriber_id = s.id) FROM subscribers s" + where + " ORDER BY s.email"
+            f" WHERE x.subscriber_id = s.id), {column or 'NULL'} FROM subscribers s"
+            + where
+            + " ORDER BY s.email"
         )
-        for sid, email, name, locale, zone, shown, lists in self.db.conn.execute(
-            sql, [*effective, *params]
+        for sid, email, name, locale, zone, shown, lists, extra in self.db.conn.execute(
+            sql, [*effective, *column_params, *params]
         ):
             subscriber = Subscriber(
                 id=sid, email=email, name=name, locale=locale, timezone=zone, status=shown
             )
-            yield subscriber, dict(sorted(json.loads(lists))) if lists != "[]" else {}
+            yield subscriber, dict(sorted(json.loads(lists))) if lists != "[]" else {}, extra
 
     def count_subscribers(self, list_slug: str | None = None, *, status: str | None = None) -> int:
         if status is not None and status not in SUBSCRIBER_STATUSES:

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,22 @@ from digest.store.subscribers import SubscribersMixin, _subscriber_from_row
 
 NO_CONSENT = ("", "", "", "", "", "admin")  # a subscription with no record: single opt-in
 NO_LIST = ("",) * 6
+# export_rows' consent record as SQL, per subscriber: {slug: [CONSENT_FIELDS...]} of the
+# subscriptions (of one list, when the two parameters name it) that have a record.
+CONSENT_SQL = (
+    "(SELECT json_group_object(l.slug, json(coalesce("
+    "(SELECT json_array(g.created_at, g.form, g.form_version, g.confirmed_at, g.ip, 'signup')"
+    " FROM signups g WHERE g.email = s.email COLLATE NOCASE AND g.list_id = x.list_id"
+    " AND g.confirmed_at IS NOT NULL ORDER BY g.confirmed_at DESC, g.id DESC LIMIT 1),"
+    " CASE WHEN c.subscriber_id IS NOT NULL THEN json_array(c.signed_up_at, c.form,"
+    " c.form_version, c.confirmed_at, c.ip, 'import-of-export') END)))"
+    " FILTER (WHERE c.subscriber_id IS NOT NULL OR EXISTS (SELECT 1 FROM signups g"
+    " WHERE g.email = s.email COLLATE NOCASE AND g.list_id = x.list_id"
+    " AND g.confirmed_at IS NOT NULL))"
+    " FROM subscriptions x JOIN lists l ON l.id = x.list_id"
+    " LEFT JOIN imported_consents c ON c.subscriber_id = s.id AND c.list_id = x.list_id"
+    " WHERE x.subscriber_id = s.id AND (? IS NULL OR x.list_id = ?))"
+)
 # The consent record's cells in export_rows (roster.CONSENT_COLUMNS without "consent_").
 CONSENT_FIELDS = ("signed_up_at", "form", "form_version", "confirmed_at", "ip", "source")
 
@@ -343,34 +358,23 @@ class SubscriptionsMixin(SubscribersMixin):
 
     def export_listing(
         self, list_slug: str | None = None, *, status: str | None = None
-    ) -> Iterator[tuple[Subscriber, dict[str, list[str]], dict[str, dict[str, str]]]]:
+    ) -> Generator[tuple[Subscriber, dict[str, list[str]], dict[str, dict[str, str]]], None, None]:
         """`subscriber_listing` with each subscription's consent record ({slug: record},
-        the columns of `export_rows` without their prefix), for `export --json`. Both
-        queries stream in one read transaction, so they see the same subscribers."""
-        start = 9  # export_rows' cells: the subscription's nine, then the consent record
-        owns = not self.db.conn.in_transaction
-        if owns:
-            self.db.conn.execute("BEGIN")  # deferred: a read snapshot, no write lock
-        try:
-            rows = self.export_rows(list_slug, status=status)
-            groups = itertools.groupby(rows, key=lambda cells: cells[0])
-            for (subscriber, sections), (email, group) in zip(
-                self.subscriber_listing(list_slug, status=status), groups, strict=True
-            ):
-                if email != subscriber.email:
-                    raise StoreError(f"export out of step at {email}", hint="a bug: report it")
-                yield (
-                    subscriber,
-                    sections,
-                    {
-                        cells[2]: dict(zip(CONSENT_FIELDS, cells[start:], strict=True))
-                        for cells in group
-                        if cells[2]
-                    },
-                )
-        finally:
-            if owns and self.db.conn.in_transaction:
-                self.db.conn.execute("COMMIT")
+        the columns of `export_rows` without their prefix, by slug; a subscription with
+        none, one an admin added, is left out), for `export --json`. One query: the
+        records come as one more column, so there is nothing to keep in step."""
+        list_id = self.get_list(list_slug).id if list_slug else None
+        rows = self._listing(list_slug, status, CONSENT_SQL, [list_id, list_id])
+        for subscriber, sections, consent in rows:
+            records = json.loads(consent) if consent != "{}" else {}
+            yield (
+                subscriber,
+                sections,
+                {
+                    slug: dict(zip(CONSENT_FIELDS, records[slug], strict=True))
+                    for slug in sorted(records)
+                },
+            )
 
     def keep_imported_consents(
         self, records: Iterable[tuple[str, int, Any]], *, now: datetime
