@@ -1077,3 +1077,29 @@ def test_a_soft_bounce_of_a_confirmation_changes_nothing_and_a_welcome_bounce_is
     assert "1 subscribers now bounced" in result.stderr  # they confirmed: theirs to bounce
     with Store.open(site.settings.db) as store:
         assert store.find_subscriber("reader@example.com").status == "bounced"
+
+
+def test_an_arabic_welcome_runs_right_to_left_line_by_line(welcoming: Site) -> None:
+    """Plain text has no dir: a client runs each line by its first strong letter, so the
+    section line "- Sport" of an Arabic mail needs a RIGHT-TO-LEFT MARK (as the digest's
+    text part has); the links stay untouched, so they remain clickable."""
+    site = welcoming
+    site.sign_up("reader@example.com", sections=["Sport"], locale="ar")
+    site.clock.advance(60)
+    site.confirm(site.link(site.mails()[0]))
+    confirmation, welcome = site.mails()
+    for mail in (confirmation, welcome):
+        body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        for line in body.splitlines():
+            if line.startswith("http://"):
+                continue  # a link: left as it is
+            if line.strip():
+                first = next(c for c in line if c.isalpha())
+                assert line.startswith("\N{RIGHT-TO-LEFT MARK}") or "\u0600" <= first <= "\u06ff", (
+                    line
+                )
+    body = welcome.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "\N{RIGHT-TO-LEFT MARK}- Sport" in body
+    english = site.sign_up("other@example.com", locale="en")
+    assert english.status_code == 200
+    assert "\N{RIGHT-TO-LEFT MARK}" not in site.mails()[-1].as_string()

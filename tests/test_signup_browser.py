@@ -44,3 +44,35 @@ def test_chromium_signs_up_with_the_challenge_solved_and_confirms(
         subscriber = store.get_subscriber("reader@example.com")
         assert store.subscription_sections(subscriber.id or 0) == {"daily": ["Sport"]}
     page.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lang", ["ar", "fr", "en"])
+def test_the_form_is_no_wider_than_a_phone_in_either_direction(
+    guarded: Site, browser: object, lang: str
+) -> None:
+    """The honeypot once sat at left:-10000px: in a right-to-left page that is scrollable
+    overflow, so the Arabic form was 10,375 px wide on a 375 px phone."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 375, "height": 800}, extra_http_headers={"Accept-Language": lang}
+    )
+    page = context.new_page()
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(("http://127.0.0.1", "about:", "data:"))
+            else route.abort()
+        ),
+    )
+    page.goto(f"{guarded.origin}/subscribe/daily")
+    assert page.evaluate("document.documentElement.dir || document.dir") == (
+        "rtl" if lang == "ar" else "ltr"
+    )
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, width
+    honeypot = page.evaluate(
+        "(() => { const box = document.querySelector('input[name=website]').closest('div');"
+        " const r = box.getBoundingClientRect(); return r.width * r.height; })()"
+    )
+    assert honeypot <= 1  # still out of sight
+    context.close()

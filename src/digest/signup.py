@@ -42,6 +42,8 @@ from digest.config import Settings
 from digest.errors import DigestError, InputError, NotFoundError
 from digest.models import NewsList, Signup, Subscriber
 from digest.pipeline import dkim_key, smtp_settings
+from digest.render.language import direction
+from digest.render.renderer import mark_direction
 from digest.secret import (
     MAX_TOKEN_LENGTH,
     load_secrets,
@@ -342,7 +344,10 @@ def _finish(
     if settings.feedback_id:
         day = now.date().isoformat()
         mail["Feedback-ID"] = f"{day}:{news_list.slug}:{kind}:{settings.feedback_id}"
-    mail.set_content(body.strip() + "\n", cte="quoted-printable")
+    # As the digest's plain text: a line whose first strong letter would make a client
+    # run it the wrong way ("- Sport" in an Arabic mail) starts with a direction mark.
+    body = mark_direction(body.strip(), direction(locale.language))
+    mail.set_content(body + "\n", cte="quoted-printable")
     mail["Content-Language"] = str(locale).replace("_", "-")  # set_content drops Content-*
     data = mail.as_bytes()
     if first:
