@@ -88,6 +88,22 @@ def run(
     return first, total, peak, lines
 
 
+def add_consent(db: Path) -> None:
+    """A consent record on every subscription, as an import of an export leaves them."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO imported_consents (subscriber_id, list_id, signed_up_at, form,"
+            " form_version, confirmed_at, ip, source, imported_at) SELECT subscriber_id,"
+            " list_id, '2026-11-20T07:00:00+00:00', '/subscribe/daily (form)', 'a1b2c3d4e5f6',"
+            " '2026-11-20T07:05:00+00:00', '203.0.113.0/24', 'signup',"
+            " '2026-11-27T07:00:00+00:00' FROM subscriptions"
+        )
+    conn.close()
+
+
 def fmt(seconds: float, timeout: float) -> str:
     if seconds == float("inf"):
         return f"> {timeout:.0f} s"
@@ -103,6 +119,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--only", action="append", help="run only these commands (repeat)")
     parser.add_argument("--baseline", default="", help="also run this checkout's code, for ratios")
+    parser.add_argument(
+        "--with-consent",
+        action="store_true",
+        help="give every subscription a consent record (as an imported export's)",
+    )
     args = parser.parse_args()
     if os.environ.get("DIGEST_BENCH_TINY") == "1":  # tests/test_benchmarks.py
         args.sizes, args.runs = [200], 1
@@ -122,6 +143,8 @@ def main() -> None:
             db = Path(tmp) / f"list-{size}.db"
             make_database(db, size)
             subprocess.run([*PEAK, "--db", str(db), "init"], capture_output=True, check=True)
+            if args.with_consent:
+                add_consent(db)
             startup = float("nan")
             for name in names:
                 results: dict[str, list[tuple[float, float, float, int]]] = {
