@@ -175,24 +175,7 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                [
-                    {
-                        "slug": r.slug,
-                        "name": r.name,
-                        "from_addr": r.from_addr,
-                        "send_at": r.send_at.strftime("%H:%M"),
-                        "timezone": r.timezone,
-                        "locale": r.locale,
-                        "sections": list(r.sections),
-                        "only_sections": r.only_sections,
-                        "languages": list(r.languages),
-                        "days": issue.format_days(r.days),
-                        "signup": r.signup,
-                        "approval": r.approval,
-                        "editors": list(r.editors),
-                    }
-                    for r in rows
-                ],
+                [list_data(r) for r in rows],
                 ensure_ascii=False,
                 indent=2,
             )
@@ -232,21 +215,7 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
         counts = {s: by_status[s] for s in ("active", "unsubscribed")}
         total = by_status["total"]
     data = {
-        "slug": r.slug,
-        "name": r.name,
-        "from_addr": r.from_addr,
-        "send_at": r.send_at.strftime("%H:%M"),
-        "timezone": r.timezone,
-        "locale": r.locale,
-        "sections": list(r.sections),
-        "only_sections": r.only_sections,
-        "languages": list(r.languages),
-        "days": issue.format_days(r.days),
-        "address": r.address,
-        "signup": r.signup,
-        **look_of(r),
-        "approval": r.approval,
-        "editors": list(r.editors),
+        **list_data(r),
         "subscribers": total,
         "active": counts["active"],
         "unsubscribed": counts["unsubscribed"],
@@ -395,6 +364,27 @@ def lists_edit(
     err.print(f"updated list {updated.slug}: " + ", ".join(sorted(changes)))
     if locale_warning:
         err.print(f"warning: {locale_warning}", markup=False)
+
+
+def list_data(r: NewsList) -> dict[str, object]:
+    """A list's settings as `lists list --json` and `lists show --json` print them."""
+    return {
+        "slug": r.slug,
+        "name": r.name,
+        "from_addr": r.from_addr,
+        "send_at": r.send_at.strftime("%H:%M"),
+        "timezone": r.timezone,
+        "locale": r.locale,
+        "sections": list(r.sections),
+        "only_sections": r.only_sections,
+        "languages": list(r.languages),
+        "days": issue.format_days(r.days),
+        "address": r.address,
+        "signup": r.signup,
+        **look_of(r),
+        "approval": r.approval,
+        "editors": list(r.editors),
+    }
 
 
 def _check_only_sections(only: bool, sections: tuple[str, ...]) -> bool:
