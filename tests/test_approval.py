@@ -120,10 +120,18 @@ def test_a_missed_approval_is_held_logged_and_sent_once_approved_late(
     assert "daily/2026-11-27 [UTC]: missed approval: due 2026-11-27T07:00+00:00" in due.stderr
     assert received_messages(smtp_server) == []
     assert state(run)["state"] == "missed approval"
+    assert state(run)["missed_logged_at"] == NOW.isoformat()
+    assert "missed: due 2026-11-27T07:00:00+00:00, held unapproved (logged at" in (
+        run("editions", "show", "daily", "2026-11-27").stdout
+    )
 
-    run.now = NOW + timedelta(hours=1)
-    run("schedule", "--run-due")  # still held, logged again
+    for minutes in (5, 10, 60, 300):  # cron rounds: still held, not logged again
+        run.now = NOW + timedelta(minutes=minutes)
+        again = run("schedule", "--run-due")
+        assert "missed approval" not in again.stderr
     assert received_messages(smtp_server) == []
+    assert state(run)["state"] == "missed approval"
+    assert state(run)["missed_logged_at"] == NOW.isoformat()  # the first round's
     run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
     run("schedule", "--run-due")
     [mail] = received_messages(smtp_server)

@@ -180,8 +180,11 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
         with serving(app, port) as origin:
             return httpx.get(origin + PAGE).text
 
+    run.env["DIGEST_PROOF_HOURS"] = "0"
+    run("schedule", "--run-due")  # the round at the due moment holds it and logs it
     missed = page_at(1)
     assert 'data-state="missed approval"' in missed
+    assert "held at its due moment, logged at 2026-11-27 07:00 UTC" in missed
     run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
     with FaultServer() as server:
         server.handler.rcpt["b@example.com"] = always("451 4.3.0 try later")

@@ -115,6 +115,14 @@ def editions_show(ctx: click.Context, slug: str, day: str, as_json: bool) -> Non
         return
     for key in ("edition", "state", "subject", "note", "lead", "updated_at"):
         out.print(f"[bold]{key}:[/] {escape(str(data[key] or '—'))}", markup=True)
+    if data["missed_logged_at"]:
+        out.print(
+            "[bold]missed:[/] "
+            + escape(
+                f"due {data['due_at']}, held unapproved (logged at {data['missed_logged_at']})"
+            ),
+            markup=True,
+        )
     if data["approval"]:
         approved = data["approval"]
         out.print(
@@ -196,6 +204,9 @@ def _show(store: Store, slug: str, day_text: str, *, now: datetime) -> dict[str,
             else None
         ),
         "due_at": state.due_at.isoformat(),
+        "missed_logged_at": (
+            state.missed_logged_at.isoformat() if state.missed_logged_at else None
+        ),
         "counts": state.counts,
         "subject": edits.subject,
         "note": edits.note,

@@ -170,6 +170,27 @@ class ListsMixin(StoreBase):
             )
         return approval
 
+    def note_missed_approval(
+        self, news_list: NewsList, day: date, *, due_at: datetime, now: datetime
+    ) -> bool:
+        """Record that the edition was held, unapproved, at its due moment: True for the
+        first round to do so (it logs the warning), False when it was recorded already."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO edition_missed_approvals (list_id, date, due_at, logged_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (list_id, date) DO NOTHING",
+                [news_list.id, day.isoformat(), to_text(due_at), to_text(now)],
+            )
+        return cursor.rowcount == 1
+
+    def missed_approval_logged(self, news_list: NewsList, day: date) -> datetime | None:
+        """When a round first held the edition for want of approval, or None."""
+        row = self._one(
+            "SELECT logged_at FROM edition_missed_approvals WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        return from_text(row["logged_at"]) if row is not None else None
+
     # -- proofs to editors: one row per (edition, editor) ---------------------------------
 
     def proof_sent(self, news_list: NewsList, day: date, editor: str) -> bool:

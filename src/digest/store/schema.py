@@ -700,3 +700,23 @@ def _webhook_events(db: Database) -> None:
         CREATE INDEX webhook_events_failed ON webhook_events(id) WHERE status = 'failed';
         """
     )
+
+
+@migrations(name="0021_missed_approvals")
+def _missed_approvals(db: Database) -> None:
+    """An edition of an approval list held at its due moment, unapproved (issue 14): one
+    row, written by the first round that held it, so the warning goes to the log once
+    per edition (not on every cron round of the catch-up window, nor once per zone) and
+    `editions show` and the preview can say when it was logged. `digest prune` forgets
+    it with the edition's other unsent drafts."""
+    db.executescript(
+        """
+        CREATE TABLE edition_missed_approvals (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            logged_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, date)
+        ) WITHOUT ROWID;
+        """
+    )

@@ -62,6 +62,11 @@ def status_panel(state: EditionState, news_list: NewsList) -> str:
         "missed approval",
     ):
         parts.append("<span>needs approval before it goes out</span>")
+        if state.missed_logged_at is not None:
+            parts.append(
+                '<span class="missed-at">held at its due moment, logged at '
+                f"{state.missed_logged_at:%Y-%m-%d %H:%M} UTC</span>"
+            )
     if state.counts:
         parts.append(
             '<span class="counts">'
