@@ -261,10 +261,11 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
 
     Kept: every edition and its counts, every subscriber's status and the suppression
     list (what stops mail), and the whole ledger of the last --keep-days days (what
-    stops a second copy), and the editors' edits of every edition that went out (the
-    archive shows them). Gone: who got which old edition, its Message-ID and reply, and
-    the edits of old editions that never went out. A pruned edition cannot be sent
-    again. Safe to run daily from cron.
+    stops a second copy), and the editors' edits and approvals of every edition that
+    went out (the archive shows them; the approval says who let it go). Gone: who got
+    which old edition, its Message-ID and reply; the edits, approvals and missed-approval
+    notes of old editions that never went out; the proofs mailed to editors for old
+    editions. A pruned edition cannot be sent again. Safe to run daily from cron.
 
     \b
     Example:
@@ -287,6 +288,9 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
                     "pending": report.pending,
                     "events": report.events,
                     "edits": report.edits,
+                    "approvals": report.approvals,
+                    "proofs": report.proofs,
+                    "missed_approvals": report.missed,
                 }
             )
         )
@@ -297,4 +301,15 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
         + (f"; {report.pending} left alone (messages still pending)" if report.pending else "")
         + (f"; {report.events:,} delivered events out removed" if report.events else "")
         + (f"; {report.edits} edits of editions never sent forgotten" if report.edits else "")
+        + (
+            f"; {report.approvals} approvals of editions never sent forgotten"
+            if report.approvals
+            else ""
+        )
+        + (
+            f"; {report.missed} missed-approval notes of editions never sent forgotten"
+            if report.missed
+            else ""
+        )
+        + (f"; {report.proofs} proofs to editors forgotten" if report.proofs else "")
     )

@@ -258,6 +258,31 @@ class ListsMixin(StoreBase):
             )
         return max(cursor.rowcount, 0)
 
+    def prune_edition_approvals(self, *, before: date) -> tuple[int, int, int]:
+        """Forget the approval side of editions dated before `before`: approvals and
+        missed-approval notes of those that never went out (no `editions` row), and the
+        proofs of all of them (mails to editors, which nothing reads once the edition's
+        day is past). The approval of an edition that went out stays: it is the record
+        of who let it go. Returns (approvals, proofs, missed notes) forgotten."""
+        unsent = (
+            " AND NOT EXISTS (SELECT 1 FROM editions WHERE editions.list_id = {t}.list_id"
+            " AND editions.date = {t}.date)"
+        )
+        day = [before.isoformat()]
+        with self.transaction():
+            approvals = self.db.execute(
+                "DELETE FROM edition_approvals WHERE date < ?"
+                + unsent.format(t="edition_approvals"),
+                day,
+            ).rowcount
+            missed = self.db.execute(
+                "DELETE FROM edition_missed_approvals WHERE date < ?"
+                + unsent.format(t="edition_missed_approvals"),
+                day,
+            ).rowcount
+            proofs = self.db.execute("DELETE FROM edition_proofs WHERE date < ?", day).rowcount
+        return max(approvals, 0), max(proofs, 0), max(missed, 0)
+
     def get_list_by_id(self, list_id: int) -> NewsList | None:
         row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])
         return None if row is None else _list_from_row(row)
