@@ -118,6 +118,9 @@ def test_a_missed_approval_is_held_logged_and_sent_once_approved_late(
     run.env["DIGEST_PROOF_HOURS"] = "0"
     due = run("schedule", "--run-due")  # at NOW, the due moment
     assert "daily/2026-11-27 [UTC]: missed approval: due 2026-11-27T07:00+00:00" in due.stderr
+    # The log line is stamped from the one clock (--now), not the wall clock's day.
+    [line] = [x for x in due.stderr.splitlines() if "missed approval" in x]
+    assert line.startswith("2026-11-27T07:00:0") and "WARNING" in line
     assert received_messages(smtp_server) == []
     assert state(run)["state"] == "missed approval"
     assert state(run)["missed_logged_at"] == NOW.isoformat()
