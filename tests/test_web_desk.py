@@ -89,6 +89,10 @@ def test_the_page_shows_state_inbox_line_and_both_frames(
     assert '<button type="submit" data-action="approve">Approve</button>' in page.text
     index = client.get("/")
     assert re.search(r'2026-11-27 \(today\)</a> <span class="state awaiting"', index.text)
+    # Every page names its icon: else each visit's /favicon.ico is a 404 in the console.
+    missing = client.get("/u/not-a-token")  # the subscriber pages' layout
+    for shown_page in (page.text, index.text, missing.text):
+        assert '<link rel="icon" href="data:,">' in shown_page
 
 
 def test_forms_need_this_pages_token_and_the_same_origin(

@@ -447,6 +447,7 @@ class _Preview:
         page = (
             "<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="icon" href="data:,">'  # else the browser's /favicon.ico is a 404
             f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
             f'<body data-version="{version}"><header><a href="/preview/">digest preview</a>'
             f"</header><main>{body}</main><script>{SCRIPT}</script></body></html>"
