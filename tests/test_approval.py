@@ -124,9 +124,9 @@ def test_a_missed_approval_is_held_logged_and_sent_once_approved_late(
     assert received_messages(smtp_server) == []
     assert state(run)["state"] == "missed approval"
     assert state(run)["missed_logged_at"] == NOW.isoformat()
-    assert "missed: due 2026-11-27T07:00:00+00:00, held unapproved (logged at" in (
-        run("editions", "show", "daily", "2026-11-27").stdout
-    )
+    text = run("editions", "show", "daily", "2026-11-27").stdout
+    assert "due_at: 2026-11-27T07:00:00+00:00" in text
+    assert "missed: due 2026-11-27T07:00:00+00:00, held unapproved (logged at" in text
 
     for minutes in (5, 10, 60, 300):  # cron rounds: still held, not logged again
         run.now = NOW + timedelta(minutes=minutes)

@@ -78,6 +78,9 @@ def test_the_look_is_shown_edited_and_cleared(run: Cli) -> None:
     }
     assert "accent: #1a5fb4" in run("lists", "show", "sport").stdout
     assert "logo_url: (the site's)" in run("lists", "show", "sport").stdout
+    shown_text = run("lists", "show", "sport").stdout
+    assert "address: (the site's)" in shown_text  # '' is DIGEST_THEME_ADDRESS, as the look
+    assert "sections: —" in shown_text and "editors: —" in shown_text  # not "[]"
     run("lists", "edit", "sport", "--logo", "https://img.example.com/s.png", "--accent", "")
     shown = json.loads(run("lists", "show", "sport", "--json").stdout)
     assert (shown["logo_url"], shown["accent"], shown["footer"]) == (

@@ -87,6 +87,7 @@ def test_the_page_shows_state_inbox_line_and_both_frames(
     frames = re.findall(r'<iframe class="email"[^>]*data-view="(\w+)"', page.text)
     assert frames == ["desktop", "mobile"]
     assert '<button type="submit" data-action="approve">Approve</button>' in page.text
+    assert "<details><summary>Stories: pin or drop</summary>" in page.text  # folded: no edits
     index = client.get("/")
     assert re.search(r'2026-11-27 \(today\)</a> <span class="state awaiting"', index.text)
     # Every page names its icon: else each visit's /favicon.ico is a 404 in the console.
@@ -146,6 +147,8 @@ def test_edit_and_approve_from_the_page(desk: tuple[httpx.Client, Cli]) -> None:
     assert '<span class="subject">The goal</span>' in page.text
     assert f'<option value="{BASE}but" selected>Goal story</option>' in page.text
     assert f'name="drop" value="{BASE}crue" checked' in page.text
+    # What the editor did is in view: the pin/drop table opens, with its count.
+    assert "<details open><summary>Stories: pin or drop (1 dropped)</summary>" in page.text
 
     bad = client.post(f"{PAGE}/edit", data={"token": token, "lead": BASE + "elsewhere"})
     notice = client.get(bad.headers["location"]).text
@@ -200,7 +203,7 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
     counts = dict(re.findall(r'<b data-count="(\w+)">(\d+)</b>', sending))
     assert counts == {"sent": "2", "deferred": "1", "bounced": "0", "failed": "0"}
     assert '<progress max="3" value="2"' in sending and "66%" in sending
-    assert "it can no longer be edited or approved" in sending
+    assert "This edition began going out: it can no longer be edited or approved" in sending
 
     with CaptureServer(tmp_path / "cap") as capture:
         run.env["DIGEST_SMTP_URL"] = capture.url
@@ -209,3 +212,4 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
         assert [m["To"] for m in received_messages(capture)] == ["b@example.com"]
     sent = page_at(2)
     assert 'data-state="sent"' in sent and '<b data-count="sent">3</b>' in sent
+    assert "This edition went out: it can no longer be edited or approved" in sent

@@ -113,7 +113,7 @@ def editions_show(ctx: click.Context, slug: str, day: str, as_json: bool) -> Non
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    for key in ("edition", "state", "subject", "note", "lead", "updated_at"):
+    for key in ("edition", "state", "due_at", "subject", "note", "lead", "updated_at"):
         out.print(f"[bold]{key}:[/] {escape(str(data[key] or '—'))}", markup=True)
     if data["missed_logged_at"]:
         out.print(

@@ -93,9 +93,14 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    own_look = look_of(r)
+    site_defaults = {*look_of(r), "address"}  # '' falls back to DIGEST_THEME_*
     for key, value in data.items():
-        shown = "(the site's)" if key in own_look and not value else str(value)
+        if key in site_defaults and not value:
+            shown = "(the site's)"
+        elif isinstance(value, list):
+            shown = ", ".join(value) or "—"
+        else:
+            shown = str(value)
         out.print(f"[bold]{key}:[/] {escape(shown)}", markup=True)
 
 
