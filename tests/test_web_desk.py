@@ -145,6 +145,7 @@ def test_edit_and_approve_from_the_page(desk: tuple[httpx.Client, Cli]) -> None:
     assert data["lead"] == BASE + "but" and data["drops"] == [BASE + "crue"]
     assert data["note"] == "A **short** note\non two lines" and data["subject"] == "The goal"
     assert '<span class="subject">The goal</span>' in page.text
+    assert "The goal · 1 article in 1 section · en" in page.text  # not "1 articles"
     assert f'<option value="{BASE}but" selected>Goal story</option>' in page.text
     assert f'name="drop" value="{BASE}crue" checked' in page.text
     # What the editor did is in view: the pin/drop table opens, with its count.

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from digest import approval, pipeline, timetable
+from digest import approval, issue, pipeline, timetable
 from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import DigestError
@@ -68,10 +68,10 @@ def run_slot(
         )
         return Run(slot, error=exc.message)
     log.info(
-        "%s: %d articles, %d recipients; sent %d, already sent %d, skipped %d, failed %d; %.1f s%s",
+        "%s: %s, %s; sent %d, already sent %d, skipped %d, failed %d; %.1f s%s",
         slot.label,
-        report.articles,
-        report.recipients,
+        issue.counted(report.articles, "article"),
+        issue.counted(report.recipients, "recipient"),
         report.sent,
         report.already_sent,
         report.skipped,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from digest import issue
 from digest.cli.base import (
     cli,
     clock_of,
@@ -64,8 +65,9 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
             out=out_dir,
         )
     err.print(
-        f"{edition.key}: {edition.article_count} articles in {len(edition.sections)} "
-        f"sections, HTML {len(rendered.html.encode()) / 1024:.1f} KB"
+        f"{edition.key}: {issue.counted(edition.article_count, 'article')} in "
+        f"{issue.counted(len(edition.sections), 'section')},"
+        f" HTML {len(rendered.html.encode()) / 1024:.1f} KB"
     )
     if rendered.dropped:
         err.print(
@@ -234,7 +236,7 @@ def print_report(report: Any, as_json: bool) -> None:
     else:
         state = "complete" if report.complete else f"INCOMPLETE: {report.remaining} left"
         err.print(
-            f"{report.edition}: {report.articles} articles; sent {report.sent}, "
+            f"{report.edition}: {issue.counted(report.articles, 'article')}; sent {report.sent}, "
             f"deferred {report.deferred}, bounced {report.bounced}, skipped {report.skipped}, "
             f"failed {report.failed}, already sent {report.already_sent} "
             f"({report.elapsed:.1f} s, {report.rate:,.0f} msg/s) — {state}",

@@ -238,8 +238,9 @@ class _Preview:
         notice = params.get("notice")
         body = (
             f"<h1>{_e(news_list.name)} · {parsed_day.isoformat()}</h1>"
-            f'<p class="sub">{_e(preview.rendered.subject)} · {preview.edition.article_count} '
-            f"articles in {len(preview.edition.sections)} sections · "
+            f'<p class="sub">{_e(preview.rendered.subject)} · '
+            f"{issue.counted(preview.edition.article_count, 'article')} in "
+            f"{issue.counted(len(preview.edition.sections), 'section')} · "
             f"{_e(preview.rendered.locale)}</p>"
             + (f'<p class="notice" role="status">{_e(notice)}</p>' if notice else "")
             + desk.status_panel(state, news_list)
