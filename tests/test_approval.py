@@ -135,7 +135,10 @@ def test_a_missed_approval_is_held_logged_and_sent_once_approved_late(
     assert received_messages(smtp_server) == []
     assert state(run)["state"] == "missed approval"
     assert state(run)["missed_logged_at"] == NOW.isoformat()  # the first round's
-    run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
+    late = run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
+    # Approved late: it says what sends it now, since the due moment went by.
+    assert "it is now approved; past its due moment: the next round of" in late.stderr
+    assert "`digest send --list daily --date 2026-11-27` does" in late.stderr
     run("schedule", "--run-due")
     [mail] = received_messages(smtp_server)
     assert mail["To"] == "amina@example.com"

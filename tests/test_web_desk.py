@@ -90,6 +90,9 @@ def test_the_page_shows_state_inbox_line_and_both_frames(
     assert "<details><summary>Stories: pin or drop</summary>" in page.text  # folded: no edits
     index = client.get("/")
     assert re.search(r'2026-11-27 \(today\)</a> <span class="state awaiting"', index.text)
+    # A subscriber without a name or language is their address once ("a <a> " before).
+    found = client.get(PAGE, params={"find": "amina"}).text
+    assert re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', found) == ["amina@example.com"]
     # Every page names its icon: else each visit's /favicon.ico is a 404 in the console.
     missing = client.get("/u/not-a-token")  # the subscriber pages' layout
     for shown_page in (page.text, index.text, missing.text):
@@ -163,6 +166,7 @@ def test_edit_and_approve_from_the_page(desk: tuple[httpx.Client, Cli]) -> None:
     )
     page = client.get(approved.headers["location"])
     assert "approved by amina" in page.text and 'data-state="approved"' in page.text
+    assert "past its due moment" not in page.text  # approved in time: nothing to add
     assert shown(run)["approval"]["approved_by"] == "amina"  # type: ignore[index]
     assert 'data-action="revoke">Withdraw approval</button>' in page.text
 
@@ -194,6 +198,8 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
     assert 'data-state="missed approval"' in missed
     assert "held at its due moment, logged at 2026-11-27 07:00 UTC" in missed
     run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
+    late = page_at(1)
+    assert 'data-state="approved"' in late and "past its due moment: the next round of" in late
     with FaultServer() as server:
         server.handler.rcpt["b@example.com"] = always("451 4.3.0 try later")
         run.env["DIGEST_SMTP_URL"] = server.url

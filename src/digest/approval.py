@@ -41,6 +41,17 @@ class EditionState:
     approval: Approval | None = None
     counts: dict[str, int] = field(default_factory=dict)
     missed_logged_at: datetime | None = None  # when a round held it and said so in the log
+    overdue: bool = False  # approved (or not) after its due moment, not begun: a late one
+
+    def late_hint(self, news_list: NewsList, day: date) -> str:
+        """What sends an approved edition whose due moment has passed, or ''."""
+        if self.state != "approved" or not self.overdue:
+            return ""
+        return (
+            "past its due moment: the next round of `digest schedule` sends it within its"
+            " catch-up window (--catch-up, 6 h by default); later, `digest send --list"
+            f" {news_list.slug} --date {day.isoformat()}` does"
+        )
 
     @property
     def total(self) -> int:
@@ -83,7 +94,7 @@ def edition_state(
     if news_list.approval != "required":
         return EditionState("draft", due, approval)
     if approval is not None:
-        return EditionState("approved", due, approval)
+        return EditionState("approved", due, approval, overdue=now >= due)
     if now < due:
         return EditionState("awaiting approval", due)
     logged = store.missed_approval_logged(news_list, day)

@@ -181,7 +181,8 @@ def editions_approve(
             else f"{data['edition']} was not approved; nothing changed"
         )
     else:
-        err.print(f"approved {data['edition']} by {who}; it is now {data['state']}")
+        late = f"; {data['late']}" if data["late"] else ""
+        err.print(f"approved {data['edition']} by {who}; it is now {data['state']}{late}")
 
 
 def _show(store: Store, slug: str, day_text: str, *, now: datetime) -> dict[str, Any]:
@@ -207,6 +208,7 @@ def _show(store: Store, slug: str, day_text: str, *, now: datetime) -> dict[str,
         "missed_logged_at": (
             state.missed_logged_at.isoformat() if state.missed_logged_at else None
         ),
+        "late": state.late_hint(news_list, day),
         "counts": state.counts,
         "subject": edits.subject,
         "note": edits.note,

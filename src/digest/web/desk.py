@@ -49,7 +49,7 @@ def state_badge(state: EditionState) -> str:
     )
 
 
-def status_panel(state: EditionState, news_list: NewsList) -> str:
+def status_panel(state: EditionState, news_list: NewsList, day: date) -> str:
     """State, due moment, approval, the ledger's counts and, while sending, progress."""
     parts = [state_badge(state), f"<span>due {state.due_at:%Y-%m-%d %H:%M} UTC</span>"]
     if state.approval is not None:
@@ -57,6 +57,8 @@ def status_panel(state: EditionState, news_list: NewsList) -> str:
             f'<span class="approved-by">approved by {_e(state.approval.approved_by)} at '
             f"{state.approval.approved_at:%Y-%m-%d %H:%M} UTC</span>"
         )
+        if late := state.late_hint(news_list, day):
+            parts.append(f'<span class="late">{_e(late)}</span>')
     elif news_list.approval == "required" and state.state in (
         "awaiting approval",
         "missed approval",

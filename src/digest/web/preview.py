@@ -243,7 +243,7 @@ class _Preview:
             f"{issue.counted(len(preview.edition.sections), 'section')} · "
             f"{_e(preview.rendered.locale)}</p>"
             + (f'<p class="notice" role="status">{_e(notice)}</p>' if notice else "")
-            + desk.status_panel(state, news_list)
+            + desk.status_panel(state, news_list, parsed_day)
             + desk.inbox_line(news_list, preview.rendered.subject, preview.html)
             + desk.edit_forms(
                 news_list=news_list,
@@ -403,7 +403,8 @@ class _Preview:
         ]
         for person in people:
             sid = str(person.id)
-            label = f"{person.name or person.email} <{person.email}> {person.locale}"
+            label = f"{person.name} <{person.email}>" if person.name else person.email
+            label += f" ({person.locale})" if person.locale else ""
             selected = " selected" if sid == chosen_as else ""
             options.append(f'<option value="{_e(sid)}"{selected}>{_e(label)}</option>')
         if find and not found:
