@@ -200,6 +200,7 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
     run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
     late = page_at(1)
     assert 'data-state="approved"' in late and "past its due moment: the next round of" in late
+    assert "<code>digest send --list daily --date 2026-11-27</code> does" in late
     with FaultServer() as server:
         server.handler.rcpt["b@example.com"] = always("451 4.3.0 try later")
         run.env["DIGEST_SMTP_URL"] = server.url

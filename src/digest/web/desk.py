@@ -58,7 +58,8 @@ def status_panel(state: EditionState, news_list: NewsList, day: date) -> str:
             f"{state.approval.approved_at:%Y-%m-%d %H:%M} UTC</span>"
         )
         if late := state.late_hint(news_list, day):
-            parts.append(f'<span class="late">{_e(late)}</span>')
+            shown = re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(late))  # commands as code
+            parts.append(f'<span class="late">{shown}</span>')
     elif news_list.approval == "required" and state.state in (
         "awaiting approval",
         "missed approval",
