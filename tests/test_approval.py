@@ -21,7 +21,10 @@ STORIES = [
 
 def newsroom(run: Cli, smtp: CaptureServer, *options: str) -> None:
     run.env["DIGEST_SMTP_URL"] = smtp.url
-    run("lists", "add", "daily", "--name", "Daily", "--approval", "required", *options)
+    made = run("lists", "add", "daily", "--name", "Daily", "--approval", "required", *options)
+    n = options.count("--editor")
+    proofs = f"proofs to {n} editor{'s' if n > 1 else ''})" if n else "no --editor, so no proofs)"
+    assert "; each edition waits for approval (" + proofs in made.stderr
     run("subscribers", "add", "amina@example.com", "--list", "daily")
     run("articles", "import", str(run.write("a.json", STORIES)))
 

@@ -135,9 +135,18 @@ def lists_add(
     with pipeline.open_store(settings_of(ctx)) as store:
         created = store.add_list(news_list, now=clock_of(ctx).now())
     every = "" if len(created.days) == 7 else f" on {issue.format_days(created.days)}"
+    held = ""
+    if created.approval == "required":
+        proofs = (
+            f"proofs to {issue.counted(len(created.editors), 'editor')}"
+            if created.editors
+            else "no --editor, so no proofs"
+        )
+        held = f"; each edition waits for approval ({proofs})"
     err.print(
         f"created list {created.slug} ({created.name}), sent at "
-        f"{created.send_at:%H:%M} {created.timezone}{every}"
+        f"{created.send_at:%H:%M} {created.timezone}{every}{held}",
+        markup=False,
     )
     if locale_warning:
         err.print(f"warning: {locale_warning}", markup=False)
