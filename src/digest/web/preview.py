@@ -585,11 +585,44 @@ SCRIPT = (
     else f.addEventListener('load', () => loaded(f), {once: true});
   });
   if (!frames.length) restore();
+  // Unsaved typing in the edit form is never thrown away: no reload while it is dirty
+  // (a notice says the edition changed elsewhere), and Approve asks first.
+  let dirty = false;
+  const edit = document.querySelector('form.edit');
+  if (edit) {
+    const mark = () => { dirty = true; };
+    edit.addEventListener('input', mark);
+    edit.addEventListener('change', mark);
+    edit.addEventListener('submit', () => { dirty = false; });
+  }
+  const approve = document.querySelector('form.approve');
+  if (approve) approve.addEventListener('submit', (e) => {
+    if (dirty && !confirm('Your edits are not saved. Approve the saved version without them?')) {
+      e.preventDefault();
+    }
+  });
+  const stale = () => {
+    if (document.querySelector('p.stale')) return;
+    const p = document.createElement('p');
+    p.className = 'notice stale';
+    p.setAttribute('role', 'status');
+    p.textContent = 'This edition changed elsewhere while you were editing: save your '
+      + 'edits to keep them, or reload the page to see the change.';
+    edit.before(p);
+  };
+  // Once a form is on its way, the page is leaving: a reload now would cancel that
+  // navigation and land on this page again, without the post's notice (the post's own
+  // database change is what the poll would see).
+  let leaving = false;
+  document.addEventListener('submit', (e) => { if (!e.defaultPrevented) leaving = true; });
   const poll = async () => {
+    if (leaving) return;
     try {
       const r = await fetch('/preview/_version', {cache: 'no-store'});
       const v = (await r.json()).version;
-      if (v !== version) {
+      if (leaving) return;
+      if (v !== version && dirty) stale();
+      else if (v !== version) {
         sessionStorage.setItem(key, JSON.stringify({x: window.scrollX, y: window.scrollY}));
         version = v;
         location.reload();
