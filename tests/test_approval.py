@@ -148,6 +148,22 @@ def test_a_missed_approval_is_held_logged_and_sent_once_approved_late(
     assert state(run)["state"] == "sent"
 
 
+def test_a_missed_approval_is_logged_once_for_all_the_zones_of_its_edition(
+    run: Cli, smtp_server: CaptureServer
+) -> None:
+    newsroom(run, smtp_server)
+    run("subscribers", "add", "paris@example.com", "--list", "daily", "--timezone", "Europe/Paris")
+    run.env["DIGEST_PROOF_HOURS"] = "0"
+    run.now = NOW - timedelta(hours=1)  # 07:00 in Paris: the edition's first due moment
+    first = run("schedule", "--run-due")
+    assert "daily/2026-11-27 [Europe/Paris]: missed approval" in first.stderr
+    run.now = NOW  # 07:00 UTC: the same edition, due in its other zone
+    second = run("schedule", "--run-due")
+    assert "missed approval" not in second.stderr
+    assert state(run)["missed_logged_at"] == (NOW - timedelta(hours=1)).isoformat()
+    assert received_messages(smtp_server) == []
+
+
 def test_approved_after_the_catch_up_window_only_a_send_by_hand_sends_it(
     run: Cli, smtp_server: CaptureServer
 ) -> None:
