@@ -140,6 +140,7 @@ class DeliveryRun:
         self.finished = 0
         self.total = 0
         self._read_at = -1  # data_version when the current batch was read
+        self._nudge: Callable[[], None] = lambda: None  # after each commit (checkpoints)
 
     def run(self) -> Tally:
         started = self.now()
@@ -150,7 +151,8 @@ class DeliveryRun:
         self.progress(0, self.total, "")
         limiter = self._limiter(started)
         wait_until = self.clock.monotonic() + self.policy.window
-        with SenderPool(self.smtp) as pool:
+        with SenderPool(self.smtp) as pool, self.store.checkpoints_aside() as aside:
+            self._nudge = aside.nudge
             due = started  # queued rows, and deferred ones whose retry time has come
             while True:
                 self._pass(pool, limiter, due)
@@ -305,6 +307,7 @@ class DeliveryRun:
             if self.tally.stopped:
                 return
             self.store.mark_sending(delivery.id, now=self.now())
+        self._nudge()
         pool.submit(
             Job(
                 delivery,
