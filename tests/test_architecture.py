@@ -25,6 +25,8 @@ PURE = (
     "spoofing",
     "roster",
     "dsn",
+    "provider",
+    "sns",
 )
 
 

@@ -295,6 +295,29 @@ def test_an_arf_complaint_sets_complained_and_they_are_never_mailed_again(
     assert sent_to == ["amina@example.com"]
 
 
+def test_without_verp_a_dsn_is_matched_by_the_message_id_it_quotes(
+    newsroom: Cli, smtp_server: CaptureServer
+) -> None:
+    """No bounce address: only the quoted Message-ID names the subscriber (the recipient
+    was rewritten). The lookup goes through the subscriber index (INDEXED BY fails loudly
+    if that index is ever dropped); a Message-ID of another shape matches nothing."""
+    newsroom("send", "--date", "2026-11-27")
+    sent = {rcpt[0]: path.read_bytes() for _, rcpt, path in smtp_server.handler.received}
+    quoted = re.search(rb"^Message-ID: (<[^>]+>)", sent["john@example.org"], re.M)
+    assert quoted
+    dsn = bare_dsn("news@example.com", "5.1.1").replace(
+        "--b--\n",
+        "--b\nContent-Type: text/rfc822-headers\n\n"
+        f"Message-ID: {quoted[1].decode()}\nSubject: Daily\n\n--b--\n",
+    )
+    newsroom("bounces", "import", str(newsroom.write("bounce.eml", dsn)))
+    assert statuses(newsroom) == {"amina@example.com": "active", "john@example.org": "bounced"}
+    with Store.open(newsroom.db_path) as store:
+        assert store.edition_of_message(quoted[1].decode()) is not None
+        assert store.edition_of_message("<2026-11-27.2.0123456789abcdef@elsewhere>") is None
+        assert store.edition_of_message("<something@else.example>") is None
+
+
 def test_a_delay_warning_and_a_vacation_reply_change_nothing(
     verp_newsroom: Cli, smtp_server: CaptureServer
 ) -> None:

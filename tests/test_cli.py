@@ -143,3 +143,20 @@ def test_articles_import_and_list(run: Cli) -> None:
     result = run("articles", "import", "naive.json", ok=False)
     assert "has no UTC offset" in result.stderr
     assert len(json.loads(run("articles", "list", "--json").stdout)) == 3
+
+
+def test_preview_files_are_filled_in_for_a_sample_reader(run: Cli) -> None:
+    """`digest preview --out` files showed `[[email]]` and `[[unsubscribe_url]]` (issue 14):
+    they are filled in for reader@example.com, as the preview server fills in its pages."""
+    run("lists", "add", "matin", "--name", "Le Matin", "--locale", "fr")
+    run("articles", "import", str(run.write("a.json", [article(title="La crue du Chari")])))
+    run("preview", "--list", "matin", "--date", "2026-11-27", "--out", "p")
+    files = {s: (run.tmp_path / "p" / f"issue.{s}").read_text("utf-8") for s in ("html", "txt")}
+    files["mjml"] = (run.tmp_path / "p" / "issue.mjml").read_text("utf-8")
+    base = run.env.get("DIGEST_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    for suffix, body in files.items():
+        assert "[[" not in body, suffix
+        assert "La crue du Chari" in body
+    for suffix in ("html", "txt"):
+        assert "reader@example.com parce que" in files[suffix], suffix
+        assert f"{base}/u/" in files[suffix] and f"{base}/p/" in files[suffix], suffix

@@ -218,3 +218,30 @@ def test_after_the_send_a_newcomer_or_a_returning_subscriber_is_still_seen(
         store.set_subscriber_status(sub.id, "active", now=AFTER)
         assert round_sent() == [1]
         assert round_sent() == []
+
+
+def message_lookup_steps(settings: Settings, server: CaptureServer, count: int) -> int:
+    """SQLite steps to find who was sent the last Message-ID of a `count`-subscriber send."""
+    cfg = replace(settings, db=settings.db.with_name(f"mid-{count}.db"), smtp_url=server.url)
+    with Store.open(cfg.db) as store:
+        make_project(store, count)
+        dispatch.run_due(
+            store, cfg, clock=Clock.starting_at(AFTER), catch_up=SIX_HOURS, fetch=False
+        )
+        row = store.db.conn.execute(
+            "SELECT message_id FROM deliveries ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        found: list[object] = []
+        steps = sqlite_steps(store, lambda: found.append(store.edition_of_message(row[0])))
+        assert found[0] is not None
+        return steps
+
+
+def test_a_bounce_quoting_a_message_id_costs_the_same_for_20_or_400_subscribers(
+    settings: Settings,
+) -> None:
+    with CaptureServer(settings.outbox) as server:
+        small = message_lookup_steps(settings, server, 20)
+        big = message_lookup_steps(settings, server, 400)
+    # Before: `WHERE message_id = ?` scanned the whole ledger (about 20x the steps).
+    assert big <= 1.3 * small + 5, (small, big)

@@ -141,3 +141,38 @@ def test_language_matching_is_rfc4647_basic_filtering() -> None:
     plain = Article(url="https://x.example/a", title="A", published_at=NOW)
     assert not issue.belongs_to(plain, news)  # no section means "News"
     assert issue.belongs_to(plain, replace(news, sections=("news",)))
+
+
+def test_articles_list_for_a_list_shows_its_next_edition(
+    run: Cli, smtp_server: CaptureServer
+) -> None:
+    """`articles list --list SLUG`: what that list's next edition would hold (issue 14)."""
+    two_lists(run)
+    run("lists", "add", "weekly", "--name", "La semaine", "--days", "mon", "--language", "fr")
+    run("articles", "import", str(run.write("fr.json", [FRENCH])), "--list", "matin")
+    run("articles", "import", str(run.write("en.json", [ENGLISH])), "--list", "morning")
+    run("articles", "import", str(run.write("all.json", [SPORT, UNTAGGED])))
+
+    def titles(slug: str, *extra: str) -> list[str]:
+        shown = run("articles", "list", "--list", slug, *extra, "--json")
+        return [a["title"] for a in json.loads(shown.stdout)]
+
+    assert titles("matin") == ["Un but tardif", "Météo", "La crue du Chari"]  # edition order
+    assert titles("morning") == ["The Chari flood", "Un but tardif", "Météo"]  # World first
+    assert titles("matin", "--section", "sport") == ["Un but tardif"]
+    weekly = run("articles", "list", "--list", "weekly")
+    assert "weekly/2026-11-30, due 2026-11-30 07:00 UTC" in weekly.stderr  # next Monday
+    assert "Un but tardif" in weekly.stdout and "Météo" not in weekly.stdout  # fr only
+
+    run("editions", "edit", "matin", "2026-11-27", "--drop", str(FRENCH["url"]))
+    run("editions", "edit", "matin", "2026-11-27", "--lead", str(UNTAGGED["url"]))
+    assert titles("matin") == ["Météo", "Un but tardif"]  # the editor's hand applied
+    run.env["DIGEST_SMTP_URL"] = smtp_server.url
+    run("send", "--list", "matin", "--date", "2026-11-27")
+    after = run("articles", "list", "--list", "matin", "--json")
+    assert "matin/2026-11-28" in after.stderr and json.loads(after.stdout) == []  # went out
+
+    mixed = run("articles", "list", "--list", "matin", "--date", "2026-11-27", ok=False)
+    assert mixed.exit_code == 1 and "editions show" in mixed.stderr
+    unknown = run("articles", "list", "--list", "nope", ok=False)
+    assert unknown.exit_code == 1 and "no list called 'nope'" in unknown.stderr

@@ -13,6 +13,7 @@ from digest import pipeline
 from digest.clock import Clock
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError, InputError
+from digest.models import EditionEdits
 from digest.sink import CaptureServer
 from digest.store import Store
 from tests.conftest import DAY, NOW, Cli
@@ -61,6 +62,7 @@ def test_prune_folds_old_editions_and_keeps_what_stops_a_second_copy(
         "editions": 1,
         "rows": 4,
         "pending": 0,
+        "edits": 0,
     }
     with Store.open(settings.db) as fresh:
         assert rows_of(fresh, OLD) == 0
@@ -92,3 +94,28 @@ def test_prune_refuses_to_fold_the_recent_ledger(
     assert result.exit_code == 1 and "younger than 7 days" in result.stderr
     with pytest.raises(ConfigError, match="DIGEST_LEDGER_KEEP_DAYS"):
         load_settings(env={"DIGEST_LEDGER_KEEP_DAYS": "1"}, cwd=settings.db.parent)
+
+
+def test_prune_forgets_old_edits_of_editions_that_never_went_out(
+    store: Store, settings: Settings, smtp_server: CaptureServer, run: Cli
+) -> None:
+    """Editors' edits (`editions edit`) were never pruned (issue 14). Those of an old
+    edition that never went out go with the old ledger; those of an edition that went out
+    stay, since the archive shows it as edited (a dropped story must not come back)."""
+    make_project(store, 2)
+    news_list = store.get_list("daily")
+    abandoned, recent = OLD + timedelta(days=1), DAY + timedelta(days=1)
+    for day in (OLD, abandoned, recent):
+        store.save_edition_edits(
+            news_list, day, EditionEdits(note=f"Note of {day}"), now=NOW - timedelta(days=200)
+        )
+    assert send_day(store, replace(settings, smtp_url=smtp_server.url), OLD) == 2
+
+    result = run("prune", "--now", NOW.isoformat(), "--json")
+    assert json.loads(result.stdout)["edits"] == 1
+    with Store.open(settings.db) as fresh:
+        assert fresh.edition_edits(news_list, abandoned).empty  # a draft nobody sent
+        assert pipeline.load_edition(fresh, news_list, OLD).note == f"Note of {OLD}"  # archive
+        assert fresh.edition_edits(news_list, recent).note == f"Note of {recent}"  # recent
+    again = run("prune", "--now", NOW.isoformat())
+    assert "edits of editions never sent" not in again.stderr  # nothing left to forget

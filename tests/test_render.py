@@ -505,6 +505,24 @@ def test_unknown_placeholder_is_refused(tmp_path: Path) -> None:
     assert "nickname" not in PLACEHOLDERS
 
 
+def test_the_editors_lead_gets_the_lead_treatment_even_without_an_image(
+    renderer: Renderer,
+) -> None:
+    """`editions edit --lead` on a story without an image: it led only in order, titled like
+    any other story, since the lead treatment needed an https image (issue 14)."""
+    from digest.issue import apply_edits
+    from digest.models import EditionEdits
+
+    edition = sample_edition()
+    chosen = edition.sections[3].articles[0]  # Économie: no image
+    assert not chosen.image_url
+    html = renderer.render(apply_edits(edition, EditionEdits(lead=chosen.url))).html
+    assert '<h2 class="lead-title"' in html
+    lead = html[html.index('class="lead-title"') :]
+    assert lead[: lead.index("</h2>")].endswith(f"{chosen.title}</a>")
+    assert 'class="lead-img"' not in html
+
+
 def test_a_new_process_does_not_compile_the_theme_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

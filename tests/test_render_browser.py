@@ -87,10 +87,9 @@ def test_layout_at_desktop_and_mobile_widths(
             assert title["left"] >= 0 and title["right"] <= width, (width, title)
     assert found[600]["bodyWidth"] == 600  # the desktop column is 600 px wide
     assert found[375]["bodyWidth"] == 375
-    # The lead story is two columns on desktop and one column under 480 px.
-    desktop, mobile = found[600], found[375]
-    assert abs(desktop["leadImage"]["top"] - desktop["leadTitle"]["top"]) < 40
-    assert mobile["leadTitle"]["top"] >= mobile["leadImage"]["bottom"]
+    # The lead story stacks its image above its headline at every width (issue 14).
+    for layout in found.values():
+        assert layout["leadTitle"]["top"] >= layout["leadImage"]["bottom"]
 
 
 @pytest.mark.parametrize("dark", [False, True])
@@ -289,3 +288,134 @@ def test_no_image_is_distorted_at_any_aspect_ratio(
             assert image["natural"] == pytest.approx(image["rendered"], rel=0.03), (width, image)
             if image["cls"] == "thumb":
                 assert image["width"] == 96, image
+
+
+# The lead story against the other stories, and every visible rule in the lead card.
+LEAD = """() => {
+  const rect = (el) => el.getBoundingClientRect();
+  const image = document.querySelector('.lead-img'), title = document.querySelector('.lead-title');
+  const rules = [];
+  for (const el of image.closest('.lead').querySelectorAll('*')) {
+    const s = getComputedStyle(el), r = rect(el);
+    for (const side of ['top', 'bottom']) {
+      const width = parseFloat(s.getPropertyValue(`border-${side}-width`));
+      if (width > 0 && s.getPropertyValue(`border-${side}-style`) !== 'none')
+        rules.push({tag: el.tagName, cls: el.className, y: side === 'top' ? r.top : r.bottom});
+    }
+  }
+  const button = document.querySelector('.lead a.button');
+  return {
+    image: {top: rect(image).top, bottom: rect(image).bottom, width: rect(image).width},
+    title: {top: rect(title).top, size: parseFloat(getComputedStyle(title).fontSize)},
+    story: parseFloat(getComputedStyle(document.querySelector('h3')).fontSize),
+    column: rect(document.querySelector('.lead')).width,
+    rules,
+    button: button && {background: getComputedStyle(button).backgroundColor,
+                       color: getComputedStyle(button).color, height: rect(button).height},
+  };
+}"""
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_lead_story_is_larger_and_no_rule_parts_its_image_from_its_headline(
+    browser: Any, image_server: str, dark: bool
+) -> None:
+    """The lead stood half-width at 264 px, titled like any story, and on mobile the
+    section rule (h2's border-top) ran between its image and its headline (issue 14)."""
+    edition = sample_edition("fr")
+    html = Renderer().render(edition).html
+    lead_image = edition.sections[0].articles[0].image_url
+    html = html.replace(lead_image, f"{image_server}/wide.png")
+    for width in (375, 600):
+        page: Any = offline_page(browser, width, dark=dark)
+        page.set_content(html, wait_until="load")
+        lead = page.evaluate(LEAD)
+        page.close()
+        assert lead["title"]["top"] >= lead["image"]["bottom"], (width, lead)
+        between = [
+            r for r in lead["rules"] if lead["image"]["bottom"] <= r["y"] <= lead["title"]["top"]
+        ]
+        assert not between, (width, between)
+        assert lead["image"]["width"] >= lead["column"] - 48 - 1, (width, lead)  # full width
+        assert lead["title"]["size"] >= lead["story"] * 1.4, (width, lead)
+        # "Read more" of the lead is a button: white on the accent, in light and dark mode.
+        assert lead["button"]["background"] == "rgb(179, 38, 30)", lead  # #b3261e
+        assert lead["button"]["color"] == "rgb(255, 255, 255)", lead
+        assert lead["button"]["height"] >= 36, lead  # padded, a target for a thumb
+
+
+# The masthead (its accent bar, title and dateline) and every story's "Read more" link.
+MASTHEAD = """() => {
+  const style = (el) => getComputedStyle(el);
+  const h1 = document.querySelector('h1'), mast = h1.closest('.masthead');
+  const bar = mast && mast.querySelector('td');
+  const dateline = h1.nextElementSibling;
+  return {
+    bar: bar && [style(bar).borderTopWidth, style(bar).borderTopColor],
+    title: parseFloat(style(h1).fontSize),
+    dateline: [style(dateline).color, style(dateline).textTransform, style(dateline).fontWeight],
+    links: [...document.querySelectorAll('a[aria-label]')].filter((a) => !a.closest('.lead'))
+      .map((a) => [style(a).color, style(a).textDecorationLine, style(a).fontWeight,
+                   a.parentElement.textContent.trim().slice(-1)]),
+  };
+}"""
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_masthead_and_read_more_links_carry_the_accent(browser: Any, dark: bool) -> None:
+    """The header was a bare title and the "Read more" links plain underlined text (issue 14):
+    an accent bar and dateline head the edition; each story's link is bold, in the accent,
+    not underlined, followed by an arrow (pointing left in Arabic)."""
+    theme = Theme(accent="#1a5fb4")
+    accent = "rgb(26, 95, 180)"
+    r, g, b = (int(theme.accent_dark[i : i + 2], 16) for i in (1, 3, 5))
+    shown = f"rgb({r}, {g}, {b})" if dark else accent
+    for locale, arrow in (("fr", "→"), ("ar", "←")):
+        html = Renderer(theme=theme).render(sample_edition(locale)).html
+        for width in (375, 600):
+            page: Any = offline_page(browser, width, dark=dark)
+            page.set_content(html)
+            found = page.evaluate(MASTHEAD)
+            page.close()
+            assert found["bar"] == ["6px", accent], found
+            assert found["title"] >= 26, found
+            assert found["dateline"] == [shown, "uppercase", "700"], found
+            assert len(found["links"]) >= 6, found
+            for link in found["links"]:
+                assert link == [shown, "none", "700", arrow], (locale, width, link)
+
+
+def test_two_lists_show_their_own_look_and_a_list_without_one_the_sites(browser: Any) -> None:
+    """A look per list (issue 14): one renderer (the site's theme) renders both lists."""
+    renderer = Renderer(theme=Theme(accent="#0b6e4f", logo_url="https://img.example/site.png"))
+    edition = sample_edition()
+    own = replace(
+        edition,
+        news_list=replace(
+            edition.news_list,
+            accent="#1a5fb4",
+            logo_url="https://img.example/sport.png",
+            logo_size="180x40",
+            brand_name="Sahel Sport",
+        ),
+    )
+    looks = {}
+    for name, shown in (("own", own), ("site", edition)):
+        page: Any = offline_page(browser, 375)
+        page.set_content(renderer.render(shown).html)
+        looks[name] = page.evaluate(
+            "() => { const logo = document.querySelector('img.logo');"
+            " const r = logo.getBoundingClientRect(), q = (s) => document.querySelector(s);"
+            " return [getComputedStyle(q('.masthead td')).borderTopColor,"
+            " getComputedStyle(q('.read a')).color,"
+            " logo.getAttribute('src'), logo.alt, r.width, r.height]; }"
+        )
+        page.close()
+    assert looks["own"] == [
+        "rgb(26, 95, 180)", "rgb(26, 95, 180)", "https://img.example/sport.png", "Sahel Sport",
+        180, 40,
+    ]  # fmt: skip
+    assert looks["site"] == [
+        "rgb(11, 110, 79)", "rgb(11, 110, 79)", "https://img.example/site.png",
+        "Sahel Morning Digest", 160, 40,
+    ]  # fmt: skip

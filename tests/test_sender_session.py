@@ -114,7 +114,14 @@ class WireServer:
         self.early: list[bool] = []
         self.bodies: list[tuple[str, bytes]] = []  # (recipient, body) of each message taken
         self.sessions: list[list[str]] = []
+        self.ended: list[threading.Event] = []  # set when that connection is over
         threading.Thread(target=self._serve, daemon=True).start()
+
+    def settled(self) -> list[list[str]]:
+        """The sessions, once the server has read each to its end."""
+        for ended in self.ended:
+            assert ended.wait(10)
+        return self.sessions
 
     def _serve(self) -> None:
         while True:
@@ -127,6 +134,8 @@ class WireServer:
     def _session(self, conn: socket.socket) -> None:
         seen: list[str] = []
         self.sessions.append(seen)
+        ended = threading.Event()
+        self.ended.append(ended)
         buffer = b""
         rcpt = ""
         body: list[bytes] | None = None
@@ -191,6 +200,7 @@ class WireServer:
             pass
         finally:
             conn.close()
+            ended.set()
 
     def close(self) -> None:
         self.listener.close()
@@ -219,7 +229,7 @@ def test_the_next_envelope_goes_out_with_the_final_dot(wire: WireServer) -> None
     assert [r for r, _ in wire.bodies] == ["a@example.org", "b@example.org", "c@example.org"]
     # a's dot came with dead's envelope; b's with c's; c was last. (dead had no body.)
     assert wire.early == [True, True, False]
-    assert len(wire.sessions) == 1
+    assert len(wire.settled()) == 1
 
 
 def test_a_wire_message_arrives_unstuffed_and_whole(wire: WireServer) -> None:
@@ -252,7 +262,7 @@ def test_an_envelope_sent_ahead_for_a_message_that_does_not_follow_is_abandoned(
         )
     assert first.kind is other.kind is Kind.SENT
     assert [r for r, _ in wire.bodies] == ["a@example.org", "b@example.org"]
-    one, two = wire.sessions
+    one, two = wire.settled()
     assert one == ["EHLO", "MAIL", "RCPT", "DATA", "MAIL", "RCPT", "DATA"]
     # Closing with c's envelope open: dropped as well, no QUIT.
     assert two == ["EHLO", "MAIL", "RCPT", "DATA", "MAIL", "RCPT", "DATA"]
@@ -281,7 +291,7 @@ def test_a_send_pipelines_each_next_envelope_and_keeps_the_ledger_exact(
     }
     assert [r for r, _ in wire.bodies] == [f"s{i}@example.org" for i in (1, 2, 4, 5)]
     assert wire.early == [True, True, True, False]
-    assert len(wire.sessions) == 1
+    assert len(wire.settled()) == 1
     rows = ledger(store)
     for rcpt, body in wire.bodies:
         parsed = email.message_from_bytes(body, policy=email.policy.default)

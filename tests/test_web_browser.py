@@ -137,3 +137,40 @@ def test_live_reload_on_template_and_database_changes_keeps_scroll(
         page.wait_for_selector("iframe.email", timeout=15_000)
     finally:
         page.close()
+
+
+SIDE_BY_SIDE = """() => [...document.querySelectorAll('.frames iframe.email')].map((f) => {
+  const r = f.getBoundingClientRect();
+  return {view: f.dataset.view, left: r.left, right: r.right, top: r.top, width: f.clientWidth,
+          overflow: f.contentDocument.documentElement.scrollWidth};
+})"""
+
+
+def test_desktop_and_mobile_sit_side_by_side_and_approve_works(browser: Any, run: Any) -> None:
+    from tests.test_web_desk import MORNING, newsroom, shown
+    from tests.test_web_desk import PAGE as DESK_PAGE
+
+    run.now = MORNING
+    settings = newsroom(run)
+    port = free_port()
+    app = create_app(settings, clock=Clock.frozen(MORNING), port=port)
+    page: Any = offline_page(browser, 1400)
+    try:
+        with serving(app, port) as origin:
+            page.goto(origin + DESK_PAGE)
+            page.wait_for_selector("body[data-ready='1']")
+            desktop, mobile = page.evaluate(SIDE_BY_SIDE)
+            assert (desktop["view"], mobile["view"]) == ("desktop", "mobile")
+            assert (desktop["width"], mobile["width"]) == (600, 375)
+            assert abs(desktop["top"] - mobile["top"]) < 1  # one row, not stacked
+            assert mobile["left"] >= desktop["right"]
+            assert desktop["overflow"] <= 600 and mobile["overflow"] <= 375
+            assert page.inner_text(".inbox .subject") == "Daily — November 27, 2026"
+            assert page.get_attribute(".status .state", "data-state") == "awaiting approval"
+
+            page.click("button[data-action='approve']")
+            page.wait_for_selector(".status .state[data-state='approved']", timeout=15_000)
+            assert "approved by preview (127.0.0.1)" in page.inner_text("p.notice")
+            assert shown(run)["state"] == "approved"
+    finally:
+        page.close()

@@ -11,18 +11,19 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from digest import pipeline
 from digest.clock import Clock
-from digest.config import Settings
+from digest.config import Settings, load_settings
 from digest.models import Article, NewsList, Subscriber
 from digest.secret import load_secret, make_token, rotate_secret
 from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
-from tests.conftest import LOCAL, Cli, received_messages, serving
+from tests.conftest import LOCAL, Cli, article, received_messages, serving
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ORIGIN = LOCAL
@@ -613,3 +614,49 @@ def test_unsubscribe_links_of_a_merged_duplicate_reach_the_merged_subscriber(
             prefs = make_token(secret, "preferences", 3, int(weekly.id or 0))
             assert "Weekly" in client.get(f"/p/{prefs}").text
         assert store.subscription_statuses(1)["weekly"] == "unsubscribed"
+
+
+def test_archive_page_reads_well_without_a_subscriber(
+    run: Cli, smtp_server: CaptureServer, tmp_path: Path
+) -> None:
+    """The archive's footer read "à l'adresse  parce que…" (the address blanked) and its
+    unsubscribe and preferences links pointed to the archive index (issue 14). Now it
+    offers the past editions and, for a list whose sign-up is open, the form."""
+    run("lists", "add", "matin", "--name", "Le Matin", "--locale", "fr", "--signup", "open")
+    run(
+        "lists",
+        "add",
+        "soir",
+        "--name",
+        "Le Soir",
+        "--locale",
+        "fr",
+        "--address",
+        "BP 1, N'Djamena",
+    )
+    for slug in ("matin", "soir"):
+        run("subscribers", "add", f"{slug}@example.com", "--list", slug)
+    run("articles", "import", str(run.write("a.json", [article(title="La crue du Chari")])))
+    run.env["DIGEST_SMTP_URL"] = smtp_server.url
+    for slug in ("matin", "soir"):
+        run("send", "--list", slug, "--date", "2026-11-27")
+    mailed = received_messages(smtp_server)[0].get_payload()  # the real mail keeps its footer
+    assert any("parce que vous vous y êtes abonné" in p.get_payload(decode=True).decode()
+               for p in mailed)  # fmt: skip
+
+    settings = load_settings(env=run.env, overrides={"db": run.db_path}, cwd=tmp_path)
+    port = free_port()
+    with serving(create_app(settings, port=port), port) as origin:
+        pages = {
+            slug: httpx.get(f"{origin}/archive/{slug}/2026-11-27") for slug in ("matin", "soir")
+        }
+    base = settings.base_url.rstrip("/")
+    for slug, page in pages.items():
+        assert page.status_code == 200 and "La crue du Chari" in page.text
+        for wrong in ("parce que", "à l'adresse", "Se désabonner", "Gérer mes préférences", "[["):
+            assert wrong not in page.text, (slug, wrong)
+        links = re.findall(r'href="([^"]*)"', page.text)
+        assert f"{base}/archive/{slug}/" in links  # "Le Matin : éditions précédentes"
+    assert f'href="{base}/subscribe/matin"' in pages["matin"].text  # sign-up open
+    assert "/subscribe/" not in pages["soir"].text  # closed: no form to offer
+    assert "BP 1, N" in pages["soir"].text  # the postal address stays

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from digest import dsn
+from digest.config import Settings
 from digest.errors import ConfigError, ImapError, InputError
 from digest.secret import load_secrets, read_verp_token
 from digest.store import Store
@@ -110,31 +111,83 @@ def import_messages(
 ) -> BounceImport:
     """Classify, match, act on and keep each (source, bytes); `done(source)` is called once
     a message is committed (or found already kept), so a mailbox can flag it then."""
-    keys = load_secrets(secret_file, now=now, create=False) if secret_file.exists() else ()
-    local_part = bounce_address.rpartition("@")[0] if bounce_address else "bounces"
-    outcomes: Counter[str] = Counter()
-    kinds: Counter[str] = Counter()
+    keys = _keys(secret_file, now)
+    local_part = bounce_local_part(bounce_address)
+    tally = _Tally()
     for source, raw in messages:
-        outcomes["read"] += 1
+        tally.outcomes["read"] += 1
         notice = dsn.read_notice(raw, bounce_local_part=local_part)
-        if store.bounce_message_seen(notice.key):
-            outcomes["duplicate"] += 1
-        else:
-            with store.transaction():
-                outcome = _take(store, notice, source, raw, keys, soft_bounce_limit, now)
-            outcomes[outcome] += 1
-            if outcome != "duplicate":
-                kinds[notice.kind] += 1
+        with store.transaction():
+            tally.add(notice, _take(store, notice, source, raw, keys, soft_bounce_limit, now))
         if done is not None:
             done(source)
-    return BounceImport(
-        read=outcomes["read"],
-        duplicates=outcomes["duplicate"],
-        kinds=dict(kinds),
-        unmatched=outcomes["unmatched"],
-        bounced=outcomes["bounced"],
-        complained=outcomes["complained"],
-    )
+    return tally.result()
+
+
+def bounce_local_part(bounce_address: str) -> str:
+    """The local part VERP tokens follow (bounces+TOKEN@): DIGEST_BOUNCE_ADDRESS's."""
+    return bounce_address.rpartition("@")[0] if bounce_address else "bounces"
+
+
+def _keys(secret_file: Path, now: datetime) -> tuple[bytes, ...]:
+    return load_secrets(secret_file, now=now, create=False) if secret_file.exists() else ()
+
+
+class _Tally:
+    """What an import or a webhook post did, notice by notice."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
+
+    def add(self, notice: dsn.BounceNotice, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+        if outcome != "duplicate":
+            self.kinds[notice.kind] += 1
+
+    def result(self) -> BounceImport:
+        return BounceImport(
+            read=self.outcomes["read"],
+            duplicates=self.outcomes["duplicate"],
+            kinds=dict(self.kinds),
+            unmatched=self.outcomes["unmatched"],
+            bounced=self.outcomes["bounced"],
+            complained=self.outcomes["complained"],
+        )
+
+
+def record_provider_events(
+    settings: Settings,
+    events: Iterable[tuple[dsn.BounceNotice, bytes]],
+    *,
+    source: str,
+    now: datetime,
+    nonce: tuple[str, str] | None = None,
+    nonce_keep: float = 0.0,
+) -> BounceImport | None:
+    """Act on a provider webhook's notices exactly as on bounce-mailbox messages.
+
+    Each notice is kept once under its provider event id (`notice.key`), so a replayed
+    post changes nothing. With `nonce` (provider, value), the post is refused (None,
+    nothing written) when that value was seen within `nonce_keep` seconds; it is
+    claimed in the same transaction as the notices' effects, so a post that fails
+    half-way can be retried. Each event's own bytes are kept with an unknown notice.
+    """
+    keys = _keys(settings.secret_file, now)
+    tally = _Tally()
+    with (
+        Store.open(settings.db, create=False, busy_timeout=settings.busy_timeout) as store,
+        store.transaction(),
+    ):
+        if nonce is not None and not store.claim_webhook_nonce(
+            *nonce, now=now, keep_seconds=nonce_keep
+        ):
+            return None
+        for notice, raw in events:
+            tally.outcomes["read"] += 1
+            outcome = _take(store, notice, source, raw, keys, settings.soft_bounce_limit, now)
+            tally.add(notice, outcome)
+    return tally.result()
 
 
 def _take(
@@ -147,6 +200,8 @@ def _take(
     now: datetime,
 ) -> str:
     """Keep one new message and act on it; says what happened (for the summary)."""
+    if store.bounce_message_seen(notice.key):
+        return "duplicate"
     edition_id, subscriber_id = _match(store, notice, keys)
     address = ""
     if subscriber_id is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -43,16 +44,25 @@ class Settings:
     signup_resend: float = 3600.0  # DIGEST_SIGNUP_RESEND: seconds between two confirmations
     signup_expiry: float = 7 * 86400.0  # DIGEST_SIGNUP_EXPIRY: seconds a confirmation link lasts
     signup_challenge: str = "on"  # DIGEST_SIGNUP_CHALLENGE: ALTCHA proof of work on the form
+    # Approval (issue 14): proofs mailed to a list's editors before the due moment.
+    proof_hours: int = 3  # DIGEST_PROOF_HOURS: hours before the due moment; 0: no proofs
     # The theme (render.Theme): what a site changes without touching templates.
     theme_name: str = ""  # DIGEST_THEME_NAME: name in the header/subject (default: the list's)
     theme_logo_url: str = ""  # DIGEST_THEME_LOGO_URL: https URL of a logo shown in the header
     theme_logo_size: str = "160x40"  # DIGEST_THEME_LOGO_SIZE: the logo's WIDTHxHEIGHT in px
     theme_accent: str = "#b3261e"  # DIGEST_THEME_ACCENT: links and rules, #rrggbb
     theme_footer: str = ""  # DIGEST_THEME_FOOTER: a line of text above the postal address
+    theme_address: str = ""  # DIGEST_THEME_ADDRESS: postal address of lists that give none
     html_budget_kb: int = 96  # DIGEST_HTML_BUDGET_KB: inlined HTML limit; cut articles beyond
     ledger_keep_days: int = 90  # DIGEST_LEDGER_KEEP_DAYS: `digest prune` folds older editions
     bounce_address: str = ""  # DIGEST_BOUNCE_ADDRESS: VERP envelope sender, bounces+TOKEN@...
     bounce_imap_url: str = ""  # DIGEST_BOUNCE_IMAP_URL: imaps://user:pass@host/FOLDER to fetch
+    # Provider webhooks under `serve --public`; each route exists only when its setting is set.
+    mailgun_signing_key: str = ""  # DIGEST_MAILGUN_SIGNING_KEY: Mailgun's webhook signing key
+    postmark_webhook_auth: str = ""  # DIGEST_POSTMARK_WEBHOOK_AUTH: user:pass in Postmark's URL
+    sendgrid_public_key: str = ""  # DIGEST_SENDGRID_PUBLIC_KEY: base64 DER key SendGrid shows
+    ses_topic_arns: str = ""  # DIGEST_SES_TOPIC_ARNS: SNS topic ARNs accepted, comma-separated
+    webhook_max_age: float = 900.0  # DIGEST_WEBHOOK_MAX_AGE: seconds a signed post stays valid
     # Not a setting: whether base_url came from the file, the environment or an option.
     # A real send refuses the loopback default (links nobody can open).
     base_url_set: bool = False
@@ -71,8 +81,15 @@ _FLOAT_FIELDS = {
     "signup_resend",
     "signup_expiry",
     "busy_timeout",
+    "webhook_max_age",
 }
-_INT_FIELDS = {"rate_limit", "html_budget_kb", "soft_bounce_limit", "ledger_keep_days"}
+_INT_FIELDS = {
+    "rate_limit",
+    "html_budget_kb",
+    "soft_bounce_limit",
+    "ledger_keep_days",
+    "proof_hours",
+}
 
 
 def load_settings(
@@ -168,6 +185,11 @@ def _validate(settings: Settings) -> None:
             f"DIGEST_SIGNUP_CHALLENGE must be on or off, got {settings.signup_challenge!r}",
             hint="off only for a site that protects its sign-up form in another way",
         )
+    if not 0 <= settings.proof_hours <= 48:
+        raise ConfigError(
+            f"DIGEST_PROOF_HOURS must be between 0 and 48, got {settings.proof_hours}",
+            hint="hours before the due moment that editors get a proof; 0 sends none",
+        )
     if settings.soft_bounce_limit < 1:
         raise ConfigError(
             f"DIGEST_SOFT_BOUNCE_LIMIT must be at least 1, got {settings.soft_bounce_limit}",
@@ -200,6 +222,7 @@ def _validate(settings: Settings) -> None:
                 hint="for example bounces@news.example.com (its server must deliver"
                 " bounces+anything@ to it)",
             )
+    _validate_webhooks(settings)
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError(
@@ -214,4 +237,40 @@ def _validate(settings: Settings) -> None:
         logo_size=settings.theme_logo_size,
         accent=settings.theme_accent,
         footer=settings.theme_footer,
+        address=settings.theme_address,
     )
+
+
+SES_TOPIC_ARN = re.compile(r"arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
+
+
+def ses_topic_arns(settings: Settings) -> frozenset[str]:
+    return frozenset(a.strip() for a in settings.ses_topic_arns.split(",") if a.strip())
+
+
+def _validate_webhooks(settings: Settings) -> None:
+    auth = settings.postmark_webhook_auth
+    if auth and (":" not in auth or not auth.partition(":")[0] or not auth.partition(":")[2]):
+        raise ConfigError(
+            "DIGEST_POSTMARK_WEBHOOK_AUTH must be USER:PASSWORD",
+            hint="make up both; give Postmark https://USER:PASSWORD@your.site/webhooks/postmark",
+        )
+    if settings.sendgrid_public_key:
+        from digest.provider import sendgrid_public_key_ok
+
+        if not sendgrid_public_key_ok(settings.sendgrid_public_key):
+            raise ConfigError(
+                "DIGEST_SENDGRID_PUBLIC_KEY is not a base64 DER elliptic-curve public key",
+                hint="copy the Verification Key from SendGrid's Signed Event Webhook settings",
+            )
+    for arn in ses_topic_arns(settings):
+        if not SES_TOPIC_ARN.fullmatch(arn):
+            raise ConfigError(
+                f"DIGEST_SES_TOPIC_ARNS: {arn!r} is not an SNS topic ARN",
+                hint="for example arn:aws:sns:eu-west-1:123456789012:ses-bounces",
+            )
+    if settings.webhook_max_age < 30:
+        raise ConfigError(
+            f"DIGEST_WEBHOOK_MAX_AGE must be at least 30 seconds, got {settings.webhook_max_age:g}",
+            hint="how old a signed webhook post may be; the default is 900",
+        )

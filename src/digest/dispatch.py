@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from digest import pipeline, timetable
+from digest import approval, pipeline, timetable
 from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import DigestError
@@ -27,6 +27,7 @@ class Run:
     slot: Slot
     report: DeliveryReport | None = None
     error: str = ""
+    held: str = ""  # why the slot was not sent although due (the edition awaits approval)
 
 
 def all_targets(store: Store) -> list[tuple[NewsList, str]]:
@@ -141,6 +142,7 @@ def run_due(
     stop: Callable[[], bool] | None = None,
     only: tuple[str, str] | None = None,
     fetch: bool = True,
+    approval_only: bool = False,
 ) -> list[Run]:
     """Run every slot due now (within `catch_up`); log the ones missed for good.
 
@@ -149,14 +151,24 @@ def run_due(
     (unless `fetch` is off), so the edition holds what they published up to then.
 
     "Now" is `clock.now()` when the round starts; the same clock stamps the ledger.
-    `only` limits the run to one (list slug, zone) pair, as the scheduler's jobs do.
+    `only` limits the run to one (list slug, zone) pair, as the scheduler's jobs do;
+    `approval_only` to the lists that require approval (the scheduler's reloads: an
+    edition approved after its due moment goes out then, within the catch-up window).
+    Proofs to editors (`approval.send_proofs`) go out first, on every round.
     """
     now = clock.now()
+    approval.send_proofs(store, settings, now=now, catch_up=catch_up)
     pairs = all_targets(store)
     if only is not None:
         pairs = [(lst, z) for lst, z in pairs if (lst.slug, z) == only]
+    if approval_only:
+        pairs = [(lst, z) for lst, z in pairs if lst.approval == "required"]
     the_plan = timetable.plan(pairs, now=now, catch_up=catch_up)
-    if fetch and any(store.find_edition(s.news_list, s.day) is None for s in the_plan.due):
+    if fetch and any(
+        store.find_edition(s.news_list, s.day) is None
+        and not approval.held_for_approval(store, s.news_list, s.day)  # not sent anyway
+        for s in the_plan.due
+    ):
         _fetch_feeds(store, clock)
     for slot in the_plan.missed:
         if _pending(store, slot, now):
@@ -206,6 +218,17 @@ def _run_pending(
             break
         if not _pending(store, slot, now):
             log.debug("%s: nothing pending (no articles, or everyone has it)", slot.label)
+            continue
+        if approval.held_for_approval(store, slot.news_list, slot.day):
+            log.warning(
+                "%s: missed approval: due %s, not sent; `digest editions approve %s %s`"
+                " lets the next round send it",
+                slot.label,
+                slot.due_at.isoformat(timespec="minutes"),
+                slot.news_list.slug,
+                slot.day.isoformat(),
+            )
+            runs.append(Run(slot, held="missed approval"))
             continue
         runs.append(run_slot(store, settings, slot, clock=clock, stop=stop))
     return runs

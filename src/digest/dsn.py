@@ -71,7 +71,8 @@ def verp_tokens(raw: bytes, local_part: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _hard(code: str) -> bool:
+def is_hard_status(code: str) -> bool:
+    """5.1.x (bad address) or 5.2.1 (mailbox disabled): the address is dead."""
     return code.startswith("5.1.") or code == "5.2.1"
 
 
@@ -208,7 +209,7 @@ def read_notice(raw: bytes, *, bounce_local_part: str = "") -> BounceNotice:
     reports = _delivery_status(msg)
     failed = [r for r in reports if r[1] == "failed"]
     if failed:
-        hard = [r for r in failed if _hard(r[2])]
+        hard = [r for r in failed if is_hard_status(r[2])]
         worst = (hard or failed)[0]
         return replace(
             base,
@@ -232,7 +233,7 @@ def read_notice(raw: bytes, *, bounce_local_part: str = "") -> BounceNotice:
         return replace(base, kind="unknown", detail=f"flufl.bounce failed: {exc}"[:500])
     if permanent:
         codes = [".".join(c.decode() for c in m.groups()) for m in _CODE.finditer(raw)]
-        dead = [c for c in codes if _hard(c)]
+        dead = [c for c in codes if is_hard_status(c)]
         refused = [c for c in codes if c.startswith("5.")]
         return replace(
             base,

@@ -67,3 +67,7 @@ class ImapError(DigestError):
 
 class BusyError(DigestError):
     """Another sender holds the database's send lock."""
+
+
+class ApprovalError(DigestError):
+    """The list requires approval and this edition has none (yet)."""

@@ -166,7 +166,7 @@ def select_sections(edition: Edition, wanted: Iterable[str]) -> Edition:
 def apply_edits(edition: Edition, edits: EditionEdits) -> Edition:
     """The edition as its editor shaped it: dropped stories gone, pinned ones first in
     their section (in the order pinned), the lead first of all (its section moves to the
-    top; the renderer shows it as the lead story when it has an https image), the note
+    top; the renderer gives it the lead story's treatment, image or not), the note
     and the subject carried along. URLs the edition does not hold are ignored."""
     if edits.empty:
         return edition
@@ -188,4 +188,10 @@ def apply_edits(edition: Edition, edits: EditionEdits) -> Edition:
     lead_at = [i for i, s in enumerate(sections) if s.articles[0].url == edits.lead]
     if lead_at:
         sections.insert(0, sections.pop(lead_at[0]))
-    return replace(edition, sections=tuple(sections), note=edits.note, subject=edits.subject)
+    return replace(
+        edition,
+        sections=tuple(sections),
+        note=edits.note,
+        subject=edits.subject,
+        lead=edits.lead if lead_at else "",
+    )

@@ -58,10 +58,32 @@ class NewsList:
     # The weekdays it sends on (Monday is 0, as date.weekday()); every day by default.
     days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     signup: str = "closed"  # "open": readers may sign themselves up at /subscribe/<slug>
+    # The list's own look (empty: the site's DIGEST_THEME_* value; `address` above too):
+    # the name in the header and subject, a logo (https) and its WIDTHxHEIGHT, the accent
+    # colour (#rrggbb) and a footer line.
+    brand_name: str = ""
+    logo_url: str = ""
+    logo_size: str = ""
+    accent: str = ""
+    footer: str = ""
+    # "required": no edition goes out (scheduler, --run-due, `digest send`) until it is
+    # approved (`digest editions approve`); `editors` get a proof before the due moment.
+    approval: str = "none"
+    editors: tuple[str, ...] = ()
     id: int | None = None
 
 
 SIGNUP_MODES = ("open", "closed")
+APPROVAL_MODES = ("none", "required")
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """Who approved one edition, and when. An edit after it deletes it: approval is of
+    the version the editor saw."""
+
+    approved_by: str
+    approved_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +155,11 @@ class Edition:
     window_start: datetime
     sections: tuple[Section, ...]
     # The editor's hand (`digest editions edit`): a note at the top (plain text or
-    # Markdown), and a subject instead of the list's "Name — date".
+    # Markdown), and a subject instead of the list's "Name — date"; `lead` the URL of the
+    # story the editor chose to lead with (shown as the lead, with or without an image).
     note: str = ""
     subject: str = ""
+    lead: str = ""
 
     @property
     def article_count(self) -> int:

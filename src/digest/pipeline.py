@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from digest.intake import write_articles as write_articles
 from digest.models import (
     PENDING_STATES,
+    Approval,
     Delivery,
     DeliveryReport,
     Edition,
@@ -82,6 +83,21 @@ def init_project(settings: Settings) -> tuple[Path, Path]:
 # -- editions -----------------------------------------------------------------------------
 
 
+def next_edition(store: Store, news_list: NewsList, now: datetime) -> Edition:
+    """The list's next edition to go out at `now`: of the first sending day from today
+    (in the list's zone) whose edition has not begun going out, as its editor shaped it
+    and with what has been published so far."""
+    day = issue.local_today(news_list, now)
+    for ahead in range(15):
+        candidate = day + timedelta(days=ahead)
+        if (
+            issue.sends_on(news_list, candidate)
+            and store.find_edition(news_list, candidate) is None
+        ):
+            return load_edition(store, news_list, candidate)
+    return load_edition(store, news_list, day)  # no days at all: cannot be stored
+
+
 def load_edition(store: Store, news_list: NewsList, day: date, *, edited: bool = True) -> Edition:
     """The list's edition for `day`, as its editor shaped it (`edited=False`: as built)."""
     start, end = issue.edition_window(news_list, day)
@@ -102,10 +118,13 @@ def edit_edition(
     note: str | None = None,
     subject: str | None = None,
     clear: bool = False,
-) -> EditionEdits:
+) -> tuple[EditionEdits, Approval | None]:
     """Change the editor's edits of one edition; None leaves a field as it is, and `clear`
     starts from none. Articles are named by URL or id and must be in the edition (as
-    built). Refused once the edition began going out: its readers would differ."""
+    built). Refused once the edition began going out: its readers would differ.
+
+    Returns the edits and, when they changed anything in an approved edition, the
+    approval they withdrew (approval is of a version: see `approval`)."""
     from digest import ingest
 
     news_list = store.get_list(slug)
@@ -167,6 +186,7 @@ def make_theme(settings: Settings) -> Theme:
         logo_size=settings.theme_logo_size,
         accent=settings.theme_accent,
         footer=settings.theme_footer,
+        address=settings.theme_address,
     )
 
 
@@ -314,6 +334,10 @@ def send_edition(
     if day is None:
         day = issue.local_today(news_list, clock.now())
     issue.refuse_unsent_day(news_list, day)  # `--days`: no edition on the other days
+    if not dry_run:
+        from digest.approval import require_approval
+
+        require_approval(store, news_list, day)  # `--approval required`: approved first
     if zone is not None:
         news_list = replace(news_list, timezone=zone)
     edition = load_edition(store, news_list, day)
@@ -528,6 +552,7 @@ class PruneReport:
     editions: int
     rows: int
     pending: int  # old editions left alone: rows still queued or deferred
+    edits: int = 0  # editors' edits of old editions that never went out, forgotten
 
 
 def prune_ledger(
@@ -539,8 +564,10 @@ def prune_ledger(
     Kept: every edition (date, subject, article count) and its counts; every
     subscriber's status (bounced, complained, unsubscribed) and the suppression list,
     which is what stops mail; the whole ledger of the last `keep_days` days, which is
-    what dedup, retries, catch-up runs and the hourly limit read. Gone: who got which
-    old edition, its Message-ID and the server's reply.
+    what dedup, retries, catch-up runs and the hourly limit read; the editors' edits of
+    every edition that went out (the archive shows them). Gone: who got which old
+    edition, its Message-ID and the server's reply, and the edits of old editions that
+    never went out.
     """
     keep = settings.ledger_keep_days if keep_days is None else keep_days
     if keep < MIN_KEEP_DAYS:
@@ -550,7 +577,8 @@ def prune_ledger(
         )
     before = now.date() - timedelta(days=keep)
     editions, rows, pending = store.prune_ledger(before=before, now=now)
-    return PruneReport(before=before, editions=editions, rows=rows, pending=pending)
+    edits = store.prune_edition_edits(before=before)
+    return PruneReport(before=before, editions=editions, rows=rows, pending=pending, edits=edits)
 
 
 def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:

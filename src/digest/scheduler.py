@@ -16,6 +16,8 @@ Choices, each against a pitfall of APScheduler 3.11:
   sends what the ledger says is pending within the catch-up window.
 * Deferred messages get their later attempts on every reload (`dispatch.retry_started`),
   until the list's next edition is due; the ledger holds their retry times.
+* Approval lists (`approval`): every reload also mails the editors' proofs that are
+  due and sends an edition approved after its due moment, within the catch-up window.
 * One worker thread: sends run one after another, never two at once on one database.
 """
 
@@ -178,8 +180,10 @@ class Scheduler:
         return self._dispatch(dispatch.run_due, catch_up=self.catch_up)
 
     def retry_now(self) -> list[dispatch.Run]:
-        """Give deferred messages of started editions their next attempt (every reload)."""
-        return self._dispatch(dispatch.retry_started)
+        """Give deferred messages of started editions their next attempt (every reload);
+        mail editors their proofs, and send editions approved after their due moment."""
+        late = self._dispatch(dispatch.run_due, catch_up=self.catch_up, approval_only=True)
+        return late + self._dispatch(dispatch.retry_started)
 
     def _dispatch(
         self, run: Callable[..., list[dispatch.Run]], **options: Any

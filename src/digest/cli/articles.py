@@ -16,6 +16,7 @@ from digest.cli.base import (
     clock_of,
     err,
     handle_errors,
+    now_option,
     out,
     parse_day,
     settings_of,
@@ -154,24 +155,54 @@ def articles_import(
 @articles_group.command("list")
 @click.option("--date", "day", help="Articles published on this UTC day (YYYY-MM-DD).")
 @click.option("--section", help="Only this section.")
+@click.option(
+    "--list",
+    "slug",
+    help="What this list's next edition would hold, in its order (edits applied).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@now_option
 @click.pass_context
 @handle_errors
-def articles_list(ctx: click.Context, day: str | None, section: str | None, as_json: bool) -> None:
-    """Show articles, newest first.
+def articles_list(
+    ctx: click.Context, day: str | None, section: str | None, slug: str | None, as_json: bool
+) -> None:
+    """Show articles, newest first; with --list, those of the list's next edition.
+
+    The next edition is the first of the list's sending days, from today in its time
+    zone, that has not begun going out: its sections, languages and own articles, with
+    the editors' lead, drops and pins applied (`digest editions show` for another day).
 
     \b
     Example:
       digest articles list --date 2026-11-27 --section Sport
+      digest articles list --list daily --json
     """
     from rich.table import Table
 
     from digest import pipeline
 
+    if slug is not None and day is not None:
+        raise InputError(
+            "--list shows the list's next edition; --date filters by publication day",
+            hint="for another day's edition: digest editions show SLUG DATE",
+        )
     start = datetime.combine(parse_day(day), time(0), tzinfo=UTC) if day else None
     end = start + timedelta(days=1) if start else None
     with pipeline.open_store(settings_of(ctx)) as store:
-        rows = store.articles(start=start, end=end, section=section)
+        if slug is None:
+            rows = store.articles(start=start, end=end, section=section)
+        else:
+            edition = pipeline.next_edition(store, store.get_list(slug), clock_of(ctx).now())
+            rows = [
+                a
+                for s in edition.sections
+                if section is None or s.name.casefold() == section.casefold()
+                for a in s.articles
+            ]
+            err.print(
+                f"{edition.key}, due {edition.due_at:%Y-%m-%d %H:%M} UTC: what it holds so far"
+            )
     if as_json:
         click.echo(json.dumps([article_json(a) for a in rows], ensure_ascii=False, indent=2))
         return

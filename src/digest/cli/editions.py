@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from digest.cli.base import (
     parse_day,
     settings_of,
 )
+
+if TYPE_CHECKING:
+    from digest.render.checks import Check
 
 # -- editions -----------------------------------------------------------------------------
 
@@ -41,6 +44,9 @@ from digest.cli.base import (
 @handle_errors
 def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path) -> None:
     """Render an edition to files, without sending anything.
+
+    The files are filled in for a sample reader, reader@example.com, with links signed
+    for nobody (they unsubscribe no one).
 
     \b
     Example:
@@ -66,6 +72,10 @@ def preview(ctx: click.Context, slug: str | None, day: str | None, out_dir: Path
             f"  size budget: {len(rendered.dropped)} articles became 'more stories' links "
             "(DIGEST_HTML_BUDGET_KB)"
         )
+    from digest.render.checks import check_edition
+
+    html = paths[0].read_text(encoding="utf-8")  # issue.html, as filled in
+    print_checks(check_edition(edition, rendered, html, base_url=settings_of(ctx).base_url))
     for path in paths:
         click.echo(path)
 
@@ -120,7 +130,7 @@ def send(
         from digest import proof
 
         with pipeline.open_store(settings) as store:
-            note = proof.send_test(
+            note, checks = proof.send_test_checked(
                 store,
                 settings,
                 slug=store.pick_list(slug).slug,
@@ -129,6 +139,7 @@ def send(
                 now=clock_of(ctx).now(),
             )
         err.print(note)
+        print_checks(checks)
         return
     with pipeline.open_store(settings) as store, _progress_bar(not as_json) as progress:
         report = pipeline.send_edition(
@@ -146,6 +157,18 @@ def send(
         sys.exit(1)
     if report.remaining:
         sys.exit(EXIT_INCOMPLETE)
+
+
+def print_checks(checks: list[Check]) -> None:
+    """The preview's checks, on stderr: one line for those that pass, each failing one
+    with its items (what to fix)."""
+    passed = [c.name for c in checks if c.ok]
+    err.print(f"checks: {len(passed)} of {len(checks)} pass", markup=False)
+    for check in checks:
+        if not check.ok:
+            err.print(f"  warning: {check.name}: {check.summary}", markup=False)
+            for item in check.items:
+                err.print(f"    {item}", markup=False)
 
 
 @contextmanager
@@ -232,8 +255,10 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
 
     Kept: every edition and its counts, every subscriber's status and the suppression
     list (what stops mail), and the whole ledger of the last --keep-days days (what
-    stops a second copy). Gone: who got which old edition, its Message-ID and reply.
-    A pruned edition cannot be sent again. Safe to run daily from cron.
+    stops a second copy), and the editors' edits of every edition that went out (the
+    archive shows them). Gone: who got which old edition, its Message-ID and reply, and
+    the edits of old editions that never went out. A pruned edition cannot be sent
+    again. Safe to run daily from cron.
 
     \b
     Example:
@@ -254,6 +279,7 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
                     "editions": report.editions,
                     "rows": report.rows,
                     "pending": report.pending,
+                    "edits": report.edits,
                 }
             )
         )
@@ -262,4 +288,5 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
         f"editions before {report.before}: {report.editions} folded into counts,"
         f" {report.rows:,} ledger rows removed"
         + (f"; {report.pending} left alone (messages still pending)" if report.pending else "")
+        + (f"; {report.edits} edits of editions never sent forgotten" if report.edits else "")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -58,7 +59,7 @@ def editions_edit(
     from digest import pipeline
 
     with pipeline.open_store(settings_of(ctx)) as store:
-        edits = pipeline.edit_edition(
+        edits, withdrawn = pipeline.edit_edition(
             store,
             slug=slug,
             day=parse_day(day, option="DATE"),
@@ -70,7 +71,7 @@ def editions_edit(
             subject=subject,
             clear=clear,
         )
-        data = _show(store, slug, day)
+        data = _show(store, slug, day, now=clock_of(ctx).now())
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     err.print(
@@ -83,6 +84,13 @@ def editions_edit(
             else "no edits"
         )
     )
+    if withdrawn is not None:
+        err.print(
+            f"warning: this edit withdrew the approval by {withdrawn.approved_by}"
+            f" ({withdrawn.approved_at:%Y-%m-%d %H:%M} UTC); approve it again:"
+            f" digest editions approve {slug} {day}",
+            markup=False,
+        )
 
 
 @editions_group.command("show")
@@ -101,12 +109,19 @@ def editions_show(ctx: click.Context, slug: str, day: str, as_json: bool) -> Non
     from digest import pipeline
 
     with pipeline.open_store(settings_of(ctx)) as store:
-        data = _show(store, slug, day)
+        data = _show(store, slug, day, now=clock_of(ctx).now())
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    for key in ("edition", "subject", "note", "lead", "updated_at"):
+    for key in ("edition", "state", "subject", "note", "lead", "updated_at"):
         out.print(f"[bold]{key}:[/] {escape(str(data[key] or '—'))}", markup=True)
+    if data["approval"]:
+        approved = data["approval"]
+        out.print(
+            "[bold]approved:[/] "
+            + escape(f"by {approved['approved_by']} at {approved['approved_at']}"),
+            markup=True,
+        )
     for story in data["stories"]:
         mark = {"lead": "LEAD ", "pinned": "PIN  "}.get(story["state"], "     ")
         out.print(
@@ -116,16 +131,72 @@ def editions_show(ctx: click.Context, slug: str, day: str, as_json: bool) -> Non
         out.print(escape(f"DROP  {url}"))
 
 
-def _show(store: Store, slug: str, day_text: str) -> dict[str, Any]:
-    from digest import pipeline
+@editions_group.command("approve")
+@click.argument("slug")
+@click.argument("day", metavar="DATE")
+@click.option("--by", "by", help="Who approves [default: $USER].")
+@click.option("--revoke", is_flag=True, help="Withdraw the approval instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the edition's state as JSON.")
+@click.pass_context
+@handle_errors
+def editions_approve(
+    ctx: click.Context, slug: str, day: str, by: str | None, revoke: bool, as_json: bool
+) -> None:
+    """Approve an edition of a list that requires approval, so it may go out.
+
+    Approval is of this version: an edit made after it withdraws it (and says so).
+    An edition that missed its due moment unapproved stays approvable: the next
+    scheduler round or `schedule --run-due` within the catch-up window sends it, and
+    `digest send` does after that. Refused once the edition began going out.
+
+    \b
+    Example:
+      digest editions approve daily 2026-11-27 --by amina
+      digest editions approve daily 2026-11-27 --revoke
+    """
+    import os
+
+    from digest import approval, pipeline
+
+    now = clock_of(ctx).now()
+    parsed = parse_day(day, option="DATE")
+    who = by if by is not None else os.environ.get("USER", "") or "cli"
+    with pipeline.open_store(settings_of(ctx)) as store:
+        result = approval.approve(store, slug=slug, day=parsed, by=who, now=now, revoke=revoke)
+        data = _show(store, slug, day, now=now)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    if revoke:
+        err.print(
+            f"withdrew the approval of {data['edition']} by {result.approved_by}"
+            if result is not None
+            else f"{data['edition']} was not approved; nothing changed"
+        )
+    else:
+        err.print(f"approved {data['edition']} by {who}; it is now {data['state']}")
+
+
+def _show(store: Store, slug: str, day_text: str, *, now: datetime) -> dict[str, Any]:
+    from digest import approval, pipeline
 
     day = parse_day(day_text, option="DATE")
     news_list = store.get_list(slug)
     edits = store.edition_edits(news_list, day)
     edition = pipeline.load_edition(store, news_list, day)
     pinned = set(edits.pins)
+    state = approval.edition_state(store, news_list, day, now=now)
+    approved = state.approval
     return {
         "edition": edition.key,
+        "state": state.state,
+        "approval_required": news_list.approval == "required",
+        "approval": (
+            {"approved_by": approved.approved_by, "approved_at": approved.approved_at.isoformat()}
+            if approved
+            else None
+        ),
+        "due_at": state.due_at.isoformat(),
+        "counts": state.counts,
         "subject": edits.subject,
         "note": edits.note,
         "lead": edits.lead,

@@ -18,8 +18,9 @@ from digest.cli.base import (
     parse_send_at,
     settings_of,
 )
+from digest.cli.look import check_logo, look_of, look_options, read_look
 from digest.errors import InputError
-from digest.models import SIGNUP_MODES, NewsList
+from digest.models import APPROVAL_MODES, SIGNUP_MODES, NewsList
 
 # -- lists --------------------------------------------------------------------------------
 
@@ -57,6 +58,20 @@ def lists_group() -> None:
     show_default=True,
     help="open: readers may sign themselves up at /subscribe/SLUG (double opt-in).",
 )
+@look_options
+@click.option(
+    "--approval",
+    type=click.Choice(APPROVAL_MODES),
+    default="none",
+    show_default=True,
+    help="required: no edition goes out until `digest editions approve` (test copies do).",
+)
+@click.option(
+    "--editor",
+    "editors",
+    multiple=True,
+    help="An editor's address: gets a proof DIGEST_PROOF_HOURS before the due moment (repeat).",
+)
 @click.pass_context
 @handle_errors
 def lists_add(
@@ -73,6 +88,9 @@ def lists_add(
     days: str,
     address: str,
     signup: str,
+    approval: str,
+    editors: tuple[str, ...],
+    **look: str | None,
 ) -> None:
     """Create a newsletter.
 
@@ -81,7 +99,10 @@ def lists_add(
     --only-sections keeps only the --section sections; --language keeps only articles
     in those languages (an article that names no language is left out). --days sends
     on those weekdays only; each edition holds what was published since the one before
-    (a Monday edition after a Thursday one holds four days).
+    (a Monday edition after a Thursday one holds four days). --brand-name, --logo,
+    --accent, --footer and --address give the list its own look; each one left out is
+    the site's (DIGEST_THEME_*). --approval required holds each edition until an
+    editor approves it; the --editor addresses get a proof first.
 
     \b
     Example:
@@ -90,6 +111,9 @@ def lists_add(
         --section Tchad --section Afrique --section Sport
       digest lists add sport-fr --name "Sport" --section Sport --only-sections --language fr
       digest lists add weekly --name "The Week" --days mon --send-at 08:00
+      digest lists add sport --name "Sport" --accent '#1a5fb4' \\
+        --logo https://news.example.com/sport.png --logo-size 180x40
+      digest lists add daily --name "Morning" --approval required --editor desk@example.com
     """
     from digest import ingest, pipeline
 
@@ -115,7 +139,11 @@ def lists_add(
         languages=_check_languages(languages),
         days=issue.parse_days(days),
         signup=signup,
+        approval=approval,
+        editors=_check_editors(editors),
     )
+    news_list = replace(news_list, **read_look(look))  # type: ignore[arg-type]
+    check_logo(news_list)
     with pipeline.open_store(settings_of(ctx)) as store:
         created = store.add_list(news_list, now=clock_of(ctx).now())
     every = "" if len(created.days) == 7 else f" on {issue.format_days(created.days)}"
@@ -160,6 +188,8 @@ def lists_list(ctx: click.Context, as_json: bool) -> None:
                         "languages": list(r.languages),
                         "days": issue.format_days(r.days),
                         "signup": r.signup,
+                        "approval": r.approval,
+                        "editors": list(r.editors),
                     }
                     for r in rows
                 ],
@@ -214,6 +244,9 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
         "days": issue.format_days(r.days),
         "address": r.address,
         "signup": r.signup,
+        **look_of(r),
+        "approval": r.approval,
+        "editors": list(r.editors),
         "subscribers": total,
         "active": counts["active"],
         "unsubscribed": counts["unsubscribed"],
@@ -221,8 +254,10 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    own_look = look_of(r)
     for key, value in data.items():
-        out.print(f"[bold]{key}:[/] {escape(str(value))}", markup=True)
+        shown = "(the site's)" if key in own_look and not value else str(value)
+        out.print(f"[bold]{key}:[/] {escape(shown)}", markup=True)
 
 
 @lists_group.command("edit")
@@ -249,6 +284,21 @@ def lists_show(ctx: click.Context, slug: str, as_json: bool) -> None:
     type=click.Choice(SIGNUP_MODES),
     help="open: readers may sign themselves up at /subscribe/SLUG (double opt-in).",
 )
+@look_options
+@click.option(
+    "--clear-look",
+    is_flag=True,
+    help="Back to the site's name, logo, accent and footer (the address stays).",
+)
+@click.option(
+    "--approval",
+    type=click.Choice(APPROVAL_MODES),
+    help="required: no edition goes out until `digest editions approve`; none: as usual.",
+)
+@click.option(
+    "--editor", "editors", multiple=True, help="An editor's address for proofs (repeat; replaces)."
+)
+@click.option("--no-editors", is_flag=True, help="Forget the list's editors (no more proofs).")
 @click.pass_context
 @handle_errors
 def lists_edit(
@@ -266,18 +316,38 @@ def lists_edit(
     days: str | None,
     address: str | None,
     signup: str | None,
+    approval: str | None,
+    editors: tuple[str, ...],
+    no_editors: bool,
+    clear_look: bool,
+    **look: str | None,
 ) -> None:
-    """Change a newsletter's settings; options not given stay as they are.
+    """Change a newsletter's settings; options not given stay as they are. A look
+    option given as '' (--accent '') falls back to the site's value.
 
     \b
     Example:
       digest lists edit daily --send-at 06:30 --section Tchad --section Sport
       digest lists edit daily --only-sections --language fr --language ar
       digest lists edit weekly --days mon,thu
+      digest lists edit sport --accent '#1a5fb4' --footer "Sport desk, N'Djamena"
+      digest lists edit sport --clear-look
+      digest lists edit daily --approval required \\
+        --editor desk@example.com --editor amina@example.com
     """
     from digest import ingest, pipeline
+    from digest.cli.look import LOOK_FIELDS, LOOK_FLAGS
 
     changes: dict[str, object] = {}
+    given = read_look(look)
+    if clear_look and given:
+        raise InputError(
+            "--clear-look and "
+            + ", ".join(LOOK_FLAGS[k] for k in given)
+            + " contradict each other",
+            hint="clear the look first, then set what you want",
+        )
+    changes.update(dict.fromkeys(LOOK_FIELDS, "") if clear_look else given)
     if name is not None:
         changes["name"] = ingest.check_text(name, where="--name", limit=200)
     if from_addr is not None:
@@ -309,11 +379,18 @@ def lists_edit(
         changes["days"] = issue.parse_days(days)
     if signup is not None:
         changes["signup"] = signup
+    if approval is not None:
+        changes["approval"] = approval
+    if editors and no_editors:
+        raise InputError("--editor and --no-editors contradict each other", hint="give one of them")
+    if editors or no_editors:
+        changes["editors"] = _check_editors(editors)
     if not changes:
         raise InputError("nothing to change", hint="give at least one option, see --help")
     with pipeline.open_store(settings_of(ctx)) as store:
         edited = replace(store.get_list(slug), **changes)  # type: ignore[arg-type]
         _check_only_sections(edited.only_sections, edited.sections)
+        check_logo(edited)
         updated = store.update_list(edited)
     err.print(f"updated list {updated.slug}: " + ", ".join(sorted(changes)))
     if locale_warning:
@@ -327,6 +404,12 @@ def _check_only_sections(only: bool, sections: tuple[str, ...]) -> bool:
             hint="name them with --section (repeat), e.g. --section Sport --only-sections",
         )
     return only
+
+
+def _check_editors(editors: tuple[str, ...]) -> tuple[str, ...]:
+    from digest import ingest
+
+    return tuple(dict.fromkeys(ingest.normalize_email(e, where="--editor") for e in editors))
 
 
 def _check_languages(languages: tuple[str, ...]) -> tuple[str, ...]:

@@ -22,7 +22,9 @@ def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
 
     Without --public the server is for this machine: previews, and the subscriber pages
     for trying them. With --public the subscriber pages (/u/, /p/, /archive/) are open
-    and every preview page asks for DIGEST_EDITOR_PASSWORD. Behind a reverse proxy, keep
+    and every preview page asks for DIGEST_EDITOR_PASSWORD; the provider webhooks
+    (/webhooks/mailgun, postmark, sendgrid, ses) are served for each one whose setting
+    is set (DIGEST_MAILGUN_SIGNING_KEY, ...). Behind a reverse proxy, keep
     --host 127.0.0.1 and let the proxy pass X-Forwarded-For (trusted from 127.0.0.1;
     uvicorn's FORWARDED_ALLOW_IPS changes that), so rate limits see real clients.
 
@@ -57,6 +59,17 @@ def serve(ctx: click.Context, host: str, port: int, public_mode: bool) -> None:
     app = create_app(settings, public_mode=public_mode, clock=clock_of(ctx), port=port)
     shown = f"[{host}]" if ":" in host else host
     err.print(f"serving on http://{shown}:{port}/ (Ctrl-C stops)", markup=False)
+    from digest.web.webhooks import configured
+
+    hooks = configured(settings)
+    if hooks and public_mode:
+        paths = ", ".join(f"/webhooks/{name}" for name in hooks)
+        err.print(f"provider webhooks: {paths}", markup=False)
+    elif hooks:
+        err.print(
+            f"warning: webhook settings for {', '.join(hooks)} are ignored without --public",
+            markup=False,
+        )
     config = uvicorn.Config(app, log_level="warning", proxy_headers=True)
     uvicorn.Server(config).run(sockets=[sock])
 

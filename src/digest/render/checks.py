@@ -109,6 +109,25 @@ def check_edition(
             tuple(insecure),
         )
     )
+    # The renderer drops an image that is not on https (clients block or flag them), so
+    # the rendered HTML no longer shows it: say which story lost which image.
+    plain_images = tuple(
+        f"{s.name}: {a.title}: {a.image_url}"
+        for s in edition.sections
+        for a in s.articles
+        if a.image_url and not a.image_url.startswith("https://")
+    )
+    checks.append(
+        Check(
+            "images not on https",
+            not plain_images,
+            f"{len(plain_images)} story image(s) left out: not on https, which mail clients "
+            "block or flag"
+            if plain_images
+            else "every story image is on https",
+            plain_images,
+        )
+    )
     unsubscribe = (
         '"[[unsubscribe_url]]"' in rendered.html and "[[unsubscribe_url]]" in rendered.text
     )

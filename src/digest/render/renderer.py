@@ -145,11 +145,18 @@ class Renderer:
 
     # -- rendering ---------------------------------------------------------------------
 
-    def render(self, edition: Edition, *, locale: str | None = None) -> RenderedEdition:
-        """The edition for one locale (a subscriber's, else the list's), within budget."""
+    def render(
+        self, edition: Edition, *, locale: str | None = None, archive: bool = False
+    ) -> RenderedEdition:
+        """The edition for one locale (a subscriber's, else the list's), within budget.
+
+        `archive`: the copy for the public archive page, read without a subscriber: its
+        footer links to the list's past editions (and its sign-up form when open) instead
+        of the subscriber's unsubscribe, preferences and "you receive this at" lines.
+        """
         loc = resolve_locale(locale or "", edition.news_list.locale)
         env = self.environment(loc)
-        base = self._base_context(edition, loc)
+        base = self._base_context(edition, loc, archive=archive)
         layout = full_layout(edition)
         context = self._context(edition, loc, base, layout)
         source, compiled = self._compile(env, context)
@@ -293,11 +300,15 @@ class Renderer:
 
     # -- context -----------------------------------------------------------------------
 
-    def _base_context(self, edition: Edition, loc: Locale) -> dict[str, Any]:
+    def _base_context(
+        self, edition: Edition, loc: Locale, *, archive: bool = False
+    ) -> dict[str, Any]:
         news_list = edition.news_list
-        title = self.theme.name or news_list.name
+        theme = self.theme.for_list(news_list)
+        title = theme.name or news_list.name
         edition_dir = direction(str(loc)) or "ltr"
         base = self.theme.base_url.rstrip("/")
+        signup = f"{base}/subscribe/{news_list.slug}" if news_list.signup == "open" else ""
         return {
             "edition": edition,
             "news_list": news_list,
@@ -309,8 +320,12 @@ class Renderer:
             "lang": str(loc).replace("_", "-"),
             "dir": edition_dir,
             "align": "right" if edition_dir == "rtl" else "left",
-            "theme": self.theme,
+            "arrow": "←" if edition_dir == "rtl" else "→",  # after "Read more", pointing onward
+            "theme": theme,
             "archive_url": f"{base}/archive/{news_list.slug}/{edition.date.isoformat()}",
+            "archive": archive,
+            "archive_index_url": f"{base}/archive/{news_list.slug}/",
+            "signup_url": signup,
             **{p: f"[[{p}]]" for p in PLACEHOLDERS},
         }
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DigestError
+from digest.models import NewsList
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 LOGO_SIZE = re.compile(r"^([1-9][0-9]{0,3})x([1-9][0-9]{0,3})$")
@@ -24,6 +25,7 @@ class Theme:
     logo_size: str = "160x40"
     accent: str = "#b3261e"
     footer: str = ""
+    address: str = ""  # the postal address for lists that give none
 
     def __post_init__(self) -> None:
         check_theme(self)
@@ -41,30 +43,57 @@ class Theme:
         """The accent lightened until it reads on the dark-mode background."""
         return readable_on(self.accent, DARK_BACKGROUND)
 
+    def for_list(self, news_list: NewsList) -> Theme:
+        """The list's own look (`lists add|edit --brand-name --logo --accent --footer
+        --address`) over the site's: each value the list leaves empty is the site's."""
+        mine = {
+            "name": news_list.brand_name,
+            "logo_url": news_list.logo_url,
+            "accent": news_list.accent,
+            "footer": news_list.footer,
+            "address": news_list.address,
+        }
+        changes = {key: value for key, value in mine.items() if value}
+        if news_list.logo_url and news_list.logo_size:  # else the site's logo size
+            changes["logo_size"] = news_list.logo_size
+        return replace(self, **changes) if changes else self
+
 
 def check_theme(theme: Theme) -> None:
-    if not HEX_COLOUR.match(theme.accent):
-        raise ConfigError(
-            f"DIGEST_THEME_ACCENT must be a #rrggbb colour, got {theme.accent!r}",
-            hint="for example #b3261e",
-        )
-    ratio = contrast(theme.accent, LIGHT_BACKGROUND)
+    check_accent(theme.accent, where="DIGEST_THEME_ACCENT", error=ConfigError)
+    check_logo_size(theme.logo_size, where="DIGEST_THEME_LOGO_SIZE", error=ConfigError)
+    check_logo_url(theme.logo_url, where="DIGEST_THEME_LOGO_URL", error=ConfigError)
+
+
+def check_accent(value: str, *, where: str, error: type[DigestError]) -> str:
+    """A #rrggbb colour dark enough for links on white (WCAG AA), else `error`."""
+    if not HEX_COLOUR.match(value):
+        raise error(f"{where} must be a #rrggbb colour, got {value!r}", hint="for example #b3261e")
+    ratio = contrast(value, LIGHT_BACKGROUND)
     if ratio < MIN_CONTRAST:
-        raise ConfigError(
-            f"DIGEST_THEME_ACCENT {theme.accent} is too light to read on white "
+        raise error(
+            f"{where} {value} is too light to read on white "
             f"(contrast {ratio:.1f}:1, links need {MIN_CONTRAST}:1)",
             hint="pick a darker colour, e.g. #b3261e",
         )
-    if not LOGO_SIZE.match(theme.logo_size):
-        raise ConfigError(
-            f"DIGEST_THEME_LOGO_SIZE must be WIDTHxHEIGHT in pixels, got {theme.logo_size!r}",
-            hint="for example 160x40",
+    return value.lower()
+
+
+def check_logo_size(value: str, *, where: str, error: type[DigestError]) -> str:
+    if not LOGO_SIZE.match(value):
+        raise error(
+            f"{where} must be WIDTHxHEIGHT in pixels, got {value!r}", hint="for example 160x40"
         )
-    if theme.logo_url and not theme.logo_url.startswith("https://"):
-        raise ConfigError(
-            f"DIGEST_THEME_LOGO_URL must be an https:// URL, got {theme.logo_url!r}",
+    return value
+
+
+def check_logo_url(value: str, *, where: str, error: type[DigestError]) -> str:
+    if value and not value.startswith("https://"):
+        raise error(
+            f"{where} must be an https:// URL, got {value!r}",
             hint="mail clients block or flag images over plain http",
         )
+    return value
 
 
 def _channel(value: int) -> float:

@@ -81,10 +81,11 @@ def shrink(layout: Layout, count: int) -> Layout:
 
 
 def lead_of(edition: Edition) -> Article | None:
-    """The optional lead story: the first section's top article, when it has an image."""
+    """The lead story: the one the editor chose (`editions edit --lead`), else the first
+    section's top article when it has an https image (no lead otherwise)."""
     if edition.sections and edition.sections[0].articles:
         top = edition.sections[0].articles[0]
-        if top.image_url.startswith("https://"):
+        if top.url == edition.lead or top.image_url.startswith("https://"):
             return top
     return None
 

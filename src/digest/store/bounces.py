@@ -9,14 +9,18 @@ status notification later, records it through these functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from digest.errors import NotFoundError
 from digest.store.base import to_text
 from digest.store.subscribers import SubscribersMixin
+
+# message.message_id's shape: <YYYY-MM-DD.SUBSCRIBER_ID.16 hex@domain>.
+_OUR_MESSAGE_ID = re.compile(r"<\d{4}-\d{2}-\d{2}\.(\d+)\.[0-9a-f]{16}@[^<>@\s]+>")
 
 # Statuses that stop mail, mildest first: a bounce never turns a complaint back into less.
 _STRENGTH = ("active", "unsubscribed", "bounced", "complained")
@@ -96,10 +100,35 @@ class BouncesMixin(SubscribersMixin):
         )
         return cursor.rowcount == 1
 
+    def claim_webhook_nonce(
+        self, provider: str, nonce: str, *, now: datetime, keep_seconds: float
+    ) -> bool:
+        """True the first time `nonce` is seen (within `keep_seconds`); older ones are dropped."""
+        with self.transaction():
+            self.db.conn.execute(
+                "DELETE FROM webhook_nonces WHERE seen_at < ?",
+                [to_text(now - timedelta(seconds=keep_seconds))],
+            )
+            cursor = self.db.conn.execute(
+                "INSERT OR IGNORE INTO webhook_nonces (provider, nonce, seen_at) VALUES (?, ?, ?)",
+                [provider, nonce[:200], to_text(now)],
+            )
+        return cursor.rowcount == 1
+
     def edition_of_message(self, message_id: str) -> tuple[int, int] | None:
-        """(edition_id, subscriber_id) of the ledger row that sent this Message-ID."""
+        """(edition_id, subscriber_id) of the ledger row that sent this Message-ID.
+
+        Our Message-IDs read `<day.SUBSCRIBER.hash@domain>` (message.message_id), so the
+        lookup goes through the subscriber index: no index on message_id for every send to
+        pay for, and no scan of the ledger. Any other shape was not sent by us.
+        """
+        match = _OUR_MESSAGE_ID.fullmatch(message_id.strip())
+        if match is None:
+            return None
         row = self._one(
-            "SELECT edition_id, subscriber_id FROM deliveries WHERE message_id = ?", [message_id]
+            "SELECT edition_id, subscriber_id FROM deliveries INDEXED BY deliveries_subscriber"
+            " WHERE subscriber_id = ? AND message_id = ?",
+            [int(match.group(1)), message_id.strip()],
         )
         return (int(row["edition_id"]), int(row["subscriber_id"])) if row else None
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime, time
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from digest.errors import NotFoundError, StoreError
 from digest.issue import format_days, parse_days
-from digest.models import EditionEdits, NewsList
+from digest.models import Approval, EditionEdits, NewsList
 from digest.store.base import StoreBase, from_text, sections_json, to_text
 
 
@@ -18,8 +19,9 @@ class ListsMixin(StoreBase):
         try:
             self.db.execute(
                 "INSERT INTO lists (slug, name, from_addr, send_at, timezone, locale, sections,"
-                " address, only_sections, languages, days, signup, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " address, only_sections, languages, days, signup, brand_name, logo_url,"
+                " logo_size, accent, footer, approval, editors, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [news_list.slug, *_list_values(news_list), to_text(now)],
             )
         except sqlite3.IntegrityError:
@@ -32,7 +34,8 @@ class ListsMixin(StoreBase):
     def update_list(self, news_list: NewsList) -> NewsList:
         self.db.execute(
             "UPDATE lists SET name=?, from_addr=?, send_at=?, timezone=?, locale=?, sections=?,"
-            " address=?, only_sections=?, languages=?, days=?, signup=? WHERE slug=?",
+            " address=?, only_sections=?, languages=?, days=?, signup=?, brand_name=?,"
+            " logo_url=?, logo_size=?, accent=?, footer=?, approval=?, editors=? WHERE slug=?",
             [*_list_values(news_list), news_list.slug],
         )
         return self.get_list(news_list.slug)
@@ -99,10 +102,17 @@ class ListsMixin(StoreBase):
 
     def save_edition_edits(
         self, news_list: NewsList, day: date, edits: EditionEdits, *, now: datetime
-    ) -> EditionEdits:
-        """Store the edits (all empty: forget them)."""
+    ) -> tuple[EditionEdits, Approval | None]:
+        """Store the edits (all empty: forget them). When they change anything, an
+        approval of the edition is withdrawn in the same transaction (approval is of a
+        version); it is returned, else None."""
         key = [news_list.id, day.isoformat()]
+        withdrawn = None
         with self.transaction():
+            before = replace(self.edition_edits(news_list, day), updated_at=None)
+            if before != replace(edits, updated_at=None):
+                withdrawn = self.edition_approval(news_list, day)
+                self.db.execute("DELETE FROM edition_approvals WHERE list_id = ? AND date = ?", key)
             if edits.empty:
                 self.db.execute("DELETE FROM edition_edits WHERE list_id = ? AND date = ?", key)
             else:
@@ -122,7 +132,110 @@ class ListsMixin(StoreBase):
                         to_text(now),
                     ],
                 )
-        return self.edition_edits(news_list, day)
+        return self.edition_edits(news_list, day), withdrawn
+
+    # -- approval, per edition -------------------------------------------------------------
+
+    def edition_approval(self, news_list: NewsList, day: date) -> Approval | None:
+        row = self._one(
+            "SELECT * FROM edition_approvals WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        if row is None:
+            return None
+        return Approval(approved_by=row["approved_by"], approved_at=from_text(row["approved_at"]))
+
+    def approve_edition(
+        self, news_list: NewsList, day: date, *, by: str, now: datetime
+    ) -> Approval:
+        """Record the approval (again: the newer one counts)."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO edition_approvals (list_id, date, approved_by, approved_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (list_id, date) DO UPDATE SET"
+                " approved_by = excluded.approved_by, approved_at = excluded.approved_at",
+                [news_list.id, day.isoformat(), by, to_text(now)],
+            )
+        approval = self.edition_approval(news_list, day)
+        assert approval is not None
+        return approval
+
+    def revoke_approval(self, news_list: NewsList, day: date) -> Approval | None:
+        """Withdraw the approval; the one withdrawn, or None when there was none."""
+        with self.transaction():
+            approval = self.edition_approval(news_list, day)
+            self.db.execute(
+                "DELETE FROM edition_approvals WHERE list_id = ? AND date = ?",
+                [news_list.id, day.isoformat()],
+            )
+        return approval
+
+    # -- proofs to editors: one row per (edition, editor) ---------------------------------
+
+    def proof_sent(self, news_list: NewsList, day: date, editor: str) -> bool:
+        row = self._one(
+            "SELECT sent_at FROM edition_proofs WHERE list_id = ? AND date = ? AND editor = ?",
+            [news_list.id, day.isoformat(), editor],
+        )
+        return row is not None and row["sent_at"] is not None
+
+    def claim_proof(
+        self, news_list: NewsList, day: date, editor: str, *, now: datetime, stale: timedelta
+    ) -> bool:
+        """Take the proof for sending: False when it went out already, or another round
+        claimed it less than `stale` ago (a crash after a claim frees it once stale)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO edition_proofs (list_id, date, editor, claimed_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (list_id, date, editor) DO UPDATE"
+                " SET claimed_at = excluded.claimed_at"
+                " WHERE sent_at IS NULL AND claimed_at < ?",
+                [news_list.id, day.isoformat(), editor, to_text(now), to_text(now - stale)],
+            )
+        return cursor.rowcount == 1
+
+    def release_proof(self, news_list: NewsList, day: date, editor: str, *, error: str) -> None:
+        """Give a claimed proof back after a failed send: the next round may take it."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE edition_proofs SET claimed_at = '', error = ?"  # '' sorts before any time
+                " WHERE list_id = ? AND date = ? AND editor = ? AND sent_at IS NULL",
+                [error, news_list.id, day.isoformat(), editor],
+            )
+
+    def mark_proof_sent(
+        self, news_list: NewsList, day: date, editor: str, *, now: datetime
+    ) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE edition_proofs SET sent_at = ?, error = ''"
+                " WHERE list_id = ? AND date = ? AND editor = ?",
+                [to_text(now), news_list.id, day.isoformat(), editor],
+            )
+
+    def proofs(self, news_list: NewsList, day: date) -> list[dict[str, Any]]:
+        """The proofs of one edition: editor, claimed_at, sent_at, error."""
+        return list(
+            self._rows(
+                "SELECT editor, claimed_at, sent_at, error FROM edition_proofs"
+                " WHERE list_id = ? AND date = ? ORDER BY editor",
+                [news_list.id, day.isoformat()],
+            )
+        )
+
+    def prune_edition_edits(self, *, before: date) -> int:
+        """Forget the edits of editions dated before `before` that never went out (no
+        `editions` row): drafts nobody will send. The edits of an edition that went out
+        stay, as its row does: the archive shows it as its editor shaped it (a dropped
+        story must not come back). Returns how many were forgotten."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "DELETE FROM edition_edits WHERE date < ? AND NOT EXISTS (SELECT 1 FROM"
+                " editions WHERE editions.list_id = edition_edits.list_id"
+                " AND editions.date = edition_edits.date)",
+                [before.isoformat()],
+            )
+        return max(cursor.rowcount, 0)
 
     def get_list_by_id(self, list_id: int) -> NewsList | None:
         row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])
@@ -143,6 +256,13 @@ def _list_values(news_list: NewsList) -> list[Any]:
         sections_json(news_list.languages),
         format_days(news_list.days),
         news_list.signup,
+        news_list.brand_name,
+        news_list.logo_url,
+        news_list.logo_size,
+        news_list.accent,
+        news_list.footer,
+        news_list.approval,
+        sections_json(news_list.editors),
     ]
 
 
@@ -161,4 +281,11 @@ def _list_from_row(row: dict[str, Any]) -> NewsList:
         languages=tuple(json.loads(row["languages"])),
         days=parse_days(row["days"]),
         signup=row["signup"],
+        brand_name=row["brand_name"],
+        logo_url=row["logo_url"],
+        logo_size=row["logo_size"],
+        accent=row["accent"],
+        footer=row["footer"],
+        approval=row["approval"],
+        editors=tuple(json.loads(row["editors"])),
     )

@@ -547,6 +547,74 @@ def _signups(db: Database) -> None:
     )
 
 
+@migrations(name="0016_webhook_nonces")
+def _webhook_nonces(db: Database) -> None:
+    """Values a provider webhook may use once (Mailgun's signature token, whose signature
+    does not cover the body): kept for the timestamp window, so a captured post cannot be
+    replayed with other events inside it."""
+    db.executescript(
+        """
+        CREATE TABLE webhook_nonces (
+            provider TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (provider, nonce)
+        );
+        CREATE INDEX webhook_nonces_seen ON webhook_nonces(seen_at);
+        """
+    )
+
+
+@migrations(name="0019_list_look")
+def _list_look(db: Database) -> None:
+    """A look per list (`lists add|edit --brand-name --logo --logo-size --accent --footer`):
+    empty text means the site's DIGEST_THEME_* value, as `address` already does for the
+    postal address (DIGEST_THEME_ADDRESS)."""
+    db.executescript(
+        """
+        ALTER TABLE lists ADD COLUMN brand_name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN logo_url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN logo_size TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN accent TEXT NOT NULL DEFAULT '';
+        ALTER TABLE lists ADD COLUMN footer TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
+@migrations(name="0018_edition_approval")
+def _edition_approval(db: Database) -> None:
+    """Approval (issue 14): a list may require its edition to be approved before it goes
+    out (`lists add|edit --approval required`), and names its editors (a JSON array of
+    addresses). One row per approved edition says who approved it and when; an edit
+    after that deletes the row in the same transaction (approval is of a version).
+    `edition_proofs` is the ledger of proofs mailed to editors before the due moment:
+    one row per (edition, editor), claimed before the send and stamped after it, so a
+    crash neither loses a proof nor mails it twice on the next round."""
+    db.executescript(
+        """
+        ALTER TABLE lists ADD COLUMN approval TEXT NOT NULL DEFAULT 'none'
+            CHECK (approval IN ('none', 'required'));
+        ALTER TABLE lists ADD COLUMN editors TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE edition_approvals (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            approved_by TEXT NOT NULL,
+            approved_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, date)
+        );
+        CREATE TABLE edition_proofs (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            editor TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            sent_at TEXT,
+            error TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (list_id, date, editor)
+        );
+        """
+    )
+
+
 @migrations(name="0021_list_tallies")
 def _list_tallies(db: Database) -> None:
     """How many subscriptions each list has, per (subscriber status, subscription

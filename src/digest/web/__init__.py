@@ -18,6 +18,7 @@ from digest.clock import SYSTEM, Clock
 from digest.config import Settings
 from digest.web import preview, public, signup
 from digest.web.guard import Guard, TokenLimits, served_hosts
+from digest.web.webhooks import ProviderHooks, SnsFetcher
 
 
 async def _health(_request: Request) -> PlainTextResponse:
@@ -30,6 +31,7 @@ def create_app(
     public_mode: bool = False,
     clock: Clock = SYSTEM,
     port: int = 8000,
+    sns: SnsFetcher | None = None,
 ) -> Starlette:
     """Build the app. With `public_mode` the preview routes need the editor password.
 
@@ -38,6 +40,10 @@ def create_app(
 
     `clock` (default: the system's) drives token grace periods, form expiry, rate-limit
     windows and the preview's "today", so tests can move time instead of waiting.
+
+    `sns` fetches SNS signing certificates and confirms subscriptions for the SES
+    webhook; the default reaches only https://sns.<region>.amazonaws.com. A test-only
+    seam (tests trust their own loopback server), deliberately not a setting.
     """
     now = clock.now
     limits = TokenLimits(settings.rate_limit, lambda: now().timestamp())
@@ -48,6 +54,8 @@ def create_app(
         settings, clock=now, limits=limits, pages=subscriber_pages.pages
     )
     routes += signup_pages.routes()
+    if public_mode:  # a provider reaches the site only through its public server
+        routes += ProviderHooks(settings, clock=now, limits=limits, sns=sns).routes()
     routes += preview.routes(settings, public_mode=public_mode, now=now)
     guard = Middleware(
         Guard,

@@ -15,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PUBLIC_PREFIXES = ("/u/", "/p/", "/archive/", "/subscribe/", "/confirm/", "/healthz")
+PUBLIC_PREFIXES = (
+    "/u/",
+    "/p/",
+    "/archive/",
+    "/subscribe/",
+    "/confirm/",
+    "/webhooks/",
+    "/healthz",
+)
 BASELINE_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "SAMEORIGIN",

@@ -9,6 +9,8 @@ so fixing the file brings the preview back.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import html
 from collections.abc import Callable, Iterable
@@ -17,21 +19,24 @@ from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import QueryParams
+from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from digest import issue, pipeline, proof
+from digest import approval, issue, pipeline, proof
 from digest.config import Settings
 from digest.errors import DigestError, InputError, NotFoundError, TemplateError
 from digest.models import Subscriber
 from digest.render import default_templates_dir
 from digest.render.checks import Check
 from digest.render.language import parse_locale
+from digest.secret import load_secret
+from digest.web import desk
 from digest.web.guard import read_form
 
 VIEWS = {
+    "side": "Desktop + mobile",
     "desktop": "Desktop (600 px)",
     "mobile": "Mobile (375 px)",
     "dark": "Dark mode",
@@ -45,6 +50,8 @@ LANGUAGES = ("en", "fr", "ar")
 POLL_MS = 600
 FIND_LIMIT = 10  # matches a "preview as" search shows
 SEND_TEST_MAX_BODY = 4 * 1024  # three short fields; anything bigger is refused (413)
+DESK_MAX_BODY = 64 * 1024  # the edit form: a note (5,000 characters) and a few hundred URLs
+STATES_SHOWN = 7  # editions per list whose state the index shows (the newest ones)
 
 
 def routes(
@@ -59,6 +66,8 @@ def routes(
         Route("/preview/{slug}/{day}", preview.edition),
         Route("/preview/{slug}/{day}/email.html", preview.email_html),
         Route("/preview/{slug}/{day}/send-test", preview.send_test, methods=["POST"]),
+        Route("/preview/{slug}/{day}/edit", preview.edit, methods=["POST"]),
+        Route("/preview/{slug}/{day}/approve", preview.approve, methods=["POST"]),
     ]
 
 
@@ -100,10 +109,22 @@ class _Preview:
             for news_list in store.lists():
                 today = issue.local_today(news_list, self._now())
                 days = proof.edition_days(store, news_list, today)
+                zones = approval.list_zones(store, news_list)
                 links = " ".join(
-                    f'<a href="/preview/{_q(news_list.slug)}/{d.isoformat()}">{d.isoformat()}'
-                    f"{_day_label(d, today)}</a>"
-                    for d in days
+                    f'<span class="day"><a href="/preview/{_q(news_list.slug)}/{d.isoformat()}">'
+                    f"{d.isoformat()}{_day_label(d, today)}</a>"
+                    + (
+                        " "
+                        + desk.state_badge(
+                            approval.edition_state(
+                                store, news_list, d, now=self._now(), zones=zones
+                            )
+                        )
+                        if n < STATES_SHOWN
+                        else ""
+                    )
+                    + "</span>"
+                    for n, d in enumerate(days)
                 )
                 rows.append(
                     f"<tr><th scope=row>{_e(news_list.name)}<br><small>{_e(news_list.slug)} · "
@@ -122,9 +143,9 @@ class _Preview:
     def edition(self, request: Request) -> HTMLResponse:
         slug, day = request.path_params["slug"], request.path_params["day"]
         params = request.query_params
-        view = params.get("view", "desktop")
+        view = params.get("view", "side")
         if view not in VIEWS:
-            view = "desktop"
+            view = "side"
         try:
             parsed_day = _parse_day(day)
             with pipeline.open_store(self.settings) as store:
@@ -144,23 +165,33 @@ class _Preview:
                     locale=_locale(params.get("lang")),
                     now=self._now(),
                 )
+                state = approval.edition_state(store, news_list, parsed_day, now=self._now())
+                built = pipeline.load_edition(store, news_list, parsed_day, edited=False)
+                edits = store.edition_edits(news_list, parsed_day)
         except DigestError as exc:
             return self._error(exc, title=f"{slug} {day}")
+        token = desk.form_token(load_secret(self.settings.secret_file), slug, parsed_day)
         as_text = str(chosen) if chosen is not None else ""
-        state = {k: v for k, v in (("as", as_text), ("lang", params.get("lang"))) if v}
+        kept = {k: v for k, v in (("as", as_text), ("lang", params.get("lang"))) if v}
         tabs = "".join(
-            f'<a role="tab" href="?{urlencode({**state, "view": key})}"'
+            f'<a role="tab" href="?{urlencode({**kept, "view": key})}"'
             f"{' aria-selected=true class=on' if key == view else ''}>{label}</a>"
             for key, label in VIEWS.items()
         )
-        if view in FRAME_WIDTHS:
-            query = urlencode({**state, **({"dark": "1"} if view == "dark" else {})})
+
+        def frame(which: str) -> str:
+            query = urlencode({**kept, **({"dark": "1"} if which == "dark" else {})})
             src = f"/preview/{_q(slug)}/{parsed_day.isoformat()}/email.html?{query}"
-            shown = (
-                f'<iframe class="email" title="{_e(VIEWS[view])}" src="{_e(src)}" '
-                f'width="{FRAME_WIDTHS[view]}" style="width:{FRAME_WIDTHS[view]}px" '
-                f'data-view="{view}"></iframe>'
+            return (
+                f'<iframe class="email" title="{_e(VIEWS[which])}" src="{_e(src)}" '
+                f'width="{FRAME_WIDTHS[which]}" style="width:{FRAME_WIDTHS[which]}px" '
+                f'data-view="{which}"></iframe>'
             )
+
+        if view == "side":
+            shown = f'<div class="frames">{frame("desktop")}{frame("mobile")}</div>'
+        elif view in FRAME_WIDTHS:
+            shown = frame(view)
         else:
             source = {
                 "html": preview.html,
@@ -176,11 +207,21 @@ class _Preview:
             f"articles in {len(preview.edition.sections)} sections · "
             f"{_e(preview.rendered.locale)}</p>"
             + (f'<p class="notice" role="status">{_e(notice)}</p>' if notice else "")
+            + desk.status_panel(state, news_list)
+            + desk.inbox_line(news_list, preview.rendered.subject, preview.html)
+            + desk.edit_forms(
+                news_list=news_list,
+                day=parsed_day,
+                built=built,
+                edits=edits,
+                state=state,
+                token=token,
+            )
             + self._as_form(current, found, params, view, chosen_as=as_text)
             + f'<nav class="tabs" role="tablist">{tabs}</nav>'
             + f'<div class="main"><div class="view">{shown}</div><aside>'
             + _checks_panel(preview.checks)
-            + _send_form(slug, parsed_day, state)
+            + _send_form(slug, parsed_day, kept)
             + "</aside></div>"
         )
         return self._page(f"{news_list.name} {parsed_day} – preview", body)
@@ -233,6 +274,74 @@ class _Preview:
             notice = f"not sent: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
         state = {k: field[k] for k in ("as", "lang") if field[k]}
         query = urlencode({**state, "notice": notice})
+        return RedirectResponse(f"/preview/{_q(slug)}/{day}?{query}", status_code=303)
+
+    async def edit(self, request: Request) -> Response:
+        """The desk's edit form: the whole set of edits, as `digest editions edit --clear`
+        with every option given; refused edits come back as a notice."""
+        slug, day = request.path_params["slug"], request.path_params["day"]
+        form = await read_form(request, max_bytes=DESK_MAX_BODY, max_fields=2000)
+        refused = self._refused(form, slug, day)
+        if refused is not None:
+            return refused
+
+        def save() -> str:
+            with pipeline.open_store(self.settings) as store:
+                edits, withdrawn = pipeline.edit_edition(
+                    store,
+                    slug=slug,
+                    day=_parse_day(day),
+                    now=self._now(),
+                    lead=str(form.get("lead") or ""),
+                    drops=tuple(str(v) for v in form.getlist("drop")),
+                    pins=tuple(str(v) for v in form.getlist("pin")),
+                    note=str(form.get("note") or "").replace("\r\n", "\n").strip(),
+                    subject=str(form.get("subject") or "").strip(),
+                )
+            note = "edits saved" if not edits.empty else "no edits: the edition as built"
+            if withdrawn is not None:
+                note += f"; this withdrew the approval by {withdrawn.approved_by}: approve it again"
+            return note
+
+        return await self._act(slug, day, save, failed="not saved")
+
+    async def approve(self, request: Request) -> Response:
+        slug, day = request.path_params["slug"], request.path_params["day"]
+        form = await read_form(request, max_bytes=SEND_TEST_MAX_BODY, max_fields=20)
+        refused = self._refused(form, slug, day)
+        if refused is not None:
+            return refused
+        revoke = form.get("action") == "revoke"
+        who = _basic_user(request) or f"preview ({request.client.host if request.client else '?'})"
+
+        def act() -> str:
+            with pipeline.open_store(self.settings) as store:
+                result = approval.approve(
+                    store, slug=slug, day=_parse_day(day), by=who, now=self._now(), revoke=revoke
+                )
+            if revoke:
+                return "approval withdrawn" if result is not None else "it was not approved"
+            return f"approved by {who}"
+
+        return await self._act(slug, day, act, failed="not done")
+
+    def _refused(self, form: FormData, slug: str, day: str) -> Response | None:
+        """403 unless the form carries this edition's token from its own page."""
+        try:
+            parsed = _parse_day(day)
+        except DigestError:
+            return HTMLResponse("not an edition", status_code=404)
+        secret = load_secret(self.settings.secret_file)
+        if not desk.token_ok([secret], str(form.get("token") or ""), slug, parsed):
+            return HTMLResponse("form token missing or wrong: reload the page", status_code=403)
+        return None
+
+    async def _act(self, slug: str, day: str, work: Callable[[], str], *, failed: str) -> Response:
+        try:
+            notice = await run_in_threadpool(work)
+        except DigestError as exc:
+            notice = f"{failed}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        query = urlencode({"notice": notice})
         return RedirectResponse(f"/preview/{_q(slug)}/{day}?{query}", status_code=303)
 
     # -- page pieces ---------------------------------------------------------------------
@@ -347,6 +456,18 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
+def _basic_user(request: Request) -> str:
+    """The user name an editor gave with the password (`serve --public`), if any."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or len(encoded) > 1024:
+        return ""
+    try:
+        user = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")[0]
+    except (binascii.Error, ValueError):
+        return ""
+    return user.strip()[:100] if user.isprintable() else ""
+
+
 def _parse_day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -378,7 +499,8 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-STYLE = """
+STYLE = (
+    """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1f1f1f; background: #fafafa; }
 header { padding: 8px 16px; background: #1f1f1f; } header a { color: #fff; font-weight: bold; }
 main { padding: 12px 16px; } h1 { font-size: 20px; margin: 4px 0; }
@@ -397,8 +519,10 @@ aside { flex: 1 1 280px; max-width: 420px; }
 .ok span { color: #137333; } .bad span { color: #b3261e; }
 .error { border: 2px solid #b3261e; background: #fce8e6; padding: 8px 16px; }
 table { border-collapse: collapse; } th, td { text-align: left; padding: 6px 10px;
-  border-bottom: 1px solid #ddd; vertical-align: top; } .days a { margin-right: 10px; }
+  border-bottom: 1px solid #ddd; vertical-align: top; } .days .day { margin-right: 12px; }
 """
+    + desk.STYLE
+)
 
 # Live reload: poll the content version; on change remember the scroll position, reload,
 # and restore it once the email frames have loaded and been sized to their content.

@@ -311,10 +311,10 @@ class PublicPages:
             raise HTTPException(404)
         with self._store() as store:
             edition = pipeline.load_edition(store, news_list, day)
-        rendered = pipeline.make_renderer(self.settings).render(edition)
-        index = f"{self.settings.base_url.rstrip('/')}/archive/{slug}/"
-        neutral = {"name": "", "email": "", "unsubscribe_url": index, "preferences_url": index}
-        html = PLACEHOLDER_RE.sub(lambda m: neutral.get(m.group(1), ""), rendered.html)
+        # The archive's own copy: no subscriber, so no unsubscribe link and no "you receive
+        # this at" line; a site's own templates that still write placeholders get blanks.
+        rendered = pipeline.make_renderer(self.settings).render(edition, archive=True)
+        html = PLACEHOLDER_RE.sub("", rendered.html)
         self._archive[key] = html
         while len(self._archive) > 64:
             self._archive.popitem(last=False)
