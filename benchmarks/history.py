@@ -133,11 +133,12 @@ def command(
     *args: str,
     smtp_url: str = "smtp://127.0.0.1:9",
     before: Callable[[], None] | None = None,
+    first: int = 1,
 ) -> Callable[[int], float]:
     def run(round_no: int) -> float:
         if before is not None:
             before()
-        argv = [a.replace("{k}", str(round_no + 1)) for a in args]
+        argv = [a.replace("{k}", str(round_no + first)) for a in args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
         env["DIGEST_SMTP_URL"] = smtp_url
         env["DIGEST_BASE_URL"] = "https://news.example.com"
@@ -193,6 +194,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="build the databases here, reuse them")
     parser.add_argument("--only", default="", help="case name prefixes, comma-separated")
+    parser.add_argument(
+        "--remove-from", type=int, default=1, help="first reader `subscribers remove` takes"
+    )
     args = parser.parse_args()
     n, days, rounds = (40, 20, 2) if TINY else (args.subscribers, args.days, args.rounds)
     members = min(n, 10 if TINY else SEND_MEMBERS)
@@ -253,7 +257,12 @@ def main() -> None:
                 str(out),
             ),
             "subscribers remove": lambda db: command(
-                db, tmp_path, "subscribers", "remove", "reader{k}@example.org"
+                db,
+                tmp_path,
+                "subscribers",
+                "remove",
+                "reader{k}@example.org",
+                first=args.remove_from,
             ),
             "subscribers show": lambda db: command(
                 db, tmp_path, "subscribers", "show", "reader50@example.org"
