@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
+from digest.clock import Clock
 from digest.dsn import read_notice
 from digest.secret import load_secret, make_verp_token, read_verp_token
 from digest.sink import CaptureServer
@@ -361,6 +362,52 @@ def test_the_report_counts_per_edition_and_by_receiving_domain(
     assert report["total"] == {"hard": 2, "soft": 1, "complaints": 1}
     text = verp_newsroom("bounces", "report").stdout
     assert "daily/2026-11-27" in text and "total: 2 hard, 1 soft, 1 complaints" in text
+
+
+def test_the_preview_shows_the_same_report_behind_the_editor_password(
+    verp_newsroom: Cli, smtp_server: CaptureServer, tmp_path: Path
+) -> None:
+    import base64
+
+    import httpx
+
+    from digest.config import load_settings
+    from digest.sink import free_port
+    from digest.web import create_app
+    from tests.conftest import serving
+
+    senders = verp_senders(smtp_server)
+    verp_newsroom.write("1.eml", bare_dsn(senders["amina@example.com"], "5.1.1"))
+    verp_newsroom.write("2.eml", bare_dsn(senders["john@example.org"], "5.7.1"))
+    verp_newsroom.write("3.eml", arf_report(senders["john@example.org"]))
+    verp_newsroom("bounces", "import", str(verp_newsroom.tmp_path))
+    report = json.loads(verp_newsroom("bounces", "report", "--json").stdout)
+    password = "correct horse battery staple"
+    settings = load_settings(
+        env={"DIGEST_EDITOR_PASSWORD": password},
+        overrides={"db": verp_newsroom.db_path, "base_url": "https://news.example.com"},
+        cwd=tmp_path,
+    )
+    port = free_port()
+    login = base64.b64encode(f"editor:{password}".encode()).decode()
+    app = create_app(settings, public_mode=True, clock=Clock.frozen(NOW), port=port)
+    with serving(app, port) as origin:
+        refused = httpx.get(f"{origin}/preview/bounces")
+        page = httpx.get(f"{origin}/preview/bounces", headers={"Authorization": f"Basic {login}"})
+        index = httpx.get(f"{origin}/preview/", headers={"Authorization": f"Basic {login}"})
+    assert refused.status_code == 401 and "amina" not in refused.text
+    assert page.status_code == 200
+    assert 'href="/preview/bounces"' in index.text
+    rows = re.findall(
+        r"<tr><th scope=row>([^<]+)</th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td></tr>", page.text
+    )
+    expected = [
+        (row["name"], str(row["hard"]), str(row["soft"]), str(row["complaints"]))
+        for key in ("editions", "domains")
+        for row in report[key]
+    ]
+    assert rows == expected and ("daily/2026-11-27", "1", "1", "1") in rows
+    assert "1 hard, 1 soft, 1 complaints" in page.text
 
 
 # -- fetch: a real IMAP server (dovecot) on loopback --------------------------------------

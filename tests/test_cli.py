@@ -107,6 +107,12 @@ def test_lists_and_subscribers_round_trip(run: Cli) -> None:
         "status": "active",
         "list_status": "active",
         "paused": "",
+        "consent_signed_up_at": "",
+        "consent_form": "",
+        "consent_form_version": "",
+        "consent_confirmed_at": "",
+        "consent_ip": "",
+        "consent_source": "admin",
     }
     run("subscribers", "remove", "bob@example.org")
     assert len(json.loads(run("subscribers", "list", "--json").stdout)) == 1

@@ -10,6 +10,11 @@ import pytest
 
 from tests.conftest import Cli, article
 
+HEADER = (
+    "email,name,lists,locale,timezone,sections,status,list_status,paused,consent_signed_up_at,"
+    "consent_form,consent_form_version,consent_confirmed_at,consent_ip,consent_source"
+)
+
 
 def _setup(run: Cli) -> None:
     run("lists", "add", "daily", "--name", "Daily", "--section", "Tchad")
@@ -52,8 +57,8 @@ def test_subscriber_lifecycle(run: Cli) -> None:
     run("subscribers", "resubscribe", "amina@example.com", "--force")
 
     exported = run("subscribers", "export", "--list", "weekly").stdout
-    assert exported == "email,name,lists,locale,timezone,sections,status,list_status,paused\n" + (
-        'john@example.org,"Smith, John",weekly,,,,unsubscribed,unsubscribed,\n'
+    assert exported == HEADER + "\n" + (
+        'john@example.org,"Smith, John",weekly,,,,unsubscribed,unsubscribed,,,,,,,admin\n'
     )
 
 
@@ -197,17 +202,14 @@ def _consent(run: Cli, email: str) -> tuple[str, dict[str, str], dict[str, list[
 def test_export_then_import_into_an_empty_database_then_export_is_identical(run: Cli) -> None:
     _consent_site(run)
     first = run("subscribers", "export").stdout
-    assert (
-        first.splitlines()[0]
-        == "email,name,lists,locale,timezone,sections,status,list_status,paused"
-    )
+    assert first.splitlines()[0] == HEADER
     assert (
         'amina@example.com,"Mahamat, Amina",daily,fr,Africa/Ndjamena,Tchad;Sport,active,active,'
         in first
     )
-    assert "john@example.org,John,weekly,en,,,unsubscribed,unsubscribed," in first
-    assert "lee@example.com,Lee,weekly,,,,active,unsubscribed," in first
-    assert "ned@example.com,Ned,,,,,active,," in first
+    assert "john@example.org,John,weekly,en,,,unsubscribed,unsubscribed,,,,,,,admin" in first
+    assert "lee@example.com,Lee,weekly,,,,active,unsubscribed,,,,,,,admin" in first
+    assert "ned@example.com,Ned,,,,,active,,,,,,,,\n" in first
     run.write("backup.csv", first)
     people = ("john@example.org", "zoe@example.net", "kim@example.com", "lee@example.com",
               "pat@example.com", "amina@example.com")  # fmt: skip

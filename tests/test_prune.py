@@ -62,6 +62,7 @@ def test_prune_folds_old_editions_and_keeps_what_stops_a_second_copy(
         "editions": 1,
         "rows": 4,
         "pending": 0,
+        "events": 0,
         "edits": 0,
     }
     with Store.open(settings.db) as fresh:

@@ -222,3 +222,12 @@ def test_status_columns_are_checked_per_row(lists: Store) -> None:
     ]
     [(d, _)] = list(lists.subscribers())
     assert d.status == "unsubscribed" and lists.is_paused(int(d.id or 0))
+
+
+def test_the_stores_consent_cells_are_the_export_formats_consent_columns() -> None:
+    from digest.roster import CONSENT_COLUMNS, SUBSCRIBER_COLUMNS
+    from digest.store.subscriptions import CONSENT_FIELDS, NO_CONSENT
+
+    assert SUBSCRIBER_COLUMNS[-len(CONSENT_FIELDS) :] == CONSENT_COLUMNS
+    assert tuple(f"consent_{f}" for f in CONSENT_FIELDS) == CONSENT_COLUMNS
+    assert len(NO_CONSENT) == len(CONSENT_FIELDS)

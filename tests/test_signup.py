@@ -4,9 +4,13 @@ capture server, real HTTP requests; the clock is the test's own (ManualClock).""
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -23,6 +27,7 @@ from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
 from digest.web.pages import Pages
+from tests import perlmail
 from tests.conftest import NOW, Cli, ManualClock, received_messages, serving
 
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/confirm/[A-Za-z0-9_-]+")
@@ -428,6 +433,41 @@ def test_a_solved_challenge_signs_up_once(guarded: Site) -> None:
     assert replayed.status_code == 400 and len(guarded.mails()) == 1
 
 
+def test_a_spent_solution_is_refused_by_another_worker_and_after_a_restart(
+    guarded: Site,
+) -> None:
+    payload = solve(page_challenge(guarded))
+    assert guarded.sign_up("reader@example.com", altcha=payload).status_code == 200
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    second = replace(guarded.settings, base_url=origin)  # another worker, or a restart
+    with (
+        serving(create_app(second, clock=guarded.clock.clock, port=port), port),
+        httpx.Client(base_url=origin, timeout=10) as http,
+    ):
+        replayed = http.post(
+            "/subscribe/daily", data={"email": "other@example.com", "altcha": payload}
+        )
+        assert replayed.status_code == 400
+        fresh = solve(page_challenge(guarded))  # and the other way round
+        assert (
+            http.post(
+                "/subscribe/daily", data={"email": "b@example.com", "altcha": fresh}
+            ).status_code
+            == 200
+        )
+    assert guarded.sign_up("c@example.com", altcha=fresh).status_code == 400
+    assert sorted(str(m["To"]) for m in guarded.mails()) == ["b@example.com", "reader@example.com"]
+    with Store.open(guarded.settings.db) as store:
+        assert store.db.execute("SELECT count(*) FROM spent_challenges").fetchone()[0] == 2
+    guarded.clock.advance(31 * 60)  # both challenges expired: pruned when the next is spent
+    assert (
+        guarded.sign_up("d@example.com", altcha=solve(page_challenge(guarded))).status_code == 200
+    )
+    with Store.open(guarded.settings.db) as store:
+        assert store.db.execute("SELECT count(*) FROM spent_challenges").fetchone()[0] == 1
+
+
 def test_expired_and_forged_solutions_are_refused(guarded: Site) -> None:
     challenge = page_challenge(guarded)
     forged = solve({**challenge, "signature": "0" * 64})
@@ -496,3 +536,338 @@ def test_a_row_another_sender_holds_is_not_sent_twice(site: Site) -> None:
         "next@example.com",
         "third@example.com",
     ]
+
+
+def test_export_carries_the_consent_record_and_an_import_confirms_nobody(
+    site: Site, run: Cli
+) -> None:
+    site.sign_up("reader@example.com", sections=["Sport"])
+    site.clock.advance(300)
+    site.confirm(site.link(site.mails()[0]))
+    exported = run("subscribers", "export").stdout
+    rows = {(r["email"], r["lists"]): r for r in csv.DictReader(io.StringIO(exported))}
+    reader = rows["reader@example.com", "daily"]
+    assert {k: v for k, v in reader.items() if k.startswith("consent_")} == {
+        "consent_signed_up_at": "2026-11-27T07:00:00+00:00",
+        "consent_form": "/subscribe/daily (form)",
+        "consent_form_version": reader["consent_form_version"],
+        "consent_confirmed_at": "2026-11-27T07:05:00+00:00",
+        "consent_ip": "127.0.0.0/24",
+        "consent_source": "signup",
+    }
+    assert len(reader["consent_form_version"]) == 12
+    assert rows["amina@example.com", "weekly"]["consent_source"] == "admin"
+    as_json = {p["email"]: p for p in json.loads(run("subscribers", "export", "--json").stdout)}
+    assert as_json["reader@example.com"]["consent"]["daily"]["source"] == "signup"
+    assert as_json["reader@example.com"]["consent"]["daily"]["ip"] == "127.0.0.0/24"
+    assert as_json["amina@example.com"]["consent"] == {
+        "weekly": {
+            "signed_up_at": "",
+            "form": "",
+            "form_version": "",
+            "confirmed_at": "",
+            "ip": "",
+            "source": "admin",
+        }
+    }
+
+    # Into an empty database: the record comes back as what the file said, marked so.
+    run.write("backup.csv", exported)
+    run.db_path = run.tmp_path / "restored.db"
+    run("init")
+    run("lists", "add", "daily", "--name", "Daily News", "--section", "Sport")
+    run("lists", "add", "weekly", "--name", "Weekly")
+    assert "added 2, " in run("subscribers", "import", "backup.csv").stderr
+    again = run("subscribers", "export").stdout
+    restored = {(r["email"], r["lists"]): r for r in csv.DictReader(io.StringIO(again))}
+    assert restored["reader@example.com", "daily"] == {
+        **reader,
+        "consent_source": "import-of-export",
+    }
+    assert restored["amina@example.com", "weekly"]["consent_source"] == "admin"
+    with Store.open(run.db_path) as store:  # no sign-up was forged: nobody confirmed here
+        assert list(store.consents("reader@example.com")) == []
+        assert store.db.execute("SELECT count(*) FROM signups").fetchone()[0] == 0
+    shown = run("subscribers", "show", "reader@example.com").output
+    assert "imported consent (daily): as an export said on 2026-11-27T07:00:00+00:00" in shown
+    assert "confirmed 2026-11-27T07:05:00+00:00 (not confirmed here)" in shown
+    assert "none recorded" not in shown
+    # ... and a second round trip changes nothing
+    run.write("again.csv", again)
+    run("subscribers", "import", "again.csv")
+    assert run("subscribers", "export").stdout == again
+
+
+def test_an_imported_consent_record_does_not_bring_anyone_back(run: Cli) -> None:
+    run("lists", "add", "daily", "--name", "Daily")
+    run("subscribers", "add", "gone@example.com", "--list", "daily")
+    run("subscribers", "unsubscribe", "gone@example.com")
+    run.write(
+        "forged.csv",
+        "email,lists,list_status,consent_signed_up_at,consent_confirmed_at,consent_source\n"
+        "gone@example.com,daily,active,2026-11-01T10:00:00Z,2026-11-01T10:05:00Z,signup\n",
+    )
+    run("subscribers", "import", "forged.csv")
+    shown = json.loads(run("subscribers", "show", "gone@example.com", "--json").stdout)
+    assert shown["status"] == "unsubscribed" and shown["consent"] == []
+    assert shown["imported_consent"][0]["confirmed_at"] == "2026-11-01T10:05:00+00:00"
+    run.write(
+        "bad.csv",
+        "email,lists,consent_form,consent_source\n"
+        "a@example.com,daily,/subscribe/daily (form),\n"
+        "b@example.com,daily,,confirmed\n"
+        "c@example.com,daily,,\n",
+    )
+    result = run("subscribers", "import", "bad.csv", ok=False)
+    assert "row 2 field 'consent_source': a consent record needs a source" in result.stderr
+    assert "row 3 field 'consent_source': 'confirmed' is not one of" in result.stderr
+    assert "added 1, updated 0, unchanged 0, rejected 2" in result.stderr
+
+
+def _waiting_signup(settings: Settings, email: str) -> None:
+    """A sign-up whose confirmation a refusing server left unsent."""
+    with Store.open(settings.db) as store:
+        daily = store.get_list("daily")
+        signup.request_signup(
+            store, settings, daily, email=email, form="f", version="v", ip="", now=NOW
+        )
+
+
+def test_send_and_schedule_rounds_send_waiting_confirmations_from_the_bounce_address(
+    run: Cli, settings: Settings, smtp_server: CaptureServer
+) -> None:
+    run("lists", "add", "daily", "--name", "Daily News", "--from-addr", "news@example.com")
+    run.env |= {"DIGEST_SMTP_URL": smtp_server.url, "DIGEST_BOUNCE_ADDRESS": "bounces@example.com"}
+    _waiting_signup(settings, "first@example.com")
+    run("schedule", "--run-due")  # a cron round with no edition due
+    _waiting_signup(settings, "second@example.com")
+    sent = run("send", "--list", "daily", ok=False)  # no articles: exits 1, mail still goes
+    assert "sign-up confirmations: sent 1, left 0" in sent.stderr
+    received = smtp_server.handler.received
+    assert [(frm, to) for frm, to, _ in received] == [
+        ("bounces@example.com", ["first@example.com"]),
+        ("bounces@example.com", ["second@example.com"]),
+    ]
+    assert [str(m["From"]) for m in received_messages(smtp_server)] == [
+        "Daily News <news@example.com>"
+    ] * 2
+    with Store.open(settings.db) as store:
+        assert not store.has_unsent_signups(since=NOW - timedelta(days=1))
+    run("schedule", "--run-due")  # sent rows are not sent again
+    assert len(smtp_server.handler.received) == 2
+
+
+def test_a_round_with_no_confirmation_waiting_does_no_sign_up_work(
+    run: Cli, settings: Settings
+) -> None:
+    run("lists", "add", "daily", "--name", "Daily News")
+    code = (
+        "import sys; from datetime import datetime; from digest import dispatch;"
+        " from digest.config import load_settings; from digest.store import Store;"
+        f" s = load_settings(env={{'DIGEST_DB': {str(settings.db)!r},"
+        f" 'DIGEST_SMTP_URL': 'smtp://127.0.0.1:{free_port()}'}});"
+        " store = Store.open(s.db);"
+        f" now = datetime.fromisoformat({NOW.isoformat()!r});"
+        " print(dispatch.send_signup_mail(store, s, now=now),"
+        " 'digest.signup' in sys.modules, 'starlette' in sys.modules)"
+    )
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert quiet.stdout.split() == ["(0,", "0)", "False", "False"]  # no SMTP, no renderer
+    _waiting_signup(settings, "reader@example.com")
+    busy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert busy.stdout.split() == ["(0,", "1)", "True", "True"]  # the dead server refused it
+    assert "confirmation mail not sent" in busy.stderr
+
+
+@pytest.fixture
+def welcoming(settings: Settings, smtp_server: CaptureServer) -> Iterator[Site]:
+    yield from make_site(
+        settings, smtp_server, rate_limit=1000, signup_challenge="off", signup_welcome="on"
+    )
+
+
+def test_welcome_mail_after_confirming_with_the_sections_and_a_working_unsubscribe(
+    welcoming: Site,
+) -> None:
+    site = welcoming
+    site.sign_up("reader@example.com", sections=["Politics"], locale="fr")
+    (confirmation,) = site.mails()
+    assert len(site.mails()) == 1  # no welcome before confirming
+    site.clock.advance(60)
+    assert site.confirm(site.link(confirmation)).status_code == 200
+    site.confirm(site.link(confirmation))  # a second click welcomes nobody twice
+    _, welcome = site.mails()
+    raw = site.smtp.handler.received[1][2].read_bytes()
+    perl = perlmail.read_message(raw)  # read back by software we did not write
+    assert perl["Subject"] == "Bienvenue dans Daily News"
+    assert perl["From"] == [{"name": "Daily News", "address": "news@example.com"}]
+    assert perl["List-Id"] == "<daily.example.com>"
+    unsubscribe = re.fullmatch(
+        r"<(http://127\.0\.0\.1:\d+/u/[A-Za-z0-9_-]+)>", perl["List-Unsubscribe"]
+    )
+    assert unsubscribe, perl["List-Unsubscribe"]
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert welcome["Content-Language"] == "fr"
+    assert welcome["Message-ID"].startswith("<welcome.")
+    body = welcome.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert "Votre abonnement à Daily News est confirmé." in body
+    assert "Vous recevrez ces rubriques :\n- Politics\n" in body and "Sport" not in body
+    assert unsubscribe.group(1) in body and "/p/" in body
+    assert site.receives("reader@example.com")
+    one_click = site.http.post(
+        unsubscribe.group(1), content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert one_click.status_code == 200
+    assert not site.receives("reader@example.com")
+    with Store.open(site.settings.db) as store:
+        assert not store.has_unsent_welcomes(since=NOW - timedelta(days=1))
+
+
+def test_welcome_mail_is_off_by_default_and_never_sent_for_earlier_confirmations(
+    site: Site, settings: Settings, run: Cli
+) -> None:
+    site.sign_up("reader@example.com")
+    site.confirm(site.link(site.mails()[0]))
+    assert len(site.mails()) == 1  # DIGEST_SIGNUP_WELCOME is off: the confirmation only
+    run.env |= {"DIGEST_SMTP_URL": site.smtp.url, "DIGEST_SIGNUP_WELCOME": "on"}
+    run("signups", "send")  # turning it on later welcomes nobody from before
+    assert len(site.mails()) == 1
+    run.env["DIGEST_SIGNUP_WELCOME"] = "yes"
+    bad = run("signups", "send", ok=False)
+    assert bad.exit_code == 1 and "DIGEST_SIGNUP_WELCOME must be on or off" in bad.stderr
+
+
+def test_a_welcome_the_server_refused_goes_out_once_with_the_next_round(
+    settings: Settings, smtp_server: CaptureServer, run: Cli
+) -> None:
+    settings = replace(settings, signup_welcome="on", smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    pipeline.init_project(settings)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(
+            NewsList(slug="daily", name="Daily", from_addr="news@example.com", signup="open"),
+            now=NOW,
+        )
+        found = signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+        assert found is not None and found.id is not None
+        store.mark_signup_sent(found.id, now=NOW)
+        signup.confirm(store, settings, found.id, now=NOW)  # the web page's POST
+        pages = Pages(None)
+        assert signup.send_welcomes(store, settings, pages, now=NOW) == (0, 1)  # refused
+        assert store.has_unsent_welcomes(since=NOW - timedelta(days=1))
+    run.env |= {"DIGEST_SMTP_URL": smtp_server.url, "DIGEST_SIGNUP_WELCOME": "on"}
+    run("schedule", "--run-due")
+    run("schedule", "--run-due")
+    (welcome,) = received_messages(smtp_server)
+    assert welcome["Subject"] == "Welcome to Daily" and "every section" in welcome.as_string()
+
+
+def test_no_welcome_for_a_reader_who_left_before_it_went(settings: Settings) -> None:
+    settings = replace(settings, signup_welcome="on", smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    pipeline.init_project(settings)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(NewsList(slug="daily", name="Daily", signup="open"), now=NOW)
+        found = signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+        assert found is not None and found.id is not None
+        signup.confirm(store, settings, found.id, now=NOW)
+        store.unsubscribe("a@example.com", "daily", now=NOW)
+        # the dead server is never reached: nothing is left to send
+        assert signup.send_welcomes(store, settings, Pages(None), now=NOW) == (0, 0)
+        assert not store.has_unsent_welcomes(since=NOW - timedelta(days=1))
+
+
+def test_the_answer_says_how_long_until_one_may_ask_again_as_the_setting_says(
+    settings: Settings, smtp_server: CaptureServer
+) -> None:
+    for s in make_site(
+        settings, smtp_server, rate_limit=1000, signup_challenge="off", signup_resend=5400
+    ):
+        english = s.sign_up("a@example.com")
+        assert "you can ask again in 90 minutes." in english.text
+        french = s.sign_up("b@example.com", locale="fr")
+        assert "vous pourrez redemander dans 90 minutes." in french.text
+        arabic = s.sign_up("c@example.com", locale="ar")
+        assert "ويمكنك الطلب من جديد بعد 90 دقيقة." in arabic.text
+        assert "an hour" not in english.text
+
+
+def test_the_default_wait_and_no_wait(settings: Settings, smtp_server: CaptureServer) -> None:
+    for s in make_site(settings, smtp_server, rate_limit=1000, signup_challenge="off"):
+        assert "you can ask again in 1 hour." in s.sign_up("a@example.com").text
+        french = s.sign_up("b@example.com", locale="fr").text
+        assert "vous pourrez redemander dans 1\N{NO-BREAK SPACE}heure." in french
+        assert "بعد ساعة." in s.sign_up("c@example.com", locale="ar").text
+    other = replace(settings, db=settings.db.with_name("other.db"))
+    for s in make_site(
+        other, smtp_server, rate_limit=1000, signup_challenge="off", signup_resend=0
+    ):
+        assert "Look in your spam folder, then ask again." in s.sign_up("d@example.com").text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english", "french"),
+    [
+        (3600, "1 hour", "1\N{NO-BREAK SPACE}heure"),
+        (5400, "90 minutes", "90 minutes"),  # Babel alone: "2 hours"
+        (4800, "80 minutes", "80 minutes"),  # Babel alone: "1 hour", less than it is
+        (604800, "7 days", "7\N{NO-BREAK SPACE}jours"),
+        (3601, "61 minutes", "61 minutes"),  # never shorter than the setting
+        (30, "30 seconds", "30\N{NO-BREAK SPACE}secondes"),
+        (0, "", ""),
+    ],
+)
+def test_resend_wait_is_never_shorter_than_the_setting(
+    seconds: int, english: str, french: str
+) -> None:
+    from babel import Locale
+
+    assert signup.resend_wait(seconds, Locale.parse("en")) == english
+    assert signup.resend_wait(seconds, Locale.parse("fr")) == french
+
+
+def test_removing_a_subscriber_erases_their_sign_ups_and_consent(site: Site, run: Cli) -> None:
+    site.sign_up("reader@example.com")
+    site.confirm(site.link(site.mails()[0]))
+    run("subscribers", "remove", "reader@example.com")
+    with Store.open(site.settings.db) as store:
+        assert store.db.execute("SELECT count(*) FROM signups").fetchone()[0] == 0
+    run("subscribers", "add", "reader@example.com", "--list", "daily", "--force")
+    exported = run("subscribers", "export").stdout
+    assert "reader@example.com,,daily,,,,active,active,,,,,,,admin" in exported
+
+
+def test_a_welcome_claimed_by_a_sender_that_crashed_is_sent_once_later(settings: Settings) -> None:
+    pipeline.init_project(settings)
+    with Store.open(settings.db) as store:
+        daily = store.add_list(NewsList(slug="daily", name="Daily", signup="open"), now=NOW)
+        found = signup.request_signup(
+            store, settings, daily, email="a@example.com", form="f", version="v", ip="", now=NOW
+        )
+        assert found is not None and found.id is not None
+        store.confirm_signup(found.id, now=NOW, welcome=True)
+        assert store.claim_welcome(found.id, now=NOW, stale=signup.CLAIM_STALE)  # then a crash
+        later = NOW + timedelta(minutes=1)
+        assert not store.claim_welcome(found.id, now=later, stale=signup.CLAIM_STALE)  # in flight
+        stale = NOW + timedelta(minutes=6)
+        assert store.claim_welcome(found.id, now=stale, stale=signup.CLAIM_STALE)  # taken again
+        store.mark_welcome_sent(found.id, now=stale)
+        assert not store.claim_welcome(found.id, now=NOW + timedelta(hours=1), stale=timedelta(0))
+        assert store.unsent_welcomes(since=NOW - timedelta(days=1)) == []
+
+
+def test_the_schedulers_reload_round_sends_waiting_confirmations(
+    run: Cli, settings: Settings, smtp_server: CaptureServer
+) -> None:
+    from digest import dispatch
+
+    run("lists", "add", "daily", "--name", "Daily News", "--from-addr", "news@example.com")
+    _waiting_signup(settings, "reader@example.com")
+    settings = replace(settings, smtp_url=smtp_server.url)
+    with Store.open(settings.db) as store:  # what `digest schedule` runs on every reload
+        assert dispatch.retry_started(store, settings, clock=ManualClock().clock) == []
+    ((frm, to, _),) = smtp_server.handler.received
+    assert (frm, to) == ("news@example.com", ["reader@example.com"])  # no bounce address set

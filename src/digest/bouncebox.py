@@ -176,7 +176,12 @@ def record_provider_events(
     keys = _keys(settings.secret_file, now)
     tally = _Tally()
     with (
-        Store.open(settings.db, create=False, busy_timeout=settings.busy_timeout) as store,
+        Store.open(
+            settings.db,
+            create=False,
+            busy_timeout=settings.busy_timeout,
+            events=bool(settings.webhook_url),
+        ) as store,
         store.transaction(),
     ):
         if nonce is not None and not store.claim_webhook_nonce(
@@ -228,15 +233,23 @@ def _take(
         return "kept"
     if subscriber_id is None:
         return "unmatched"
+    via = source if source.startswith("webhook:") else "dsn"  # for events out
     if notice.kind == "complaint":
         if store.subscriber_status_at_least(subscriber_id, "complained"):
             return "kept"
-        store.mark_subscriber_complained(subscriber_id, now=now)
+        store.mark_subscriber_complained(subscriber_id, now=now, via=via, edition_id=edition_id)
         return "complained"
     if store.subscriber_status_at_least(subscriber_id, "bounced"):
         return "kept"
     if notice.kind == "hard":
-        store.mark_subscriber_bounced(subscriber_id, now=now)
+        store.mark_subscriber_bounced(
+            subscriber_id,
+            now=now,
+            via=via,
+            edition_id=edition_id,
+            dsn_status=notice.status,
+            reply=notice.detail[:300],
+        )
     elif edition_id is not None:
         store.record_soft_bounce(
             subscriber_id,
@@ -244,6 +257,7 @@ def _take(
             reply=f"{notice.status} {notice.detail}".strip(),
             now=now,
             limit=soft_bounce_limit,
+            via=via,
         )
     return "bounced" if store.subscriber_status_at_least(subscriber_id, "bounced") else "kept"
 

@@ -44,6 +44,7 @@ class Settings:
     signup_resend: float = 3600.0  # DIGEST_SIGNUP_RESEND: seconds between two confirmations
     signup_expiry: float = 7 * 86400.0  # DIGEST_SIGNUP_EXPIRY: seconds a confirmation link lasts
     signup_challenge: str = "on"  # DIGEST_SIGNUP_CHALLENGE: ALTCHA proof of work on the form
+    signup_welcome: str = "off"  # DIGEST_SIGNUP_WELCOME: one welcome mail after confirming
     # Approval (issue 14): proofs mailed to a list's editors before the due moment.
     proof_hours: int = 3  # DIGEST_PROOF_HOURS: hours before the due moment; 0: no proofs
     # The theme (render.Theme): what a site changes without touching templates.
@@ -63,6 +64,11 @@ class Settings:
     sendgrid_public_key: str = ""  # DIGEST_SENDGRID_PUBLIC_KEY: base64 DER key SendGrid shows
     ses_topic_arns: str = ""  # DIGEST_SES_TOPIC_ARNS: SNS topic ARNs accepted, comma-separated
     webhook_max_age: float = 900.0  # DIGEST_WEBHOOK_MAX_AGE: seconds a signed post stays valid
+    # Events out (issue 15): signed JSON posts from the durable outbox.
+    webhook_url: str = ""  # DIGEST_WEBHOOK_URL: where events are posted; unset: none kept
+    webhook_secret: str = ""  # DIGEST_WEBHOOK_SECRET: signing key [default: from the secret]
+    webhook_timeout: float = 10.0  # DIGEST_WEBHOOK_TIMEOUT: seconds one post may take
+    webhook_retry_hours: float = 24.0  # DIGEST_WEBHOOK_RETRY_HOURS: retrying, then failed
     # Not a setting: whether base_url came from the file, the environment or an option.
     # A real send refuses the loopback default (links nobody can open).
     base_url_set: bool = False
@@ -82,6 +88,8 @@ _FLOAT_FIELDS = {
     "signup_expiry",
     "busy_timeout",
     "webhook_max_age",
+    "webhook_timeout",
+    "webhook_retry_hours",
 }
 _INT_FIELDS = {
     "rate_limit",
@@ -136,7 +144,8 @@ def load_settings(
             values[key] = float(str(values[key]))
         except ValueError:
             raise ConfigError(
-                f"{key} must be a number of seconds, got {values[key]!r}",
+                f"{key} must be a number of {'hours' if key.endswith('_hours') else 'seconds'},"
+                f" got {values[key]!r}",
                 hint=f"set DIGEST_{key.upper()} to e.g. 30",
             ) from None
         if values[key] < 0:  # type: ignore[operator]
@@ -185,6 +194,11 @@ def _validate(settings: Settings) -> None:
             f"DIGEST_SIGNUP_CHALLENGE must be on or off, got {settings.signup_challenge!r}",
             hint="off only for a site that protects its sign-up form in another way",
         )
+    if settings.signup_welcome not in ("on", "off"):
+        raise ConfigError(
+            f"DIGEST_SIGNUP_WELCOME must be on or off, got {settings.signup_welcome!r}",
+            hint="on sends one welcome mail after a reader confirms a sign-up",
+        )
     if not 0 <= settings.proof_hours <= 48:
         raise ConfigError(
             f"DIGEST_PROOF_HOURS must be between 0 and 48, got {settings.proof_hours}",
@@ -223,6 +237,18 @@ def _validate(settings: Settings) -> None:
                 " bounces+anything@ to it)",
             )
     _validate_webhooks(settings)
+    if settings.webhook_url:
+        hook = urlsplit(settings.webhook_url)
+        if hook.scheme not in ("http", "https") or not hook.hostname:
+            raise ConfigError(
+                f"DIGEST_WEBHOOK_URL must be an http(s) URL, got {settings.webhook_url!r}",
+                hint="for example https://crm.example.com/hooks/digest",
+            )
+    if settings.webhook_url and settings.webhook_timeout <= 0:
+        raise ConfigError(
+            "DIGEST_WEBHOOK_TIMEOUT must be more than 0 seconds",
+            hint="seconds one post may take; the default is 10",
+        )
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError(

@@ -350,6 +350,7 @@ class DeliveryRun:
                 code=outcome.code or None,
                 now=now,
                 limit=limit,
+                via="smtp",
             )
             verdict = "; the subscriber is now bounced" if count >= limit else ""
             self.store.finish_delivery(

@@ -133,6 +133,20 @@ def _fetch_feeds(store: Store, clock: Clock) -> None:
             log.warning("feed %s: %s", report.feed.title or report.feed.url, report.error)
 
 
+def send_signup_mail(store: Store, settings: Settings, *, now: datetime) -> tuple[int, int]:
+    """Sign-up confirmations left waiting (a refusing server, a crash) go out with every
+    round: (sent, left). When none waits this is one indexed look-up, and nothing more
+    is imported (no renderer, no SMTP connection)."""
+    since = now - timedelta(seconds=settings.signup_expiry)
+    if not store.has_unsent_signups(since=since) and not store.has_unsent_welcomes(since=since):
+        return 0, 0
+    from digest import signup
+
+    sent, left = signup.send_pending(store, settings, now=now)
+    log.info("sign-up mail: sent %d, left %d", sent, left)
+    return sent, left
+
+
 def run_due(
     store: Store,
     settings: Settings,
@@ -157,6 +171,7 @@ def run_due(
     Proofs to editors (`approval.send_proofs`) go out first, on every round.
     """
     now = clock.now()
+    send_signup_mail(store, settings, now=now)
     approval.send_proofs(store, settings, now=now, catch_up=catch_up)
     pairs = all_targets(store)
     if only is not None:
@@ -198,6 +213,7 @@ def retry_started(
     that never began are the catch-up window's business, not this function's.
     """
     now = clock.now()
+    send_signup_mail(store, settings, now=now)
     the_plan = timetable.plan(all_targets(store), now=now, catch_up=timedelta(days=1))
     started = [s for s in the_plan.due if store.find_edition(s.news_list, s.day) is not None]
     return _run_pending(store, settings, started, now=now, clock=clock, stop=stop)

@@ -138,6 +138,7 @@ def import_subscribers(
     warnings: list[str] = []  # the first KEEP_PROBLEMS, like problems
     counts = {"added": 0, "updated": 0, "unchanged": 0, "kept": 0, "rejected": 0}
     chunk: list[tuple[int, SubscriberImport]] = []
+    consents: list[tuple[str, int, roster.ImportedConsent]] = []  # the chunk's records
     shapes: dict[tuple[object, ...], tuple[tuple[int, tuple[str, ...], str], ...]] = {}
 
     def reject(problem: InputError) -> None:
@@ -163,9 +164,14 @@ def import_subscribers(
             merged = store.merge_subscribers(good, now=now, resubscribe=resubscribe)
             for key in ("added", "updated", "unchanged", "kept"):
                 counts[key] += getattr(merged, key)
+            if consents:  # kept as imported records: an import confirms nobody
+                store.keep_imported_consents(
+                    (c for c in consents if c[0] not in suppressed), now=now
+                )
         if progress is not None:
             progress(len(chunk))
         chunk.clear()
+        consents.clear()
 
     try:
         with store.transaction():
@@ -199,6 +205,11 @@ def import_subscribers(
                 chunk.append(
                     (row.row, SubscriberImport(row.subscriber, row.status, row.paused, memberships))
                 )
+                if row.consent is not None:
+                    consents.extend(
+                        (row.subscriber.email, list_id, row.consent)
+                        for list_id, _, _ in memberships
+                    )
                 if len(chunk) >= IMPORT_CHUNK:
                     flush()
             if chunk:

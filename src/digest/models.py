@@ -271,3 +271,21 @@ class Feed:
     @property
     def name(self) -> str:
         return self.title or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One row of the events-out outbox: `body` is the exact JSON that is posted."""
+
+    id: int
+    event_id: str
+    type: str
+    body: str
+    created_at: datetime
+    status: str  # pending, delivered, failed
+    attempts: int
+    next_attempt_at: datetime
+    give_up_at: datetime | None
+    last_code: int | None
+    last_error: str
+    delivered_at: datetime | None

@@ -70,7 +70,12 @@ def __getattr__(name: str) -> Any:
 
 def open_store(settings: Settings) -> Store:
     """The existing database: only `init_project` creates one (StoreError names the path)."""
-    return Store.open(settings.db, create=False, busy_timeout=settings.busy_timeout)
+    return Store.open(
+        settings.db,
+        create=False,
+        busy_timeout=settings.busy_timeout,
+        events=bool(settings.webhook_url),
+    )
 
 
 def init_project(settings: Settings) -> tuple[Path, Path]:
@@ -552,6 +557,7 @@ class PruneReport:
     editions: int
     rows: int
     pending: int  # old editions left alone: rows still queued or deferred
+    events: int = 0  # events out delivered before the same day, dropped from the outbox
     edits: int = 0  # editors' edits of old editions that never went out, forgotten
 
 
@@ -566,8 +572,9 @@ def prune_ledger(
     which is what stops mail; the whole ledger of the last `keep_days` days, which is
     what dedup, retries, catch-up runs and the hourly limit read; the editors' edits of
     every edition that went out (the archive shows them). Gone: who got which old
-    edition, its Message-ID and the server's reply, and the edits of old editions that
-    never went out.
+    edition, its Message-ID and the server's reply, the edits of old editions that
+    never went out, and the events out delivered more than `keep_days` ago (failed
+    and pending ones stay).
     """
     keep = settings.ledger_keep_days if keep_days is None else keep_days
     if keep < MIN_KEEP_DAYS:
@@ -578,7 +585,10 @@ def prune_ledger(
     before = now.date() - timedelta(days=keep)
     editions, rows, pending = store.prune_ledger(before=before, now=now)
     edits = store.prune_edition_edits(before=before)
-    return PruneReport(before=before, editions=editions, rows=rows, pending=pending, edits=edits)
+    events = store.prune_webhook_events(before=now - timedelta(days=keep))
+    return PruneReport(
+        before=before, editions=editions, rows=rows, pending=pending, edits=edits, events=events
+    )
 
 
 def smtp_settings(settings: Settings, smtp_url: str | None) -> SmtpSettings:

@@ -31,7 +31,20 @@ SUBSCRIBER_COLUMNS = (
     "status",  # the subscriber's: active, unsubscribed, bounced, complained
     "list_status",  # that list subscription's: active, unsubscribed
     "paused",  # when they paused all mail (UTC ISO-8601), empty if not
+    # That list subscription's consent record (issue 13): see CONSENT_SOURCES.
+    "consent_signed_up_at",
+    "consent_form",  # which form: "/subscribe/daily (form)" or "(json)"
+    "consent_form_version",  # a hash of the form's wording
+    "consent_confirmed_at",
+    "consent_ip",  # as stored: cut to /24 or /48
+    "consent_source",
 )
+CONSENT_COLUMNS = tuple(c for c in SUBSCRIBER_COLUMNS if c.startswith("consent_"))  # the last six
+# Where a subscription's consent record comes from: "signup", a confirmed sign-up on this
+# site (its own evidence); "import-of-export", a record that came in with an imported
+# export (what the file said, never proof: an import confirms nobody); "admin", added by
+# an admin with no record (single opt-in). Empty on a row without a list.
+CONSENT_SOURCES = ("signup", "import-of-export", "admin")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
@@ -46,7 +59,20 @@ class SubscriberRow:
     status: str = ""
     list_status: str = ""
     paused: str = ""  # UTC ISO-8601
+    consent: ImportedConsent | None = None  # the row's consent columns, when it has any
     warnings: tuple[str, ...] = ()  # imported, but worth a look (a look-alike domain, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedConsent:
+    """A consent record as an imported file states it (see CONSENT_SOURCES)."""
+
+    signed_up_at: str  # UTC ISO-8601 or empty, like confirmed_at
+    form: str
+    form_version: str
+    confirmed_at: str
+    ip: str
+    source: str  # signup or import-of-export
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may run such a cell
@@ -178,6 +204,10 @@ def _fast_row(row: int, values: dict[str, str], cache: _Cache) -> SubscriberRow 
         return None  # and for bidirectional controls
     if get("paused", "").strip():
         return None
+    if get("consent_source", "").strip() not in ("", "admin") or any(
+        get(c, "") for c in CONSENT_COLUMNS[:-1]
+    ):
+        return None  # a consent record: the full check reads it
     raw = (get("lists", ""), get("sections", ""), get("locale", ""), get("status", ""),
            get("list_status", ""))  # fmt: skip
     found = cache.shapes.get(raw)
@@ -274,7 +304,42 @@ def iter_subscribers_csv(
                     if paused
                     else ""
                 ),
+                consent=read_consent(values, where=where),
                 warnings=tuple(warnings),
             )
         except InputError as exc:
             yield exc
+
+
+def read_consent(values: dict[str, str], *, where: str) -> ImportedConsent | None:
+    """The row's consent columns, checked; None for none (or "admin": no record)."""
+    source = check_choice(
+        values.get("consent_source", ""), CONSENT_SOURCES, where=f"{where} field 'consent_source'"
+    )
+    texts = {
+        column: check_text(values.get(column, ""), where=f"{where} field {column!r}", limit=200)
+        for column in CONSENT_COLUMNS[:-1]
+    }
+    if source in ("", "admin"):
+        if any(texts.values()):
+            raise InputError(
+                f"{where} field 'consent_source': a consent record needs a source",
+                hint="signup or import-of-export, as `digest subscribers export` writes it",
+            )
+        return None
+    stamps = {}
+    for column in ("consent_signed_up_at", "consent_confirmed_at"):
+        text = texts[column].strip()
+        stamps[column] = (
+            parse_datetime(text, where=f"{where} field {column!r}").isoformat(timespec="seconds")
+            if text
+            else ""
+        )
+    return ImportedConsent(
+        signed_up_at=stamps["consent_signed_up_at"],
+        form=texts["consent_form"].strip(),
+        form_version=texts["consent_form_version"].strip(),
+        confirmed_at=stamps["consent_confirmed_at"],
+        ip=texts["consent_ip"].strip(),
+        source=source,
+    )

@@ -41,6 +41,7 @@ from apscheduler.triggers.base import BaseTrigger
 from digest import dispatch, timetable
 from digest.clock import SYSTEM, Clock
 from digest.config import Settings
+from digest.errors import DigestError
 from digest.models import NewsList
 from digest.store import Store
 
@@ -116,7 +117,10 @@ class Scheduler:
         caught up within the window exactly as it would be after a restart.
         """
         with Store.open(
-            self.settings.db, create=False, busy_timeout=self.settings.busy_timeout
+            self.settings.db,
+            create=False,
+            busy_timeout=self.settings.busy_timeout,
+            events=bool(self.settings.webhook_url),
         ) as store:
             pairs = dispatch.all_targets(store)
         wanted = {job_id(lst.slug, zone): (lst, zone) for lst, zone in pairs}
@@ -190,15 +194,34 @@ class Scheduler:
     ) -> list[dispatch.Run]:
         """Call a `dispatch` function with a fresh store, this clock and this stop flag."""
         with Store.open(
-            self.settings.db, create=False, busy_timeout=self.settings.busy_timeout
+            self.settings.db,
+            create=False,
+            busy_timeout=self.settings.busy_timeout,
+            events=bool(self.settings.webhook_url),
         ) as store:
-            return run(
+            runs = run(
                 store,
                 self.settings,
                 clock=self.clock,
                 stop=self.should_stop,
                 **options,
             )
+            self.send_events(store)
+        return runs
+
+    def send_events(self, store: Store) -> None:
+        """Events out after each round (and each reload): cheap when none are pending."""
+        if not self.settings.webhook_url or self.should_stop():
+            return
+        from digest import notifier
+
+        try:
+            report = notifier.send_events(store, self.settings, clock=self.clock, limit=1000)
+        except DigestError as exc:  # a round's mail went out; the events wait for the next
+            log.error("events out: %s (%s)", exc.message, exc.hint)
+            return
+        if report.delivered or report.failed or report.retrying:
+            log.info("%s", report.summary())
 
     def should_stop(self) -> bool:
         return self._stop_requested or self.stopping.is_set()

@@ -194,3 +194,10 @@ def read_verp_token(secret: bytes | Sequence[bytes], token: str) -> tuple[int, i
         expected = _verp_signature(key, edition_id, subscriber_id).encode()
         matched |= hmac.compare_digest(expected, parts[2].encode())
     return (edition_id, subscriber_id) if matched else None
+
+
+def webhook_secret(secret: bytes) -> str:
+    """The events-out signing secret derived from digest's current secret, for a site that
+    sets no DIGEST_WEBHOOK_SECRET (`digest webhooks secret` prints it; it changes with
+    `digest secret rotate`). The receiver uses the whole string, as UTF-8, as the key."""
+    return "whsec_" + hmac.new(secret, b"digest events-out signing key", hashlib.sha256).hexdigest()

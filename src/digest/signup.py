@@ -5,11 +5,15 @@
    written: one confirmation mail an hour at most, whoever keeps submitting the form).
 2. `send_confirmations` sends every unsent row's confirmation mail and marks it sent:
    written first, claimed, sent, then marked, so a crash loses none and two sign-ups at
-   once never send one row twice; the next sign-up (or `digest signups send`) sends what
-   an earlier crash or a refusing server left. The mail carries nothing the reader typed
-   (not the name), only the list's name and the signed link.
+   once never send one row twice; the next sign-up, `digest signups send` and every
+   `digest send` / `digest schedule` round (`send_pending`) send what an earlier crash
+   or a refusing server left. The mail carries nothing the reader typed (not the
+   name), only the list's name and the signed link. Its envelope sender is
+   DIGEST_BOUNCE_ADDRESS when set.
 3. `confirm` (from the POST of the confirmation page, never a GET) makes the reader an
-   active subscriber of that list with the sections they chose.
+   active subscriber of that list with the sections they chose; with
+   DIGEST_SIGNUP_WELCOME=on a welcome mail falls due on the same row and
+   `send_welcomes` sends it with the same ledger steps.
 
 Whether the address was known already changes none of this: the same rows, the same
 mail, the same answer, so the form cannot be used to find out who subscribes.
@@ -20,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import math
 from collections.abc import Iterable
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -28,11 +34,12 @@ from email.utils import format_datetime, formataddr
 from typing import Any, Protocol
 
 from babel import Locale
+from babel.dates import format_timedelta
 
 from digest import ingest, message
 from digest.config import Settings
-from digest.errors import DigestError, InputError
-from digest.models import NewsList, Signup
+from digest.errors import DigestError, InputError, NotFoundError
+from digest.models import NewsList, Signup, Subscriber
 from digest.pipeline import smtp_settings
 from digest.secret import MAX_TOKEN_LENGTH, load_secrets, make_token, read_token
 from digest.sender import SmtpSender
@@ -41,6 +48,7 @@ from digest.store import Store
 log = logging.getLogger("digest.signup")
 PURPOSE = "signup"
 MAIL_TEMPLATE = "confirm_mail.txt"
+WELCOME_TEMPLATE = "welcome_mail.txt"
 CLAIM_STALE = timedelta(minutes=5)  # a claimed row not marked sent by then is taken again
 
 
@@ -65,6 +73,26 @@ def truncate_ip(host: str) -> str:
 def form_version(text: str) -> str:
     """A short hash of the form's wording: which text the reader agreed to."""
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def resend_wait(seconds: float, locale: Locale) -> str:
+    """DIGEST_SIGNUP_RESEND as the form's answer says it ("1 hour", "90 minutes", "7 jours"),
+    never shorter than it is: in the largest unit it is a whole number of (rounded up to
+    the minute beyond a minute). Babel alone rounds: 90 minutes would read "2 hours" and
+    80 minutes "1 hour". Empty for no wait at all."""
+    whole = math.ceil(seconds)
+    if whole <= 0:
+        return ""
+    if whole > 60:
+        whole = math.ceil(whole / 60) * 60
+    for unit in (86400, 3600, 60, 1):
+        if whole % unit == 0:
+            amount = whole // unit
+            break
+    # The threshold makes Babel pick that unit: every larger one counts less than `amount`.
+    return format_timedelta(
+        timedelta(seconds=whole), threshold=amount, format="long", locale=locale
+    )
 
 
 def request_signup(
@@ -159,6 +187,24 @@ def build_confirmation(
     return mail.as_bytes()
 
 
+def envelope_from(settings: Settings, news_list: NewsList) -> str:
+    """The envelope sender of sign-up mail: DIGEST_BOUNCE_ADDRESS as it is (no VERP: these
+    mails have no ledger row of an edition to name), so bounces reach the bounce mailbox;
+    the list's From address without it."""
+    return settings.bounce_address or news_list.from_addr
+
+
+def send_pending(store: Store, settings: Settings, *, now: datetime) -> tuple[int, int]:
+    """`send_confirmations` and `send_welcomes` with the subscriber pages' catalogues (the
+    form's and the mail's), for the rounds of `digest send` and `digest schedule`."""
+    from digest.web.pages import Pages
+
+    pages = Pages(settings.templates)
+    sent, left = send_confirmations(store, settings, pages, now=now)
+    welcomed, waiting = send_welcomes(store, settings, pages, now=now)
+    return sent + welcomed, left + waiting
+
+
 def send_confirmations(
     store: Store, settings: Settings, pages: MailPages, *, now: datetime
 ) -> tuple[int, int]:
@@ -182,7 +228,11 @@ def send_confirmations(
                     continue
                 data = build_confirmation(settings, pages, news_list, signup, now=now)
                 try:
-                    sender.send(news_list.from_addr, message.ascii_address(signup.email), data)
+                    sender.send(
+                        envelope_from(settings, news_list),
+                        message.ascii_address(signup.email),
+                        data,
+                    )
                 except DigestError:
                     store.release_signup(signup.id)
                     raise
@@ -193,5 +243,123 @@ def send_confirmations(
     return sent, len(pending) - sent
 
 
-def confirm(store: Store, signup_id: int, *, now: datetime) -> Signup:
-    return store.confirm_signup(signup_id, now=now)
+def confirm(store: Store, settings: Settings, signup_id: int, *, now: datetime) -> Signup:
+    """Confirm the sign-up; with DIGEST_SIGNUP_WELCOME=on its welcome mail falls due."""
+    return store.confirm_signup(signup_id, now=now, welcome=settings.signup_welcome == "on")
+
+
+def build_welcome(
+    settings: Settings,
+    pages: MailPages,
+    news_list: NewsList,
+    signup: Signup,
+    subscriber: Subscriber,
+    *,
+    now: datetime,
+) -> bytes:
+    """The welcome mail: localised, the list's name and the sections chosen (the list's
+    own names, nothing the reader typed), and the digest's unsubscribe headers and links."""
+    assert subscriber.id is not None and news_list.id is not None and signup.id is not None
+    locale = pages.locale_for(
+        signup.locale, subscriber.locale, news_list.locale
+    )  # the form's first
+    secret = load_secrets(settings.secret_file, now=now, create=True)[0]
+    unsub = make_token(secret, "unsubscribe", subscriber.id, news_list.id)
+    prefs = make_token(secret, "preferences", subscriber.id, news_list.id)
+    base = settings.base_url.rstrip("/")
+    unsubscribe_url = f"{base}/u/{unsub}"
+    subject, _, body = (
+        pages.render(
+            WELCOME_TEMPLATE,
+            locale,
+            list_name=news_list.name,
+            sections=[s for s in news_list.sections if s in signup.sections] or signup.sections,
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=f"{base}/p/{prefs}",
+        )
+        .strip()
+        .partition("\n")
+    )
+    mail = EmailMessage(policy=SMTP)
+    domain = message.ascii_domain(news_list.from_addr.rpartition("@")[2] or "localhost")
+    mail["From"] = formataddr((news_list.name, news_list.from_addr), charset="utf-8")
+    mail["To"] = message.ascii_address(subscriber.email)
+    mail["Subject"] = subject.strip()
+    mail["Date"] = format_datetime(now)
+    tag = hashlib.sha256(f"welcome/{signup.id}/{signup.email}".encode()).hexdigest()[:16]
+    mail["Message-ID"] = f"<welcome.{signup.id}.{tag}@{domain}>"
+    mail["List-Id"] = f"<{news_list.slug}.{domain}>"
+    unsubscribe = f"<{unsubscribe_url}>"
+    if settings.unsubscribe_mailto:
+        unsubscribe += (
+            f", <mailto:{message.unsubscribe_mailto(settings.unsubscribe_mailto, unsub)}>"
+        )
+    mail["List-Unsubscribe"] = unsubscribe
+    mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(body.strip() + "\n", cte="quoted-printable")
+    mail["Content-Language"] = str(locale).replace("_", "-")
+    return mail.as_bytes()
+
+
+def send_welcomes(
+    store: Store, settings: Settings, pages: MailPages, *, now: datetime
+) -> tuple[int, int]:
+    """Send every due welcome mail (DIGEST_SIGNUP_WELCOME=on at confirmation); (sent, left).
+
+    The row's own ledger, as for confirmations: claimed, sent, marked, so a crash loses
+    none and two senders never send one twice. A reader who left the list (or every
+    list) before it went gets none: the row is marked and never tried again."""
+    pending = store.unsent_welcomes(since=now - timedelta(seconds=settings.signup_expiry))
+    if not pending:
+        return 0, 0
+    sent = given_up = 0
+    lists: dict[int, NewsList | None] = {}
+    try:
+        with ExitStack() as stack:
+            sender: SmtpSender | None = None  # connected once a welcome is to go out
+            for signup in pending:
+                assert signup.id is not None
+                if signup.list_id not in lists:
+                    lists[signup.list_id] = store.get_list_by_id(signup.list_id)
+                news_list = lists[signup.list_id]
+                if news_list is None or not store.claim_welcome(
+                    signup.id, now=now, stale=CLAIM_STALE
+                ):
+                    continue
+                subscriber = _still_subscribed(store, signup.email, news_list.slug)
+                if subscriber is None:
+                    store.mark_welcome_sent(signup.id, now=now)
+                    given_up += 1
+                    continue
+                data = build_welcome(settings, pages, news_list, signup, subscriber, now=now)
+                try:
+                    if sender is None:
+                        sender = stack.enter_context(SmtpSender(smtp_settings(settings, None)))
+                    sender.send(
+                        envelope_from(settings, news_list),
+                        message.ascii_address(subscriber.email),
+                        data,
+                    )
+                except DigestError:
+                    store.release_welcome(signup.id)
+                    raise
+                store.mark_welcome_sent(signup.id, now=now)
+                sent += 1
+    except DigestError as exc:
+        log.warning("welcome mail not sent (%s); it is retried with the next round", exc)
+    return sent, len(pending) - sent - given_up
+
+
+def _still_subscribed(store: Store, email: str, slug: str) -> Subscriber | None:
+    try:
+        subscriber = store.find_subscriber(email)
+    except NotFoundError:
+        return None
+    assert subscriber.id is not None
+    if (
+        subscriber.status != "active"
+        or store.subscription_statuses(subscriber.id).get(slug) != "active"
+    ):
+        return None
+    return subscriber

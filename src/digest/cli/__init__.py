@@ -16,6 +16,7 @@ from digest.cli import (  # noqa: F401
     signups,
     subscribers,
     tools,
+    webhooks,
 )
 from digest.cli.base import cli
 

@@ -142,6 +142,12 @@ def send(
         print_checks(checks)
         return
     with pipeline.open_store(settings) as store, _progress_bar(not as_json) as progress:
+        if not dry_run:  # sign-up confirmations left waiting go out with every send
+            from digest.dispatch import send_signup_mail
+
+            sent, left = send_signup_mail(store, settings, now=clock_of(ctx).now())
+            if sent or left:
+                err.print(f"sign-up confirmations: sent {sent}, left {left}", markup=False)
         report = pipeline.send_edition(
             store,
             settings,
@@ -281,6 +287,7 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
                     "editions": report.editions,
                     "rows": report.rows,
                     "pending": report.pending,
+                    "events": report.events,
                     "edits": report.edits,
                 }
             )
@@ -290,5 +297,6 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
         f"editions before {report.before}: {report.editions} folded into counts,"
         f" {report.rows:,} ledger rows removed"
         + (f"; {report.pending} left alone (messages still pending)" if report.pending else "")
+        + (f"; {report.events:,} delivered events out removed" if report.events else "")
         + (f"; {report.edits} edits of editions never sent forgotten" if report.edits else "")
     )

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import click
 
-from digest.cli.base import cli, clock_of, handle_errors, now_option, settings_of
+from digest.cli.base import cli, clock_of, err, handle_errors, now_option, settings_of
 from digest.errors import InputError
 from digest.timetable import DEFAULT_CATCH_UP
 from digest.timetable import parse_duration as _parse
@@ -84,6 +84,12 @@ def schedule(
     if run_due:
         with pipeline.open_store(settings) as store:
             runs = dispatch.run_due(store, settings, clock=clock_of(ctx), catch_up=window)
+            if settings.webhook_url:  # the events of this round (bounces) and earlier ones
+                from digest import notifier
+
+                events = notifier.send_events(store, settings, clock=clock_of(ctx))
+                if events.delivered or events.failed or events.pending:
+                    err.print(events.summary(), markup=False)
         if any(r.error or (r.report and r.report.failed) for r in runs):
             sys.exit(1)
         return

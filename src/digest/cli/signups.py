@@ -18,10 +18,11 @@ def signups_group() -> None:
 @click.pass_context
 @handle_errors
 def signups_send(ctx: click.Context) -> None:
-    """Send the confirmation mails left unsent (a crash, a refusing SMTP server).
+    """Send the confirmation (and welcome) mails left unsent (a crash, a refusing server).
 
-    The next sign-up sends them too; this is for cron. Exits 0 when none is left,
-    75 when some could not be sent (they stay queued until their link would expire).
+    The next sign-up, `digest send` and `digest schedule` send them too; this is for
+    cron. Exits 0 when none is left, 75 when some could not be sent (they stay queued
+    until their link would expire).
 
     \b
     Example:
@@ -31,11 +32,15 @@ def signups_send(ctx: click.Context) -> None:
     from digest.web.pages import Pages
 
     settings = settings_of(ctx)
+    pages = Pages(settings.templates)
+    now = clock_of(ctx).now()
     with pipeline.open_store(settings) as store:
-        sent, left = signup.send_confirmations(
-            store, settings, Pages(settings.templates), now=clock_of(ctx).now()
-        )
+        sent, left = signup.send_confirmations(store, settings, pages, now=now)
+        welcomed, waiting = signup.send_welcomes(store, settings, pages, now=now)
     err.print(f"confirmations: sent {sent}, left {left}")
+    if welcomed or waiting:
+        err.print(f"welcome mails: sent {welcomed}, left {waiting}")
+    left += waiting
     if left:
         err.print("  the SMTP server refused or could not be reached; run again later")
         ctx.exit(EXIT_INCOMPLETE)

@@ -368,10 +368,12 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
             }
             for slug, c in store.consents(found.email)
         ]
+        data["imported_consent"] = store.imported_consents(found.id)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     consent = data.pop("consent")
+    imported = data.pop("imported_consent")
     for key, value in data.items():
         out.print(f"[bold]{key}:[/] {escape(str(value))}", markup=True)
     for record in consent:  # type: ignore[attr-defined]
@@ -381,7 +383,16 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
             f" from {record['ip'] or 'an unknown address'}, confirmed {record['confirmed_at']}",
             markup=True,
         )
-    if not consent:
+    for record in imported:  # type: ignore[attr-defined]
+        out.print(
+            f"[bold]imported consent ({escape(record['list'])}):[/] as an export said on"
+            f" {record['imported_at']}: signed up {record['signed_up_at'] or '?'} through"
+            f" {escape(record['form'] or '?')} (form text {escape(record['form_version'] or '?')}),"
+            f" from {escape(record['ip'] or 'an unknown address')},"
+            f" confirmed {record['confirmed_at'] or '?'} (not confirmed here)",
+            markup=True,
+        )
+    if not consent and not imported:
         out.print("[bold]consent:[/] none recorded (added by an admin: single opt-in)", markup=True)
 
 
@@ -432,7 +443,10 @@ def subscribers_import(
     resubscribe: bool,
 ) -> None:
     """Import subscribers from CSV (the export format: email,name,lists,locale,timezone,
-    sections,status,list_status,paused; only email is required).
+    sections,status,list_status,paused and the consent_* columns; only email is required).
+
+    Consent columns are kept as an imported record (source import-of-export), shown by
+    `subscribers show` and exported again, never as a confirmed sign-up.
 
     ',' or ';' separated, with or without a BOM. Each bad row is reported with its row
     number; the valid rows are imported and the command exits 1 if any was rejected
@@ -479,8 +493,11 @@ def subscribers_export(
     """Write subscribers as CSV to stdout (the import format), or as JSON.
 
     One row per subscriber and list, with the subscriber's status, that list's status
-    and sections, and when they paused: importing the file into an empty database
-    gives the same subscribers, with the same consent.
+    and sections, when they paused, and that subscription's consent record (signed up
+    at, form, form text version, confirmed at, IP as stored, and its source: signup,
+    import-of-export or admin). Importing the file into an empty database gives the
+    same subscribers; their consent records come back as import-of-export records,
+    and nobody is marked confirmed by an import.
 
     \b
     Example:
@@ -490,8 +507,10 @@ def subscribers_export(
 
     with pipeline.open_store(settings_of(ctx)) as store:
         if as_json:
-            rows = store.subscriber_listing(slug, status=status)
-            echo_json_array(listing_json(s, sections) for s, sections in rows)
+            echo_json_array(
+                {**listing_json(s, sections), "consent": consent}
+                for s, sections, consent in store.export_listing(slug, status=status)
+            )
             return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(roster.SUBSCRIBER_COLUMNS)

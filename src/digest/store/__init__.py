@@ -20,6 +20,7 @@ from digest.store.articles import ArticlesMixin
 from digest.store.base import from_text, to_precise_text, to_text
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.feeds import FeedsMixin
+from digest.store.outbox import OutboxMixin
 from digest.store.schema import migrations
 from digest.store.signups import SignupsMixin
 from digest.store.subscribers import SUBSCRIBER_STATUSES, address_hash
@@ -83,17 +84,26 @@ class Store(
     SignupsMixin,
     FeedsMixin,
     ArticlesMixin,
+    OutboxMixin,
     AbstractContextManager["Store"],
 ):
     """One open database. Create with `Store.open(path)`; close when done."""
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True, busy_timeout: float = BUSY_TIMEOUT) -> Store:
+    def open(
+        cls,
+        path: Path,
+        *,
+        create: bool = True,
+        busy_timeout: float = BUSY_TIMEOUT,
+        events: bool = False,
+    ) -> Store:
         """Open (and migrate) the database; `create=False` refuses a file that is not there.
 
         Only `digest init` (and the demo) create one: a mistyped --db must not quietly
         become a new, empty database. A writer waits up to `busy_timeout` seconds for
         another's lock, then raises DatabaseBusyError (one line, never a traceback).
+        `events` (DIGEST_WEBHOOK_URL is set): state changes also write their event rows.
         """
         if not create and not path.is_file():
             raise StoreError(
@@ -126,7 +136,7 @@ class Store(
                 f"cannot open database {path}: {exc}",
                 hint="is it a digest SQLite file? check --db / DIGEST_DB",
             ) from None
-        return cls(db, path)
+        return cls(db, path, events=events)
 
     def close(self) -> None:
         self.db.close()

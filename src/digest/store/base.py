@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -72,12 +73,85 @@ class Changes:
     old_zones: frozenset[str]
 
 
+EVENT_TYPES = ("subscribe", "confirm", "unsubscribe", "bounce", "complaint")
+
+
+def event_row(
+    kind: str, now: datetime, subscriber_id: int, email: str, data: dict[str, Any]
+) -> tuple[str, str, str, str, str]:
+    """One outbox row: (event id, type, the JSON body as posted, created, first attempt).
+
+    The body: id, type, occurred_at, list (a slug, or None: the address as a whole),
+    email, subscriber_id, then `data`'s fields."""
+    assert kind in EVENT_TYPES, kind
+    payload: dict[str, Any] = {
+        "id": "evt_" + secrets.token_hex(16),
+        "type": kind,
+        "occurred_at": to_text(now),
+        "list": None,
+        "email": email,
+        "subscriber_id": subscriber_id,
+        **data,
+    }
+    stamp = to_precise_text(now)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return payload["id"], kind, body, stamp, stamp
+
+
 class StoreBase:
     """The open database and the two ways to read it; the Store's parts build on this."""
 
-    def __init__(self, db: Database, path: Path) -> None:
+    def __init__(self, db: Database, path: Path, *, events: bool = False) -> None:
         self.db = db
         self.path = path
+        # Events out (DIGEST_WEBHOOK_URL set): state changes also write their outbox row.
+        self.events = events
+
+    def emit_event(
+        self,
+        kind: str,
+        *,
+        now: datetime,
+        subscriber_id: int,
+        list_id: int | None = None,
+        **data: Any,
+    ) -> None:
+        """Write one event into the outbox (webhook_events), inside the caller's
+        transaction: the caller makes the state change and this row as one step.
+
+        Nothing when events are off. `list_id` None: the address as a whole (all its
+        lists are named in `lists`). Extra keyword fields go into the payload as they are.
+        """
+        if not self.events:
+            return
+        who = self._one("SELECT email FROM subscribers WHERE id = ?", [subscriber_id])
+        if who is None:
+            return  # removed meanwhile: nobody to tell about
+        if list_id is not None:
+            row = self._one("SELECT slug FROM lists WHERE id = ?", [list_id])
+            data = {"list": row["slug"] if row else None, **data}
+        else:
+            data = {
+                "list": None,
+                "lists": [
+                    r["slug"]
+                    for r in self._rows(
+                        "SELECT l.slug FROM subscriptions s JOIN lists l ON l.id = s.list_id"
+                        " WHERE s.subscriber_id = ? ORDER BY l.slug",
+                        [subscriber_id],
+                    )
+                ],
+                **data,
+            }
+        self.write_events([event_row(kind, now, subscriber_id, who["email"], data)])
+
+    def write_events(self, rows: Iterable[tuple[str, str, str, str, str]]) -> None:
+        """Outbox rows made by `event_row` (an import writes a chunk's at once)."""
+        self.db.conn.executemany(
+            "INSERT INTO webhook_events (event_id, type, body, created_at, next_attempt_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def transaction(self) -> AbstractContextManager[Database]:
         """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).

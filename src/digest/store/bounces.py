@@ -27,10 +27,14 @@ _STRENGTH = ("active", "unsubscribed", "bounced", "complained")
 
 
 class BouncesMixin(SubscribersMixin):
-    def mark_subscriber_bounced(self, subscriber_id: int, *, now: datetime) -> None:
-        """A hard bounce: this address is never mailed again (until someone fixes it)."""
+    def mark_subscriber_bounced(self, subscriber_id: int, *, now: datetime, **event: Any) -> None:
+        """A hard bounce: this address is never mailed again (until someone fixes it).
+
+        `event`: fields of the bounce event (bounce="hard" unless it says otherwise)."""
+        event.setdefault("bounce", "hard")
         with suppress(NotFoundError):  # removed while its message was out
-            self.set_subscriber_status(subscriber_id, "bounced", now=now)
+            if not self.subscriber_status_at_least(subscriber_id, "bounced"):
+                self.set_subscriber_status(subscriber_id, "bounced", now=now, event=event)
 
     def record_soft_bounce(
         self,
@@ -41,6 +45,7 @@ class BouncesMixin(SubscribersMixin):
         now: datetime,
         limit: int,
         code: int | None = None,
+        via: str = "",
     ) -> int:
         """Count a soft bounce of this edition; at `limit` the subscriber becomes bounced.
 
@@ -65,7 +70,15 @@ class BouncesMixin(SubscribersMixin):
             )
             count = self.soft_bounce_count(subscriber_id)
             if count >= limit:
-                self.mark_subscriber_bounced(subscriber_id, now=now)
+                self.mark_subscriber_bounced(
+                    subscriber_id,
+                    now=now,
+                    bounce="soft",
+                    soft_bounces=count,
+                    edition_id=edition_id,
+                    reply=reply[:300],
+                    **({"via": via} if via else {}),
+                )
         return count
 
     def soft_bounce_count(self, subscriber_id: int) -> int:
@@ -75,10 +88,12 @@ class BouncesMixin(SubscribersMixin):
         )
         return int(row["n"]) if row else 0
 
-    def mark_subscriber_complained(self, subscriber_id: int, *, now: datetime) -> None:
+    def mark_subscriber_complained(
+        self, subscriber_id: int, *, now: datetime, **event: Any
+    ) -> None:
         """A spam complaint: never mailed again, whatever their status was."""
         with suppress(NotFoundError):
-            self.set_subscriber_status(subscriber_id, "complained", now=now)
+            self.set_subscriber_status(subscriber_id, "complained", now=now, event=event)
 
     def subscriber_status_at_least(self, subscriber_id: int, status: str) -> bool:
         row = self._one("SELECT status FROM subscribers WHERE id = ?", [subscriber_id])

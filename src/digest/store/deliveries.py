@@ -355,7 +355,15 @@ class DeliveriesMixin(BouncesMixin):
                 ],
             )
             if bounce_subscriber is not None:
-                self.mark_subscriber_bounced(bounce_subscriber, now=now)
+                edition = self._one("SELECT edition_id FROM deliveries WHERE id = ?", [delivery_id])
+                self.mark_subscriber_bounced(
+                    bounce_subscriber,
+                    now=now,
+                    via="smtp",
+                    edition_id=edition["edition_id"] if edition else None,
+                    code=code,
+                    reply=reply[:300],
+                )
 
     def release_delivery(
         self, delivery_id: int, *, reply: str, now: datetime, attempted: bool = True

@@ -615,6 +615,93 @@ def _edition_approval(db: Database) -> None:
     )
 
 
+@migrations(name="0020_imported_consents")
+def _imported_consents(db: Database) -> None:
+    """Consent records that came in with `subscribers import` of an export (issue 13):
+    kept as what the file said, apart from `signups` (our own evidence), so an import
+    can never forge a confirmed sign-up. One per subscription; `source` is what the
+    file called it (signup, import-of-export), exported again as import-of-export."""
+    db.executescript(
+        """
+        CREATE TABLE imported_consents (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            signed_up_at TEXT NOT NULL DEFAULT '',
+            form TEXT NOT NULL DEFAULT '',
+            form_version TEXT NOT NULL DEFAULT '',
+            confirmed_at TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, list_id)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations(name="0020_signup_welcome")
+def _signup_welcome(db: Database) -> None:
+    """The welcome mail's ledger (DIGEST_SIGNUP_WELCOME=on), on the sign-up's own row:
+    `welcome_due_at` is set when the sign-up is confirmed with the setting on (in the same
+    transaction, so a crash cannot lose it; turning the setting on later welcomes nobody
+    from before), then claimed, sent and marked like the confirmation mail."""
+    db.executescript(
+        """
+        ALTER TABLE signups ADD COLUMN welcome_due_at TEXT;
+        ALTER TABLE signups ADD COLUMN welcome_claimed_at TEXT;
+        ALTER TABLE signups ADD COLUMN welcome_sent_at TEXT;
+        CREATE INDEX signups_welcome_due ON signups(welcome_due_at)
+            WHERE welcome_due_at IS NOT NULL AND welcome_sent_at IS NULL;
+        """
+    )
+
+
+@migrations(name="0020_spent_challenges")
+def _spent_challenges(db: Database) -> None:
+    """ALTCHA solutions already accepted (issue 13), by their challenge's signature, kept
+    until the challenge expires (UTC seconds), so a replay is refused by every worker of
+    `digest serve` and after a restart; expired rows are pruned as new ones come."""
+    db.executescript(
+        """
+        CREATE TABLE spent_challenges (
+            signature TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX spent_challenges_expiry ON spent_challenges(expires_at);
+        """
+    )
+
+
+@migrations(name="0017_webhook_events")
+def _webhook_events(db: Database) -> None:
+    """Events out (issue 15): the durable outbox of DIGEST_WEBHOOK_URL. A state change
+    (subscribe, confirm, unsubscribe, bounce, complaint) writes its event row in the same
+    transaction, so a crash loses none and invents none; `digest webhooks send` posts
+    them in id order. `body` is the exact JSON posted (and signed); `status` pending ->
+    delivered, or failed (a 4xx, or still failing after DIGEST_WEBHOOK_RETRY_HOURS)."""
+    db.executescript(
+        """
+        CREATE TABLE webhook_events (
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            give_up_at TEXT,
+            last_code INTEGER,
+            last_error TEXT NOT NULL DEFAULT '',
+            delivered_at TEXT
+        );
+        CREATE INDEX webhook_events_pending ON webhook_events(id) WHERE status = 'pending';
+        CREATE INDEX webhook_events_failed ON webhook_events(id) WHERE status = 'failed';
+        """
+    )
+
+
 @migrations(name="0021_list_tallies")
 def _list_tallies(db: Database) -> None:
     """How many subscriptions each list has, per (subscriber status, subscription

@@ -63,6 +63,17 @@ class SignupsMixin(SubscriptionsMixin):
             )
         ]
 
+    def has_unsent_signups(self, *, since: datetime) -> bool:
+        """Whether any confirmation mail is waiting: one look at a partial index, so every
+        send and schedule round can ask."""
+        return (
+            self._one(
+                "SELECT 1 AS found FROM signups WHERE sent_at IS NULL AND created_at >= ? LIMIT 1",
+                [to_text(since)],
+            )
+            is not None
+        )
+
     def claim_signup(self, signup_id: int, *, now: datetime, stale: timedelta) -> bool:
         """Take an unsent row for sending; False when another sender has it (claimed less
         than `stale` ago) or it went out already. A crash after the claim leaves it to be
@@ -84,12 +95,54 @@ class SignupsMixin(SubscriptionsMixin):
             [to_text(now), signup_id],
         )
 
-    def confirm_signup(self, signup_id: int, *, now: datetime) -> Signup:
+    def has_unsent_welcomes(self, *, since: datetime) -> bool:
+        return (
+            self._one(
+                "SELECT 1 AS found FROM signups WHERE welcome_due_at IS NOT NULL"
+                " AND welcome_sent_at IS NULL AND welcome_due_at >= ? LIMIT 1",
+                [to_text(since)],
+            )
+            is not None
+        )
+
+    def unsent_welcomes(self, *, since: datetime, limit: int = 50) -> list[Signup]:
+        """Confirmed sign-ups whose welcome mail is due and not sent, due at or after `since`."""
+        return [
+            _signup_from_row(r)
+            for r in self._rows(
+                "SELECT * FROM signups WHERE welcome_due_at IS NOT NULL AND welcome_sent_at IS NULL"
+                " AND welcome_due_at >= ? ORDER BY welcome_due_at, id LIMIT ?",
+                [to_text(since), limit],
+            )
+        ]
+
+    def claim_welcome(self, signup_id: int, *, now: datetime, stale: timedelta) -> bool:
+        """Like claim_signup, for the welcome mail."""
+        cursor = self.db.execute(
+            "UPDATE signups SET welcome_claimed_at = ? WHERE id = ? AND welcome_sent_at IS NULL"
+            " AND welcome_due_at IS NOT NULL"
+            " AND (welcome_claimed_at IS NULL OR welcome_claimed_at < ?)",
+            [to_text(now), signup_id, to_text(now - stale)],
+        )
+        return cursor.rowcount == 1
+
+    def release_welcome(self, signup_id: int) -> None:
+        self.db.execute("UPDATE signups SET welcome_claimed_at = NULL WHERE id = ?", [signup_id])
+
+    def mark_welcome_sent(self, signup_id: int, *, now: datetime) -> None:
+        """Sent, or given up (the reader left the list before it went): never sent again."""
+        self.db.execute(
+            "UPDATE signups SET welcome_sent_at = ? WHERE id = ? AND welcome_sent_at IS NULL",
+            [to_text(now), signup_id],
+        )
+
+    def confirm_signup(self, signup_id: int, *, now: datetime, welcome: bool = False) -> Signup:
         """Make the sign-up's subscriber active on its list with its sections. Idempotent.
 
         This is the one way a reader's own action brings back an unsubscribed, bounced
         or complained address, or one removed (suppressed): a confirmed sign-up is
-        fresh consent. Admin imports never do it without --resubscribe.
+        fresh consent. Admin imports never do it without --resubscribe. With `welcome`,
+        the row's welcome mail falls due in the same transaction.
         """
         with self.transaction():
             signup = self.get_signup(signup_id)
@@ -124,10 +177,34 @@ class SignupsMixin(SubscriptionsMixin):
                 " DO UPDATE SET status = 'active', sections = excluded.sections",
                 [subscriber_id, signup.list_id, sections_json(signup.sections), stamp],
             )
-            self.db.execute("UPDATE signups SET confirmed_at = ? WHERE id = ?", [stamp, signup_id])
+            self.db.execute(
+                "UPDATE signups SET confirmed_at = ?, welcome_due_at = ? WHERE id = ?",
+                [stamp, stamp if welcome else None, signup_id],
+            )
+            self.emit_event(
+                "confirm",
+                now=now,
+                subscriber_id=subscriber_id,
+                list_id=signup.list_id,
+                via="signup",
+                signup_id=signup_id,
+                form=signup.form,
+            )
         found = self.get_signup(signup_id)
         assert found is not None
         return found
+
+    def spend_challenge(self, signature: str, *, expires_at: int, now: int) -> bool:
+        """Record an accepted ALTCHA solution; False when it was spent already (a replay,
+        from this process or any other on the database). Expired ones are pruned first."""
+        with self.transaction():
+            self.db.execute("DELETE FROM spent_challenges WHERE expires_at < ?", [now])
+            cursor = self.db.execute(
+                "INSERT INTO spent_challenges (signature, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (signature) DO NOTHING",
+                [signature, expires_at],
+            )
+        return cursor.rowcount == 1
 
     def consents(self, email: str) -> Iterator[tuple[str, Signup]]:
         """(list slug, confirmed sign-up) for this address, oldest first: the consent record."""

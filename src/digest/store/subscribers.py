@@ -12,11 +12,19 @@ from typing import Any
 
 from digest.errors import InputError, NotFoundError
 from digest.models import SUBSCRIBER_STATUSES, NewsList, Subscriber, SubscriberImport
-from digest.store.base import sections_json, to_text
+from digest.store.base import event_row, sections_json, to_text
 from digest.store.lists import ListsMixin
 
 # Statuses that stop mail, from mildest to strongest: a merge keeps the strongest.
 _STRENGTH = {status: rank for rank, status in enumerate(SUBSCRIBER_STATUSES)}
+
+# The event a change of the subscriber's own status writes (Store.emit_event).
+_STATUS_EVENTS = {
+    "active": "subscribe",
+    "unsubscribed": "unsubscribe",
+    "bounced": "bounce",
+    "complained": "complaint",
+}
 
 # Join a list, or change the sections wanted from it; no sections given keeps the old ones.
 _JOIN_LIST = (
@@ -39,6 +47,15 @@ class SubscribersMixin(ListsMixin):
 
         Returns the stored subscriber and whether it was new.
         """
+        with self.transaction():
+            return self._upsert_subscriber(subscriber, lists, now)
+
+    def _upsert_subscriber(
+        self,
+        subscriber: Subscriber,
+        lists: Iterable[tuple[NewsList, tuple[str, ...]]],
+        now: datetime,
+    ) -> tuple[Subscriber, bool]:
         stamp = to_text(now)
         existing = self._one(
             "SELECT id FROM subscribers WHERE email = ? COLLATE NOCASE", [subscriber.email]
@@ -67,11 +84,27 @@ class SubscribersMixin(ListsMixin):
                 [subscriber.name, subscriber.locale, subscriber.timezone, stamp, subscriber_id],
             )
         for news_list, sections in lists:
+            joined = self.events and not self._one(
+                "SELECT 1 AS x FROM subscriptions WHERE subscriber_id = ? AND list_id = ?",
+                [subscriber_id, news_list.id],
+            )
             self.db.execute(
                 _JOIN_LIST,
                 [subscriber_id, news_list.id, sections_json(sections), stamp],
             )
+            if joined:
+                self._emit_subscribe(int(subscriber_id or 0), news_list.id, now, via="admin")
         return self.get_subscriber(subscriber.email), existing is None
+
+    def _emit_subscribe(
+        self, subscriber_id: int, list_id: int | None, now: datetime, **data: Any
+    ) -> None:
+        """A subscribe event, when the address now receives that list."""
+        row = self._one("SELECT status FROM subscribers WHERE id = ?", [subscriber_id])
+        if row is not None and row["status"] == "active":
+            self.emit_event(
+                "subscribe", now=now, subscriber_id=subscriber_id, list_id=list_id, **data
+            )
 
     def get_subscriber(self, email: str) -> Subscriber:
         """By address, whatever the case of its local part (one subscriber per address)."""
@@ -92,12 +125,20 @@ class SubscribersMixin(ListsMixin):
         return self.get_subscriber(email_or_id)
 
     def set_subscriber_status(
-        self, email_or_id: str | int, status: str, *, now: datetime
+        self,
+        email_or_id: str | int,
+        status: str,
+        *,
+        now: datetime,
+        emit: bool = True,
+        event: dict[str, Any] | None = None,
     ) -> Subscriber:
         """Set active / unsubscribed / bounced / complained. Sending skips all but active.
 
         The delivery side calls this with "bounced" or "complained"; it touches nothing
-        else (list subscriptions keep their own status).
+        else (list subscriptions keep their own status). A change of status writes its
+        event (subscribe, unsubscribe, bounce, complaint; `event` adds fields to it) in
+        the same transaction, unless `emit` is False (the caller writes its own).
         """
         if status not in SUBSCRIBER_STATUSES:
             raise InputError(
@@ -105,12 +146,20 @@ class SubscribersMixin(ListsMixin):
                 hint="one of: " + ", ".join(SUBSCRIBER_STATUSES),
             )
         subscriber = self.find_subscriber(email_or_id)
-        self.db.execute(
-            "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
-            [status, to_text(now), subscriber.id],
-        )
-        if status == "active":  # made active by hand: soft bounces count from zero again
-            self.db.execute("DELETE FROM soft_bounces WHERE subscriber_id = ?", [subscriber.id])
+        with self.transaction():
+            self.db.execute(
+                "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+                [status, to_text(now), subscriber.id],
+            )
+            if status == "active":  # made active by hand: soft bounces count from zero again
+                self.db.execute("DELETE FROM soft_bounces WHERE subscriber_id = ?", [subscriber.id])
+            if emit and status != subscriber.status:
+                self.emit_event(
+                    _STATUS_EVENTS[status],
+                    now=now,
+                    subscriber_id=int(subscriber.id or 0),
+                    **(event or {}),
+                )
         return self.find_subscriber(int(subscriber.id or 0))
 
     def remove_subscriber(self, email: str, *, forget: bool = False, now: datetime) -> bool:
@@ -126,7 +175,16 @@ class SubscribersMixin(ListsMixin):
             raise NotFoundError(f"no subscriber {email}", hint="see `digest subscribers list`")
         with self.transaction():
             if row is not None:
+                if self._one(
+                    "SELECT 1 AS x FROM subscribers WHERE id = ? AND status = 'active'", [row["id"]]
+                ):  # their data goes; the receiver still hears that mail to them stops
+                    self.emit_event(
+                        "unsubscribe", now=now, subscriber_id=int(row["id"]), via="removed"
+                    )
                 self.db.execute("DELETE FROM subscribers WHERE id = ?", [row["id"]])
+            # their sign-ups too (the consent record, the name typed, the IP prefix): an
+            # address added again later must not show a consent given before its removal
+            self.db.execute("DELETE FROM signups WHERE email = ? COLLATE NOCASE", [email])
             if forget:
                 self.db.execute("DELETE FROM suppressions WHERE address_hash = ?", [digest_of])
             else:
@@ -192,6 +250,7 @@ class SubscribersMixin(ListsMixin):
                 by_id[subscriber_id].subs[list_id] = [sections, status]
         counts = MergeCounts()
         dirty: dict[str, _State] = {}
+        before: dict[int, tuple[str, dict[int, str]]] = {}  # with events: as stored
         for item in rows:
             email = item.subscriber.email
             key = address_key(email)
@@ -212,6 +271,8 @@ class SubscribersMixin(ListsMixin):
                 states[key] = dirty[key] = state
                 counts.added += 1
                 continue
+            if self.events and state.id is not None and state.id not in before:
+                before[state.id] = (state.status or "", {k: v[1] for k, v in state.subs.items()})
             changed, kept = _merge_row(state, item, resubscribe=resubscribe)
             counts.kept += kept
             if changed:
@@ -220,7 +281,34 @@ class SubscribersMixin(ListsMixin):
             else:
                 counts.unchanged += 1
         self._write_states(list(dirty.values()), stamp)
+        if self.events:
+            self._merge_events(list(dirty.values()), before, now)
         return counts
+
+    def _merge_events(
+        self, states: list[_State], before: dict[int, tuple[str, dict[int, str]]], now: datetime
+    ) -> None:
+        """The events of one import chunk, from each written row before and after, written
+        in one statement (an event a row: a query each would double an import's time)."""
+        slugs = {int(r["id"]): r["slug"] for r in self._rows("SELECT id, slug FROM lists")}
+        rows = []
+        for state in states:
+            assert state.id is not None
+            old_status, old_subs = before.get(state.id, ("", {}))  # "": new in this file
+            if state.status is not None and state.status != "active":
+                if old_status not in ("", state.status):  # the file stops their mail
+                    lists = sorted(slugs[i] for i in state.subs if i in slugs)
+                    data = {"list": None, "lists": lists, "via": "import"}
+                    kind = _STATUS_EVENTS[state.status]
+                    rows.append(event_row(kind, now, state.id, state.email, data))
+                continue
+            for list_id, (_, status) in state.subs.items():
+                if status == "active" and (
+                    old_status != "active" or old_subs.get(list_id) != "active"
+                ):
+                    data = {"list": slugs.get(list_id), "via": "import"}
+                    rows.append(event_row("subscribe", now, state.id, state.email, data))
+        self.write_events(rows)
 
     def _write_states(self, states: list[_State], stamp: str) -> None:
         conn = self.db.conn

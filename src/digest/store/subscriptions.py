@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from digest.errors import InputError, NotFoundError, StoreError
 from digest.models import NewsList, Recipient, Subscriber, Subscription
 from digest.store.base import sections_json, to_text
 from digest.store.lists import _list_from_row
 from digest.store.subscribers import SubscribersMixin, _subscriber_from_row
+
+NO_CONSENT = ("", "", "", "", "", "admin")  # a subscription with no record: single opt-in
+NO_LIST = ("",) * 6
+# The consent record's cells in export_rows (roster.CONSENT_COLUMNS without "consent_").
+CONSENT_FIELDS = ("signed_up_at", "form", "form_version", "confirmed_at", "ip", "source")
 
 
 class SubscriptionsMixin(SubscribersMixin):
@@ -20,7 +27,9 @@ class SubscriptionsMixin(SubscribersMixin):
     ) -> Subscriber:
         """From one list (its subscription only), or from everything (the subscriber)."""
         subscriber = self.find_subscriber(email_or_id)
+        sid = int(subscriber.id or 0)
         with self.transaction():
+            was = self.subscription_statuses(sid)
             if list_slug:
                 news_list = self.get_list(list_slug)
                 cursor = self.db.execute(
@@ -33,13 +42,19 @@ class SubscriptionsMixin(SubscribersMixin):
                         f"{subscriber.email} is not subscribed to {list_slug!r}",
                         hint="see `digest subscribers show " + subscriber.email + "`",
                     )
+                if was.get(list_slug) == "active" and subscriber.status == "active":
+                    self.emit_event(
+                        "unsubscribe", now=now, subscriber_id=sid, list_id=news_list.id, via="cli"
+                    )
             else:
                 self.db.execute(
                     "UPDATE subscriptions SET status = 'unsubscribed' WHERE subscriber_id = ?",
                     [subscriber.id],
                 )
                 if subscriber.status == "active":
-                    self.set_subscriber_status(int(subscriber.id or 0), "unsubscribed", now=now)
+                    self.set_subscriber_status(sid, "unsubscribed", now=now, emit=False)
+                    if "active" in was.values():  # one event: the address as a whole
+                        self.emit_event("unsubscribe", now=now, subscriber_id=sid, via="cli")
             self.db.execute(
                 "UPDATE subscribers SET updated_at = ? WHERE id = ?", [to_text(now), subscriber.id]
             )
@@ -63,7 +78,9 @@ class SubscriptionsMixin(SubscribersMixin):
                 f"{subscriber.email} is {subscriber.status}; not resubscribed",
                 hint="mail to it bounced or was reported as spam; add --force if you are sure",
             )
+        sid = int(subscriber.id or 0)
         with self.transaction():
+            was = self.subscription_statuses(sid)
             if list_slug:
                 news_list = self.get_list(list_slug)
                 self.db.execute(
@@ -77,7 +94,17 @@ class SubscriptionsMixin(SubscribersMixin):
                     "UPDATE subscriptions SET status = 'active' WHERE subscriber_id = ?",
                     [subscriber.id],
                 )
-            self.set_subscriber_status(int(subscriber.id or 0), "active", now=now)
+            self.set_subscriber_status(sid, "active", now=now, emit=False)
+            back = subscriber.status != "active"
+            for slug, status in self.subscription_statuses(sid).items():
+                if status == "active" and (back or was.get(slug) != "active"):
+                    self.emit_event(
+                        "subscribe",
+                        now=now,
+                        subscriber_id=sid,
+                        list_id=self.get_list(slug).id,
+                        via="cli",
+                    )
         return self.find_subscriber(int(subscriber.id or 0))
 
     def set_sections(
@@ -204,13 +231,32 @@ class SubscriptionsMixin(SubscribersMixin):
             result.append(Subscription(subscriber, _list_from_row(row), status, sections))
         return result
 
-    def set_subscription_status(self, subscriber_id: int, list_id: int, status: str) -> bool:
-        """'active' or 'unsubscribed'; False when there is no such subscription."""
-        cursor = self.db.execute(
-            "UPDATE subscriptions SET status = ? WHERE subscriber_id = ? AND list_id = ?",
-            [status, subscriber_id, list_id],
-        )
-        return cursor.rowcount > 0
+    def set_subscription_status(
+        self, subscriber_id: int, list_id: int, status: str, *, now: datetime, via: str
+    ) -> bool:
+        """'active' or 'unsubscribed'; False when there is no such subscription.
+
+        A change writes its event (subscribe or unsubscribe, naming `via`) in the same
+        transaction, when the subscriber's own status lets mail go to them."""
+        with self.transaction():
+            row = self._one(
+                "SELECT s.status, p.status AS subscriber_status FROM subscriptions s"
+                " JOIN subscribers p ON p.id = s.subscriber_id"
+                " WHERE s.subscriber_id = ? AND s.list_id = ?",
+                [subscriber_id, list_id],
+            )
+            if row is None:
+                return False
+            self.db.execute(
+                "UPDATE subscriptions SET status = ? WHERE subscriber_id = ? AND list_id = ?",
+                [status, subscriber_id, list_id],
+            )
+            if row["status"] != status and row["subscriber_status"] == "active":
+                kind = "subscribe" if status == "active" else "unsubscribe"
+                self.emit_event(
+                    kind, now=now, subscriber_id=subscriber_id, list_id=list_id, via=via
+                )
+        return True
 
     def set_subscription_sections(
         self, subscriber_id: int, list_id: int, sections: Iterable[str]
@@ -241,7 +287,11 @@ class SubscriptionsMixin(SubscribersMixin):
     ) -> Iterator[tuple[str, ...]]:
         """The export format (roster.SUBSCRIBER_COLUMNS), streamed: one row per subscriber
         and list (of `list_slug` only, if given), a subscriber on no list as one row, by
-        address then list slug. The same filters as `subscribers`."""
+        address then list slug. The same filters as `subscribers`.
+
+        Each subscription carries its consent record: the latest confirmed sign-up
+        (source "signup"), else what an imported export said ("import-of-export"), else
+        none ("admin"). Both are index look-ups per row, so the export still streams."""
         where, params = self._subscriber_query(list_slug, status)
         join_params: list[object] = []
         join = "LEFT JOIN subscriptions x ON x.subscriber_id = s.id"
@@ -250,7 +300,13 @@ class SubscriptionsMixin(SubscribersMixin):
             join_params.append(self.get_list(list_slug).id)
         sql = (
             "SELECT s.email, s.name, l.slug, s.locale, s.timezone, x.sections, s.status,"
-            f" x.status, s.paused_at FROM subscribers s {join}"
+            " x.status, s.paused_at,"
+            " (SELECT json_array(g.created_at, g.form, g.form_version, g.confirmed_at, g.ip)"
+            " FROM signups g WHERE g.email = s.email COLLATE NOCASE AND g.list_id = x.list_id"
+            " AND g.confirmed_at IS NOT NULL ORDER BY g.confirmed_at DESC, g.id DESC LIMIT 1),"
+            " c.signed_up_at, c.form, c.form_version, c.confirmed_at, c.ip"
+            f" FROM subscribers s {join}"
+            " LEFT JOIN imported_consents c ON c.subscriber_id = s.id AND c.list_id = x.list_id"
             f" LEFT JOIN lists l ON l.id = x.list_id{where} ORDER BY s.email, l.slug"
         )
         for (
@@ -263,7 +319,15 @@ class SubscriptionsMixin(SubscribersMixin):
             status_,
             list_status,
             paused,
+            signed_up,
+            *imported,
         ) in self.db.conn.execute(sql, [*join_params, *params]):
+            if signed_up is not None:
+                consent = (*json.loads(signed_up), "signup")
+            elif imported[0] is not None:
+                consent = (*imported, "import-of-export")
+            else:
+                consent = NO_CONSENT if slug else NO_LIST
             yield (
                 email,
                 name,
@@ -274,7 +338,79 @@ class SubscriptionsMixin(SubscribersMixin):
                 status_,
                 list_status or "",
                 paused or "",
+                *consent,
             )
+
+    def export_listing(
+        self, list_slug: str | None = None, *, status: str | None = None
+    ) -> Iterator[tuple[Subscriber, dict[str, list[str]], dict[str, dict[str, str]]]]:
+        """`subscriber_listing` with each subscription's consent record ({slug: record},
+        the columns of `export_rows` without their prefix), for `export --json`. Both
+        queries stream in one read transaction, so they see the same subscribers."""
+        start = 9  # export_rows' cells: the subscription's nine, then the consent record
+        owns = not self.db.conn.in_transaction
+        if owns:
+            self.db.conn.execute("BEGIN")  # deferred: a read snapshot, no write lock
+        try:
+            rows = self.export_rows(list_slug, status=status)
+            groups = itertools.groupby(rows, key=lambda cells: cells[0])
+            for (subscriber, sections), (email, group) in zip(
+                self.subscriber_listing(list_slug, status=status), groups, strict=True
+            ):
+                if email != subscriber.email:
+                    raise StoreError(f"export out of step at {email}", hint="a bug: report it")
+                yield (
+                    subscriber,
+                    sections,
+                    {
+                        cells[2]: dict(zip(CONSENT_FIELDS, cells[start:], strict=True))
+                        for cells in group
+                        if cells[2]
+                    },
+                )
+        finally:
+            if owns and self.db.conn.in_transaction:
+                self.db.conn.execute("COMMIT")
+
+    def keep_imported_consents(
+        self, records: Iterable[tuple[str, int, Any]], *, now: datetime
+    ) -> None:
+        """Keep the consent records of an import, (address, list id, roster.ImportedConsent),
+        as imported records: they never confirm a subscription or stand in for a sign-up."""
+        self.db.conn.executemany(
+            "INSERT INTO imported_consents (subscriber_id, list_id, signed_up_at, form,"
+            " form_version, confirmed_at, ip, source, imported_at)"
+            " SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM subscribers WHERE email = ? COLLATE NOCASE"
+            " ON CONFLICT (subscriber_id, list_id) DO UPDATE SET signed_up_at ="
+            " excluded.signed_up_at, form = excluded.form, form_version = excluded.form_version,"
+            " confirmed_at = excluded.confirmed_at, ip = excluded.ip, source = excluded.source,"
+            " imported_at = excluded.imported_at",
+            (
+                [
+                    list_id,
+                    c.signed_up_at,
+                    c.form,
+                    c.form_version,
+                    c.confirmed_at,
+                    c.ip,
+                    c.source,
+                    to_text(now),
+                    email,
+                ]  # fmt: skip
+                for email, list_id, c in records
+            ),
+        )
+
+    def imported_consents(self, subscriber_id: int) -> list[dict[str, str]]:
+        """The consent records an import brought for this subscriber, by list slug."""
+        return list(
+            self._rows(
+                "SELECT l.slug AS list, c.signed_up_at, c.form, c.form_version, c.confirmed_at,"
+                " c.ip, c.imported_at FROM imported_consents c JOIN lists l ON l.id = c.list_id"
+                " WHERE c.subscriber_id = ? ORDER BY l.slug",
+                [subscriber_id],
+            )
+        )
 
     def recipient_zones(self, news_list: NewsList) -> set[str]:
         """The distinct time zones (as stored; '' for none) of the list's recipients.

@@ -63,6 +63,7 @@ def routes(
         Route("/", preview.index),
         Route("/preview/", preview.index),
         Route("/preview/_version", preview.version),
+        Route("/preview/bounces", preview.bounces),
         Route("/preview/{slug}/{day}", preview.edition),
         Route("/preview/{slug}/{day}/email.html", preview.email_html),
         Route("/preview/{slug}/{day}/send-test", preview.send_test, methods=["POST"]),
@@ -138,7 +139,41 @@ class _Preview:
             if rows
             else "<p>No lists yet: create one with <code>digest lists add</code>.</p>"
         )
+        body += '<p><a href="/preview/bounces">Bounces and complaints</a></p>'
         return self._page("digest preview", body)
+
+    def bounces(self, request: Request) -> HTMLResponse:
+        """`digest bounces report` as a page: per edition and by receiving domain."""
+        with pipeline.open_store(self.settings) as store:
+            report = pipeline.bounce_report(store)
+        total = report["total"]
+        body = (
+            "<h1>Bounces and complaints</h1>"
+            f'<p class="total">{total["hard"]} hard, {total["soft"]} soft,'
+            f" {total['complaints']} complaints, from the imported bounce mailbox"
+            " (<code>digest bounces import</code> / <code>fetch</code>).</p>"
+        )
+        for title, key, column in (
+            ("Per edition", "editions", "Edition"),
+            ("By receiving domain", "domains", "Domain"),
+        ):
+            rows = "".join(
+                f"<tr><th scope=row>{_e(row['name'])}</th><td>{row['hard']}</td>"
+                f"<td>{row['soft']}</td><td>{row['complaints']}</td></tr>"
+                for row in report[key]
+            )
+            body += (
+                f'<section id="{key}"><h2>{title}</h2>'
+                + (
+                    f"<table><tr><th>{column}</th><th>Hard</th><th>Soft</th><th>Complaints</th></tr>"
+                    + rows
+                    + "</table>"
+                    if rows
+                    else "<p>None.</p>"
+                )
+                + "</section>"
+            )
+        return self._page("Bounces · digest preview", body)
 
     def edition(self, request: Request) -> HTMLResponse:
         slug, day = request.path_params["slug"], request.path_params["day"]

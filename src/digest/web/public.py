@@ -84,7 +84,12 @@ class PublicPages:
     # -- helpers ------------------------------------------------------------------------
 
     def _store(self) -> Store:
-        return Store.open(self.settings.db, create=False, busy_timeout=self.settings.busy_timeout)
+        return Store.open(
+            self.settings.db,
+            create=False,
+            busy_timeout=self.settings.busy_timeout,
+            events=bool(self.settings.webhook_url),
+        )
 
     def _keys(self) -> tuple[bytes, ...]:
         return load_secrets(self.settings.secret_file, now=self.clock())
@@ -136,7 +141,9 @@ class PublicPages:
             form = await read_form(request, max_bytes=MAX_BODY, max_fields=20)
             if form.get("List-Unsubscribe") != "One-Click":
                 raise HTTPException(400, "Missing List-Unsubscribe=One-Click.")
-            found = await run_in_threadpool(self._unsubscribe, subscriber_id, list_id)
+            # A mail client's one-click post (RFC 8058) has no Origin; the page's button does.
+            via = "page" if request.headers.get("origin") else "one-click"
+            found = await run_in_threadpool(self._unsubscribe, subscriber_id, list_id, via)
             news_list, locale = found
             prefs = make_token(self._keys()[0], "preferences", subscriber_id, list_id)
             return self._page(
@@ -156,11 +163,13 @@ class PublicPages:
             subscriber = store.get_subscriber_by_id(subscriber_id)
         return news_list, (subscriber.locale if subscriber else "") or news_list.locale
 
-    def _unsubscribe(self, subscriber_id: int, list_id: int) -> tuple[NewsList, str]:
+    def _unsubscribe(self, subscriber_id: int, list_id: int, via: str) -> tuple[NewsList, str]:
         news_list, locale = self._who(subscriber_id, list_id)
         with self._store() as store:
             # The same answer whether or not a subscription existed: nothing to learn here.
-            store.set_subscription_status(subscriber_id, list_id, "unsubscribed")
+            store.set_subscription_status(
+                subscriber_id, list_id, "unsubscribed", now=self.clock(), via=via
+            )
         return news_list, locale
 
     # -- preferences --------------------------------------------------------------------
@@ -229,24 +238,29 @@ class PublicPages:
         sections: dict[str, list[str]],
         pause: bool,
     ) -> str:
+        now = self.clock()
         with self._store() as store, store.transaction():
             subscriptions = store.subscriptions(subscriber_id)
             if action == "leave":
                 for sub in subscriptions:
                     assert sub.news_list.id is not None
-                    store.set_subscription_status(subscriber_id, sub.news_list.id, "unsubscribed")
+                    store.set_subscription_status(
+                        subscriber_id, sub.news_list.id, "unsubscribed", now=now, via="preferences"
+                    )
                 return "left_all"
             for sub in subscriptions:
                 lst = sub.news_list
                 assert lst.id is not None
                 status = "active" if lst.slug in active else "unsubscribed"
-                store.set_subscription_status(subscriber_id, lst.id, status)
+                store.set_subscription_status(
+                    subscriber_id, lst.id, status, now=now, via="preferences"
+                )
                 if lst.sections:
                     wanted = [s for s in lst.sections if s in sections.get(lst.slug, [])]
                     store.set_subscription_sections(
                         subscriber_id, lst.id, () if len(wanted) == len(lst.sections) else wanted
                     )
-            store.set_paused(subscriber_id, pause, now=self.clock())
+            store.set_paused(subscriber_id, pause, now=now)
         return "saved"
 
     def _preferences_page(self, subscriber_id: int, list_id: int, notice_key: str) -> Response:

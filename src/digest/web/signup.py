@@ -71,17 +71,24 @@ def form_snippet(settings: Settings, news_list: NewsList, locale: str) -> str:
 class Challenges:
     """ALTCHA proof-of-work challenges (v1: find n with SHA-256(salt + n) = challenge),
     signed with a key derived from the site secret, valid CHALLENGE_MAX_AGE by our own
-    clock, and each solution accepted once (replays refused while it is valid)."""
+    clock, and each solution accepted once: `spend` records its signature in the
+    database (see Store.spend_challenge), so a replay is refused by every worker and
+    after a restart, not only by the process that saw it first."""
 
     MAX_NUMBER = 50_000  # about a second of a phone's time on average
 
     def __init__(
-        self, *, enabled: bool, key: Callable[[], str], clock: Callable[[], datetime]
+        self,
+        *,
+        enabled: bool,
+        key: Callable[[], str],
+        clock: Callable[[], datetime],
+        spend: Callable[[str, int, int], bool],
     ) -> None:
         self.enabled = enabled
         self.key = key
         self.clock = clock
-        self._used: dict[str, float] = {}
+        self.spend = spend  # (signature, expires, now) -> whether it was unspent
 
     def create(self) -> dict[str, object]:
         expires = self.clock() + CHALLENGE_MAX_AGE
@@ -99,7 +106,8 @@ class Challenges:
         }
 
     def accept(self, payload: object) -> bool:
-        """Whether `payload` (the form's `altcha` field) solves a live challenge of ours."""
+        """Whether `payload` (the form's `altcha` field) solves a live, unspent challenge
+        of ours. Writes to the database: call it off the event loop."""
         if not self.enabled:
             return True
         if not isinstance(payload, str) or not payload or len(payload) > 2000:
@@ -107,17 +115,13 @@ class Challenges:
         ok, _ = altcha.verify_solution_v1(payload, self.key(), check_expires=False)
         if not ok:
             return False
-        salt = str(json.loads(base64.b64decode(payload))["salt"])
+        solution = json.loads(base64.b64decode(payload))
+        salt = str(solution["salt"])
         expires_text = parse_qs(salt.partition("?")[2]).get("expires", [""])[0]
-        now = self.clock().timestamp()
+        now = int(self.clock().timestamp())
         if not expires_text.isdigit() or int(expires_text) < now:
             return False
-        if len(self._used) > 100_000:
-            self._used = {k: v for k, v in self._used.items() if v >= now}
-        if salt in self._used:
-            return False
-        self._used[salt] = float(expires_text)
-        return True
+        return self.spend(str(solution["signature"]), int(expires_text), now)
 
 
 class SignupPages:
@@ -139,7 +143,12 @@ class SignupPages:
             enabled=settings.signup_challenge == "on",
             key=lambda: sign(load_secrets(settings.secret_file, now=clock())[0], "altcha"),
             clock=clock,
+            spend=self._spend,
         )
+
+    def _spend(self, signature: str, expires_at: int, now: int) -> bool:
+        with pipeline.open_store(self.settings) as store:
+            return store.spend_challenge(signature, expires_at=expires_at, now=now)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -204,7 +213,7 @@ class SignupPages:
         asked = str(fields.get("locale") or "")[:35]
         locale = self.pages.locale_for(asked) if asked else browser
         bot = bool(fields.get("website"))  # the honeypot: a bot gets the same answer, no mail
-        if not bot and not self.challenges.accept(fields.get("altcha")):
+        if not bot and not await run_in_threadpool(self.challenges.accept, fields.get("altcha")):
             if as_json:
                 return JSONResponse(
                     {"status": "challenge_failed", "field": "altcha"},
@@ -225,7 +234,12 @@ class SignupPages:
             return self.form_page(news_list, locale, status=400, invalid=True)
         if as_json:
             return JSONResponse({"status": "check_inbox"}, headers=FORM_HEADERS)
-        html = self.pages.render("subscribe_sent.html", locale, list_name=news_list.name)
+        html = self.pages.render(
+            "subscribe_sent.html",
+            locale,
+            list_name=news_list.name,
+            wait=signup.resend_wait(self.settings.signup_resend, locale),
+        )
         return HTMLResponse(html, headers=FORM_HEADERS)
 
     async def challenge(self, request: Request) -> Response:
@@ -320,7 +334,10 @@ class SignupPages:
 
     def _confirm(self, signup_id: int, now: datetime) -> Any:
         with pipeline.open_store(self.settings) as store:
-            return signup.confirm(store, signup_id, now=now)
+            confirmed = signup.confirm(store, self.settings, signup_id, now=now)
+            if self.settings.signup_welcome == "on":  # its welcome, and any left waiting
+                signup.send_welcomes(store, self.settings, self.pages, now=now)
+            return confirmed
 
     def _same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")
