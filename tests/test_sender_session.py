@@ -263,9 +263,12 @@ def test_an_envelope_sent_ahead_for_a_message_that_does_not_follow_is_abandoned(
     assert first.kind is other.kind is Kind.SENT
     assert [r for r, _ in wire.bodies] == ["a@example.org", "b@example.org"]
     one, two = wire.settled()
-    assert one == ["EHLO", "MAIL", "RCPT", "DATA", "MAIL", "RCPT", "DATA"]
-    # Closing with c's envelope open: dropped as well, no QUIT.
-    assert two == ["EHLO", "MAIL", "RCPT", "DATA", "MAIL", "RCPT", "DATA"]
+    # a's envelope, then (written with a's dot) the one for gone@, never used; then b's
+    # and c's on a new connection. The client drops each connection with replies it
+    # never read, so the kernel resets it and the server may miss the last lines.
+    assert one[:5] == ["EHLO", "MAIL", "RCPT", "DATA", "MAIL"]
+    assert two[:5] == ["EHLO", "MAIL", "RCPT", "DATA", "MAIL"]
+    assert "QUIT" not in one + two  # a QUIT there would have become message text
 
 
 def test_a_send_pipelines_each_next_envelope_and_keeps_the_ledger_exact(
