@@ -463,7 +463,7 @@ def _send_to_ledger(
             now=clock.now(),
             message_id=delivery.message_id,
         )
-        return message.build_message(compiled, env, dkim)
+        return message.build_wire(compiled, env, dkim)
 
     run_started = clock.monotonic()
     tally = DeliveryRun(
@@ -481,6 +481,7 @@ def _send_to_ledger(
         include=include,
         stop=stop,
         envelope_from=_verp(settings, secret),
+        wire=True,
     ).run()
     sending_time = max(clock.monotonic() - run_started, 1e-9)
     counts = store.delivery_counts(edition_id, include)

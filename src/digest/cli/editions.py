@@ -181,14 +181,16 @@ def print_checks(checks: list[Check]) -> None:
 
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A rich progress bar with rate and ETA on a terminal (stderr); nothing otherwise."""
-    from rich.progress import BarColumn, Progress, TextColumn
-
+    """A rich progress bar with rate and ETA on a terminal (stderr); nothing otherwise
+    (and then rich.progress, 14 ms of start-up, is not imported: cron, scripts)."""
     if not (enabled and err.is_terminal):
         yield None
         return
     from rich.progress import (
+        BarColumn,
         MofNCompleteColumn,
+        Progress,
+        TextColumn,
         TimeRemainingColumn,
     )
 
