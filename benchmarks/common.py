@@ -75,18 +75,18 @@ def make_database(path: Path, subscribers: int) -> None:
     conn.close()
 
 
-def sent_ledger(db: Path) -> None:
+def sent_ledger(db: Path, slug: str = LIST.slug) -> None:
     """The state after a full `digest send` of DAY: every row queued as the send does
     (which records the roster it covered), then marked sent."""
     with Store.open(db) as store:
-        news_list = store.get_list(LIST.slug)
+        news_list = store.get_list(slug)
         edition_id = store.ensure_edition(
             news_list, DAY, due_at=NOW, subject="s", article_count=30, now=NOW
         )
         store.queue_deliveries(
             edition_id,
             news_list,
-            message_id=lambda sid: message_id(LIST.slug, DAY.isoformat(), sid, "x.org"),
+            message_id=lambda sid: message_id(slug, DAY.isoformat(), sid, "x.org"),
             now=NOW,
         )
     conn = sqlite3.connect(db)

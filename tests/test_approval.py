@@ -21,7 +21,10 @@ STORIES = [
 
 def newsroom(run: Cli, smtp: CaptureServer, *options: str) -> None:
     run.env["DIGEST_SMTP_URL"] = smtp.url
-    run("lists", "add", "daily", "--name", "Daily", "--approval", "required", *options)
+    made = run("lists", "add", "daily", "--name", "Daily", "--approval", "required", *options)
+    n = options.count("--editor")
+    proofs = f"proofs to {n} editor{'s' if n > 1 else ''})" if n else "no --editor, so no proofs)"
+    assert "; each edition waits for approval (" + proofs in made.stderr
     run("subscribers", "add", "amina@example.com", "--list", "daily")
     run("articles", "import", str(run.write("a.json", STORIES)))
 
@@ -118,17 +121,47 @@ def test_a_missed_approval_is_held_logged_and_sent_once_approved_late(
     run.env["DIGEST_PROOF_HOURS"] = "0"
     due = run("schedule", "--run-due")  # at NOW, the due moment
     assert "daily/2026-11-27 [UTC]: missed approval: due 2026-11-27T07:00+00:00" in due.stderr
+    # The log line is stamped from the one clock (--now), not the wall clock's day.
+    [line] = [x for x in due.stderr.splitlines() if "missed approval" in x]
+    assert line.startswith("2026-11-27T07:00:0") and "WARNING" in line
     assert received_messages(smtp_server) == []
     assert state(run)["state"] == "missed approval"
+    assert state(run)["missed_logged_at"] == NOW.isoformat()
+    text = run("editions", "show", "daily", "2026-11-27").stdout
+    assert "due_at: 2026-11-27T07:00:00+00:00" in text
+    assert "missed: due 2026-11-27T07:00:00+00:00, held unapproved (logged at" in text
 
-    run.now = NOW + timedelta(hours=1)
-    run("schedule", "--run-due")  # still held, logged again
+    for minutes in (5, 10, 60, 300):  # cron rounds: still held, not logged again
+        run.now = NOW + timedelta(minutes=minutes)
+        again = run("schedule", "--run-due")
+        assert "missed approval" not in again.stderr
     assert received_messages(smtp_server) == []
-    run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
+    assert state(run)["state"] == "missed approval"
+    assert state(run)["missed_logged_at"] == NOW.isoformat()  # the first round's
+    late = run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
+    # Approved late: it says what sends it now, since the due moment went by.
+    assert "it is now approved; past its due moment: the next round of" in late.stderr
+    assert "`digest send --list daily --date 2026-11-27` does" in late.stderr
     run("schedule", "--run-due")
     [mail] = received_messages(smtp_server)
     assert mail["To"] == "amina@example.com"
     assert state(run)["state"] == "sent"
+
+
+def test_a_missed_approval_is_logged_once_for_all_the_zones_of_its_edition(
+    run: Cli, smtp_server: CaptureServer
+) -> None:
+    newsroom(run, smtp_server)
+    run("subscribers", "add", "paris@example.com", "--list", "daily", "--timezone", "Europe/Paris")
+    run.env["DIGEST_PROOF_HOURS"] = "0"
+    run.now = NOW - timedelta(hours=1)  # 07:00 in Paris: the edition's first due moment
+    first = run("schedule", "--run-due")
+    assert "daily/2026-11-27 [Europe/Paris]: missed approval" in first.stderr
+    run.now = NOW  # 07:00 UTC: the same edition, due in its other zone
+    second = run("schedule", "--run-due")
+    assert "missed approval" not in second.stderr
+    assert state(run)["missed_logged_at"] == (NOW - timedelta(hours=1)).isoformat()
+    assert received_messages(smtp_server) == []
 
 
 def test_approved_after_the_catch_up_window_only_a_send_by_hand_sends_it(

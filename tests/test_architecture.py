@@ -73,3 +73,23 @@ def test_pipeline_still_offers_intake_by_name() -> None:
     assert pipeline.import_articles is intake.import_articles
     with pytest.raises(AttributeError):
         pipeline.no_such_thing  # noqa: B018
+
+
+def test_inlining_css_does_not_import_requests_but_requests_still_works() -> None:
+    """premailer imports `requests` (about 40 ms of a send's start-up) only to fetch
+    external style sheets, which we forbid; it stays a stand-in until first use."""
+    code = (
+        "from digest.render.renderer import inline_css; "
+        "html = inline_css('<html><head><style>p {color: red}</style></head>"
+        "<body><p>x</p></body></html>'); assert 'color:red' in html.replace(' ', '')"
+    )
+    assert _imported(code, ("requests", "urllib3")) == ["requests"]  # the stand-in only
+    assert _imported(code, ("urllib3",)) == []
+    used = code + "; import requests; assert requests.codes.ok == 200; import requests.adapters"
+    assert _imported(used, ("urllib3", "requests.adapters")) == ["urllib3", "requests.adapters"]
+
+
+def test_a_send_without_a_terminal_does_not_import_the_progress_bar() -> None:
+    """rich.progress costs about 14 ms of start-up; cron and scripts never see the bar."""
+    code = "from digest.cli.editions import _progress_bar\nwith _progress_bar(True) as bar: pass"
+    assert _imported(code, ("rich.progress",)) == []

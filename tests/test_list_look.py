@@ -78,6 +78,9 @@ def test_the_look_is_shown_edited_and_cleared(run: Cli) -> None:
     }
     assert "accent: #1a5fb4" in run("lists", "show", "sport").stdout
     assert "logo_url: (the site's)" in run("lists", "show", "sport").stdout
+    shown_text = run("lists", "show", "sport").stdout
+    assert "address: (the site's)" in shown_text  # '' is DIGEST_THEME_ADDRESS, as the look
+    assert "sections: —" in shown_text and "editors: —" in shown_text  # not "[]"
     run("lists", "edit", "sport", "--logo", "https://img.example.com/s.png", "--accent", "")
     shown = json.loads(run("lists", "show", "sport", "--json").stdout)
     assert (shown["logo_url"], shown["accent"], shown["footer"]) == (
@@ -126,3 +129,23 @@ def test_clear_look_with_a_look_option_contradicts(run: Cli) -> None:
     assert result.exit_code == 1
     assert "--clear-look and --accent contradict each other" in result.stderr
     assert re.search(r'"accent": ""', run("lists", "show", "news", "--json").stdout)
+
+
+def test_lists_list_json_carries_the_look_approval_and_editors_as_lists_show_does(
+    run: Cli,
+) -> None:
+    run(
+        "lists", "add", "sport", "--name", "Sport", "--accent", "#1a5fb4", "--footer", "Desk",
+        "--address", "BP 1", "--approval", "required", "--editor", "desk@example.com",
+    )  # fmt: skip
+    run("lists", "add", "news", "--name", "The News")
+    listed = {lst["slug"]: lst for lst in json.loads(run("lists", "list", "--json").stdout)}
+    for slug in ("sport", "news"):
+        shown = json.loads(run("lists", "show", slug, "--json").stdout)
+        for count in ("subscribers", "active", "unsubscribed"):
+            del shown[count]
+        assert listed[slug] == shown
+    assert listed["sport"]["accent"] == "#1a5fb4" and listed["sport"]["footer"] == "Desk"
+    assert listed["sport"]["address"] == "BP 1" and listed["news"]["logo_url"] == ""
+    assert listed["sport"]["approval"] == "required"
+    assert listed["sport"]["editors"] == ["desk@example.com"]

@@ -394,3 +394,32 @@ def test_dkim_signature_verifies_in_perl_mail_dkim() -> None:
         ).decode()
     )
     assert perlmail.verify_dkim(data, "sel1._domainkey.example.com", wrong)["result"] == "fail"
+
+
+def smtp_stuffed(data: bytes) -> bytes:
+    """What smtplib would put on the wire after DATA (its own dot-stuffing, by regex)."""
+    import smtplib
+
+    quoted = smtplib.quotedata(data.decode("latin-1")).encode("latin-1")
+    return quoted + (b"" if quoted.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+
+
+@given(
+    name=st.text(st.sampled_from(".a \n\r=é"), max_size=12),
+    body=st.text(st.sampled_from(".ab \n=é[]"), max_size=300),
+    html=st.text(st.sampled_from(".<>ab \n="), max_size=300),
+)
+@settings(max_examples=300)
+def test_the_wire_form_is_the_message_dot_stuffed_and_terminated(
+    name: str, body: str, html: str
+) -> None:
+    """build_wire stuffs the edition's pieces once and the subscriber's values apart:
+    the bytes must be exactly those of stuffing the whole message, lines starting with
+    dots anywhere (in a literal, a value, or where one meets the other)."""
+    text = re.sub(r"\[\[", "[ [", body)
+    markup = re.sub(r"\[\[", "[ [", html)
+    comp = message.compile_edition(
+        rendered(text=text + "[[name]]" + text + "[[email]]", html=markup + "[[name]]." + markup)
+    )
+    env = envelope(to_name=name.replace("\r", "").replace("\n", " "))
+    assert message.build_wire(comp, env) == smtp_stuffed(message.build_message(comp, env))

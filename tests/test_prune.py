@@ -64,6 +64,9 @@ def test_prune_folds_old_editions_and_keeps_what_stops_a_second_copy(
         "pending": 0,
         "events": 0,
         "edits": 0,
+        "approvals": 0,
+        "proofs": 0,
+        "missed_approvals": 0,
     }
     with Store.open(settings.db) as fresh:
         assert rows_of(fresh, OLD) == 0
@@ -120,3 +123,40 @@ def test_prune_forgets_old_edits_of_editions_that_never_went_out(
         assert fresh.edition_edits(news_list, recent).note == f"Note of {recent}"  # recent
     again = run("prune", "--now", NOW.isoformat())
     assert "edits of editions never sent" not in again.stderr  # nothing left to forget
+
+
+def test_prune_forgets_approvals_and_proofs_of_old_editions_but_keeps_who_let_one_go(
+    store: Store, settings: Settings, smtp_server: CaptureServer, run: Cli
+) -> None:
+    """Approvals, proofs and missed-approval notes (issue 14) were never pruned. Of an
+    old edition that never went out, all go; of one that went out, the approval (and the
+    note that it missed its moment) stay as the record of who let it go, and the proofs
+    go (mails to editors, read by nothing once the day is past). Recent ones stay."""
+    make_project(store, 2)
+    news_list = store.get_list("daily")
+    abandoned, recent = OLD + timedelta(days=1), DAY + timedelta(days=1)
+    then = NOW - timedelta(days=200)
+    for day in (OLD, abandoned, recent):
+        store.approve_edition(news_list, day, by=f"amina {day}", now=then)
+        store.note_missed_approval(news_list, day, due_at=then, now=then)
+        for editor in ("desk@example.com", "ali@example.com"):
+            assert store.claim_proof(news_list, day, editor, now=then, stale=timedelta(0))
+            store.mark_proof_sent(news_list, day, editor, now=then)
+    assert send_day(store, replace(settings, smtp_url=smtp_server.url), OLD) == 2
+
+    result = run("prune", "--now", NOW.isoformat(), "--json")
+    report = json.loads(result.stdout)
+    assert (report["approvals"], report["proofs"], report["missed_approvals"]) == (1, 4, 1)
+    with Store.open(settings.db) as fresh:
+        kept = fresh.edition_approval(news_list, OLD)  # it went out: who let it go stays
+        assert kept is not None and kept.approved_by == f"amina {OLD}"
+        assert fresh.missed_approval_logged(news_list, OLD) is not None
+        assert fresh.proofs(news_list, OLD) == []
+        assert fresh.edition_approval(news_list, abandoned) is None  # a draft nobody sent
+        assert fresh.missed_approval_logged(news_list, abandoned) is None
+        assert fresh.proofs(news_list, abandoned) == []
+        assert fresh.edition_approval(news_list, recent) is not None  # recent: all kept
+        assert fresh.missed_approval_logged(news_list, recent) is not None
+        assert len(fresh.proofs(news_list, recent)) == 2
+    text = run("prune", "--now", NOW.isoformat()).stderr
+    assert "approvals" not in text and "proofs" not in text  # nothing left to forget

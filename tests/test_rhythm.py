@@ -53,8 +53,8 @@ def test_run_due_sends_a_monday_edition_holding_the_days_since_thursday(
         ]
     assert "twice/2026-11-26 [UTC]: skipped" in result.stderr  # Thursday's, missed: said so
     monday = run("schedule", "--run-due", "--now", "2026-11-30T07:30:00Z")
-    assert "twice/2026-11-30 [UTC]: 2 articles, 1 recipients; sent 1" in monday.stderr
-    assert "daily/2026-11-30 [UTC]: 1 articles" in monday.stderr  # one day: Sunday's only
+    assert "twice/2026-11-30 [UTC]: 2 articles, 1 recipient; sent 1" in monday.stderr
+    assert "daily/2026-11-30 [UTC]: 1 article," in monday.stderr  # one day: Sunday's only
     [mail] = [m for m in received_messages(smtp_server) if str(m["To"]) == "twice@example.com"]
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Friday story" in text and "Sunday story" in text

@@ -262,7 +262,7 @@ def test_cli_run_due_with_now(run: Cli, smtp_server: CaptureServer) -> None:
     )
     run.env["DIGEST_SMTP_URL"] = smtp_server.url
     result = run("schedule", "--run-due", "--now", "2026-11-27T08:00:00+01:00")
-    assert "daily/2026-11-27 [UTC]: 1 articles, 1 recipients; sent 1" in result.stderr
+    assert "daily/2026-11-27 [UTC]: 1 article, 1 recipient; sent 1" in result.stderr
     assert recipients_of(smtp_server) == ["a@example.com"]
     result = run("schedule", "--run-due", "--now", "2026-11-27T07:30:00Z")
     assert "sent" not in result.stderr

@@ -172,6 +172,6 @@ def test_which_day_defaults_to_today_in_the_lists_own_zone(run: Cli, db_path: Pa
         )
     run.now = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)
     preview = run("preview", "--out", "preview")
-    assert preview.stderr.startswith("daily/2026-11-28: 1 articles")
+    assert preview.stderr.startswith("daily/2026-11-28: 1 article in")
     sent = run("send", "--dry-run", "--json")
     assert '"edition": "daily/2026-11-28"' in sent.stdout

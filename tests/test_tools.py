@@ -20,7 +20,7 @@ def test_preview_writes_html_text_and_mjml(run: Cli, tmp_path: Path) -> None:
     run.write("a.json", [article(title="Crue du Chari", section="Tchad")])
     run("articles", "import", "a.json")
     result = run("preview", "--date", "2026-11-27", "--out", "prev")
-    assert "1 articles in 1 sections" in result.stderr
+    assert "1 article in 1 section," in result.stderr
     html = (tmp_path / "prev" / "issue.html").read_text()
     text = (tmp_path / "prev" / "issue.txt").read_text()
     mjml = (tmp_path / "prev" / "issue.mjml").read_text()

@@ -174,3 +174,47 @@ def test_desktop_and_mobile_sit_side_by_side_and_approve_works(browser: Any, run
             assert shown(run)["state"] == "approved"
     finally:
         page.close()
+
+
+def test_unsaved_edits_survive_a_database_change_and_approve_asks_first(
+    browser: Any, run: Any
+) -> None:
+    """The page reloads itself when the database changes: with an editor's typing in the
+    edit form, that reload threw the typing away, and Approve approved the saved version
+    without a word about the unsaved one."""
+    from tests.test_web_desk import MORNING, newsroom, shown
+    from tests.test_web_desk import PAGE as DESK_PAGE
+
+    run.now = MORNING
+    settings = newsroom(run)
+    port = free_port()
+    app = create_app(settings, clock=Clock.frozen(MORNING), port=port)
+    page: Any = offline_page(browser, 1400)
+    dialogs: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()  # the editor says no: nothing is approved
+
+    page.on("dialog", answer)
+    try:
+        with serving(app, port) as origin:
+            page.goto(origin + DESK_PAGE)
+            page.wait_for_selector("body[data-ready='1']")
+            page.fill("textarea[name=note]", "Half-written note")
+            run("editions", "edit", "daily", "2026-11-27", "--subject", "Set elsewhere")
+            page.wait_for_selector("p.stale", timeout=15_000)
+            assert "changed elsewhere while you were editing" in page.inner_text("p.stale")
+            assert page.input_value("textarea[name=note]") == "Half-written note"  # kept
+
+            page.click("button[data-action='approve']")
+            page.wait_for_timeout(POLL_MS * 2)
+            assert dialogs and "Your edits are not saved" in dialogs[0]
+            assert shown(run)["state"] == "awaiting approval"  # declined: not approved
+            assert page.input_value("textarea[name=note]") == "Half-written note"
+
+            page.click("button[name=save]")  # saving keeps the typing (and the page reloads)
+            page.wait_for_selector("p.notice:not(.stale)", timeout=15_000)
+            assert shown(run)["note"] == "Half-written note"
+    finally:
+        page.close()

@@ -87,8 +87,16 @@ def test_the_page_shows_state_inbox_line_and_both_frames(
     frames = re.findall(r'<iframe class="email"[^>]*data-view="(\w+)"', page.text)
     assert frames == ["desktop", "mobile"]
     assert '<button type="submit" data-action="approve">Approve</button>' in page.text
+    assert "<details><summary>Stories: pin or drop</summary>" in page.text  # folded: no edits
     index = client.get("/")
     assert re.search(r'2026-11-27 \(today\)</a> <span class="state awaiting"', index.text)
+    # A subscriber without a name or language is their address once ("a <a> " before).
+    found = client.get(PAGE, params={"find": "amina"}).text
+    assert re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', found) == ["amina@example.com"]
+    # Every page names its icon: else each visit's /favicon.ico is a 404 in the console.
+    missing = client.get("/u/not-a-token")  # the subscriber pages' layout
+    for shown_page in (page.text, index.text, missing.text):
+        assert '<link rel="icon" href="data:,">' in shown_page
 
 
 def test_forms_need_this_pages_token_and_the_same_origin(
@@ -140,8 +148,11 @@ def test_edit_and_approve_from_the_page(desk: tuple[httpx.Client, Cli]) -> None:
     assert data["lead"] == BASE + "but" and data["drops"] == [BASE + "crue"]
     assert data["note"] == "A **short** note\non two lines" and data["subject"] == "The goal"
     assert '<span class="subject">The goal</span>' in page.text
+    assert "The goal · 1 article in 1 section · en" in page.text  # not "1 articles"
     assert f'<option value="{BASE}but" selected>Goal story</option>' in page.text
     assert f'name="drop" value="{BASE}crue" checked' in page.text
+    # What the editor did is in view: the pin/drop table opens, with its count.
+    assert "<details open><summary>Stories: pin or drop (1 dropped)</summary>" in page.text
 
     bad = client.post(f"{PAGE}/edit", data={"token": token, "lead": BASE + "elsewhere"})
     notice = client.get(bad.headers["location"]).text
@@ -155,6 +166,7 @@ def test_edit_and_approve_from_the_page(desk: tuple[httpx.Client, Cli]) -> None:
     )
     page = client.get(approved.headers["location"])
     assert "approved by amina" in page.text and 'data-state="approved"' in page.text
+    assert "past its due moment" not in page.text  # approved in time: nothing to add
     assert shown(run)["approval"]["approved_by"] == "amina"  # type: ignore[index]
     assert 'data-action="revoke">Withdraw approval</button>' in page.text
 
@@ -180,9 +192,15 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
         with serving(app, port) as origin:
             return httpx.get(origin + PAGE).text
 
+    run.env["DIGEST_PROOF_HOURS"] = "0"
+    run("schedule", "--run-due")  # the round at the due moment holds it and logs it
     missed = page_at(1)
     assert 'data-state="missed approval"' in missed
+    assert "held at its due moment, logged at 2026-11-27 07:00 UTC" in missed
     run("editions", "approve", "daily", "2026-11-27", "--by", "amina")
+    late = page_at(1)
+    assert 'data-state="approved"' in late and "past its due moment: the next round of" in late
+    assert "<code>digest send --list daily --date 2026-11-27</code> does" in late
     with FaultServer() as server:
         server.handler.rcpt["b@example.com"] = always("451 4.3.0 try later")
         run.env["DIGEST_SMTP_URL"] = server.url
@@ -193,7 +211,7 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
     counts = dict(re.findall(r'<b data-count="(\w+)">(\d+)</b>', sending))
     assert counts == {"sent": "2", "deferred": "1", "bounced": "0", "failed": "0"}
     assert '<progress max="3" value="2"' in sending and "66%" in sending
-    assert "it can no longer be edited or approved" in sending
+    assert "This edition began going out: it can no longer be edited or approved" in sending
 
     with CaptureServer(tmp_path / "cap") as capture:
         run.env["DIGEST_SMTP_URL"] = capture.url
@@ -202,3 +220,4 @@ def test_missed_sending_and_sent_with_the_ledgers_counts(run: Cli, tmp_path: Pat
         assert [m["To"] for m in received_messages(capture)] == ["b@example.com"]
     sent = page_at(2)
     assert 'data-state="sent"' in sent and '<b data-count="sent">3</b>' in sent
+    assert "This edition went out: it can no longer be edited or approved" in sent

@@ -7,7 +7,8 @@ is of a version: an edit after it withdraws it (`store.save_edition_edits`), and
 so. Articles that arrive in the edition's window after approval (a feed fetched right
 before the send) still join it: approval covers the editor's shaping, not the clock.
 
-An unapproved edition at its due moment is held: logged as a warning on every round
+An unapproved edition at its due moment is held: logged as a warning once (the first
+round that holds it records so in `edition_missed_approvals`; later rounds stay quiet)
 and shown as "missed approval" in the preview. It stays approvable; once approved, the
 next round of the scheduler or `--run-due` within the catch-up window sends it, and
 after that window `digest send --list SLUG --date DATE` does.
@@ -39,6 +40,18 @@ class EditionState:
     due_at: datetime
     approval: Approval | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    missed_logged_at: datetime | None = None  # when a round held it and said so in the log
+    overdue: bool = False  # approved (or not) after its due moment, not begun: a late one
+
+    def late_hint(self, news_list: NewsList, day: date) -> str:
+        """What sends an approved edition whose due moment has passed, or ''."""
+        if self.state != "approved" or not self.overdue:
+            return ""
+        return (
+            "past its due moment: the next round of `digest schedule` sends it within its"
+            " catch-up window (--catch-up, 6 h by default); later, `digest send --list"
+            f" {news_list.slug} --date {day.isoformat()}` does"
+        )
 
     @property
     def total(self) -> int:
@@ -81,8 +94,11 @@ def edition_state(
     if news_list.approval != "required":
         return EditionState("draft", due, approval)
     if approval is not None:
-        return EditionState("approved", due, approval)
-    return EditionState("missed approval" if now >= due else "awaiting approval", due)
+        return EditionState("approved", due, approval, overdue=now >= due)
+    if now < due:
+        return EditionState("awaiting approval", due)
+    logged = store.missed_approval_logged(news_list, day)
+    return EditionState("missed approval", due, missed_logged_at=logged)
 
 
 def held_for_approval(store: Store, news_list: NewsList, day: date) -> bool:

@@ -117,8 +117,10 @@ class DeliveryRun:
         include: Callable[[Delivery], bool] | None = None,
         stop: Callable[[], bool] | None = None,
         envelope_from: Callable[[Delivery], str] | None = None,
+        wire: bool = False,
     ) -> None:
         self.store = store
+        self.wire = wire  # build returns message.build_wire's form
         self.envelope_from = envelope_from or (lambda delivery: from_addr)
         self.include = include
         self.stop = stop or (lambda: False)
@@ -138,6 +140,7 @@ class DeliveryRun:
         self.finished = 0
         self.total = 0
         self._read_at = -1  # data_version when the current batch was read
+        self._nudge: Callable[[], None] = lambda: None  # after each commit (checkpoints)
 
     def run(self) -> Tally:
         started = self.now()
@@ -148,7 +151,8 @@ class DeliveryRun:
         self.progress(0, self.total, "")
         limiter = self._limiter(started)
         wait_until = self.clock.monotonic() + self.policy.window
-        with SenderPool(self.smtp) as pool:
+        with SenderPool(self.smtp) as pool, self.store.checkpoints_aside() as aside:
+            self._nudge = aside.nudge
             due = started  # queued rows, and deferred ones whose retry time has come
             while True:
                 self._pass(pool, limiter, due)
@@ -227,14 +231,36 @@ class DeliveryRun:
             self._read_at = self.store.changed_elsewhere()
             if not batch:
                 return
-            for delivery in batch:
+            for i, delivery in enumerate(batch):
                 after = delivery.id
                 if self.tally.stopped or self._stopping():
                     return
                 if self.include is None or self.include(delivery):
-                    self._dispatch(pool, limiter, delivery)
+                    following = batch[i + 1] if i + 1 < len(batch) else None
+                    self._dispatch(pool, limiter, delivery, self._then(following))
 
-    def _dispatch(self, pool: SenderPool, limiter: RateLimiter, delivery: Delivery) -> None:
+    def _then(self, following: Delivery | None) -> tuple[str, str] | None:
+        """The envelope of the message likely to go next, to pipeline after this one's
+        final dot: only when nothing paces the send (an open DATA must not wait at
+        the server) and the batch says the next subscriber may get mail. A guess that
+        turns out wrong costs a reconnect, never a message."""
+        if (
+            following is None
+            or following.suppressed != ""
+            or self.smtp.rate
+            or self.smtp.max_per_hour
+            or (self.include is not None and not self.include(following))
+        ):
+            return None
+        return self.envelope_from(following), _envelope_to(following.subscriber.email)
+
+    def _dispatch(
+        self,
+        pool: SenderPool,
+        limiter: RateLimiter,
+        delivery: Delivery,
+        then: tuple[str, str] | None = None,
+    ) -> None:
         subscriber = delivery.subscriber
         assert subscriber.id is not None
         # Checked right before the message: an unsubscribe during a long send counts.
@@ -281,8 +307,16 @@ class DeliveryRun:
             if self.tally.stopped:
                 return
             self.store.mark_sending(delivery.id, now=self.now())
+        self._nudge()
         pool.submit(
-            Job(delivery, self.envelope_from(delivery), _envelope_to(subscriber.email), data)
+            Job(
+                delivery,
+                self.envelope_from(delivery),
+                _envelope_to(subscriber.email),
+                data,
+                wire=self.wire,
+                then=then,
+            )
         )
         self.inflight += 1
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from digest import approval, pipeline, timetable
+from digest import approval, issue, pipeline, timetable
 from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import DigestError
@@ -68,10 +68,10 @@ def run_slot(
         )
         return Run(slot, error=exc.message)
     log.info(
-        "%s: %d articles, %d recipients; sent %d, already sent %d, skipped %d, failed %d; %.1f s%s",
+        "%s: %s, %s; sent %d, already sent %d, skipped %d, failed %d; %.1f s%s",
         slot.label,
-        report.articles,
-        report.recipients,
+        issue.counted(report.articles, "article"),
+        issue.counted(report.recipients, "recipient"),
         report.sent,
         report.already_sent,
         report.skipped,
@@ -236,6 +236,12 @@ def _run_pending(
             log.debug("%s: nothing pending (no articles, or everyone has it)", slot.label)
             continue
         if approval.held_for_approval(store, slot.news_list, slot.day):
+            runs.append(Run(slot, held="missed approval"))
+            if not store.note_missed_approval(
+                slot.news_list, slot.day, due_at=slot.due_at, now=now
+            ):
+                log.debug("%s: still held for approval (logged before)", slot.label)
+                continue
             log.warning(
                 "%s: missed approval: due %s, not sent; `digest editions approve %s %s`"
                 " lets the next round send it",
@@ -244,7 +250,6 @@ def _run_pending(
                 slot.news_list.slug,
                 slot.day.isoformat(),
             )
-            runs.append(Run(slot, held="missed approval"))
             continue
         runs.append(run_slot(store, settings, slot, clock=clock, stop=stop))
     return runs

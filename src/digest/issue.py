@@ -41,6 +41,12 @@ def format_days(days: Iterable[int]) -> str:
     return ",".join(DAY_NAMES[d] for d in sorted(set(days)))
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 article', '2 articles': a count and an English noun that takes an s, for the
+    summaries the CLI, the log and the preview print."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def sends_on(news_list: NewsList, day: date) -> bool:
     """Whether the list has an edition dated `day` (its weekday is one of the list's)."""
     return day.weekday() in news_list.days

@@ -55,6 +55,9 @@ class CompiledEdition:
     html_qp: tuple[str, ...] = ()
     text_qp: tuple[str, ...] = ()
     subject_header: str = ""  # the encoded, folded Subject value (the same for everyone)
+    # The literal items once more, encoded, as bytes and dot-stuffed (see build_wire).
+    html_wire: tuple[bytes, ...] = ()
+    text_wire: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +89,27 @@ class DkimKey:
 def compile_edition(rendered: RenderedEdition) -> CompiledEdition:
     html_parts = _split(rendered.html, "issue.html")
     text_parts = _split(rendered.text, "issue.txt")
+    html_qp = _encode_literals(html_parts)
+    text_qp = _encode_literals(text_parts)
     return CompiledEdition(
         subject=rendered.subject,
         html_parts=html_parts,
         text_parts=text_parts,
-        html_qp=_encode_literals(html_parts),
-        text_qp=_encode_literals(text_parts),
+        html_qp=html_qp,
+        text_qp=text_qp,
         subject_header=encode_header(rendered.subject),
+        html_wire=tuple(stuff(p.encode("ascii")) for p in html_qp[::2]),
+        text_wire=tuple(stuff(p.encode("ascii")) for p in text_qp[::2]),
     )
+
+
+def stuff(data: bytes) -> bytes:
+    """SMTP dot-stuffing (RFC 5321 §4.5.2) of bytes that start at the start of a line:
+    a line that starts with "." gets one more. Pieces that each start at a line start
+    (the quoted-printable pieces here do) can be stuffed apart and joined."""
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\r\n.", b"\r\n..") if b"\r\n." in data else data
 
 
 def _split(body: str, label: str) -> tuple[str, ...]:
@@ -274,6 +290,48 @@ def unsubscribe_mailto(address: str, token: str) -> str:
 
 
 def build_message(compiled: CompiledEdition, env: Envelope, dkim: DkimKey | None = None) -> bytes:
+    head, text_values, html_values, mid, tail = _frame(compiled, env)
+    text_qp = compiled.text_qp or _encode_literals(compiled.text_parts)
+    html_qp = compiled.html_qp or _encode_literals(compiled.html_parts)
+    text_body = _join_qp(text_qp, text_values)
+    html_body = _join_qp(html_qp, html_values)
+    # Bodies are pure ASCII (quoted-printable); only an SMTPUTF8 local part is not.
+    data = (head + text_body + mid + html_body + tail).encode("utf-8")
+    if dkim is not None:
+        data = sign_message(data, dkim)
+    return data
+
+
+def build_wire(compiled: CompiledEdition, env: Envelope, dkim: DkimKey | None = None) -> bytes:
+    """The message as it goes after DATA: `build_message`'s bytes, dot-stuffed and
+    ending in CRLF.CRLF. The edition's literal pieces were stuffed once, in
+    `compile_edition`; per message only the headers and the placeholder values are,
+    which spares a scan and two copies of the whole message (77 KB) per subscriber."""
+    if dkim is not None or not compiled.html_wire:
+        return stuff(build_message(compiled, env, dkim)) + b".\r\n"
+    head, text_values, html_values, mid, tail = _frame(compiled, env)
+    out = [stuff(head.encode("utf-8"))]
+    _join_wire(out, compiled.text_wire, compiled.text_parts, text_values)
+    out.append(stuff(mid.encode("utf-8")))
+    _join_wire(out, compiled.html_wire, compiled.html_parts, html_values)
+    out.append(stuff(tail.encode("utf-8")) + b".\r\n")
+    return b"".join(out)
+
+
+def _join_wire(
+    out: list[bytes], literals: tuple[bytes, ...], parts: tuple[str, ...], values: dict[str, str]
+) -> None:
+    out.append(literals[0])
+    for name, literal in zip(parts[1::2], literals[1:], strict=True):
+        out.append(stuff(_qp_piece(values[name]).encode("ascii")))
+        out.append(literal)
+
+
+def _frame(
+    compiled: CompiledEdition, env: Envelope
+) -> tuple[str, dict[str, str], dict[str, str], str, str]:
+    """What surrounds the two bodies, and the placeholder values for each:
+    (headers up to the text body, text values, HTML values, between the bodies, end)."""
     raw = {
         "name": env.to_name,
         "email": env.to_addr,
@@ -281,10 +339,6 @@ def build_message(compiled: CompiledEdition, env: Envelope, dkim: DkimKey | None
         "preferences_url": env.preferences_url,
     }
     escaped = {k: html.escape(v) for k, v in raw.items()}
-    text_qp = compiled.text_qp or _encode_literals(compiled.text_parts)
-    html_qp = compiled.html_qp or _encode_literals(compiled.html_parts)
-    text_body = _join_qp(text_qp, raw)
-    html_body = _join_qp(html_qp, escaped)
     boundary = "=_digest_" + env.message_id.strip("<>").split("@")[0].replace(".", "_")
     headers = [
         "Date: " + format_datetime(env.date),
@@ -302,27 +356,29 @@ def build_message(compiled: CompiledEdition, env: Envelope, dkim: DkimKey | None
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"',
     ]
-    parts = [
-        CRLF.join(headers),
-        "",
-        f"--{boundary}",
-        "Content-Type: text/plain; charset=utf-8",
-        "Content-Transfer-Encoding: quoted-printable",
-        "",
-        text_body,
-        f"--{boundary}",
-        "Content-Type: text/html; charset=utf-8",
-        "Content-Transfer-Encoding: quoted-printable",
-        "",
-        html_body,
-        f"--{boundary}--",
-        "",
-    ]
-    # Bodies are pure ASCII (quoted-printable); only an SMTPUTF8 local part is not.
-    data = CRLF.join(parts).encode("utf-8")
-    if dkim is not None:
-        data = sign_message(data, dkim)
-    return data
+    head = CRLF.join(
+        [
+            CRLF.join(headers),
+            "",
+            f"--{boundary}",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            "",
+        ]
+    )
+    mid = CRLF.join(
+        [
+            "",
+            f"--{boundary}",
+            "Content-Type: text/html; charset=utf-8",
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            "",
+        ]
+    )
+    tail = CRLF + f"--{boundary}--" + CRLF
+    return head, raw, escaped, mid, tail
 
 
 def sign_message(data: bytes, key: DkimKey) -> bytes:

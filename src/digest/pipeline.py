@@ -463,7 +463,7 @@ def _send_to_ledger(
             now=clock.now(),
             message_id=delivery.message_id,
         )
-        return message.build_message(compiled, env, dkim)
+        return message.build_wire(compiled, env, dkim)
 
     run_started = clock.monotonic()
     tally = DeliveryRun(
@@ -481,6 +481,7 @@ def _send_to_ledger(
         include=include,
         stop=stop,
         envelope_from=_verp(settings, secret),
+        wire=True,
     ).run()
     sending_time = max(clock.monotonic() - run_started, 1e-9)
     counts = store.delivery_counts(edition_id, include)
@@ -558,6 +559,9 @@ class PruneReport:
     pending: int  # old editions left alone: rows still queued or deferred
     events: int = 0  # events out delivered before the same day, dropped from the outbox
     edits: int = 0  # editors' edits of old editions that never went out, forgotten
+    approvals: int = 0  # approvals of old editions that never went out, forgotten
+    proofs: int = 0  # proofs mailed to editors for old editions, forgotten
+    missed: int = 0  # missed-approval notes of old editions that never went out
 
 
 def prune_ledger(
@@ -570,10 +574,11 @@ def prune_ledger(
     subscriber's status (bounced, complained, unsubscribed) and the suppression list,
     which is what stops mail; the whole ledger of the last `keep_days` days, which is
     what dedup, retries, catch-up runs and the hourly limit read; the editors' edits of
-    every edition that went out (the archive shows them). Gone: who got which old
-    edition, its Message-ID and the server's reply, the edits of old editions that
-    never went out, and the events out delivered more than `keep_days` ago (failed
-    and pending ones stay).
+    every edition that went out (the archive shows them) and their approvals (who let
+    them go). Gone: who got which old edition, its Message-ID and the server's reply,
+    the edits, approvals and missed-approval notes of old editions that never went out,
+    the proofs of every old edition, and the events out delivered more than `keep_days`
+    ago (failed and pending ones stay).
     """
     keep = settings.ledger_keep_days if keep_days is None else keep_days
     if keep < MIN_KEEP_DAYS:
@@ -584,9 +589,18 @@ def prune_ledger(
     before = now.date() - timedelta(days=keep)
     editions, rows, pending = store.prune_ledger(before=before, now=now)
     edits = store.prune_edition_edits(before=before)
+    approvals, proofs, missed = store.prune_edition_approvals(before=before)
     events = store.prune_webhook_events(before=now - timedelta(days=keep))
     return PruneReport(
-        before=before, editions=editions, rows=rows, pending=pending, edits=edits, events=events
+        before=before,
+        editions=editions,
+        rows=rows,
+        pending=pending,
+        edits=edits,
+        events=events,
+        approvals=approvals,
+        proofs=proofs,
+        missed=missed,
     )
 
 

@@ -23,6 +23,11 @@ class Job:
     from_addr: str
     to_addr: str
     data: bytes
+    wire: bool = False  # data is dot-stuffed and terminated (message.build_wire)
+    # The envelope (from, to) of the message likely to follow on this connection, sent
+    # after this one's final dot (see SmtpSender.deliver). One connection only: with
+    # threads the next message goes to whichever connection is free.
+    then: tuple[str, str] | None = None
 
 
 class SenderPool(AbstractContextManager["SenderPool"]):
@@ -77,10 +82,10 @@ class SenderPool(AbstractContextManager["SenderPool"]):
                 return
             self._results.put((index, job, self._deliver(sender, job)))
 
-    @staticmethod
-    def _deliver(sender: SmtpSender, job: Job) -> Outcome:
+    def _deliver(self, sender: SmtpSender, job: Job) -> Outcome:
+        then = job.then if not self._threads else None
         try:
-            return sender.deliver(job.from_addr, job.to_addr, job.data)
+            return sender.deliver(job.from_addr, job.to_addr, job.data, wire=job.wire, then=then)
         except Exception as exc:  # a bug must not leave the job unanswered
             sender.close(polite=False)
             return Outcome(Kind.RETRY, 0, f"internal error: {exc!r}")

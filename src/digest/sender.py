@@ -222,6 +222,8 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
         self._pipelining = False
+        # The envelope (from, to) sent after the last final dot, its replies unread.
+        self._ahead: tuple[str, str] | None = None
 
     def __enter__(self) -> SmtpSender:
         self.connect()
@@ -262,8 +264,31 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
             raise _connect_error(s, smtp, step, exc) from None
         self._smtp = smtp
 
-    def deliver(self, from_addr: str, to_addr: str, data: bytes) -> Outcome:
-        """Send one message; the Outcome says what happened. Never raises for a reply."""
+    def deliver(
+        self,
+        from_addr: str,
+        to_addr: str,
+        data: bytes,
+        *,
+        wire: bool = False,
+        then: tuple[str, str] | None = None,
+    ) -> Outcome:
+        """Send one message; the Outcome says what happened. Never raises for a reply.
+
+        `wire=True`: `data` is already dot-stuffed and ends with the final CRLF.CRLF
+        (message.build_wire does that once per edition, not once per message).
+        `then=(from, to)`: the next message's envelope, which, when the server offers
+        PIPELINING, goes out in the same write as this message's final dot (RFC 2920
+        §3.1 lets message content start a group and DATA end it), so the next message
+        costs one round trip instead of two. Its replies are read by the next
+        `deliver`, and count for that message alone; a `deliver` for any other
+        envelope first drops the connection, which abandons that transaction without
+        a message (the server was waiting for a body).
+        """
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead != (from_addr, to_addr):
+            self.close(polite=False)
+            ahead = None
         if self._smtp is None:
             try:
                 self.connect()
@@ -277,23 +302,40 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
             return Outcome(
                 Kind.FAILED, 0, f"refusing an address with <, > or a line break: {to_addr!r}"
             )
+        if then is not None and (not self._pipelining or _UNSAFE.intersection(then[0] + then[1])):
+            then = None
         stage = "mail"
         clean = True
         try:
             try:
-                stage, code, reply, clean = self._envelope(smtp, from_addr, to_addr)
+                if ahead is None:
+                    commands = _commands(from_addr, to_addr)
+                    if self._pipelining:
+                        _write(smtp, [b"".join(line for _, line, _ in commands)])
+                    stage, code, reply, clean = self._replies(smtp, commands)
+                else:
+                    stage, code, reply, clean = self._replies(smtp, _commands(*ahead))
             except _LostAt as lost:
                 stage = lost.stage
                 raise lost.cause from None
             if code == 354:
-                payload = data
-                if b"\r\n." in payload:
-                    payload = payload.replace(b"\r\n.", b"\r\n..")
-                if payload.startswith(b"."):
-                    payload = b"." + payload
-                if not payload.endswith(b"\r\n"):
-                    payload += b"\r\n"
-                smtp.send(payload + b".\r\n")
+                if wire:
+                    parts = [data]
+                else:
+                    payload = data
+                    if b"\r\n." in payload:
+                        payload = payload.replace(b"\r\n.", b"\r\n..")
+                    if payload.startswith(b"."):
+                        payload = b"." + payload
+                    if not payload.endswith(b"\r\n"):
+                        payload += b"\r\n"
+                    parts = [payload, b".\r\n"]
+                if then is not None:
+                    parts.append(b"".join(line for _, line, _ in _commands(*then)))
+                # With the next envelope after it, a failed write may have carried the
+                # final dot: the server may have the message.
+                stage = "body" if then is not None else "data"
+                _write(smtp, parts)
                 stage = "dot"
                 assert smtp.sock is not None
                 smtp.sock.settimeout(self.settings.data_timeout)
@@ -302,39 +344,40 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
                 finally:
                     if smtp.sock is not None:
                         smtp.sock.settimeout(self.settings.timeout)
+                if then is not None:
+                    self._ahead = then
         except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
             self.close(polite=False)
             timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
             what = "timed out" if timed_out else "was lost"
             if stage == "dot":
                 return Outcome(Kind.MAYBE, 0, f"connection {what} after the final dot: {exc}")
+            if stage == "body":  # part of it may have gone: the server may count it
+                return Outcome(Kind.MAYBE, 0, f"connection {what} sending the message: {exc}")
             return Outcome(Kind.RETRY, 0, f"connection {what} {_LOST_AT[stage]}: {exc}")
         text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
         text = " ".join(text.split())
         kind = classify(code, text, stage="data" if stage == "dot" else stage)
         if kind is Kind.RECONNECT or not clean:
             self.close(polite=False)
-        elif kind is not Kind.SENT:
+        elif kind is not Kind.SENT and stage != "dot":
+            # After the final dot's reply the transaction is over, whatever it said (RFC
+            # 5321 §4.1.1.4); an RSET there would land in the next, pipelined one.
             self._reset()
         return Outcome(kind, code, text)
 
-    def _envelope(
-        self, smtp: smtplib.SMTP, from_addr: str, to_addr: str
+    def _replies(
+        self, smtp: smtplib.SMTP, commands: tuple[tuple[str, bytes, tuple[int, ...]], ...]
     ) -> tuple[str, int, bytes, bool]:
         """MAIL, RCPT and DATA: (stage, code, reply, clean), code 354 meaning go ahead.
 
         The commands are written by hand: smtplib's mail()/rcpt() re-parse each address
         with email.utils (about 0.1 ms apiece); ours were validated on the way in. With
-        PIPELINING (RFC 2920) the three go out in one write and the replies are read in
-        order, saving two round trips per message. `clean` is False when the session is
-        in an unknown state after a failure and must be closed rather than RSET.
+        PIPELINING (RFC 2920) the three went out in one write (by the caller, perhaps
+        after the last message's final dot) and the replies are read here in order.
+        Without it each command is sent and answered in turn. `clean` is False when the
+        session is in an unknown state after a failure and must be closed, not RSET.
         """
-        utf8 = " SMTPUTF8" if not (to_addr.isascii() and from_addr.isascii()) else ""
-        commands = (
-            ("mail", f"MAIL FROM:<{from_addr}>{utf8}\r\n".encode(), (250,)),
-            ("rcpt", f"RCPT TO:<{to_addr}>\r\n".encode(), (250, 251)),
-            ("data", b"DATA\r\n", (354,)),
-        )
         if not self._pipelining:
             code, reply = 0, b""
             for stage, line, ok in commands:
@@ -346,10 +389,6 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
                 if code not in ok:
                     return stage, code, reply, True
             return "data", code, reply, True
-        try:
-            smtp.send(b"".join(line for _, line, _ in commands))
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise _LostAt("mail", exc) from None
         replies: list[tuple[int, bytes]] = []
         failed: tuple[str, int, bytes] | None = None
         for stage, _, ok in commands:
@@ -389,6 +428,11 @@ class SmtpSender(AbstractContextManager["SmtpSender"]):
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return
+        if self._ahead is not None:
+            # The server may be waiting for a body after DATA: a QUIT would become
+            # message text. Dropping the connection abandons that transaction.
+            self._ahead = None
+            polite = False
         if polite:
             try:
                 smtp.quit()
@@ -524,6 +568,39 @@ def authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def _commands(from_addr: str, to_addr: str) -> tuple[tuple[str, bytes, tuple[int, ...]], ...]:
+    """The envelope's commands: (stage, line, the reply codes that mean go on)."""
+    utf8 = " SMTPUTF8" if not (to_addr.isascii() and from_addr.isascii()) else ""
+    return (
+        ("mail", f"MAIL FROM:<{from_addr}>{utf8}\r\n".encode(), (250,)),
+        ("rcpt", f"RCPT TO:<{to_addr}>\r\n".encode(), (250, 251)),
+        ("data", b"DATA\r\n", (354,)),
+    )
+
+
+def _write(smtp: smtplib.SMTP, parts: list[bytes]) -> None:
+    """Write `parts` as one stream, without joining them into a copy where the socket
+    can gather them (sendmsg; TLS sockets cannot, so those get one joined write)."""
+    sock = smtp.sock
+    if sock is None:
+        raise smtplib.SMTPServerDisconnected("please run connect() first")
+    try:
+        if isinstance(sock, ssl.SSLSocket) or len(parts) == 1:
+            sock.sendall(parts[0] if len(parts) == 1 else b"".join(parts))
+            return
+        views = [memoryview(p) for p in parts if p]
+        while views:
+            sent = sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                views.pop(0)
+            if sent:
+                views[0] = views[0][sent:]
+    except OSError:
+        smtp.close()
+        raise
 
 
 class _LostAt(Exception):

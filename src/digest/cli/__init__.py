@@ -9,6 +9,7 @@ from digest.cli import (  # noqa: F401
     editions,
     edits,
     feeds,
+    list_settings,
     lists,
     schedule,
     secret,

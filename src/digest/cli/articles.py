@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
+from digest import issue
 from digest.cli.base import (
     cli,
     clock_of,
@@ -212,7 +213,7 @@ def articles_list(
             str(a.id), a.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), a.section, a.title
         )
     out.print(table)
-    err.print(f"{len(rows)} articles")
+    err.print(issue.counted(len(rows), "article"))
 
 
 @articles_group.command("show")

@@ -113,8 +113,16 @@ def editions_show(ctx: click.Context, slug: str, day: str, as_json: bool) -> Non
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    for key in ("edition", "state", "subject", "note", "lead", "updated_at"):
+    for key in ("edition", "state", "due_at", "subject", "note", "lead", "updated_at"):
         out.print(f"[bold]{key}:[/] {escape(str(data[key] or '—'))}", markup=True)
+    if data["missed_logged_at"]:
+        out.print(
+            "[bold]missed:[/] "
+            + escape(
+                f"due {data['due_at']}, held unapproved (logged at {data['missed_logged_at']})"
+            ),
+            markup=True,
+        )
     if data["approval"]:
         approved = data["approval"]
         out.print(
@@ -173,7 +181,8 @@ def editions_approve(
             else f"{data['edition']} was not approved; nothing changed"
         )
     else:
-        err.print(f"approved {data['edition']} by {who}; it is now {data['state']}")
+        late = f"; {data['late']}" if data["late"] else ""
+        err.print(f"approved {data['edition']} by {who}; it is now {data['state']}{late}")
 
 
 def _show(store: Store, slug: str, day_text: str, *, now: datetime) -> dict[str, Any]:
@@ -196,6 +205,10 @@ def _show(store: Store, slug: str, day_text: str, *, now: datetime) -> dict[str,
             else None
         ),
         "due_at": state.due_at.isoformat(),
+        "missed_logged_at": (
+            state.missed_logged_at.isoformat() if state.missed_logged_at else None
+        ),
+        "late": state.late_hint(news_list, day),
         "counts": state.counts,
         "subject": edits.subject,
         "note": edits.note,

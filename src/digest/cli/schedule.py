@@ -9,6 +9,7 @@ from datetime import timedelta
 import click
 
 from digest.cli.base import cli, clock_of, err, handle_errors, now_option, settings_of
+from digest.clock import Clock
 from digest.errors import InputError
 from digest.timetable import DEFAULT_CATCH_UP
 from digest.timetable import parse_duration as _parse
@@ -23,13 +24,23 @@ def parse_duration(value: str, option: str) -> timedelta:
         ) from None
 
 
-def _setup_logging(verbose: bool) -> None:
+class _ClockFormatter(logging.Formatter):
+    """Log times from the one clock, so that `--now` lines read the moment acted at
+    (not the wall clock's day, which contradicted every due time on the line)."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+        self.clock = clock
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return self.clock.now().strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _setup_logging(verbose: bool, clock: Clock) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ClockFormatter(clock))
     logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-        force=True,
+        handlers=[handler], level=logging.DEBUG if verbose else logging.INFO, force=True
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -78,7 +89,7 @@ def schedule(
     settings = settings_of(ctx)
     pipeline.require_base_url(settings)  # before anything is due: it sends real mail
     window = parse_duration(catch_up, "--catch-up")
-    _setup_logging(verbose)
+    _setup_logging(verbose, clock_of(ctx))
     if "clock" in ctx.ensure_object(dict) and not run_due:
         raise click.UsageError("--now needs --run-due")
     if run_due:

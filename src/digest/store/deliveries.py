@@ -21,6 +21,14 @@ _DELIVERY_SELECT = (
 )
 
 
+# An edition went out: a ledger row says sent, or (pruned) its counts do.
+_WENT_OUT = (
+    "(EXISTS (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
+    " OR EXISTS (SELECT 1 FROM edition_counts c WHERE c.edition_id = e.id"
+    " AND c.status = 'sent' AND c.count > 0))"
+)
+
+
 class DeliveriesMixin(BouncesMixin):
     def ensure_edition(
         self,
@@ -53,14 +61,24 @@ class DeliveriesMixin(BouncesMixin):
         return [
             date.fromisoformat(row["date"])
             for row in self._rows(
-                "SELECT e.date FROM editions e WHERE e.list_id = ? AND (EXISTS"
-                " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
-                " OR EXISTS (SELECT 1 FROM edition_counts c WHERE c.edition_id = e.id"
-                " AND c.status = 'sent' AND c.count > 0))"
+                f"SELECT e.date FROM editions e WHERE e.list_id = ? AND {_WENT_OUT}"
                 " ORDER BY e.date DESC LIMIT ?",
                 [news_list.id, limit],
             )
         ]
+
+    def edition_went_out(self, news_list: NewsList, day: date) -> bool:
+        """Whether `edition_dates` would list `day`, asked of that one edition: the
+        archive's edition page checked it against all of them (366 probes of the
+        ledger after a year)."""
+        return (
+            self._one(
+                f"SELECT 1 AS found FROM editions e WHERE e.list_id = ? AND e.date = ?"
+                f" AND {_WENT_OUT}",
+                [news_list.id, day.isoformat()],
+            )
+            is not None
+        )
 
     def edition_pruned(self, news_list: NewsList, day: date) -> str | None:
         """When the edition's ledger rows were folded into counts (None: they were not)."""

@@ -170,6 +170,27 @@ class ListsMixin(StoreBase):
             )
         return approval
 
+    def note_missed_approval(
+        self, news_list: NewsList, day: date, *, due_at: datetime, now: datetime
+    ) -> bool:
+        """Record that the edition was held, unapproved, at its due moment: True for the
+        first round to do so (it logs the warning), False when it was recorded already."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO edition_missed_approvals (list_id, date, due_at, logged_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (list_id, date) DO NOTHING",
+                [news_list.id, day.isoformat(), to_text(due_at), to_text(now)],
+            )
+        return cursor.rowcount == 1
+
+    def missed_approval_logged(self, news_list: NewsList, day: date) -> datetime | None:
+        """When a round first held the edition for want of approval, or None."""
+        row = self._one(
+            "SELECT logged_at FROM edition_missed_approvals WHERE list_id = ? AND date = ?",
+            [news_list.id, day.isoformat()],
+        )
+        return from_text(row["logged_at"]) if row is not None else None
+
     # -- proofs to editors: one row per (edition, editor) ---------------------------------
 
     def proof_sent(self, news_list: NewsList, day: date, editor: str) -> bool:
@@ -236,6 +257,31 @@ class ListsMixin(StoreBase):
                 [before.isoformat()],
             )
         return max(cursor.rowcount, 0)
+
+    def prune_edition_approvals(self, *, before: date) -> tuple[int, int, int]:
+        """Forget the approval side of editions dated before `before`: approvals and
+        missed-approval notes of those that never went out (no `editions` row), and the
+        proofs of all of them (mails to editors, which nothing reads once the edition's
+        day is past). The approval of an edition that went out stays: it is the record
+        of who let it go. Returns (approvals, proofs, missed notes) forgotten."""
+        unsent = (
+            " AND NOT EXISTS (SELECT 1 FROM editions WHERE editions.list_id = {t}.list_id"
+            " AND editions.date = {t}.date)"
+        )
+        day = [before.isoformat()]
+        with self.transaction():
+            approvals = self.db.execute(
+                "DELETE FROM edition_approvals WHERE date < ?"
+                + unsent.format(t="edition_approvals"),
+                day,
+            ).rowcount
+            missed = self.db.execute(
+                "DELETE FROM edition_missed_approvals WHERE date < ?"
+                + unsent.format(t="edition_missed_approvals"),
+                day,
+            ).rowcount
+            proofs = self.db.execute("DELETE FROM edition_proofs WHERE date < ?", day).rowcount
+        return max(approvals, 0), max(proofs, 0), max(missed, 0)
 
     def get_list_by_id(self, list_id: int) -> NewsList | None:
         row = self._one("SELECT * FROM lists WHERE id = ?", [list_id])

@@ -702,6 +702,95 @@ def _webhook_events(db: Database) -> None:
     )
 
 
+@migrations(name="0021_missed_approvals")
+def _missed_approvals(db: Database) -> None:
+    """An edition of an approval list held at its due moment, unapproved (issue 14): one
+    row, written by the first round that held it, so the warning goes to the log once
+    per edition (not on every cron round of the catch-up window, nor once per zone) and
+    `editions show` and the preview can say when it was logged. `digest prune` forgets
+    it with the edition's other unsent drafts."""
+    db.executescript(
+        """
+        CREATE TABLE edition_missed_approvals (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            logged_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, date)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations(name="0021_list_tallies")
+def _list_tallies(db: Database) -> None:
+    """How many subscriptions each list has, per (subscriber status, subscription
+    status), kept by triggers, so that `subscribers count --list X` reads a handful of
+    rows instead of joining every member (0.48 s at a million).
+
+    A subscriber's deletion is counted before it happens (its subscriptions still
+    exist then); the cascade that follows finds no subscriber and counts nothing.
+    The upserts only add; a pair that falls to 0 keeps its row.
+    """
+    status_of = "coalesce((SELECT status FROM subscribers WHERE id = {sid}), '')"
+
+    def add(list_id: str, sub_status: str, status: str, n: str = "1") -> str:
+        return (
+            "INSERT INTO list_tallies (list_id, subscriber_status, status, n)"
+            f" VALUES ({list_id}, {sub_status}, {status}, {n})"
+            " ON CONFLICT DO UPDATE SET n = n + excluded.n;"
+        )
+
+    def take(list_id: str, sub_status: str, status: str) -> str:
+        return (
+            "UPDATE list_tallies SET n = n - 1 WHERE list_id = "
+            f"{list_id} AND subscriber_status = {sub_status} AND status = {status};"
+        )
+
+    db.executescript(
+        f"""
+        CREATE TABLE list_tallies (
+            list_id INTEGER NOT NULL,
+            subscriber_status TEXT NOT NULL,
+            status TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (list_id, subscriber_status, status)
+        ) WITHOUT ROWID;
+        INSERT INTO list_tallies (list_id, subscriber_status, status, n)
+            SELECT x.list_id, s.status, x.status, count(*) FROM subscriptions x
+            JOIN subscribers s ON s.id = x.subscriber_id GROUP BY 1, 2, 3;
+        CREATE TRIGGER tally_subscription_added AFTER INSERT ON subscriptions BEGIN
+            {add("NEW.list_id", status_of.format(sid="NEW.subscriber_id"), "NEW.status")}
+        END;
+        CREATE TRIGGER tally_subscription_removed AFTER DELETE ON subscriptions BEGIN
+            {take("OLD.list_id", status_of.format(sid="OLD.subscriber_id"), "OLD.status")}
+        END;
+        CREATE TRIGGER tally_subscription_changed
+            AFTER UPDATE OF status, list_id, subscriber_id ON subscriptions
+            WHEN NEW.status IS NOT OLD.status OR NEW.list_id IS NOT OLD.list_id
+                OR NEW.subscriber_id IS NOT OLD.subscriber_id BEGIN
+            {take("OLD.list_id", status_of.format(sid="OLD.subscriber_id"), "OLD.status")}
+            {add("NEW.list_id", status_of.format(sid="NEW.subscriber_id"), "NEW.status")}
+        END;
+        CREATE TRIGGER tally_subscriber_status AFTER UPDATE OF status ON subscribers
+            WHEN NEW.status IS NOT OLD.status BEGIN
+            UPDATE list_tallies SET n = n - 1 WHERE subscriber_status = OLD.status
+                AND (list_id, status) IN
+                    (SELECT list_id, status FROM subscriptions WHERE subscriber_id = OLD.id);
+            INSERT INTO list_tallies (list_id, subscriber_status, status, n)
+                SELECT list_id, NEW.status, status, 1 FROM subscriptions
+                WHERE subscriber_id = NEW.id
+                ON CONFLICT DO UPDATE SET n = n + excluded.n;
+        END;
+        CREATE TRIGGER tally_subscriber_removed BEFORE DELETE ON subscribers BEGIN
+            UPDATE list_tallies SET n = n - 1 WHERE subscriber_status = OLD.status
+                AND (list_id, status) IN
+                    (SELECT list_id, status FROM subscriptions WHERE subscriber_id = OLD.id);
+        END;
+        """
+    )
+
+
 @migrations(name="0022_signup_bounces")
 def _signup_bounces(db: Database) -> None:
     """A sign-up mail's bounce (issue 13): `bounced_at` and the DSN's status on the sign-up

@@ -49,7 +49,7 @@ def state_badge(state: EditionState) -> str:
     )
 
 
-def status_panel(state: EditionState, news_list: NewsList) -> str:
+def status_panel(state: EditionState, news_list: NewsList, day: date) -> str:
     """State, due moment, approval, the ledger's counts and, while sending, progress."""
     parts = [state_badge(state), f"<span>due {state.due_at:%Y-%m-%d %H:%M} UTC</span>"]
     if state.approval is not None:
@@ -57,11 +57,19 @@ def status_panel(state: EditionState, news_list: NewsList) -> str:
             f'<span class="approved-by">approved by {_e(state.approval.approved_by)} at '
             f"{state.approval.approved_at:%Y-%m-%d %H:%M} UTC</span>"
         )
+        if late := state.late_hint(news_list, day):
+            shown = re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(late))  # commands as code
+            parts.append(f'<span class="late">{shown}</span>')
     elif news_list.approval == "required" and state.state in (
         "awaiting approval",
         "missed approval",
     ):
         parts.append("<span>needs approval before it goes out</span>")
+        if state.missed_logged_at is not None:
+            parts.append(
+                '<span class="missed-at">held at its due moment, logged at '
+                f"{state.missed_logged_at:%Y-%m-%d %H:%M} UTC</span>"
+            )
     if state.counts:
         parts.append(
             '<span class="counts">'
@@ -104,8 +112,9 @@ def edit_forms(
     base = f"/preview/{quote(news_list.slug, safe='')}/{day.isoformat()}"
     hidden = f'<input type="hidden" name="token" value="{_e(token)}">'
     if state.state in ("sending", "sent"):
+        went = "went out" if state.state == "sent" else "began going out"
         return (
-            '<section class="desk"><p>This edition began going out: it can no longer be '
+            f'<section class="desk"><p>This edition {went}: it can no longer be '
             "edited or approved.</p></section>"
         )
     rows = []
@@ -128,7 +137,8 @@ def edit_forms(
         f'<label>Lead <select name="lead">{"".join(lead_options)}</select></label> '
         f'<label>Subject <input name="subject" maxlength="200" value="{_e(edits.subject)}" '
         'placeholder="the usual subject"></label>'
-        '<details><summary>Stories: pin or drop</summary><table class="stories">'
+        + _stories_summary(edits)
+        + '<table class="stories">'
         + "".join(rows)
         + "</table></details>"
         f'<label class="note">Note (Markdown) <textarea name="note" rows="2" maxlength="5000">'
@@ -146,6 +156,19 @@ def edit_forms(
             f'<button type="submit" data-action="{action}">{label}</button></form>'
         )
     return f'<section class="desk"><h2>Edit</h2>{edit}{approve}</section>'
+
+
+def _stories_summary(edits: EditionEdits) -> str:
+    """The pin/drop table's heading: folded while nothing is pinned or dropped, open
+    and counted once something is, so the page shows what the editor already did."""
+    done = [
+        f"{len(items)} {word}"
+        for items, word in ((edits.pins, "pinned"), (edits.drops, "dropped"))
+        if items
+    ]
+    if not done:
+        return "<details><summary>Stories: pin or drop</summary>"
+    return f"<details open><summary>Stories: pin or drop ({', '.join(done)})</summary>"
 
 
 def _e(value: object) -> str:

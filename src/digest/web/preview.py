@@ -238,11 +238,12 @@ class _Preview:
         notice = params.get("notice")
         body = (
             f"<h1>{_e(news_list.name)} · {parsed_day.isoformat()}</h1>"
-            f'<p class="sub">{_e(preview.rendered.subject)} · {preview.edition.article_count} '
-            f"articles in {len(preview.edition.sections)} sections · "
+            f'<p class="sub">{_e(preview.rendered.subject)} · '
+            f"{issue.counted(preview.edition.article_count, 'article')} in "
+            f"{issue.counted(len(preview.edition.sections), 'section')} · "
             f"{_e(preview.rendered.locale)}</p>"
             + (f'<p class="notice" role="status">{_e(notice)}</p>' if notice else "")
-            + desk.status_panel(state, news_list)
+            + desk.status_panel(state, news_list, parsed_day)
             + desk.inbox_line(news_list, preview.rendered.subject, preview.html)
             + desk.edit_forms(
                 news_list=news_list,
@@ -402,7 +403,8 @@ class _Preview:
         ]
         for person in people:
             sid = str(person.id)
-            label = f"{person.name or person.email} <{person.email}> {person.locale}"
+            label = f"{person.name} <{person.email}>" if person.name else person.email
+            label += f" ({person.locale})" if person.locale else ""
             selected = " selected" if sid == chosen_as else ""
             options.append(f'<option value="{_e(sid)}"{selected}>{_e(label)}</option>')
         if find and not found:
@@ -447,6 +449,7 @@ class _Preview:
         page = (
             "<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="icon" href="data:,">'  # else the browser's /favicon.ico is a 404
             f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
             f'<body data-version="{version}"><header><a href="/preview/">digest preview</a>'
             f"</header><main>{body}</main><script>{SCRIPT}</script></body></html>"
@@ -582,11 +585,44 @@ SCRIPT = (
     else f.addEventListener('load', () => loaded(f), {once: true});
   });
   if (!frames.length) restore();
+  // Unsaved typing in the edit form is never thrown away: no reload while it is dirty
+  // (a notice says the edition changed elsewhere), and Approve asks first.
+  let dirty = false;
+  const edit = document.querySelector('form.edit');
+  if (edit) {
+    const mark = () => { dirty = true; };
+    edit.addEventListener('input', mark);
+    edit.addEventListener('change', mark);
+    edit.addEventListener('submit', () => { dirty = false; });
+  }
+  const approve = document.querySelector('form.approve');
+  if (approve) approve.addEventListener('submit', (e) => {
+    if (dirty && !confirm('Your edits are not saved. Approve the saved version without them?')) {
+      e.preventDefault();
+    }
+  });
+  const stale = () => {
+    if (document.querySelector('p.stale')) return;
+    const p = document.createElement('p');
+    p.className = 'notice stale';
+    p.setAttribute('role', 'status');
+    p.textContent = 'This edition changed elsewhere while you were editing: save your '
+      + 'edits to keep them, or reload the page to see the change.';
+    edit.before(p);
+  };
+  // Once a form is on its way, the page is leaving: a reload now would cancel that
+  // navigation and land on this page again, without the post's notice (the post's own
+  // database change is what the poll would see).
+  let leaving = false;
+  document.addEventListener('submit', (e) => { if (!e.defaultPrevented) leaving = true; });
   const poll = async () => {
+    if (leaving) return;
     try {
       const r = await fetch('/preview/_version', {cache: 'no-store'});
       const v = (await r.json()).version;
-      if (v !== version) {
+      if (leaving) return;
+      if (v !== version && dirty) stale();
+      else if (v !== version) {
         sessionStorage.setItem(key, JSON.stringify({x: window.scrollX, y: window.scrollY}));
         version = v;
         location.reload();

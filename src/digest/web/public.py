@@ -320,10 +320,13 @@ class PublicPages:
         if key in self._archive:
             self._archive.move_to_end(key)
             return self._archive[key]
-        news_list, dates = self._archive_dates(slug)
-        if day not in dates:
-            raise HTTPException(404)
         with self._store() as store:
+            try:
+                news_list = store.get_list(slug)
+            except NotFoundError:
+                raise HTTPException(404) from None
+            if not store.edition_went_out(news_list, day):
+                raise HTTPException(404)
             edition = pipeline.load_edition(store, news_list, day)
         # The archive's own copy: no subscriber, so no unsubscribe link and no "you receive
         # this at" line; a site's own templates that still write placeholders get blanks.
