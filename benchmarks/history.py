@@ -8,7 +8,7 @@ they alternate between the two databases; medians are printed with the ratio
 year/empty (target <= 1.2x). Afterwards `digest prune` is timed on the year-old one.
 
     python benchmarks/history.py [--subscribers 10000] [--days 365] [--rounds 5]
-        [--keep DIR] [--only NAME,...]
+        [--keep DIR] [--only NAME,...] [--unflagged]
 
 365 x 100k (the issue's size) is 36.5M rows, about 10 GB and many minutes to build:
 pass --subscribers 100000 when the disk and the time are there (`df -h`). The ledger's
@@ -88,8 +88,8 @@ def add_year(db: Path, subscribers: int, days: int) -> None:
             day = DAY - timedelta(days=back)
             stamp = to_text(NOW - timedelta(days=back))
             cursor = conn.execute(
-                "INSERT INTO editions (list_id, date, due_at, subject, article_count, created_at)"
-                " VALUES (1, ?, ?, 'Old news', 30, ?)",
+                "INSERT INTO editions (list_id, date, due_at, subject, article_count,"
+                " created_at, went_out) VALUES (1, ?, ?, 'Old news', 30, ?, 1)",
                 [day.isoformat(), stamp, stamp],
             )
             edition_id = cursor.lastrowid
@@ -195,6 +195,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the databases here, reuse them")
     parser.add_argument("--only", default="", help="case name prefixes, comma-separated")
     parser.add_argument(
+        "--unflagged",
+        action="store_true",
+        help="clear the editions' went_out flags first: the archive as before 0023 read it",
+    )
+    parser.add_argument(
         "--remove-from", type=int, default=1, help="first reader `subscribers remove` takes"
     )
     args = parser.parse_args()
@@ -218,6 +223,9 @@ def main() -> None:
                     sent_ledger(db, slug)  # run-due finds nothing due
             add_year(dbs["year"], n, days)
             ready.touch()
+        for db in dbs.values():  # a send run sets the flag; --unflagged shows the fallback
+            with sqlite3.connect(db) as conn:
+                conn.execute("UPDATE editions SET went_out = ?", [0 if args.unflagged else 1])
         size = dbs["year"].stat().st_size / 2**20
         print(
             f"{n:,} subscribers; a year = {days} editions x {n:,} rows = {days * n:,} ledger rows"

@@ -485,6 +485,8 @@ def _send_to_ledger(
     ).run()
     sending_time = max(clock.monotonic() - run_started, 1e-9)
     counts = store.delivery_counts(edition_id, include)
+    if counts.get("sent"):
+        store.mark_went_out(edition_id)
     remaining = sum(counts.get(s, 0) for s in PENDING_STATES)
     notes = list(tally.notes)
     if tally.expired:

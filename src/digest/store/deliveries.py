@@ -22,8 +22,12 @@ _DELIVERY_SELECT = (
 
 
 # An edition went out: a ledger row says sent, or (pruned) its counts do.
+# Whether edition `e` went out to anyone. The flag is set once per send run
+# (`mark_went_out`), so the archive reads editions alone; the ledger probes remain for
+# an edition whose run ended before it could set the flag (a crash, an older database).
 _WENT_OUT = (
-    "(EXISTS (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
+    "(e.went_out = 1"
+    " OR EXISTS (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
     " OR EXISTS (SELECT 1 FROM edition_counts c WHERE c.edition_id = e.id"
     " AND c.status = 'sent' AND c.count > 0))"
 )
@@ -66,6 +70,14 @@ class DeliveriesMixin(BouncesMixin):
                 [news_list.id, limit],
             )
         ]
+
+    def mark_went_out(self, edition_id: int) -> None:
+        """The edition reached at least one subscriber: one write per send run, not per
+        message, so that listing the archive never probes the ledger."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE editions SET went_out = 1 WHERE id = ? AND went_out = 0", [edition_id]
+            )
 
     def edition_went_out(self, news_list: NewsList, day: date) -> bool:
         """Whether `edition_dates` would list `day`, asked of that one edition: the
