@@ -156,6 +156,9 @@ class _Cache:
         default_factory=lambda: {column: {} for column in _CHECKS}
     )
     shapes: dict[tuple[str, ...], tuple[object, ...]] = field(default_factory=dict)
+    # The consent columns this file has (every row has the same columns): None until the
+    # first row; a file without them skips the consent test for each of its rows.
+    consent: tuple[str, ...] | None = None
 
     def checked(self, column: str, raw: str) -> object:
         """The checked value for a value of `column`; _INVALID if the check refuses it."""
@@ -204,8 +207,11 @@ def _fast_row(row: int, values: dict[str, str], cache: _Cache) -> SubscriberRow 
         return None  # and for bidirectional controls
     if get("paused", "").strip():
         return None
-    if get("consent_source", "").strip() not in ("", "admin") or any(
-        get(c, "") for c in CONSENT_COLUMNS[:-1]
+    if cache.consent is None:
+        cache.consent = tuple(c for c in CONSENT_COLUMNS if c in values)
+    if cache.consent and (
+        get("consent_source", "").strip() not in ("", "admin")
+        or any(get(c, "") for c in CONSENT_COLUMNS[:-1])
     ):
         return None  # a consent record: the full check reads it
     raw = (get("lists", ""), get("sections", ""), get("locale", ""), get("status", ""),
