@@ -271,3 +271,25 @@ def offline_page(browser: object, width: int, *, dark: bool = False) -> object:
 
     page.route("**/*", route)
     return page
+
+
+def dkim_key_file(tmp_path: Path) -> tuple[Path, str]:
+    """A fresh RSA key in a PEM file, and its DKIM TXT record (the test is its DNS)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key_file, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()

@@ -22,7 +22,7 @@ from digest.models import Article, DeliveryReport, NewsList, Subscriber
 from digest.pool import RateLimiter
 from digest.sink import free_port
 from digest.store import Store
-from tests.conftest import DAY, NOW, Cli, ManualClock
+from tests.conftest import DAY, NOW, Cli, ManualClock, dkim_key_file
 from tests.faultsmtp import FaultServer, always, at, fail_times
 
 
@@ -433,25 +433,10 @@ def test_mixed_faults_with_and_without_pipelining(
 def test_settings_bring_dkim_mailto_and_feedback_id_into_every_message(
     store: Store, settings: Settings, server: FaultServer, tmp_path: Path
 ) -> None:
-    import base64
-
     import dkim
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "dkim.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    key_file, txt = dkim_key_file(tmp_path)
+    record = txt.encode()
     make_project(store, 2)
     progress: list[tuple[int, int]] = []
     report = send(

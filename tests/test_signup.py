@@ -31,7 +31,7 @@ from digest.store import Store
 from digest.web import create_app
 from digest.web.pages import Pages
 from tests import perlmail
-from tests.conftest import NOW, Cli, ManualClock, received_messages, serving
+from tests.conftest import NOW, Cli, ManualClock, dkim_key_file, received_messages, serving
 
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/confirm/[A-Za-z0-9_-]+")
 
@@ -921,30 +921,10 @@ def test_the_schedulers_reload_round_sends_waiting_confirmations(
     assert (frm, to) == ("news@example.com", ["reader@example.com"])  # no bounce address set
 
 
-def _dkim_key(tmp_path: Path) -> tuple[Path, str]:
-    """A fresh RSA key in a PEM file, and its DKIM TXT record."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "dkim.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return key_file, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
-
-
 def test_sign_up_mails_are_signed_and_tagged_like_the_digest(
     settings: Settings, smtp_server: CaptureServer, tmp_path: Path
 ) -> None:
-    key_file, record = _dkim_key(tmp_path)
+    key_file, record = dkim_key_file(tmp_path)
     for site in make_site(
         settings,
         smtp_server,
