@@ -32,6 +32,10 @@ VERP = re.compile(r"^bounces\+(?P<token>[^@]+)@news\.example\.com$")
 
 @pytest.fixture
 def newsroom(run: Cli, smtp_server: CaptureServer) -> Cli:
+    return make_newsroom(run, smtp_server)
+
+
+def make_newsroom(run: Cli, smtp_server: CaptureServer) -> Cli:
     """A list with two subscribers and one article for today's edition."""
     run.env["DIGEST_SMTP_URL"] = smtp_server.url
     run("lists", "add", "daily", "--name", "Daily", "--from-addr", "news@example.com")

@@ -30,8 +30,8 @@ from digest.sink import CaptureServer, free_port
 from digest.store import Store
 from digest.web import create_app
 from digest.web.webhooks import SnsFetcher
-from tests.conftest import BASE_URL, NOW, Cli, ManualClock, article, serving
-from tests.test_bounces import statuses, verp_senders
+from tests.conftest import BASE_URL, NOW, Cli, ManualClock, serving
+from tests.test_bounces import make_newsroom, statuses, verp_senders
 
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 BOUNCES = "bounces@news.example.com"
@@ -40,25 +40,8 @@ BOUNCES = "bounces@news.example.com"
 @pytest.fixture
 def sent(run: Cli, smtp_server: CaptureServer) -> Cli:
     """Today's edition sent (with VERP) to amina@example.com and john@example.org."""
-    run.env["DIGEST_SMTP_URL"] = smtp_server.url
     run.env["DIGEST_BOUNCE_ADDRESS"] = BOUNCES
-    run("lists", "add", "daily", "--name", "Daily", "--from-addr", "news@example.com")
-    run.write(
-        "people.csv",
-        "email,name,lists\namina@example.com,Amina,daily\njohn@example.org,John,daily\n",
-    )
-    run("subscribers", "import", "people.csv")
-    run.write(
-        "articles.json",
-        [
-            article(
-                url="https://news.example.com/1",
-                title="One",
-                published_at="2026-11-27T06:00:00+00:00",
-            )
-        ],
-    )
-    run("articles", "import", "articles.json")
+    make_newsroom(run, smtp_server)
     run("send", "--date", "2026-11-27")
     return run
 
