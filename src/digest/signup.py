@@ -29,7 +29,7 @@ import hashlib
 import ipaddress
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 
@@ -180,16 +180,17 @@ def send_confirmations(
                 ):
                     continue
                 data = build_confirmation(settings, pages, news_list, signup, now=now)
-                try:
-                    sender.send(
-                        envelope_from(settings, news_list, signup, now=now),
-                        message.ascii_address(signup.email),
-                        data,
-                    )
-                except DigestError:
-                    store.release_signup(signup.id)
-                    raise
-                store.mark_signup_sent(signup.id, now=now)
+                _send_claimed(
+                    sender,
+                    settings,
+                    news_list,
+                    signup,
+                    signup.email,
+                    data,
+                    now=now,
+                    release=store.release_signup,
+                    mark=store.mark_signup_sent,
+                )
                 sent += 1
     except DigestError as exc:
         log.warning("confirmation mail not sent (%s); it is retried with the next sign-up", exc)
@@ -235,19 +236,49 @@ def send_welcomes(
                 try:
                     if sender is None:
                         sender = stack.enter_context(SmtpSender(smtp_settings(settings, None)))
-                    sender.send(
-                        envelope_from(settings, news_list, signup, now=now),
-                        message.ascii_address(subscriber.email),
-                        data,
-                    )
                 except DigestError:
                     store.release_welcome(signup.id)
                     raise
-                store.mark_welcome_sent(signup.id, now=now)
+                _send_claimed(
+                    sender,
+                    settings,
+                    news_list,
+                    signup,
+                    subscriber.email,
+                    data,
+                    now=now,
+                    release=store.release_welcome,
+                    mark=store.mark_welcome_sent,
+                )
                 sent += 1
     except DigestError as exc:
         log.warning("welcome mail not sent (%s); it is retried with the next round", exc)
     return sent, len(pending) - sent - given_up
+
+
+def _send_claimed(
+    sender: SmtpSender,
+    settings: Settings,
+    news_list: NewsList,
+    signup: Signup,
+    to: str,
+    data: bytes,
+    *,
+    now: datetime,
+    release: Callable[[int], None],
+    mark: Callable[..., None],
+) -> None:
+    """Send one claimed sign-up mail: marked sent once the server took it, given back
+    (for the next round) when it did not."""
+    assert signup.id is not None
+    try:
+        sender.send(
+            envelope_from(settings, news_list, signup, now=now), message.ascii_address(to), data
+        )
+    except DigestError:
+        release(signup.id)
+        raise
+    mark(signup.id, now=now)
 
 
 def _still_subscribed(store: Store, email: str, slug: str) -> Subscriber | None:
