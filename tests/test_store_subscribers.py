@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -343,3 +344,73 @@ def test_counting_a_list_reads_the_same_for_20_or_2000_members(tmp_path: Path) -
             steps.append(_sqlite_steps(store, lambda: store.count_subscribers("daily")))
     small, small_total, big, big_total = steps
     assert big <= small + 1 and big_total <= small_total + 1, steps
+
+
+def _triggers(path: Path) -> list[tuple[str, str]]:
+    """The triggers as another connection sees them."""
+    with sqlite3.connect(path) as other:
+        return sorted(other.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+
+
+def test_a_big_import_writes_in_bulk_and_leaves_tallies_triggers_and_roster_right(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past BULK_AFTER rows an import drops the per-row roster and tally triggers
+    (Store.bulk_writes) and puts them back at the end, with the tallies counted afresh
+    and one list-wide roster entry. Sizes shrunk so that a small file crosses it."""
+    from digest import intake
+
+    monkeypatch.setattr(intake, "IMPORT_CHUNK", 3)
+    monkeypatch.setattr(intake, "BULK_AFTER", 4)
+    daily, _ = _list(store), _list(store, "weekly")
+    store.upsert_subscriber(Subscriber(email="old@example.com"), lists=[(daily, ())], now=NOW)
+    triggers = _triggers(store.path)
+    assert any(name.startswith("tally_") for name, _ in triggers)
+    version = store.roster_version()
+    entered: list[list[tuple[str, str]]] = []
+    bulk_writes = Store.bulk_writes
+
+    def watched(self: Store):  # type: ignore[no-untyped-def]
+        with bulk_writes(self):
+            entered.append(_triggers(store.path))  # another connection, mid-import
+            mine = self.db.conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
+            entered.append([("here", str(mine.fetchone()[0]))])
+            yield
+
+    monkeypatch.setattr(Store, "bulk_writes", contextmanager(watched))
+    rows = "".join(
+        f"n{i}@example.com,N{i},{'bounced' if i == 7 else ''},{'weekly' if i % 2 else 'daily'}\n"
+        for i in range(12)
+    )
+    report = intake.import_subscribers(
+        store,
+        "email,name,status,lists\n" + rows + "old@example.com,,unsubscribed,weekly\n",
+        name="big.csv",
+        now=NOW,
+    )
+    assert (report.added, report.updated, report.rejected) == (12, 1, 0)
+    assert entered[0] == triggers  # others never saw them missing
+    assert int(entered[1][0][1]) < len(triggers)  # while this connection had dropped them
+    assert _triggers(store.path) == triggers
+    for slug in ("daily", "weekly"):
+        assert store.count_by_status(slug) == _joined_counts(store, slug), slug
+    assert store.roster_version() > version
+    assert store.roster_changes(version, store.roster_version()) is None  # a full re-check
+    store.set_subscriber_status("n2@example.com", "complained", now=NOW)  # triggers work again
+    assert store.count_by_status("daily") == _joined_counts(store, "daily")
+    after = store.roster_version()
+    store.unsubscribe("n4@example.com", "daily", now=NOW)
+    changes = store.roster_changes(after, store.roster_version())
+    assert changes is not None and len(changes.subscribers) == 1
+
+
+def test_a_bulk_write_that_fails_is_rolled_back_with_its_triggers(store: Store) -> None:
+    daily = _list(store)
+    store.upsert_subscriber(Subscriber(email="old@example.com"), lists=[(daily, ())], now=NOW)
+    triggers, counts = _triggers(store.path), store.count_by_status("daily")
+    with pytest.raises(RuntimeError, match="stop"), store.transaction(), store.bulk_writes():
+        store.db.conn.execute("DELETE FROM subscriptions")
+        raise RuntimeError("stop")
+    assert _triggers(store.path) == triggers
+    assert store.count_by_status("daily") == counts == _joined_counts(store, "daily")
+    assert int(store.db.conn.execute("PRAGMA cache_size").fetchone()[0]) == -2000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -101,6 +102,7 @@ def write_articles(
 
 IMPORT_CHUNK = 5000  # rows merged per batch of SQL: big enough to be fast, small to stay flat
 KEEP_PROBLEMS = 1000  # rejected rows kept for the report; the rest are only counted
+BULK_AFTER = 50_000  # rows written before the rest go in as a bulk write (Store.bulk_writes)
 
 
 class _StrictAbort(Exception):
@@ -140,6 +142,7 @@ def import_subscribers(
     chunk: list[tuple[int, SubscriberImport]] = []
     consents: list[tuple[str, int, roster.ImportedConsent]] = []  # the chunk's records
     shapes: dict[tuple[object, ...], tuple[tuple[int, tuple[str, ...], str], ...]] = {}
+    bulk_since: list[int] = []  # rows written when the bulk write began, once it has
 
     def reject(problem: InputError) -> None:
         counts["rejected"] += 1
@@ -161,6 +164,9 @@ def import_subscribers(
             else:
                 good.append(item)
         if not (strict and counts["rejected"]):  # --strict: the rest is only checked
+            if not bulk_since and counts["added"] + counts["updated"] >= BULK_AFTER:
+                bulk.enter_context(store.bulk_writes())
+                bulk_since.append(counts["added"] + counts["updated"])
             merged = store.merge_subscribers(good, now=now, resubscribe=resubscribe)
             for key in ("added", "updated", "unchanged", "kept"):
                 counts[key] += getattr(merged, key)
@@ -174,7 +180,7 @@ def import_subscribers(
         consents.clear()
 
     try:
-        with store.transaction():
+        with store.transaction(), ExitStack() as bulk:
             for row in roster.iter_subscribers_csv(data, name=name, check_dns=check_dns):
                 if progress is not None:
                     progress(1)

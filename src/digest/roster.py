@@ -184,7 +184,7 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
-def _fast_row(row: int, values: dict[str, str], cache: _Cache) -> SubscriberRow | None:
+def _fast_row(row: int, values: dict[str, str], joined: str, cache: _Cache) -> SubscriberRow | None:
     """The common row, checked with what the file's earlier rows taught: plain text, a
     known domain, values seen before. None whenever the full check must decide (it
     then gives the same result, or the error message).
@@ -192,7 +192,6 @@ def _fast_row(row: int, values: dict[str, str], cache: _Cache) -> SubscriberRow 
     Length limits: the memoised values passed the full check, which has them; an
     address `_fast_email` accepts is at most 254 characters; the name is checked here.
     """
-    joined = "".join(values.values())
     if _CONTROL_RE.search(joined) or (not joined.isascii() and not _encodable(joined)):
         return None
     get = values.get
@@ -264,10 +263,13 @@ def iter_subscribers_csv(
     """
     cache = _Cache()
     for row, values in csv_rows(data, name=name, columns=SUBSCRIBER_COLUMNS, required=("email",)):
-        if any(value[:1] == "'" for value in values.values()):  # a quote export added
+        joined = "".join(values.values())  # every value, for the quick tests
+        if "'" in joined and any(value[:1] == "'" for value in values.values()):
+            # a quote a spreadsheet export added
             values = {key: from_spreadsheet_safe(value) for key, value in values.items()}
+            joined = "".join(values.values())
         if not check_dns and "#error" not in values:
-            fast = _fast_row(row, values, cache)
+            fast = _fast_row(row, values, joined, cache)
             if fast is not None:
                 yield fast
                 continue

@@ -722,6 +722,14 @@ def _missed_approvals(db: Database) -> None:
     )
 
 
+# Every list's tallies counted afresh from its members (also after a bulk import).
+TALLY_FILL = (
+    "INSERT INTO list_tallies (list_id, subscriber_status, status, n)"
+    " SELECT x.list_id, s.status, x.status, count(*) FROM subscriptions x"
+    " JOIN subscribers s ON s.id = x.subscriber_id GROUP BY 1, 2, 3"
+)
+
+
 @migrations(name="0021_list_tallies")
 def _list_tallies(db: Database) -> None:
     """How many subscriptions each list has, per (subscriber status, subscription
@@ -756,9 +764,7 @@ def _list_tallies(db: Database) -> None:
             n INTEGER NOT NULL,
             PRIMARY KEY (list_id, subscriber_status, status)
         ) WITHOUT ROWID;
-        INSERT INTO list_tallies (list_id, subscriber_status, status, n)
-            SELECT x.list_id, s.status, x.status, count(*) FROM subscriptions x
-            JOIN subscribers s ON s.id = x.subscriber_id GROUP BY 1, 2, 3;
+        {TALLY_FILL};
         CREATE TRIGGER tally_subscription_added AFTER INSERT ON subscriptions BEGIN
             {add("NEW.list_id", status_of.format(sid="NEW.subscriber_id"), "NEW.status")}
         END;
