@@ -67,6 +67,18 @@ def test_sending_imports_nothing_only_imports_and_feeds_need() -> None:
     assert _imported("import digest.cli, digest.pipeline", NOT_FOR_SEND) == []
 
 
+def test_the_pipeline_loads_the_renderer_only_to_render(tmp_path: Path) -> None:
+    """A cron round or a send with nothing due never renders: Jinja2, MJML and Babel
+    (~90 ms) load when an edition is rendered, not when the pipeline is imported."""
+    assert _imported("import digest.cli, digest.pipeline", ("jinja2", "mjml", "babel")) == []
+    assert _imported(
+        "from pathlib import Path; from digest.config import load_settings;"
+        " import digest.pipeline as p;"
+        f" p.make_renderer(load_settings(env={{}}, cwd=Path({str(tmp_path)!r})))",
+        ("jinja2", "mjml"),
+    ) == ["jinja2", "mjml"]
+
+
 def test_pipeline_still_offers_intake_by_name() -> None:
     from digest import intake, pipeline
 
@@ -93,3 +105,12 @@ def test_a_send_without_a_terminal_does_not_import_the_progress_bar() -> None:
     """rich.progress costs about 14 ms of start-up; cron and scripts never see the bar."""
     code = "from digest.cli.editions import _progress_bar\nwith _progress_bar(True) as bar: pass"
     assert _imported(code, ("rich.progress",)) == []
+
+
+def test_opening_an_up_to_date_database_imports_no_sqlite_utils(tmp_path: Path) -> None:
+    """sqlite-utils runs the migrations; once none is pending, a command's start-up
+    (every command opens the store) does without its ~70 ms import."""
+    path = tmp_path / "news.db"
+    open_it = f"from pathlib import Path; from digest.store import Store; Store.open(Path({str(path)!r}), create=True).close()"  # noqa: E501
+    assert _imported(open_it, ("sqlite_utils",)) == ["sqlite_utils"]  # a new file: migrations
+    assert _imported(open_it, ("sqlite_utils",)) == []

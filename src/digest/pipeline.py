@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from digest.intake import import_articles as import_articles
     from digest.intake import import_subscribers as import_subscribers
     from digest.intake import write_articles as write_articles
+    from digest.render import Renderer
 from digest.models import (
     PENDING_STATES,
     Approval,
@@ -39,7 +40,7 @@ from digest.models import (
     Recipient,
     Subscriber,
 )
-from digest.render import Renderer, Theme
+from digest.render import Theme
 from digest.secret import load_secret, make_token, make_verp_token, verp_address
 from digest.sender import SmtpSettings
 from digest.store import Store
@@ -180,6 +181,8 @@ def check_list_locale(settings: Settings, name: str, *, where: str = "--locale")
 
 
 def make_renderer(settings: Settings) -> Renderer:
+    from digest.render import Renderer  # Jinja2 and MJML: loaded when there is something to render
+
     return Renderer(settings.templates, make_theme(settings), budget=settings.html_budget_kb * 1024)
 
 

@@ -6,9 +6,15 @@ The public surface; the work happens in the private modules beside this one:
 locations) and `checks` (what the preview's checks panel reports).
 """
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from digest.render.theme import Theme
+
+# The per-subscriber fields of a rendered edition, filled in for each message: here, not
+# in the renderer, so that building messages does not load Jinja2 and MJML.
+PLACEHOLDERS = ("name", "email", "unsubscribe_url", "preferences_url")
+PLACEHOLDER_RE = re.compile(r"\[\[([a-z_]+)\]\]")
 
 # The renderer (Jinja2, MJML, Babel) loads on first use, through `__getattr__` below:
 # every command validates its settings with `Theme`, and most never render.
@@ -16,8 +22,6 @@ if TYPE_CHECKING:
     from digest.render.renderer import (
         DEFAULT_BUDGET,
         MJML_TEMPLATE,
-        PLACEHOLDER_RE,
-        PLACEHOLDERS,
         TEXT_TEMPLATE,
         Renderer,
         default_templates_dir,

@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from digest.errors import TemplateError
 from digest.models import Article, Edition, RenderedEdition
-from digest.render import sourcemap
+from digest.render import PLACEHOLDERS, sourcemap
 from digest.render.language import direction, load_translations, resolve_locale
 from digest.render.theme import Theme
 from digest.render.view import (
@@ -43,8 +43,6 @@ from digest.render.view import (
     shrink,
 )
 
-PLACEHOLDERS = ("name", "email", "unsubscribe_url", "preferences_url")
-PLACEHOLDER_RE = re.compile(r"\[\[([a-z_]+)\]\]")
 MJML_TEMPLATE = "issue.mjml"
 TEXT_TEMPLATE = "issue.txt"
 DEFAULT_BUDGET = 96 * 1024  # bytes of inlined HTML; leaves room under Gmail's ~102,000

@@ -13,11 +13,9 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from digest.errors import DatabaseBusyError, StoreError
 from digest.store.articles import ArticlesMixin
-from digest.store.base import from_text, to_precise_text, to_text
+from digest.store.base import Database, from_text, to_precise_text, to_text
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.feeds import FeedsMixin
 from digest.store.outbox import OutboxMixin
@@ -128,8 +126,8 @@ class Store(
             conn.where = (path, busy_timeout)
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-            db = Database(conn, execute_plugins=False)
-            migrations.apply(db)
+            db = Database(conn)
+            migrations.apply(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
             raise StoreError(
