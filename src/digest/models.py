@@ -121,7 +121,7 @@ class Subscriber:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: an import makes one per row, and frozen costs 3x
 class SubscriberImport:
     """One row of a subscribers import, as the store merges it.
 

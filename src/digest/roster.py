@@ -192,7 +192,7 @@ def _fast_row(row: int, values: dict[str, str], joined: str, cache: _Cache) -> S
     Length limits: the memoised values passed the full check, which has them; an
     address `_fast_email` accepts is at most 254 characters; the name is checked here.
     """
-    if _CONTROL_RE.search(joined) or (not joined.isascii() and not _encodable(joined)):
+    if _REFUSED_RE.search(joined):
         return None
     get = values.get
     name = get("name", "")
@@ -236,12 +236,9 @@ def _fast_row(row: int, values: dict[str, str], joined: str, cache: _Cache) -> S
 _SHAPE = ("lists", "sections", "locale", "status", "list_status")
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+# What the quick path leaves to the full check: control characters, and lone surrogates
+# (text that cannot be written as UTF-8), in one search of the joined row.
+_REFUSED_RE = re.compile(_CONTROL_RE.pattern[:-1] + "\ud800-\udfff]")
 
 
 def check_choice(value: str, choices: tuple[str, ...], *, where: str) -> str:
