@@ -414,3 +414,61 @@ def test_a_bulk_write_that_fails_is_rolled_back_with_its_triggers(store: Store) 
     assert _triggers(store.path) == triggers
     assert store.count_by_status("daily") == counts == _joined_counts(store, "daily")
     assert int(store.db.conn.execute("PRAGMA cache_size").fetchone()[0]) == -2000
+
+
+def _waiting(pid: int) -> tuple[str, int]:
+    """(state, CPU ticks) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return fields[0], int(fields[11]) + int(fields[12])
+
+
+def test_an_import_killed_in_its_bulk_write_leaves_the_database_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A real `digest subscribers import -` is fed 80,000 rows (past BULK_AFTER, so it
+    has dropped the triggers in its transaction), then SIGKILLed while it waits for
+    more: nothing of it stays, and the triggers and tallies are as before."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from digest import intake
+
+    db = tmp_path / "news.db"
+    with Store.open(db, create=True) as store:
+        daily = _list(store)
+        store.upsert_subscriber(Subscriber(email="old@example.com"), lists=[(daily, ())], now=NOW)
+        triggers, counts = _triggers(db), store.count_by_status("daily")
+        version = store.roster_version()
+    rows = 80_000
+    assert rows >= intake.BULK_AFTER + 2 * intake.IMPORT_CHUNK
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "--db", str(db), "--now", NOW.isoformat(),
+         "subscribers", "import", "-", "--list", "daily"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    proc.stdin.write(b"email,name\n")
+    proc.stdin.write(b"".join(b"m%d@example.com,M\xc3\xa9 %d\n" % (i, i) for i in range(rows)))
+    proc.stdin.flush()  # every row is in; the importer waits for the rest of the file
+    deadline, seen = time.monotonic() + 60, [("", -1)]
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the import never caught up with its input"
+        now = _waiting(proc.pid)
+        if now[0] == "S" and now == seen[-1] == seen[-2:][0]:
+            break  # asleep, and no CPU used over the last two polls: reading stdin
+        seen.append(now)
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with Store.open(db) as store:
+        assert store.count_subscribers() == 1
+        assert store.count_by_status("daily") == counts == _joined_counts(store, "daily")
+        assert store.roster_version() == version
+    assert _triggers(db) == triggers
