@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -67,6 +67,7 @@ def test_prune_folds_old_editions_and_keeps_what_stops_a_second_copy(
         "approvals": 0,
         "proofs": 0,
         "missed_approvals": 0,
+        "missed_slots": 0,
     }
     with Store.open(settings.db) as fresh:
         assert rows_of(fresh, OLD) == 0
@@ -160,3 +161,17 @@ def test_prune_forgets_approvals_and_proofs_of_old_editions_but_keeps_who_let_on
         assert len(fresh.proofs(news_list, recent)) == 2
     text = run("prune", "--now", NOW.isoformat()).stderr
     assert "approvals" not in text and "proofs" not in text  # nothing left to forget
+
+
+def test_prune_forgets_old_missed_slot_notes(store: Store, settings: Settings, run: Cli) -> None:
+    make_project(store, 1)
+    news_list = store.get_list("daily")
+    for day in (OLD, DAY):
+        at = datetime.combine(day, time(7), tzinfo=UTC)
+        assert store.note_missed_slot(news_list, day, "UTC", due_at=at, now=at)
+    report = json.loads(run("prune", "--now", NOW.isoformat(), "--json").stdout)
+    assert report["missed_slots"] == 1
+    with Store.open(settings.db) as fresh:  # the recent note stays: it still keeps quiet
+        at = datetime.combine(DAY, time(7), tzinfo=UTC)
+        assert not fresh.note_missed_slot(news_list, DAY, "UTC", due_at=at, now=at)
+        assert fresh.note_missed_slot(news_list, OLD, "UTC", due_at=at, now=at)

@@ -110,6 +110,22 @@ def test_catch_up_outside_the_window_skips_with_a_log_line(
     assert smtp_server.handler.received == []
     assert "daily/2026-11-27 [UTC]: skipped" in caplog.text
     assert "missed by 6.0 h, more than the 6.0 h catch-up window" in caplog.text
+    # Cron runs every few minutes until the next slot: the warning was said once.
+    caplog.clear()
+    for minutes in (5, 10):
+        later = at(2026, 11, 27, 13, 1 + minutes)
+        assert dispatch.run_due(store, smtp_settings(settings, smtp_server), clock=later,
+                                catch_up=SIX_HOURS) == []  # fmt: skip
+    assert "skipped" not in caplog.text
+    # A zone of its own is a slot of its own, with its own warning.
+    store.upsert_subscriber(
+        Subscriber(email="tokyo@example.com", timezone="Asia/Tokyo"),
+        lists=[(store.get_list("daily"), ())],
+        now=utc(2026, 11, 27, 13),
+    )
+    dispatch.run_due(store, smtp_settings(settings, smtp_server),
+                     clock=at(2026, 11, 28, 5), catch_up=SIX_HOURS)  # fmt: skip
+    assert "daily/2026-11-28 [Asia/Tokyo]: skipped" in caplog.text
 
 
 def test_an_edition_without_articles_sends_nothing(

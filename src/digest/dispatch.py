@@ -185,8 +185,10 @@ def run_due(
         for s in the_plan.due
     ):
         _fetch_feeds(store, clock)
-    for slot in the_plan.missed:
-        if _pending(store, slot, now):
+    for slot in the_plan.missed:  # logged once: the first round records it
+        if _pending(store, slot, now) and store.note_missed_slot(
+            slot.news_list, slot.day, slot.zone, due_at=slot.due_at, now=now
+        ):
             late = (now - slot.due_at) / timedelta(hours=1)
             log.warning(
                 "%s: skipped: due %s, missed by %.1f h, more than the %.1f h catch-up window",

@@ -567,6 +567,7 @@ class PruneReport:
     approvals: int = 0  # approvals of old editions that never went out, forgotten
     proofs: int = 0  # proofs mailed to editors for old editions, forgotten
     missed: int = 0  # missed-approval notes of old editions that never went out
+    missed_slots: int = 0  # notes of old slots missed for good (their warning was logged)
 
 
 def prune_ledger(
@@ -595,6 +596,7 @@ def prune_ledger(
     editions, rows, pending = store.prune_ledger(before=before, now=now)
     edits = store.prune_edition_edits(before=before)
     approvals, proofs, missed = store.prune_edition_approvals(before=before)
+    missed_slots = store.prune_missed_slots(before=before)
     events = store.prune_webhook_events(before=now - timedelta(days=keep))
     return PruneReport(
         before=before,
@@ -606,6 +608,7 @@ def prune_ledger(
         approvals=approvals,
         proofs=proofs,
         missed=missed,
+        missed_slots=missed_slots,
     )
 
 

@@ -295,6 +295,7 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
                     "approvals": report.approvals,
                     "proofs": report.proofs,
                     "missed_approvals": report.missed,
+                    "missed_slots": report.missed_slots,
                 }
             )
         )
@@ -316,4 +317,5 @@ def prune(ctx: click.Context, keep_days: int | None, as_json: bool) -> None:
             else ""
         )
         + (f"; {report.proofs} proofs to editors forgotten" if report.proofs else "")
+        + (f"; {report.missed_slots} missed-slot notes forgotten" if report.missed_slots else "")
     )

@@ -183,6 +183,28 @@ class ListsMixin(StoreBase):
             )
         return cursor.rowcount == 1
 
+    def note_missed_slot(
+        self, news_list: NewsList, day: date, zone: str, *, due_at: datetime, now: datetime
+    ) -> bool:
+        """Record that a slot was missed for good (past the catch-up window, not sent):
+        True for the first round to do so (it logs the warning), False after."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO missed_slots (list_id, date, zone, due_at, logged_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (list_id, date, zone) DO NOTHING",
+                [news_list.id, day.isoformat(), zone, to_text(due_at), to_text(now)],
+            )
+        return cursor.rowcount == 1
+
+    def prune_missed_slots(self, *, before: date) -> int:
+        """Forget the missed-slot notes of days before `before`: no round looks at a
+        slot that old again (only each target's latest missed slot is checked)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "DELETE FROM missed_slots WHERE date < ?", [before.isoformat()]
+            )
+        return max(cursor.rowcount, 0)
+
     def missed_approval_logged(self, news_list: NewsList, day: date) -> datetime | None:
         """When a round first held the edition for want of approval, or None."""
         row = self._one(

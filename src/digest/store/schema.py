@@ -881,3 +881,23 @@ def _signup_bounces(db: Database) -> None:
             WHERE bounced_at IS NOT NULL;
         """
     )
+
+
+@migrations(name="0024_missed_slots")
+def _missed_slots(db: Database) -> None:
+    """A slot (list, day, zone) missed for good, older than the catch-up window and never
+    sent: one row, written by the first round that logs its `skipped: ... missed by`
+    warning, so that the cron rounds after it (every five minutes until the next slot)
+    stay quiet instead of repeating it. `digest prune` forgets old ones."""
+    db.executescript(
+        """
+        CREATE TABLE missed_slots (
+            list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            logged_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, date, zone)
+        ) WITHOUT ROWID;
+        """
+    )
