@@ -1036,6 +1036,20 @@ def test_a_hard_bounce_of_a_confirmation_marks_the_sign_up_and_no_subscriber(
     assert (
         "1 matched no subscriber" in result.stderr and "sign-ups undeliverable" not in result.stderr
     )
+    # The reader says the address works now: the admin unblocks it, and its next
+    # sign-up gets a confirmation mail (nothing was sent by the command itself).
+    result = run("signups", "unblock", "New@example.com")
+    assert "1 sign-up no longer undeliverable" in result.stderr
+    assert len(site.smtp.handler.received) == 2
+    assert "undeliverable" not in run("signups", "show", "new@example.com").output
+    site.sign_up("new@example.com")
+    assert len(site.smtp.handler.received) == 3
+    refused = run("signups", "unblock", "new@example.com", ok=False)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert refused.stderr.splitlines() == [
+        "Error: no undeliverable sign-up for new@example.com",
+        "Hint: digest signups show new@example.com",
+    ]
 
 
 def test_a_soft_bounce_of_a_confirmation_changes_nothing_and_a_welcome_bounce_is_the_readers(

@@ -99,3 +99,34 @@ def signups_show(ctx: click.Context, email: str, as_json: bool) -> None:
             f" through {escape(str(row['form']))}; {state}",
             markup=True,
         )
+
+
+@signups_group.command("unblock")
+@click.argument("email")
+@click.pass_context
+@handle_errors
+def signups_unblock(ctx: click.Context, email: str) -> None:
+    """Let an address whose sign-up mail bounced sign up again (it works now, its owner
+    says): its next sign-up through the form gets a confirmation mail. Nothing is sent
+    by this command, and no subscriber is created.
+
+    \b
+    Example:
+      digest signups unblock amina@example.com
+    """
+    from digest import pipeline
+    from digest.errors import InputError
+
+    settings = settings_of(ctx)
+    with pipeline.open_store(settings) as store:
+        cleared = store.clear_signups_undeliverable(email.strip())
+    if not cleared:
+        raise InputError(
+            f"no undeliverable sign-up for {email.strip()}",
+            hint=f"digest signups show {email.strip()}",
+        )
+    noun = "sign-up" if cleared == 1 else "sign-ups"
+    err.print(
+        f"{escape(email.strip())}: {cleared} {noun} no longer undeliverable;"
+        " the next sign-up through the form gets a confirmation mail"
+    )

@@ -218,6 +218,17 @@ class SignupsMixin(SubscriptionsMixin):
         )
         return cursor.rowcount
 
+    def clear_signups_undeliverable(self, email: str) -> int:
+        """Undo `mark_signups_undeliverable` (the reader says the address works now): its
+        next sign-up is mailed again. Nothing is resent by itself. The rows cleared."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE signups SET bounced_at = NULL, bounce_reason = ''"
+                " WHERE email = ? COLLATE NOCASE AND bounced_at IS NOT NULL",
+                [email],
+            )
+        return max(cursor.rowcount, 0)
+
     def signups_undeliverable(self, email: str) -> bool:
         """Whether a sign-up mail to this address bounced before anyone confirmed."""
         return (
