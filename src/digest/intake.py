@@ -142,7 +142,7 @@ def import_subscribers(
     chunk: list[tuple[int, SubscriberImport]] = []
     consents: list[tuple[str, int, roster.ImportedConsent]] = []  # the chunk's records
     shapes: dict[tuple[object, ...], tuple[tuple[int, tuple[str, ...], str], ...]] = {}
-    bulk_since: list[int] = []  # rows written when the bulk write began, once it has
+    bulking = False  # past BULK_AFTER written rows: the rest go in as a bulk write
 
     def reject(problem: InputError) -> None:
         counts["rejected"] += 1
@@ -150,6 +150,7 @@ def import_subscribers(
             problems.append(problem)
 
     def flush() -> None:
+        nonlocal bulking
         suppressed = store.suppressed_among([item.subscriber.email for _, item in chunk])
         good = []
         for row, item in chunk:
@@ -164,9 +165,9 @@ def import_subscribers(
             else:
                 good.append(item)
         if not (strict and counts["rejected"]):  # --strict: the rest is only checked
-            if not bulk_since and counts["added"] + counts["updated"] >= BULK_AFTER:
+            if not bulking and counts["added"] + counts["updated"] >= BULK_AFTER:
                 bulk.enter_context(store.bulk_writes())
-                bulk_since.append(counts["added"] + counts["updated"])
+                bulking = True
             merged = store.merge_subscribers(good, now=now, resubscribe=resubscribe)
             for key in ("added", "updated", "unchanged", "kept"):
                 counts[key] += getattr(merged, key)

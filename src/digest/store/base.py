@@ -45,9 +45,10 @@ def _tuple_json(sections: tuple[str, ...]) -> str:
 
 
 class Database:
-    """The open connection, with the two calls the store's parts make on it: what they
-    used of sqlite-utils' `Database`, whose import (~70 ms) every command paid. That
-    library now runs only the migrations (`schema.migrations`), when one is pending."""
+    """The open connection, with the few calls the store's parts make on it (execute,
+    close, a savepoint): what they used of sqlite-utils' `Database`, whose import
+    (~70 ms) every command paid. That library now runs only the migrations
+    (`schema.migrations`), when one is pending."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
